@@ -1,0 +1,74 @@
+/**
+ * The `ferry` command: argument parsing and wiring only; the logic lives in
+ * installer/ and server/. Each subcommand module exports `run(argv): Promise<number>`.
+ */
+import { FerryError, ValidationError, toFerryError } from '../common/errors.js';
+import { log } from '../common/log.js';
+import { VERSION } from '../common/version.js';
+
+type Command = { summary: string; load: () => Promise<{ run(argv: string[]): Promise<number> }> };
+
+// One line per command family; each area adds its own.
+const COMMANDS: Record<string, Command> = {
+};
+
+function help(): string {
+  const names = Object.keys(COMMANDS).sort();
+  const w = Math.max(...names.map((n) => n.length), 4);
+  return [
+    `ferry ${VERSION}: deploy complete server images onto machines`,
+    '',
+    'usage: ferry COMMAND [ARGS...]   (ferry COMMAND --help for its options)',
+    '',
+    ...names.map((n) => `  ${n.padEnd(w)}  ${COMMANDS[n].summary}`),
+    '',
+    'Every command takes --data DIR (default $FERRY_DATA, else /var/lib/ferry); listings take --json.',
+  ].join('\n');
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(help() + '\n');
+    return name ? 0 : 2;
+  }
+  if (name === '--version' || name === 'version') {
+    process.stdout.write(`ferry ${VERSION}\n`);
+    return 0;
+  }
+  if (rest.includes('--verbose') || rest.includes('-v')) log.level = 'info';
+  const cmd = COMMANDS[name];
+  if (!cmd) {
+    process.stderr.write(`FERRY_E_USAGE: unknown command "${name}"\n\n${help()}\n`);
+    return 2;
+  }
+  const json = rest.includes('--json');
+  try {
+    const mod = await cmd.load();
+    return await mod.run(rest);
+  } catch (e) {
+    const err = toFerryError(e);
+    if (json) {
+      process.stdout.write(JSON.stringify({ error: err.toJSON() }, null, 2) + '\n');
+    } else if (err instanceof ValidationError) {
+      process.stderr.write(err.format() + '\n');
+    } else {
+      process.stderr.write(err.format() + '\n');
+      if (err.code === 'FERRY_E_INTERNAL' && e instanceof Error && e.stack) process.stderr.write(e.stack + '\n');
+    }
+    return err.code === 'FERRY_E_USAGE' ? 2 : 1;
+  }
+}
+
+// Run when executed (the bundle's entry), not when imported by tests.
+if (process.argv[1] && /ferry(\.mjs)?$|cli\/main\.[tj]s$/.test(process.argv[1])) {
+  main(process.argv.slice(2)).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (e) => {
+      process.stderr.write(String(e instanceof FerryError ? e.format() : e) + '\n');
+      process.exitCode = 70;
+    },
+  );
+}

@@ -1,0 +1,65 @@
+/**
+ * Progress is data. The console, the JSON log and the server's monitor all read the
+ * same events. An install's phases are its stages.
+ */
+export const PHASES = ['identify', 'config', 'disks', 'layers', 'customize', 'bootloader', 'finish'] as const;
+export type Phase = (typeof PHASES)[number] | (string & {});
+
+export type EventState = 'start' | 'progress' | 'end' | 'error' | 'info' | 'warning' | 'heartbeat';
+
+export interface ProgressEvent {
+  phase: Phase;
+  state: EventState;
+  /** What is being worked on: a layer digest, a device, a file. */
+  object?: string;
+  bytes?: number;
+  total?: number;
+  message?: string;
+  /** On `error`: the error's code and data. */
+  code?: string;
+  details?: Record<string, unknown>;
+  /** ISO time; set by the emitter if absent. */
+  ts?: string;
+}
+
+export type ProgressSink = (e: ProgressEvent) => void;
+
+/** Fan events out to several sinks (console, JSON log, server). */
+export class ProgressBus {
+  private sinks = new Set<ProgressSink>();
+  add(s: ProgressSink): () => void {
+    this.sinks.add(s);
+    return () => this.sinks.delete(s);
+  }
+  emit(e: ProgressEvent): void {
+    const ev = e.ts ? e : { ...e, ts: new Date().toISOString() };
+    for (const s of this.sinks) {
+      try {
+        s(ev);
+      } catch {
+        /* an observer's failure must not break the work it observes */
+      }
+    }
+  }
+}
+
+/** Throttle `progress` events to at most one per interval per object; others pass. */
+export function throttled(sink: ProgressSink, intervalMs = 500): ProgressSink {
+  const last = new Map<string, number>();
+  return (e) => {
+    if (e.state !== 'progress') return sink(e);
+    const k = `${e.phase}:${e.object ?? ''}`;
+    const now = Date.now();
+    if (now - (last.get(k) ?? 0) < intervalMs && e.bytes !== e.total) return;
+    last.set(k, now);
+    sink(e);
+  };
+}
+
+/** One line for people. */
+export function formatEvent(e: ProgressEvent): string {
+  const pct = e.total ? ` ${((100 * (e.bytes ?? 0)) / e.total).toFixed(0)}%` : '';
+  const obj = e.object ? ` ${e.object}` : '';
+  const msg = e.message ? ` ${e.message}` : '';
+  return `[${e.phase}] ${e.state}${obj}${pct}${msg}${e.code ? ` (${e.code})` : ''}`;
+}

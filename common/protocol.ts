@@ -1,0 +1,121 @@
+/**
+ * The wire contract between the image server and its clients (the installer, the
+ * CLI, the monitor). Both sides import these types; change them in one place.
+ *
+ * Authentication: every /api call carries `Authorization: Bearer TOKEN`.
+ *  - the admin token (created at the server's first start, file `admin.token`, mode 0600)
+ *    for /api/v1/admin/…;
+ *  - a deploy token (random, scoped to one deployment, expiring) for /api/v1/install/…
+ *    and for the blobs that deployment's image uses.
+ */
+import type { ProgressEvent } from './progress.js';
+
+export const API_PREFIX = '/api/v1';
+
+/** Installer side (deploy token). */
+export const INSTALL_ROUTES = {
+  /** GET → InstallConfig */
+  config: `${API_PREFIX}/install/config`,
+  /** POST {events: ProgressEvent[]} → {ok: true}; also carries heartbeats and log lines. */
+  events: `${API_PREFIX}/install/events`,
+  /** POST InstallResult → {ok: true}. Success switches the node's boot action to local. */
+  result: `${API_PREFIX}/install/result`,
+} as const;
+
+/** Blobs are content-addressed: GET/HEAD /blobs/sha256:<64 hex>, with Range support. */
+export const BLOB_PREFIX = '/blobs/';
+export function blobPath(digest: string): string {
+  return BLOB_PREFIX + digest;
+}
+export const DIGEST_RE = /^sha256:[0-9a-f]{64}$/;
+
+/** Network boot: GET /boot/ipxe?mac=MAC → iPXE script (text/plain). No token (firmware can't carry one). */
+export const BOOT_ROUTES = {
+  ipxe: '/boot/ipxe',
+  kernel: '/boot/vmlinuz',
+  initrd: '/boot/initrd.img',
+} as const;
+
+export type LayerMediaType =
+  | 'application/vnd.oci.image.layer.v1.tar'
+  | 'application/vnd.oci.image.layer.v1.tar+gzip'
+  | 'application/vnd.oci.image.layer.v1.tar+zstd';
+
+export interface LayerRef {
+  digest: string; // sha256 of the stored (compressed) bytes
+  size: number; // stored bytes
+  mediaType: LayerMediaType;
+  /** Bytes of the uncompressed tar stream, when known (for progress and room checks). */
+  uncompressedSize?: number;
+}
+
+/** What to customize: declared by the image, values come from node/deployment inputs. */
+export type CustomizationItem =
+  | { kind: 'hostname' } // inputs.hostname, else the node's name
+  | {
+      kind: 'network';
+      /** Which configuration system to write; auto detects it in the image. */
+      system?: 'auto' | 'ifupdown' | 'networkd' | 'networkmanager' | 'netplan';
+    } // inputs: network.mode=dhcp|static, network.address=CIDR, network.gateway, network.dns, network.interface
+  | { kind: 'file'; path: string; content: string; encoding?: 'utf8' | 'base64'; mode?: number; uid?: number; gid?: number }
+  | { kind: 'regexp'; path: string; pattern: string; flags?: string; replacement: string }
+  | { kind: 'template'; path: string; template: string; mode?: number } // {{ name }} from inputs and node fields
+  | { kind: 'authorized-keys'; user: string; keys?: string[] } // plus inputs ssh.authorized_keys
+  | { kind: 'script'; script: string; interpreter?: string }; // run inside the target with /dev, /proc, /sys bound
+
+export interface ImageManifest {
+  name: string;
+  version: number;
+  /** sha256 of the canonical manifest JSON: what a deployment records. */
+  digest: string;
+  /** The master image's name@version, for a clone. */
+  master?: string;
+  layers: LayerRef[];
+  customizations: CustomizationItem[];
+  createdAt: string;
+}
+
+export type BootAction = 'install' | 'local';
+export type FinishAction = 'reboot' | 'poweroff' | 'stay';
+
+export interface InstallConfig {
+  node: { name: string; macs: string[]; properties: Record<string, string> };
+  deployment: { id: number; expiresAt: string };
+  image: ImageManifest;
+  layout: { xml: string; digest: string };
+  /** Customization values: hostname, network.*, ssh.*, and anything templates use. */
+  inputs: Record<string, string>;
+  transport: { kind: 'http'; baseUrl: string } | { kind: 'torrent' | 'multicast'; [k: string]: unknown };
+  /** Bootloader override from the node: 'auto' follows the layout, else detects. */
+  bootloader: 'auto' | 'none' | 'bios' | 'uefi';
+  finish: FinishAction;
+  /** Optional operator mapping of layout disks to devices: {"/dev/sda": "/dev/vda"}. */
+  diskMap?: Record<string, string>;
+}
+
+export interface InstallEventsBody {
+  events: ProgressEvent[];
+}
+
+export interface InstallResult {
+  status: 'success' | 'failed';
+  error?: { code: string; message: string; details?: Record<string, unknown>; phase?: string };
+}
+
+/** Admin API: arm a deployment (used by `ferry deploy` and `ferry install --node`). */
+export const ADMIN_ROUTES = {
+  deployments: `${API_PREFIX}/admin/deployments`,
+} as const;
+export interface ArmRequest {
+  node: string;
+  image?: string;
+  layout?: string;
+}
+export interface ArmResponse {
+  deployment: { id: number; node: string; token: string; expiresAt: string };
+}
+
+/** Error bodies from the server: the FerryError's JSON. */
+export interface ErrorBody {
+  error: { code: string; message: string; hint?: string; details?: Record<string, unknown> };
+}

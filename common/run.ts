@@ -1,0 +1,218 @@
+/**
+ * The one command runner. Every external program Ferry runs goes through here:
+ * argv arrays (never a shell string), LC_ALL=C so output parses the same everywhere,
+ * a log line when a command starts and when it ends, and on failure a FerryError
+ * that carries the argv, the exit code and the tail of stdout and stderr.
+ *
+ * Tool paths come from one table that tests and the boot environment can override
+ * (`setTools`, or FERRY_TOOL_<NAME>=path in the environment).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { FerryError } from './errors.js';
+import { log } from './log.js';
+
+const overrides = new Map<string, string>();
+
+/** Point a tool name (`parted`, `mkfs.ext4`) at a path. */
+export function setTools(table: Record<string, string>): void {
+  for (const [k, v] of Object.entries(table)) overrides.set(k, v);
+}
+
+export function resolveTool(name: string): string {
+  const o = overrides.get(name);
+  if (o) return o;
+  const env = process.env['FERRY_TOOL_' + name.toUpperCase().replace(/[^A-Z0-9]/g, '_')];
+  return env || name;
+}
+
+/** Which Debian package provides a tool: named in the error when a tool is missing. */
+const PACKAGE_OF: Record<string, string> = {
+  parted: 'parted', wipefs: 'util-linux', lsblk: 'util-linux', blkid: 'util-linux', losetup: 'util-linux',
+  mount: 'mount', umount: 'mount', sfdisk: 'fdisk', partprobe: 'parted', 'mkfs.ext4': 'e2fsprogs',
+  'mkfs.ext2': 'e2fsprogs', 'mkfs.ext3': 'e2fsprogs', 'mke2fs': 'e2fsprogs', tune2fs: 'e2fsprogs',
+  'mkfs.xfs': 'xfsprogs', 'mkfs.btrfs': 'btrfs-progs', 'mkfs.vfat': 'dosfstools', 'mkfs.fat': 'dosfstools',
+  mkswap: 'util-linux', mdadm: 'mdadm', pvcreate: 'lvm2', vgcreate: 'lvm2', lvcreate: 'lvm2', lvm: 'lvm2',
+  zstd: 'zstd', tar: 'tar', 'qemu-system-x86_64': 'qemu-system-x86', 'grub-install': 'grub-pc-bin',
+};
+
+let guard: ((argv: string[]) => void) | undefined = () => {
+  // The unit tier is pure: no processes. The vitest unit project sets this variable.
+  if (process.env.FERRY_TEST_TIER === 'unit') {
+    throw new FerryError('FERRY_E_RUNNER_FORBIDDEN', 'the command runner was called in the unit test tier', {
+      hint: 'unit tests must test pure functions; move this test to test/integration',
+    });
+  }
+};
+
+/** Replace the guard that may refuse to run commands (tests use this). */
+export function setRunnerGuard(g: ((argv: string[]) => void) | undefined): void {
+  guard = g;
+}
+
+export interface RunOptions {
+  /** Data written to the command's standard input. */
+  input?: string | Buffer;
+  cwd?: string;
+  /** Added to the environment; LC_ALL=C is always set. */
+  env?: Record<string, string | undefined>;
+  /** Kill the command after this long and fail with FERRY_E_COMMAND_TIMEOUT. */
+  timeoutMs?: number;
+  /** Exit codes that are not failures (default: only 0). */
+  okCodes?: number[];
+  /** Cap on captured output per stream; the tail is kept (default 64 MiB). */
+  maxBuffer?: number;
+  /** Log start/end at debug instead of info (for chatty probes such as lsblk). */
+  quiet?: boolean;
+}
+
+export interface RunResult {
+  argv: string[];
+  code: number;
+  stdout: string;
+  stderr: string;
+  durationMs: number;
+}
+
+const TAIL_BYTES = 4096;
+
+export function tail(s: string, bytes = TAIL_BYTES): string {
+  return s.length <= bytes ? s : '…' + s.slice(s.length - bytes);
+}
+
+class Capture {
+  private chunks: Buffer[] = [];
+  private size = 0;
+  constructor(private max: number) {}
+  push(b: Buffer): void {
+    this.chunks.push(b);
+    this.size += b.length;
+    while (this.size > this.max && this.chunks.length > 1) this.size -= this.chunks.shift()!.length;
+  }
+  text(): string {
+    return Buffer.concat(this.chunks).toString('utf8');
+  }
+}
+
+function prepare(argv: string[], opts: RunOptions) {
+  if (argv.length === 0) throw new FerryError('FERRY_E_INTERNAL', 'empty argv given to the command runner');
+  guard?.(argv);
+  const full = [resolveTool(argv[0]), ...argv.slice(1)];
+  const env: NodeJS.ProcessEnv = { ...process.env, ...opts.env, LC_ALL: 'C', LANG: 'C' };
+  return { full, env };
+}
+
+function failure(argv: string[], code: number | null, signal: string | null, stdout: string, stderr: string, timedOut: boolean): FerryError {
+  const what = timedOut ? 'timed out' : signal ? `was killed by ${signal}` : `exited with code ${code}`;
+  const errTail = tail(stderr.trim(), 1500);
+  return new FerryError(timedOut ? 'FERRY_E_COMMAND_TIMEOUT' : 'FERRY_E_COMMAND_FAILED', `command ${what}: ${argv.join(' ')}${errTail ? '\n' + errTail : ''}`, {
+    details: { argv, exitCode: code, signal, stdoutTail: tail(stdout), stderrTail: tail(stderr) },
+    hint: timedOut ? 'the command did not finish in time; look at the device or service it was waiting for' : 'read the command\'s own error output above; it names the cause',
+  });
+}
+
+function spawnError(argv: string[], e: NodeJS.ErrnoException): FerryError {
+  if (e.code === 'ENOENT') {
+    const pkg = PACKAGE_OF[argv[0]] ?? PACKAGE_OF[argv[0].split('/').pop()!];
+    return new FerryError('FERRY_E_TOOL_MISSING', `the program "${argv[0]}" was not found`, {
+      details: { argv, tool: argv[0], package: pkg },
+      hint: pkg ? `install the Debian package "${pkg}" (apt-get install ${pkg}) or set FERRY_TOOL_${argv[0].toUpperCase().replace(/[^A-Z0-9]/g, '_')}` : 'install it, or point Ferry at it with FERRY_TOOL_<NAME>=/path',
+    });
+  }
+  return new FerryError('FERRY_E_COMMAND_FAILED', `could not start ${argv[0]}: ${e.message}`, { details: { argv }, cause: e });
+}
+
+/** Run a command to completion and capture its output. */
+export function run(argv: string[], opts: RunOptions = {}): Promise<RunResult> {
+  let prepared: ReturnType<typeof prepare>;
+  try {
+    prepared = prepare(argv, opts);
+  } catch (e) {
+    return Promise.reject(e);
+  }
+  const { full, env } = prepared;
+  const lvl = opts.quiet ? 'debug' : 'info';
+  const started = Date.now();
+  log.log(lvl, 'run', { argv: full });
+  return new Promise((resolve, reject) => {
+    const child = spawn(full[0], full.slice(1), { cwd: opts.cwd, env, stdio: ['pipe', 'pipe', 'pipe'] });
+    const out = new Capture(opts.maxBuffer ?? 64 * 1024 * 1024);
+    const err = new Capture(opts.maxBuffer ?? 64 * 1024 * 1024);
+    let timedOut = false;
+    let spawnErr: NodeJS.ErrnoException | undefined;
+    const timer = opts.timeoutMs
+      ? setTimeout(() => {
+          timedOut = true;
+          child.kill('SIGKILL');
+        }, opts.timeoutMs)
+      : undefined;
+    child.stdout.on('data', (b: Buffer) => out.push(b));
+    child.stderr.on('data', (b: Buffer) => err.push(b));
+    child.on('error', (e: NodeJS.ErrnoException) => {
+      spawnErr = e;
+    });
+    child.stdin.on('error', () => {
+      /* the command may exit without reading its input; its exit code tells */
+    });
+    child.stdin.end(opts.input ?? '');
+    child.on('close', (code, signal) => {
+      if (timer) clearTimeout(timer);
+      const durationMs = Date.now() - started;
+      if (spawnErr) {
+        log.log(lvl, 'run failed to start', { argv: full, error: spawnErr.message });
+        return reject(spawnError(full, spawnErr));
+      }
+      const stdout = out.text();
+      const stderr = err.text();
+      log.log(lvl, 'run done', { argv0: full[0], code, signal, ms: durationMs });
+      const ok = code !== null && (opts.okCodes ?? [0]).includes(code);
+      if (!ok || timedOut) return reject(failure(full, code, signal, stdout, stderr, timedOut));
+      resolve({ argv: full, code: code!, stdout, stderr, durationMs });
+    });
+  });
+}
+
+export interface Spawned {
+  child: ChildProcess;
+  /** Resolves when the command exits successfully; rejects like run() does. */
+  done: Promise<RunResult>;
+}
+
+/**
+ * Start a command whose stdin/stdout the caller streams (pipelines such as
+ * `zstd -dc | tar -x`). stderr is captured for the error; stdout is the caller's.
+ */
+export function spawnTool(argv: string[], opts: Omit<RunOptions, 'input'> & { stdout?: 'pipe' | 'ignore' | 'inherit' } = {}): Spawned {
+  const { full, env } = prepare(argv, opts);
+  const lvl = opts.quiet ? 'debug' : 'info';
+  const started = Date.now();
+  log.log(lvl, 'spawn', { argv: full });
+  const child = spawn(full[0], full.slice(1), { cwd: opts.cwd, env, stdio: ['pipe', opts.stdout ?? 'pipe', 'pipe'] });
+  const err = new Capture(opts.maxBuffer ?? 1024 * 1024);
+  child.stderr!.on('data', (b: Buffer) => err.push(b));
+  let timedOut = false;
+  const timer = opts.timeoutMs
+    ? setTimeout(() => {
+        timedOut = true;
+        child.kill('SIGKILL');
+      }, opts.timeoutMs)
+    : undefined;
+  const done = new Promise<RunResult>((resolve, reject) => {
+    let spawnErr: NodeJS.ErrnoException | undefined;
+    child.on('error', (e: NodeJS.ErrnoException) => {
+      spawnErr = e;
+    });
+    child.on('close', (code, signal) => {
+      if (timer) clearTimeout(timer);
+      const durationMs = Date.now() - started;
+      if (spawnErr) return reject(spawnError(full, spawnErr));
+      log.log(lvl, 'spawn done', { argv0: full[0], code, signal, ms: durationMs });
+      const stderr = err.text();
+      const ok = code !== null && (opts.okCodes ?? [0]).includes(code);
+      if (!ok || timedOut) return reject(failure(full, code, signal, '', stderr, timedOut));
+      resolve({ argv: full, code: code!, stdout: '', stderr, durationMs });
+    });
+  });
+  // Avoid an unhandled rejection when the caller awaits something else first.
+  done.catch(() => {});
+  return { child, done };
+}

@@ -1,0 +1,115 @@
+import { FerryError } from './errors.js';
+
+/**
+ * Sizes as SystemImager's layouts and Ferry's command line write them.
+ * - B; kB/KB, MB, GB, TB, PB: powers of ten; KiB, MiB, GiB, TiB, PiB: powers of two.
+ * - K, M, G, T (no "B"): powers of two, as SystemImager's K sizes (`2097152K`) and
+ *   parted/LVM use them.
+ * - s / sectors: multiples of the disk's logical sector size (resolved later).
+ * - %: a share of the disk or volume group (resolved later).
+ * - `*`: fill what is left (resolved later).
+ */
+export type SizeSpec =
+  | { kind: 'bytes'; bytes: bigint }
+  | { kind: 'sectors'; sectors: bigint }
+  | { kind: 'percent'; percent: number }
+  | { kind: 'fill' };
+
+const UNITS: Record<string, bigint> = {
+  b: 1n,
+  kb: 1000n, mb: 1000n ** 2n, gb: 1000n ** 3n, tb: 1000n ** 4n, pb: 1000n ** 5n,
+  kib: 1024n, mib: 1024n ** 2n, gib: 1024n ** 3n, tib: 1024n ** 4n, pib: 1024n ** 5n,
+  k: 1024n, m: 1024n ** 2n, g: 1024n ** 3n, t: 1024n ** 4n, p: 1024n ** 5n,
+};
+
+/** Normalise a unit name; SystemImager wrote `MB`, `mb`, `MiB`, `percent`, `sectors`… */
+export function normaliseUnit(u: string): string | undefined {
+  const l = u.trim().toLowerCase();
+  if (l === '' ) return undefined;
+  if (l === '%' || l === 'percent' || l === 'percentage') return '%';
+  if (l === 's' || l === 'sector' || l === 'sectors') return 's';
+  if (l === 'byte' || l === 'bytes') return 'b';
+  if (l in UNITS) return l;
+  return undefined;
+}
+
+export function knownUnits(): string[] {
+  return ['B', 'kB', 'MB', 'GB', 'TB', 'KiB', 'MiB', 'GiB', 'TiB', 'K', 'M', 'G', 'T', 's', '%'];
+}
+
+/**
+ * Parse "500", "1.5GiB", "2097152K", "50%", "*", "2048s" into a SizeSpec.
+ * A bare number takes `defaultUnit` (a layout's unit_of_measurement; MB if absent,
+ * as in SystemImager). Throws FERRY_E_BAD_SIZE on anything else.
+ */
+export function parseSize(input: string, defaultUnit = 'MB'): SizeSpec {
+  const s = input.trim();
+  if (s === '*') return { kind: 'fill' };
+  const m = /^([0-9]+(?:\.[0-9]+)?)\s*([A-Za-z%]*)$/.exec(s);
+  if (!m) {
+    throw new FerryError('FERRY_E_BAD_SIZE', `"${input}" is not a size`, {
+      details: { input },
+      hint: `write a non-negative number with an optional unit (${knownUnits().join(', ')}), or * to fill the rest`,
+    });
+  }
+  const unit = normaliseUnit(m[2] || defaultUnit);
+  if (!unit) {
+    throw new FerryError('FERRY_E_BAD_SIZE', `"${input}" has an unknown unit "${m[2] || defaultUnit}"`, {
+      details: { input, unit: m[2] || defaultUnit },
+      hint: `use one of ${knownUnits().join(', ')}`,
+    });
+  }
+  if (unit === '%') {
+    const p = Number(m[1]);
+    if (p > 100) {
+      throw new FerryError('FERRY_E_BAD_SIZE', `"${input}" is more than 100%`, { details: { input }, hint: 'use a share between 0 and 100%' });
+    }
+    return { kind: 'percent', percent: p };
+  }
+  const [whole, frac = ''] = m[1].split('.');
+  if (unit === 's') {
+    if (frac && /[1-9]/.test(frac)) {
+      throw new FerryError('FERRY_E_BAD_SIZE', `"${input}": sectors must be a whole number`, { details: { input } });
+    }
+    return { kind: 'sectors', sectors: BigInt(whole) };
+  }
+  const mult = UNITS[unit];
+  // Exact decimal arithmetic: 1.5GiB is 1610612736 bytes, not a float approximation.
+  const scale = 10n ** BigInt(frac.length);
+  const bytes = (BigInt(whole + frac) * mult) / scale;
+  return { kind: 'bytes', bytes };
+}
+
+/** Parse a size that must be absolute (command-line `--disk-size 20GiB`). */
+export function parseBytes(input: string, defaultUnit = 'B'): bigint {
+  const spec = parseSize(input, defaultUnit);
+  if (spec.kind !== 'bytes') {
+    throw new FerryError('FERRY_E_BAD_SIZE', `"${input}" must be an absolute size here, not ${spec.kind === 'fill' ? '*' : spec.kind}`, {
+      details: { input },
+      hint: 'give a number of bytes with a unit, such as 20GiB',
+    });
+  }
+  return spec.bytes;
+}
+
+/** 1536 → "1.5 KiB": for people, never for plans. */
+export function formatBytes(n: bigint | number): string {
+  let v = Number(n);
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
+  let i = 0;
+  while (Math.abs(v) >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return i === 0 ? `${v} B` : `${v.toFixed(v < 10 ? 2 : v < 100 ? 1 : 0)} ${units[i]}`;
+}
+
+export const MiB = 1024n * 1024n;
+export const GiB = 1024n * MiB;
+
+export function alignUp(n: bigint, a: bigint): bigint {
+  return ((n + a - 1n) / a) * a;
+}
+export function alignDown(n: bigint, a: bigint): bigint {
+  return (n / a) * a;
+}

@@ -1,0 +1,13 @@
+/**
+ * Entry point of the bundled `ferry-installer` binary (build/ferry-installer.cjs,
+ * then a Node single executable). The installer issue fills in the stages.
+ */
+import { installerMain } from './cli.js';
+
+installerMain(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (e) => {
+    process.stderr.write(`ferry-installer: ${e instanceof Error ? e.stack : String(e)}\n`);
+    process.exit(70);
+  },
+);

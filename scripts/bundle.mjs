@@ -1,0 +1,34 @@
+#!/usr/bin/env node
+// Bundle the CLI (build/ferry.mjs) and the installer (build/ferry-installer.cjs) with esbuild.
+// The installer bundle is CommonJS because Node's single executable applications run CJS.
+import { build } from 'esbuild';
+import { mkdirSync } from 'node:fs';
+
+mkdirSync('build', { recursive: true });
+const common = {
+  bundle: true,
+  platform: 'node',
+  target: 'node20',
+  sourcemap: 'linked',
+  logLevel: 'warning',
+  legalComments: 'none',
+};
+
+await Promise.all([
+  build({
+    ...common,
+    entryPoints: ['cli/main.ts'],
+    outfile: 'build/ferry.mjs',
+    format: 'esm',
+    // better-sqlite3 is a native addon: loaded from node_modules at run time.
+    external: ['better-sqlite3'],
+    // Bundled CommonJS dependencies call require() for Node built-ins.
+    banner: { js: "import { createRequire as __ferryCreateRequire } from 'node:module'; const require = __ferryCreateRequire(import.meta.url);" },
+  }),
+  build({
+    ...common,
+    entryPoints: ['installer/main.ts'],
+    outfile: 'build/ferry-installer.cjs',
+    format: 'cjs',
+  }),
+]);
