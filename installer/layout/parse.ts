@@ -194,7 +194,7 @@ function readPart(r: Reader, el: XmlElement, unit: string, label: 'msdos' | 'gpt
   const id = r.attr(el, 'id');
   if (id !== undefined) r.warn('FERRY_W_LAYOUT_IGNORED', r.where(el, 'id'), `id="${id}" is kept for reference only; flags decide the partition type`);
   if (num === undefined) return undefined;
-  if (type === 'extended' && (size.min || size.max || size.weight)) {
+  if (type === 'extended' && (size?.min || size?.max || size?.weight)) {
     r.warn('FERRY_W_LAYOUT_IGNORED', r.where(el), 'min_size/max_size/weight on an extended partition are ignored: it follows its logical partitions');
   }
   return {
