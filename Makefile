@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := build
 
-.PHONY: build deps test test-unit test-integration test-vm typecheck clean demo
+.PHONY: build deps test test-unit test-integration test-vm typecheck clean demo sample-image
 
 deps:
 	scripts/install-deps.sh
@@ -14,7 +14,7 @@ build: deps
 typecheck: deps
 	npx tsc --noEmit -p .
 
-test: build typecheck
+test: build typecheck sample-image
 	scripts/run-tests.sh
 
 test-unit: build
@@ -23,8 +23,15 @@ test-unit: build
 test-integration: build
 	TIERS=integration scripts/run-tests.sh
 
-test-vm: build
+test-vm: build sample-image
 	TIERS=vm scripts/run-tests.sh
 
 clean:
 	rm -rf build
+
+# The sample Debian image of the vm tests and the demo (cached in ${FERRY_CACHE:-/var/cache/ferry}/e2e).
+sample-image: deps
+	scripts/make-sample-image
+
+demo: build sample-image
+	scripts/demo
