@@ -161,6 +161,7 @@ function decompressor(mediaType: string, feed: (b: Buffer) => void): Decompresso
     g.on('data', feed);
     const done = new Promise<void>((res, rej) => {
       g.on('end', res);
+      g.on('close', res);
       g.on('error', rej);
     });
     done.catch(() => {});
@@ -169,7 +170,10 @@ function decompressor(mediaType: string, feed: (b: Buffer) => void): Decompresso
   if (mediaType.endsWith('.tar')) {
     const p = new PassThrough();
     p.on('data', feed);
-    const done = new Promise<void>((res) => p.on('end', res));
+    const done = new Promise<void>((res) => {
+      p.on('end', res);
+      p.on('close', res);
+    });
     return { input: p, done, abort: () => p.destroy() };
   }
   throw new FerryError('FERRY_E_LAYER_MEDIA_TYPE', `unsupported layer media type "${mediaType}"`, {
