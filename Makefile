@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := build
 
-.PHONY: build deps test test-unit test-integration test-vm typecheck clean demo
+.PHONY: build deps test test-unit test-integration test-vm typecheck clean demo installer
 
 deps:
 	scripts/install-deps.sh
@@ -28,3 +28,7 @@ test-vm: build
 
 clean:
 	rm -rf build
+
+# The installer as one file with no node_modules: build/ferry-installer (Node single executable).
+installer: deps
+	scripts/make-installer.sh

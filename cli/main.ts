@@ -10,6 +10,7 @@ type Command = { summary: string; load: () => Promise<{ run(argv: string[]): Pro
 
 // One line per command family; each area adds its own.
 const COMMANDS: Record<string, Command> = {
+  install: { summary: 'install a node\'s image onto disks of this host (--disk DEV --yes) or a directory', load: () => import('./install.js') },
 };
 
 function help(): string {

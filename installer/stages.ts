@@ -133,16 +133,11 @@ const disks: Stage = {
     ctx.plan = plan;
     for (const w of plan.warnings) ctx.emit({ phase: 'disks', state: 'warning', message: w.message, code: w.code });
     ctx.emit({ phase: 'disks', state: 'info', message: `plan: ${plan.disks.map((d) => d.path).join(', ')}; ${plan.commands.length} commands`, details: { commands: plan.commands, fstab: plan.fstab } });
-    if (!ctx.opts.yes) {
-      throw new FerryError('FERRY_E_NOT_CONFIRMED', `installing erases ${plan.disks.map((d) => d.path).join(', ')}; not confirmed`, {
-        details: { disks: plan.disks.map((d) => d.path) }, hint: 'add --yes to confirm (the boot environment confirms by being armed for install)',
-      });
-    }
     const root = ctx.opts.mountRoot ?? fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-target-'));
     ctx.root = root;
     ctx.doing = 'partitioning, making file systems and mounting them';
     ctx.mounted = true;
-    await dm.applyDiskPlan(plan, { root, yes: true, progress: ctx.emit });
+    await dm.applyDiskPlan(plan, { root, yes: ctx.opts.yes, progress: ctx.emit });
     ctx.target = new TargetRoot(root);
   },
 };
