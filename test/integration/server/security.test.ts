@@ -3,6 +3,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import { request } from 'undici';
 import { ADMIN_ROUTES, INSTALL_ROUTES, blobPath, type LayerRef } from '../../../common/protocol.js';
 import { armDeployment } from '../../../server/db/deployments.js';
@@ -164,9 +165,11 @@ describe('server security and blob transfer', () => {
       const chunked = await request(base + INSTALL_ROUTES.events, {
         method: 'POST',
         headers: { authorization: `Bearer ${tokA}`, 'content-type': 'application/json' },
-        body: (async function* () {
-          for (let i = 0; i < 40; i++) yield Buffer.alloc(64 * 1024, 0x20);
-        })(),
+        body: Readable.from(
+          (async function* () {
+            for (let i = 0; i < 40; i++) yield Buffer.alloc(64 * 1024, 0x20);
+          })(),
+        ),
       });
       expect(chunked.statusCode).toBe(413);
       await chunked.body.dump();
