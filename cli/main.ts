@@ -10,6 +10,7 @@ type Command = { summary: string; load: () => Promise<{ run(argv: string[]): Pro
 
 // One line per command family; each area adds its own.
 const COMMANDS: Record<string, Command> = {
+  layout: { summary: 'validate, plan, apply and capture disk layouts', load: () => import('./layout.js') },
 };
 
 function help(): string {
