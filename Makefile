@@ -28,3 +28,8 @@ test-vm: build
 
 clean:
 	rm -rf build
+
+# Regenerate the golden disk plans (test/fixtures/golden) after an intended planner change; review the diff.
+.PHONY: golden
+golden:
+	UPDATE_GOLDEN=1 npx vitest run --project unit test/unit/layout-golden.test.ts

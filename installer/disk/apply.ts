@@ -38,7 +38,7 @@ export function inRoot(root: string, mp: string): string {
   const p = resolve(r, '.' + (mp.startsWith('/') ? mp : '/' + mp));
   const rel = relative(r, p);
   if (rel.startsWith('..') || isAbsolute(rel)) {
-    throw new FerryError('FERRY_E_PATH_ESCAPE', `mount point ${mp} resolves outside the target root ${root}`, { details: { root, mountpoint: mp } });
+    throw new FerryError('FERRY_E_MOUNT_ESCAPE', `mount point ${mp} resolves outside the target root ${root}`, { details: { root, mountpoint: mp } });
   }
   return p;
 }

@@ -145,7 +145,7 @@ interface PartUse {
 
 function planPartitions(c: Ctx, ld: LayoutDisk, t: DiskTarget, uses: Map<string, PartUse>): PlannedDisk {
   const S = BigInt(t.sectorSize);
-  const size = BigInt(t.size);
+  const size = BigInt(Math.floor(t.size));
   const start0 = MiB;
   // GPT keeps a backup header and 16 KiB of entries in the last sectors.
   const end = ld.label === 'gpt' ? alignDown(size - (S + 16384n), MiB) : alignDown(size, MiB);
