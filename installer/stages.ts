@@ -45,6 +45,8 @@ export interface InstallOptions {
   heartbeatMs?: number;
   /** Lines for people (the console). */
   console?: (line: string) => void;
+  /** Sees every event as it is emitted (a JSON log, tests). */
+  onEvent?: ProgressSink;
 }
 
 export interface InstallContext {
@@ -252,6 +254,7 @@ export async function runInstall(opts: InstallOptions): Promise<InstallOutcome> 
   const emit: ProgressSink = (e) => {
     const ev = e.ts ? e : { ...e, ts: new Date().toISOString() };
     sender.push(ev);
+    opts.onEvent?.(ev);
     if (e.state !== 'heartbeat') toConsole(ev);
   };
   const ctx: InstallContext = { opts, client, emit: throttled(emit, 1000), doing: 'starting', mounted: false, finish: opts.finish ?? 'reboot', warnings: [] };
