@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := build
 
-.PHONY: build deps test test-unit test-integration test-vm typecheck clean demo
+.PHONY: build deps test test-unit test-integration test-vm typecheck clean demo installer
 
 deps:
 	scripts/install-deps.sh
@@ -28,3 +28,14 @@ test-vm: build
 
 clean:
 	rm -rf build
+
+<<<<<<< HEAD
+# The installer as one file with no node_modules: build/ferry-installer (Node single executable).
+installer: deps
+	scripts/make-installer.sh
+=======
+# Regenerate the golden disk plans (test/fixtures/golden) after an intended planner change; review the diff.
+.PHONY: golden
+golden:
+	UPDATE_GOLDEN=1 npx vitest run --project unit test/unit/layout-golden.test.ts
+>>>>>>> main

@@ -10,6 +10,16 @@ type Command = { summary: string; load: () => Promise<{ run(argv: string[]): Pro
 
 // One line per command family; each area adds its own.
 const COMMANDS: Record<string, Command> = {
+  install: { summary: 'install a node\'s image onto disks of this host (--disk DEV --yes) or a directory', load: () => import('./install.js') },
+  layout: { summary: 'validate, plan, apply and capture disk layouts', load: () => import('./layout.js') },
+  serve: { summary: 'run the image server (installer API, blobs, network boot, admin API)', load: () => import('./serve.js') },
+  image: { summary: 'images: import, ls, show, export, commit, clone, customize, rm, verify, gc', load: () => import('./image.js') },
+  node: { summary: 'nodes: add, set, ls (--discovered), show, rm', load: () => import('./node.js') },
+  group: { summary: 'groups of nodes (overlapping, nested): add, rm, ls, show', load: () => import('./group.js') },
+  deploy: { summary: 'arm installs of nodes or @groups (a deployment and token per node)', load: () => import('./deploy.js') },
+  history: { summary: 'deployment records, of all nodes or one', load: () => import('./history.js') },
+  redeploy: { summary: 'deploy a record again: same image digest, layout and inputs', load: () => import('./redeploy.js') },
+  monitor: { summary: 'live table of deployments in progress (--json for scripts)', load: () => import('./monitor.js') },
 };
 
 function help(): string {

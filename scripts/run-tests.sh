@@ -9,7 +9,7 @@ tiers=${TIERS:-unit integration vm}
 status=0
 for t in $tiers; do
   echo "=== test tier: $t"
-  npx vitest run --project "$t" --passWithNoTests --reporter=default --reporter=json --outputFile.json="build/test-results/$t.json" || status=1
+  npx vitest run --project "$t" --reporter=default --reporter=json --outputFile.json="build/test-results/$t.json" || status=1
 done
 node -e '
   const fs = require("fs");

@@ -1,0 +1,43 @@
+/** `ferry deploy NODE|@GROUP|PROP=VALUE…`: arm installs, one deployment and token per node. */
+import { readFileSync } from 'node:fs';
+import { FerryError } from '../common/errors.js';
+import { cliActor, DataDir } from '../server/context.js';
+import { armDeployment, parseTtl, type Armed } from '../server/db/deployments.js';
+import { parsePairs, selectNodes } from '../server/db/inventory.js';
+import { dataDir, parse, printJson, printTable, usageError } from './util.js';
+
+const USAGE = 'ferry deploy NODE|@GROUP|PROPERTY=VALUE... [--image IMG] [--layout FILE] [--set KEY=VALUE]... [--ttl 24h] [--json]';
+
+export async function run(argv: string[]): Promise<number> {
+  const { values, positionals } = parse(argv, { image: { type: 'string' }, layout: { type: 'string' }, set: { type: 'string', multiple: true }, ttl: { type: 'string' } }, USAGE);
+  if (values.help) {
+    process.stdout.write(USAGE + '\n');
+    return 0;
+  }
+  if (!positionals.length) throw usageError('ferry deploy needs at least one node, @group or property=value', USAGE);
+  let layout: string | undefined;
+  if (values.layout) {
+    try {
+      layout = readFileSync(values.layout, 'utf8');
+    } catch (e) {
+      throw new FerryError('FERRY_E_SOURCE_MISSING', `cannot read the layout ${values.layout}: ${(e as Error).message}`, { details: { path: values.layout }, hint: 'give an existing layout XML file' });
+    }
+  }
+  const d = new DataDir(dataDir(values));
+  try {
+    const nodes = selectNodes(d, positionals);
+    const inputs = values.set ? parsePairs(values.set, '--set') : undefined;
+    const ttlMs = values.ttl ? parseTtl(values.ttl) : undefined;
+    const armed: Armed[] = [];
+    // Check every node before arming any, so a bad selection arms nothing.
+    const tx = d.db.transaction(() => {
+      for (const n of nodes) armed.push(armDeployment(d, n, { image: values.image, layout, layoutSource: values.layout, inputs, ttlMs, actor: cliActor() }));
+    });
+    tx();
+    if (values.json) printJson({ deployments: armed });
+    else printTable(armed.map((a) => ({ deployment: a.id, node: a.node, expires: a.expiresAt.slice(0, 19), token: a.token })), ['deployment', 'node', 'expires', 'token']);
+    return 0;
+  } finally {
+    d.close();
+  }
+}

@@ -1,0 +1,44 @@
+/** `ferry history [NODE]`: deployment records; `ferry history --id N` shows one with its events. */
+import { formatEvent } from '../common/progress.js';
+import { DataDir } from '../server/context.js';
+import { deploymentEvents, deploymentInfo, getDeploymentRow, listDeployments } from '../server/db/deployments.js';
+import { getNodeRow } from '../server/db/inventory.js';
+import { dataDir, parse, printJson, printTable, usageError } from './util.js';
+
+const USAGE = 'ferry history [NODE] [--limit N] [--json]\nferry history --record ID [--json]   (one record with every event)';
+
+export async function run(argv: string[]): Promise<number> {
+  const { values, positionals } = parse(argv, { limit: { type: 'string' }, record: { type: 'string' } }, USAGE);
+  if (values.help) {
+    process.stdout.write(USAGE + '\n');
+    return 0;
+  }
+  if (positionals.length > 1) throw usageError('ferry history takes at most one NODE', USAGE);
+  const d = new DataDir(dataDir(values));
+  try {
+    if (values.record) {
+      if (!/^[0-9]+$/.test(values.record)) throw usageError(`--record "${values.record}" is not a record number`, USAGE);
+      const info = deploymentInfo(getDeploymentRow(d, Number(values.record)));
+      const events = deploymentEvents(d, info.id);
+      if (values.json) printJson({ deployment: info, events });
+      else {
+        process.stdout.write(`record ${info.id}: ${info.node} ${info.image} ${info.status}\nimage digest: ${info.imageDigest}\nlayout: ${info.layoutDigest}\ncreated: ${info.createdAt} by ${info.createdBy}\n`);
+        if (info.error) process.stdout.write(`error: ${info.error.code}: ${info.error.message}\n`);
+        for (const e of events) process.stdout.write(`${e.ts} ${formatEvent(e)}\n`);
+      }
+      return 0;
+    }
+    if (positionals[0]) getNodeRow(d, positionals[0]);
+    if (values.limit && !/^[0-9]+$/.test(values.limit)) throw usageError(`--limit "${values.limit}" is not a number`, USAGE);
+    const list = listDeployments(d, { node: positionals[0], limit: values.limit ? Number(values.limit) : 100 });
+    if (values.json) printJson(list);
+    else
+      printTable(
+        list.map((x) => ({ record: x.id, node: x.node, image: x.image, status: x.status, stage: x.stage, created: x.createdAt.slice(0, 19), ended: x.endedAt?.slice(0, 19), redeploy: x.redeployOf, error: x.error?.code })),
+        ['record', 'node', 'image', 'status', 'stage', 'created', 'ended', 'redeploy', 'error'],
+      );
+    return 0;
+  } finally {
+    d.close();
+  }
+}

@@ -1,0 +1,193 @@
+/** `ferry image …`: import, list, show, export, commit, clone, remove, verify, gc. */
+import { readFileSync } from 'node:fs';
+import { FerryError } from '../common/errors.js';
+import { formatBytes } from '../common/units.js';
+import { cliActor, DataDir } from '../server/context.js';
+import { parsePairs } from '../server/db/inventory.js';
+import {
+  cloneImage,
+  commitImage,
+  exportImage,
+  garbageCollect,
+  getImage,
+  imageInfo,
+  importImage,
+  listImages,
+  removeImage,
+  setCustomizations,
+  validateCustomizations,
+  verifyImages,
+} from '../server/store/images.js';
+import type { Compression } from '../server/store/layers.js';
+import { dataDir, parse, printJson, printTable, usageError } from './util.js';
+
+const USAGE = `ferry image import NAME (--dir DIR | --tar FILE...) [--customizations FILE.json] [--set KEY=VALUE]... [--compression zstd|none]
+ferry image ls [--json]
+ferry image show NAME[@VERSION] [--json]
+ferry image export NAME[@VERSION] DIR
+ferry image commit NAME[@VERSION] DIR [--compression zstd|none]
+ferry image clone MASTER[@VERSION] NAME [--set KEY=VALUE]... [--customizations FILE.json]
+ferry image customize NAME --customizations FILE.json
+ferry image rm NAME[@VERSION]
+ferry image verify [NAME[@VERSION]] [--json]
+ferry image gc [--dry-run] [--json]
+(every command takes --data DIR)`;
+
+function readCustomizations(file: string | undefined) {
+  if (!file) return undefined;
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new FerryError('FERRY_E_SOURCE_MISSING', `cannot read ${file}: ${(e as Error).message}`, { details: { path: file }, hint: 'give an existing JSON file' });
+  }
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch (e) {
+    throw new FerryError('FERRY_E_BAD_CUSTOMIZATIONS', `${file} is not valid JSON: ${(e as Error).message}`, { details: { path: file }, hint: 'write a JSON array of customization items' });
+  }
+  return validateCustomizations(v, file);
+}
+
+function compression(v: string | undefined): Compression | undefined {
+  if (v === undefined) return undefined;
+  if (v !== 'zstd' && v !== 'none') throw usageError(`--compression must be zstd or none, not "${v}"`, USAGE);
+  return v;
+}
+
+export async function run(argv: string[]): Promise<number> {
+  const [sub, ...rest] = argv;
+  const { values, positionals } = parse(
+    rest,
+    {
+      dir: { type: 'string' },
+      tar: { type: 'string', multiple: true },
+      customizations: { type: 'string' },
+      set: { type: 'string', multiple: true },
+      compression: { type: 'string' },
+      'dry-run': { type: 'boolean' },
+    },
+    USAGE,
+  );
+  if (!sub || values.help || sub === '--help') {
+    process.stdout.write(USAGE + '\n');
+    return sub ? 0 : 2;
+  }
+  const need = (n: number, what: string) => {
+    if (positionals.length !== n) throw usageError(`ferry image ${sub} needs ${what}`, USAGE);
+  };
+  const d = new DataDir(dataDir(values));
+  try {
+    switch (sub) {
+      case 'import': {
+        need(1, 'NAME');
+        const info = await importImage(d, positionals[0], {
+          dir: values.dir,
+          tars: values.tar,
+          compression: compression(values.compression),
+          customizations: readCustomizations(values.customizations),
+          inputs: values.set ? parsePairs(values.set, '--set') : undefined,
+          actor: cliActor(),
+          onScan: (s) => {
+            for (const k of s.skipped) process.stderr.write(`ferry: skipped ${k.path}: ${k.reason}\n`);
+          },
+        });
+        if (values.json) printJson(info);
+        else process.stdout.write(`imported ${info.name}@${info.version} ${info.digest} (${info.layers.length} layer(s), ${formatBytes(info.size)} stored, ${formatBytes(info.uncompressedSize)} unpacked)\n`);
+        return 0;
+      }
+      case 'ls': {
+        const list = listImages(d);
+        if (values.json) printJson(list);
+        else
+          printTable(
+            list.map((i) => ({ name: i.name, version: i.version, layers: i.layers.length, size: formatBytes(i.size), master: i.master ?? '', created: i.createdAt.slice(0, 19), digest: i.digest.slice(0, 19) })),
+            ['name', 'version', 'layers', 'size', 'master', 'created', 'digest'],
+          );
+        return 0;
+      }
+      case 'show': {
+        need(1, 'NAME[@VERSION]');
+        const info = imageInfo(getImage(d, positionals[0]));
+        if (values.json) printJson(info);
+        else {
+          process.stdout.write(`${info.name}@${info.version}  ${info.digest}\n`);
+          if (info.master) process.stdout.write(`master: ${info.master}\n`);
+          process.stdout.write(`created: ${info.createdAt}\nsize: ${formatBytes(info.size)} stored, ${formatBytes(info.uncompressedSize)} unpacked\nlayers:\n`);
+          for (const l of info.layers) process.stdout.write(`  ${l.digest}  ${formatBytes(l.size)}  ${l.mediaType}\n`);
+          process.stdout.write(`customizations: ${info.customizations.length ? '' : 'none'}\n`);
+          for (const c of info.customizations) process.stdout.write(`  ${JSON.stringify(c)}\n`);
+          const keys = Object.keys(info.inputs);
+          if (keys.length) process.stdout.write(`inputs:\n${keys.map((k) => `  ${k}=${info.inputs[k]}`).join('\n')}\n`);
+        }
+        return 0;
+      }
+      case 'export': {
+        need(2, 'NAME[@VERSION] DIR');
+        const info = await exportImage(d, positionals[0], positionals[1]);
+        process.stdout.write(`exported ${info.name}@${info.version} into ${positionals[1]}\n`);
+        return 0;
+      }
+      case 'commit': {
+        need(2, 'NAME[@VERSION] DIR');
+        const r = await commitImage(d, positionals[0], positionals[1], { actor: cliActor(), compression: compression(values.compression) });
+        if (values.json) printJson(r);
+        else if (!r.image) process.stdout.write(`no changes: ${positionals[1]} is identical to ${positionals[0]}; nothing committed\n`);
+        else process.stdout.write(`committed ${r.image.name}@${r.image.version} ${r.image.digest}: ${r.added} entr(ies) added or changed, ${r.deleted} removed\n`);
+        return 0;
+      }
+      case 'clone': {
+        need(2, 'MASTER NAME');
+        const info = cloneImage(d, positionals[0], positionals[1], {
+          inputs: values.set ? parsePairs(values.set, '--set') : undefined,
+          customizations: readCustomizations(values.customizations),
+          actor: cliActor(),
+        });
+        if (values.json) printJson(info);
+        else process.stdout.write(`cloned ${info.master} as ${info.name}@${info.version}\n`);
+        return 0;
+      }
+      case 'customize': {
+        need(1, 'NAME');
+        const items = readCustomizations(values.customizations);
+        if (!items) throw usageError('ferry image customize needs --customizations FILE.json', USAGE);
+        const info = setCustomizations(d, positionals[0], items, cliActor());
+        process.stdout.write(`${info.name}@${info.version}: ${items.length} customization item(s)\n`);
+        return 0;
+      }
+      case 'rm': {
+        need(1, 'NAME[@VERSION]');
+        const removed = removeImage(d, positionals[0], cliActor());
+        if (values.json) printJson({ removed });
+        else process.stdout.write(`removed ${removed.join(', ')} (run \`ferry image gc\` to free unreferenced layers)\n`);
+        return 0;
+      }
+      case 'verify': {
+        if (positionals.length > 1) throw usageError('ferry image verify takes at most one image', USAGE);
+        const results = await verifyImages(d, positionals[0]);
+        if (values.json) printJson(results);
+        else for (const r of results) process.stdout.write(`${r.ok ? 'ok ' : 'BAD'} ${r.digest}${r.problem ? ': ' + r.problem : ''}  (${r.images.join(', ')})\n`);
+        const bad = results.filter((r) => !r.ok);
+        if (bad.length) {
+          throw new FerryError('FERRY_E_VERIFY_FAILED', `${bad.length} of ${results.length} layer(s) failed verification`, {
+            details: { bad },
+            hint: 'restore the data directory from a backup, or re-import the affected images',
+          });
+        }
+        return 0;
+      }
+      case 'gc': {
+        if (positionals.length) throw usageError('ferry image gc takes no arguments', USAGE);
+        const r = garbageCollect(d, cliActor(), values['dry-run']);
+        if (values.json) printJson(r);
+        else process.stdout.write(`${values['dry-run'] ? 'would remove' : 'removed'} ${r.removed.length} blob(s), ${formatBytes(r.freedBytes)}; ${r.kept} referenced blob(s) kept\n`);
+        return 0;
+      }
+      default:
+        throw usageError(`unknown subcommand "image ${sub}"`, USAGE);
+    }
+  } finally {
+    d.close();
+  }
+}

@@ -1,0 +1,151 @@
+/** `ferry node …`: machines known by their MACs. */
+import { readFileSync } from 'node:fs';
+import { FerryError } from '../common/errors.js';
+import { cliActor, DataDir } from '../server/context.js';
+import { addNode, getNode, listDiscovered, listNodes, parsePairs, removeNode, selectNodes, setNode, type NodeChanges } from '../server/db/inventory.js';
+import { dataDir, parse, printJson, printTable, usageError } from './util.js';
+
+const USAGE = `ferry node add NAME --mac MAC [--mac MAC]... [--image IMG] [--layout FILE] [--set KEY=VALUE]... [--prop KEY=VALUE]... [--group G]...
+                [--bootloader auto|none|bios|uefi] [--finish reboot|poweroff|stay] [--disk-map FROM=TO]...
+ferry node set NAME [same options as add] [--add-mac MAC] [--remove-mac MAC] [--unset KEY] [--unprop KEY] [--ungroup G]
+                [--no-layout] [--no-image] [--boot install|local]
+ferry node ls [SELECTOR...] [--discovered] [--json]     SELECTOR: NAME, @GROUP or PROPERTY=VALUE
+ferry node show NAME [--json]
+ferry node rm NAME
+(--set sets customization inputs such as hostname, network.mode, network.address; --prop sets properties)`;
+
+const OPTIONS = {
+  mac: { type: 'string', multiple: true },
+  'add-mac': { type: 'string', multiple: true },
+  'remove-mac': { type: 'string', multiple: true },
+  image: { type: 'string' },
+  'no-image': { type: 'boolean' },
+  layout: { type: 'string' },
+  'no-layout': { type: 'boolean' },
+  set: { type: 'string', multiple: true },
+  unset: { type: 'string', multiple: true },
+  prop: { type: 'string', multiple: true },
+  unprop: { type: 'string', multiple: true },
+  group: { type: 'string', multiple: true },
+  ungroup: { type: 'string', multiple: true },
+  bootloader: { type: 'string' },
+  finish: { type: 'string' },
+  'disk-map': { type: 'string', multiple: true },
+  boot: { type: 'string' },
+  discovered: { type: 'boolean' },
+} as const;
+
+function changes(values: Record<string, any>): NodeChanges {
+  const c: NodeChanges = {
+    macs: values.mac,
+    addMacs: values['add-mac'],
+    removeMacs: values['remove-mac'],
+    image: values['no-image'] ? null : values.image,
+    inputs: values.set ? parsePairs(values.set, '--set') : undefined,
+    unsetInputs: values.unset,
+    properties: values.prop ? parsePairs(values.prop, '--prop') : undefined,
+    unsetProperties: values.unprop,
+    groups: values.group,
+    removeGroups: values.ungroup,
+    bootloader: values.bootloader,
+    finish: values.finish,
+    bootAction: values.boot,
+    clearLayout: values['no-layout'],
+  };
+  if (values['disk-map']) {
+    const m: Record<string, string> = {};
+    for (const p of values['disk-map'] as string[]) {
+      const [from, to] = p.split('=');
+      if (!from?.startsWith('/dev/') || !to?.startsWith('/dev/')) throw usageError(`--disk-map "${p}" is not /dev/FROM=/dev/TO`, USAGE);
+      m[from] = to;
+    }
+    c.diskMap = m;
+  }
+  if (values.layout) {
+    try {
+      c.layoutXml = readFileSync(values.layout, 'utf8');
+    } catch (e) {
+      throw new FerryError('FERRY_E_SOURCE_MISSING', `cannot read the layout ${values.layout}: ${(e as Error).message}`, { details: { path: values.layout }, hint: 'give an existing layout XML file' });
+    }
+    c.layoutSource = values.layout;
+  }
+  return c;
+}
+
+export async function run(argv: string[]): Promise<number> {
+  const [sub, ...rest] = argv;
+  const { values, positionals } = parse(rest, OPTIONS, USAGE);
+  if (!sub || values.help || sub === '--help') {
+    process.stdout.write(USAGE + '\n');
+    return sub ? 0 : 2;
+  }
+  const d = new DataDir(dataDir(values));
+  try {
+    switch (sub) {
+      case 'add': {
+        if (positionals.length !== 1) throw usageError('ferry node add needs NAME', USAGE);
+        const n = addNode(d, positionals[0], changes(values), cliActor());
+        if (values.json) printJson(n);
+        else process.stdout.write(`added node ${n.name} (${n.macs.join(', ')})\n`);
+        return 0;
+      }
+      case 'set': {
+        if (positionals.length !== 1) throw usageError('ferry node set needs NAME', USAGE);
+        const n = setNode(d, positionals[0], changes(values), cliActor());
+        if (values.json) printJson(n);
+        else process.stdout.write(`updated node ${n.name}\n`);
+        return 0;
+      }
+      case 'ls': {
+        if (values.discovered) {
+          const list = listDiscovered(d);
+          if (values.json) printJson(list);
+          else printTable(list.map((x) => ({ mac: x.mac, 'first seen': x.firstSeen.slice(0, 19), 'last seen': x.lastSeen.slice(0, 19), seen: x.seen, address: x.address })), ['mac', 'first seen', 'last seen', 'seen', 'address']);
+          return 0;
+        }
+        const names = positionals.length ? new Set(selectNodes(d, positionals)) : undefined;
+        const list = listNodes(d).filter((n) => !names || names.has(n.name));
+        if (values.json) printJson(list);
+        else
+          printTable(
+            list.map((n) => ({ name: n.name, macs: n.macs.join(','), image: n.image, boot: n.bootAction, groups: n.groups.join(','), layout: n.layout ? n.layout.digest.slice(7, 19) : '' })),
+            ['name', 'macs', 'image', 'boot', 'groups', 'layout'],
+          );
+        return 0;
+      }
+      case 'show': {
+        if (positionals.length !== 1) throw usageError('ferry node show needs NAME', USAGE);
+        const n = getNode(d, positionals[0]);
+        if (values.json) printJson(n);
+        else {
+          const lines = [
+            `name: ${n.name}`,
+            `macs: ${n.macs.join(', ')}`,
+            `image: ${n.image ?? '-'}`,
+            `layout: ${n.layout ? `${n.layout.digest}${n.layout.source ? ` (${n.layout.source})` : ''}` : '-'}`,
+            `boot action: ${n.bootAction}`,
+            `bootloader: ${n.bootloader}  finish: ${n.finish}`,
+            `groups: ${n.groups.join(', ') || '-'}`,
+            `inputs:${Object.keys(n.inputs).length ? '' : ' -'}`,
+            ...Object.entries(n.inputs).map(([k, v]) => `  ${k}=${v}`),
+            `properties:${Object.keys(n.properties).length ? '' : ' -'}`,
+            ...Object.entries(n.properties).map(([k, v]) => `  ${k}=${v}`),
+          ];
+          if (n.diskMap) lines.push(`disk map: ${Object.entries(n.diskMap).map(([a, b]) => `${a}=${b}`).join(' ')}`);
+          process.stdout.write(lines.join('\n') + '\n');
+        }
+        return 0;
+      }
+      case 'rm': {
+        if (positionals.length !== 1) throw usageError('ferry node rm needs NAME', USAGE);
+        removeNode(d, positionals[0], cliActor());
+        process.stdout.write(`removed node ${positionals[0]}\n`);
+        return 0;
+      }
+      default:
+        throw usageError(`unknown subcommand "node ${sub}"`, USAGE);
+    }
+  } finally {
+    d.close();
+  }
+}

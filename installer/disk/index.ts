@@ -1,0 +1,8 @@
+/**
+ * What the installer uses of layouts and disks. See installer/layout/types.ts for the
+ * data model (Layout, DiskTarget, BlockDevice, DiskPlan) and the function contract.
+ */
+export * from '../layout/types.js';
+export { parseLayout, readLayout } from '../layout/parse.js';
+export { partitionDevice, lvDevice } from '../layout/names.js';
+export { planDisks, mapDisks } from '../layout/plan.js';

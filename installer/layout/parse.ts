@@ -1,0 +1,617 @@
+/**
+ * SystemImager autoinstall XML → Layout, with every problem found at once.
+ *
+ * Accepts the files SystemImager accepted across its versions: `disk`/`part`, RAID in both
+ * syntaxes (a flat `<raid name=… devices=…>` per array, and `<raid><raid_disk>` with
+ * `raid_dev` on partitions), `lvm`/`lvm_group`/`lv`, `fsinfo`, `bootloader`/`target` and the
+ * legacy `boel`. Ferry's extensions: `min_size`, `max_size`, `weight` on `part` and `lv`;
+ * `serial`, `wwn`, `by_path`, `model`, `min_size` on `disk`; `label` on `fsinfo`.
+ *
+ * Checks here need no disk sizes (structure, references, names); whether a layout fits is
+ * decided when it is planned onto disks.
+ */
+import { createHash } from 'node:crypto';
+import { ValidationError, type Problem } from '../../common/errors.js';
+import { normaliseUnit, parseSize, type SizeSpec } from '../../common/units.js';
+import { parseXml, type XmlElement } from './xml.js';
+import { partitionDevice, splitLvDevice, splitPartitionDevice } from './names.js';
+import {
+  FSTAB_ONLY_TYPES, MKFS_TYPES,
+  type AdaptiveSize, type Layout, type LayoutBootloader, type LayoutDisk, type LayoutFs, type LayoutLv, type LayoutPart,
+  type LayoutRaid, type LayoutVolumeGroup, type PartType, type RaidLevel, type Where,
+} from './types.js';
+
+export interface ReadResult {
+  /** Present unless the XML could not be read at all. */
+  layout?: Layout;
+  /** Errors and warnings, in document order. */
+  problems: Problem[];
+}
+
+const RAID_LEVELS: Record<string, RaidLevel> = {
+  linear: 'linear', raid0: 'raid0', '0': 'raid0', stripe: 'raid0', raid1: 'raid1', '1': 'raid1', mirror: 'raid1',
+  raid4: 'raid4', '4': 'raid4', raid5: 'raid5', '5': 'raid5', raid6: 'raid6', '6': 'raid6', raid10: 'raid10', '10': 'raid10',
+};
+const RAID_MIN_MEMBERS: Record<RaidLevel, number> = { linear: 1, raid0: 2, raid1: 2, raid4: 3, raid5: 3, raid6: 4, raid10: 2 };
+const KNOWN_FLAGS = new Set([
+  'boot', 'esp', 'bios_grub', 'lvm', 'raid', 'swap', 'hidden', 'lba', 'legacy_boot', 'msftdata', 'msftres',
+  'diag', 'prep', 'irst', 'palo', 'root', 'hp-service', 'atvrecv', 'chromeos_kernel', 'bls_boot', 'linux-home',
+]);
+const BOOTLOADERS = new Set(['grub', 'grub2', 'syslinux', 'extlinux', 'systemd-boot', 'refind', 'clover', 'none']);
+
+class Reader {
+  problems: Problem[] = [];
+
+  error(code: string, at: Where, message: string, hint?: string): void {
+    this.problems.push({ severity: 'error', code, message, path: at.path, line: at.line, hint });
+  }
+  warn(code: string, at: Where, message: string, hint?: string): void {
+    this.problems.push({ severity: 'warning', code, message, path: at.path, line: at.line, hint });
+  }
+
+  where(el: XmlElement, attr?: string): Where {
+    return { path: attr ? `${el.path}/@${attr}` : el.path, line: el.line };
+  }
+
+  /** An attribute's value, trimmed; undefined when absent or empty. */
+  attr(el: XmlElement, name: string): string | undefined {
+    const v = el.attrs[name];
+    if (v === undefined) return undefined;
+    const t = v.trim();
+    return t === '' ? undefined : t;
+  }
+
+  required(el: XmlElement, name: string): string | undefined {
+    const v = this.attr(el, name);
+    if (v === undefined) this.error('FERRY_E_LAYOUT_ATTR', this.where(el), `<${el.name}> needs the attribute ${name}`, `add ${name}="…" to this <${el.name}>`);
+    return v;
+  }
+
+  size(el: XmlElement, name: string, unit: string, opts: { fill: boolean }): SizeSpec | undefined {
+    const v = this.attr(el, name);
+    if (v === undefined) return undefined;
+    const at = this.where(el, name);
+    if (/^-/.test(v)) {
+      this.error('FERRY_E_LAYOUT_SIZE', at, `${name}="${v}" is negative`, 'sizes are zero or more');
+      return undefined;
+    }
+    let spec: SizeSpec;
+    try {
+      spec = parseSize(v, unit);
+    } catch (e) {
+      this.error('FERRY_E_LAYOUT_SIZE', at, `${name}="${v}": ${(e as Error).message}`, (e as { hint?: string }).hint);
+      return undefined;
+    }
+    if (spec.kind === 'fill' && !opts.fill) {
+      this.error('FERRY_E_LAYOUT_SIZE', at, `${name}="*" is only allowed in size`, `give ${name} an absolute size or a percentage`);
+      return undefined;
+    }
+    return spec;
+  }
+
+  int(el: XmlElement, name: string, opts: { min?: number } = {}): number | undefined {
+    const v = this.attr(el, name);
+    if (v === undefined) return undefined;
+    if (!/^[0-9]+$/.test(v) || (opts.min !== undefined && Number(v) < opts.min)) {
+      this.error('FERRY_E_LAYOUT_ATTR', this.where(el, name), `${name}="${v}" is not a whole number${opts.min !== undefined ? ` of at least ${opts.min}` : ''}`);
+      return undefined;
+    }
+    return Number(v);
+  }
+
+  adaptive(el: XmlElement, unit: string): AdaptiveSize | undefined {
+    const text = this.required(el, 'size');
+    if (text === undefined) return undefined;
+    const size = this.size(el, 'size', unit, { fill: true });
+    const min = this.size(el, 'min_size', unit, { fill: false });
+    const max = this.size(el, 'max_size', unit, { fill: false });
+    let weight: number | undefined;
+    const w = this.attr(el, 'weight');
+    if (w !== undefined) {
+      if (!/^[0-9]+(\.[0-9]+)?$/.test(w) || Number(w) <= 0) {
+        this.error('FERRY_E_LAYOUT_ATTR', this.where(el, 'weight'), `weight="${w}" must be a positive number`);
+      } else weight = Number(w);
+    }
+    if (!size) return undefined;
+    if (min && max && min.kind === 'bytes' && max.kind === 'bytes' && min.bytes > max.bytes) {
+      this.error('FERRY_E_LAYOUT_SIZE', this.where(el, 'min_size'), `min_size (${min.bytes} bytes) is larger than max_size (${max.bytes} bytes)`);
+    }
+    return { size, text, min, max, weight };
+  }
+
+  unknownChildren(el: XmlElement, allowed: string[]): void {
+    for (const c of el.children) {
+      if (!allowed.includes(c.name)) this.warn('FERRY_W_LAYOUT_IGNORED', this.where(c), `<${c.name}> is not part of a layout here and is ignored`);
+    }
+  }
+}
+
+const UNREADABLE: AdaptiveSize = { size: { kind: 'bytes', bytes: 0n }, text: '' };
+
+function isFill(s: AdaptiveSize | undefined): boolean {
+  return s?.size.kind === 'fill';
+}
+
+function readDisk(r: Reader, el: XmlElement): LayoutDisk | undefined {
+  const dev = r.required(el, 'dev');
+  let label = r.attr(el, 'label_type')?.toLowerCase();
+  if (label === undefined) {
+    r.warn('FERRY_W_LAYOUT_DEFAULT', r.where(el), 'no label_type: using msdos', 'write label_type="msdos" or "gpt"');
+    label = 'msdos';
+  } else if (label !== 'msdos' && label !== 'gpt') {
+    r.error('FERRY_E_LAYOUT_ATTR', r.where(el, 'label_type'), `label_type="${label}" is not supported`, 'use msdos or gpt');
+  }
+  let unit = r.attr(el, 'unit_of_measurement') ?? 'MB';
+  if (!normaliseUnit(unit)) {
+    r.error('FERRY_E_LAYOUT_ATTR', r.where(el, 'unit_of_measurement'), `unit_of_measurement="${unit}" is not a unit`, 'use B, kB, MB, GB, TB, KiB, MiB, GiB, TiB, s or %');
+    unit = 'MB';
+  }
+  const match: LayoutDisk['match'] = {};
+  for (const [a, k] of [['serial', 'serial'], ['wwn', 'wwn'], ['by_path', 'byPath'], ['model', 'model']] as const) {
+    const v = r.attr(el, a);
+    if (v !== undefined) match[k] = v;
+  }
+  const ms = r.size(el, 'min_size', 'B', { fill: false });
+  if (ms) {
+    if (ms.kind !== 'bytes') r.error('FERRY_E_LAYOUT_SIZE', r.where(el, 'min_size'), 'a disk\'s min_size must be an absolute size');
+    else match.minSize = Number(ms.bytes);
+  }
+  const parts: LayoutPart[] = [];
+  for (const c of el.children) {
+    if (c.name !== 'part') {
+      r.warn('FERRY_W_LAYOUT_IGNORED', r.where(c), `<${c.name}> inside <disk> is ignored`);
+      continue;
+    }
+    const p = readPart(r, c, unit, label as 'msdos' | 'gpt');
+    if (p) parts.push(p);
+  }
+  if (dev === undefined) return undefined;
+  if (!dev.startsWith('/dev/')) r.error('FERRY_E_LAYOUT_ATTR', r.where(el, 'dev'), `dev="${dev}" is not a device path`, 'write the disk as /dev/NAME');
+  const disk: LayoutDisk = { dev, label: label === 'gpt' ? 'gpt' : 'msdos', unit, parts, match, where: r.where(el) };
+  checkDiskParts(r, disk);
+  return disk;
+}
+
+function readPart(r: Reader, el: XmlElement, unit: string, label: 'msdos' | 'gpt'): LayoutPart | undefined {
+  const num = r.int(el, 'num', { min: 1 });
+  if (r.attr(el, 'num') === undefined) r.required(el, 'num');
+  const size = r.adaptive(el, unit);
+  let type = r.attr(el, 'p_type')?.toLowerCase() as PartType | undefined;
+  if (type === undefined) type = 'primary';
+  if (!['primary', 'extended', 'logical'].includes(type)) {
+    r.error('FERRY_E_LAYOUT_ATTR', r.where(el, 'p_type'), `p_type="${type}" is not primary, extended or logical`);
+    return undefined;
+  }
+  if (label === 'gpt' && type !== 'primary') {
+    r.error('FERRY_E_LAYOUT_PARTITIONS', r.where(el, 'p_type'), `a gpt disk has only primary partitions, not ${type}`, 'use label_type="msdos" for extended/logical partitions, or make it primary');
+  }
+  const flagText = r.attr(el, 'flags');
+  const flags = flagText && flagText !== '-' ? flagText.split(/[\s,]+/).map((f) => f.toLowerCase()).filter(Boolean) : [];
+  for (const f of flags) {
+    if (!KNOWN_FLAGS.has(f)) r.warn('FERRY_W_LAYOUT_FLAG', r.where(el, 'flags'), `unknown partition flag "${f}" is ignored`);
+  }
+  const pname = r.attr(el, 'p_name');
+  const id = r.attr(el, 'id');
+  if (id !== undefined) r.warn('FERRY_W_LAYOUT_IGNORED', r.where(el, 'id'), `id="${id}" is kept for reference only; flags decide the partition type`);
+  if (num === undefined) return undefined;
+  if (type === 'extended' && (size?.min || size?.max || size?.weight)) {
+    r.warn('FERRY_W_LAYOUT_IGNORED', r.where(el), 'min_size/max_size/weight on an extended partition are ignored: it follows its logical partitions');
+  }
+  return {
+    // A size that could not be read is already an error; the part stays so that references to it
+    // are still checked (one mistake should not hide behind another).
+    num, type, size: size ?? UNREADABLE, flags,
+    name: pname && pname !== '-' ? pname : undefined,
+    lvmGroup: r.attr(el, 'lvm_group'),
+    raidDev: r.attr(el, 'raid_dev'),
+    id,
+    where: r.where(el),
+  };
+}
+
+/** Numbers, msdos rules, and one `*` per sequence (the disk, and the extended partition). */
+function checkDiskParts(r: Reader, d: LayoutDisk): void {
+  const seen = new Map<number, LayoutPart>();
+  for (const p of d.parts) {
+    const prev = seen.get(p.num);
+    if (prev) r.error('FERRY_E_LAYOUT_DUP', p.where, `partition num ${p.num} is used twice on ${d.dev} (also line ${prev.where.line})`, 'give each partition of a disk its own num');
+    seen.set(p.num, p);
+  }
+  if (d.parts.length === 0) r.warn('FERRY_W_LAYOUT_EMPTY', d.where, `disk ${d.dev} has no partitions: it gets an empty ${d.label} label`);
+  if (d.label === 'msdos') {
+    const ext = d.parts.filter((p) => p.type === 'extended');
+    const prim = d.parts.filter((p) => p.type !== 'logical');
+    if (ext.length > 1) r.error('FERRY_E_LAYOUT_PARTITIONS', ext[1].where, `an msdos disk has at most one extended partition; ${d.dev} has ${ext.length}`);
+    if (prim.length > 4) r.error('FERRY_E_LAYOUT_PARTITIONS', prim[4].where, `an msdos disk has at most 4 primary and extended partitions; ${d.dev} has ${prim.length}`, 'turn some into logical partitions inside an extended one');
+    for (const p of d.parts) {
+      if (p.type === 'logical' && ext.length === 0) r.error('FERRY_E_LAYOUT_PARTITIONS', p.where, `logical partition ${p.num} needs an extended partition on ${d.dev}`);
+      if (p.type === 'logical' && p.num < 5) r.error('FERRY_E_LAYOUT_PARTITIONS', p.where, `logical partition num ${p.num}: logical partitions are numbered from 5`);
+      if (p.type !== 'logical' && p.num > 4) r.error('FERRY_E_LAYOUT_PARTITIONS', p.where, `${p.type} partition num ${p.num}: on msdos, primary and extended partitions are numbered 1 to 4`);
+    }
+  } else {
+    for (const p of d.parts) if (p.num > 128) r.error('FERRY_E_LAYOUT_PARTITIONS', p.where, `partition num ${p.num}: gpt holds partitions 1 to 128`);
+  }
+  const fills = (list: LayoutPart[], what: string) => {
+    const f = list.filter((p) => isFill(p.size));
+    if (f.length > 1) {
+      r.error('FERRY_E_LAYOUT_TWO_FILLS', f[1].where, `${what} has two partitions with size "*" (num ${f.map((p) => p.num).join(' and ')}); only one may fill what is left`, 'give all but one of them a size');
+    }
+  };
+  fills(d.parts.filter((p) => p.type !== 'logical'), `disk ${d.dev}`);
+  fills(d.parts.filter((p) => p.type === 'logical'), `the extended partition of ${d.dev}`);
+}
+
+function readRaid(r: Reader, el: XmlElement): LayoutRaid | undefined {
+  const name = r.required(el, 'name');
+  const levelText = r.attr(el, 'raid_level') ?? r.attr(el, 'level');
+  let level: RaidLevel | undefined;
+  if (levelText === undefined) r.error('FERRY_E_LAYOUT_ATTR', r.where(el), `<${el.name}> needs the attribute raid_level`, 'add raid_level="raid1" (or raid0, raid5, raid6, raid10, linear)');
+  else {
+    level = RAID_LEVELS[levelText.toLowerCase()];
+    if (!level) r.error('FERRY_E_LAYOUT_ATTR', r.where(el, 'raid_level'), `raid_level="${levelText}" is not a RAID level`, 'use linear, raid0, raid1, raid4, raid5, raid6 or raid10');
+  }
+  const list = (v: string | undefined) => (v ? v.split(/[\s,]+/).filter(Boolean) : []);
+  const devices = list(r.attr(el, 'devices'));
+  let spares = list(r.attr(el, 'spares'));
+  let raidDevices: number | undefined;
+  let spareDevices: number | undefined;
+  const rd = r.attr(el, 'raid_devices');
+  if (rd !== undefined) {
+    // raid_devices is a count in the man page, but some files list devices there.
+    if (/^[0-9]+$/.test(rd)) raidDevices = Number(rd);
+    else devices.push(...list(rd));
+  }
+  const sd = r.attr(el, 'spare_devices');
+  if (sd !== undefined) {
+    if (/^[0-9]+$/.test(sd)) spareDevices = Number(sd);
+    else spares = [...spares, ...list(sd)];
+  }
+  let chunkKiB: number | undefined;
+  const cs = r.attr(el, 'chunk_size');
+  if (cs !== undefined) {
+    const spec = r.size(el, 'chunk_size', 'KiB', { fill: false });
+    if (spec?.kind === 'bytes') {
+      const kib = Number(spec.bytes / 1024n);
+      if (kib < 4 || (kib & (kib - 1)) !== 0) r.error('FERRY_E_LAYOUT_ATTR', r.where(el, 'chunk_size'), `chunk_size="${cs}" must be a power of two of at least 4 KiB`);
+      else chunkKiB = kib;
+    } else if (spec) r.error('FERRY_E_LAYOUT_ATTR', r.where(el, 'chunk_size'), `chunk_size="${cs}" must be an absolute size`);
+  }
+  if (name === undefined || level === undefined) return undefined;
+  if (!/^\/dev\/md([0-9]+|\/[A-Za-z0-9_.-]+)$/.test(name)) {
+    r.error('FERRY_E_LAYOUT_ATTR', r.where(el, 'name'), `RAID name "${name}" is not /dev/mdN or /dev/md/NAME`);
+  }
+  return {
+    name, level, devices, spares, raidDevices, spareDevices, chunkKiB,
+    layoutAlgorithm: r.attr(el, 'layout'),
+    lvmGroup: r.attr(el, 'lvm_group'),
+    where: r.where(el),
+  };
+}
+
+function readVolumeGroup(r: Reader, el: XmlElement): LayoutVolumeGroup | undefined {
+  const name = r.required(el, 'name');
+  let extentSize = 4 * 1024 * 1024;
+  let peAttr = 'phys_extent_size';
+  if (r.attr(el, 'phys_extent_size') === undefined && r.attr(el, 'phys_exent_size') !== undefined) {
+    // SystemImager's 2006 files wrote this misspelling, and its tools read it.
+    peAttr = 'phys_exent_size';
+    r.warn('FERRY_W_LAYOUT_SPELLING', r.where(el, peAttr), 'phys_exent_size is a misspelling of phys_extent_size; read as such', 'rename the attribute to phys_extent_size');
+  }
+  if (r.attr(el, peAttr) !== undefined) {
+    // LVM's own default unit is MiB ("megabytes" in lvm(8)).
+    const spec = r.size(el, peAttr, 'MiB', { fill: false });
+    if (spec?.kind === 'bytes') {
+      const b = Number(spec.bytes);
+      if (b < 4096 || (b & (b - 1)) !== 0 || b > 2 ** 34) {
+        r.error('FERRY_E_LAYOUT_ATTR', r.where(el, peAttr), `${peAttr}="${el.attrs[peAttr]}" must be a power of two between 4 KiB and 16 GiB`);
+      } else extentSize = b;
+    } else if (spec) r.error('FERRY_E_LAYOUT_ATTR', r.where(el, peAttr), `${peAttr} must be an absolute size`);
+  }
+  const lvs: LayoutLv[] = [];
+  const names = new Set<string>();
+  for (const c of el.children) {
+    if (c.name !== 'lv') {
+      r.warn('FERRY_W_LAYOUT_IGNORED', r.where(c), `<${c.name}> inside <lvm_group> is ignored`);
+      continue;
+    }
+    const lvName = r.required(c, 'name');
+    // lvcreate's -L default unit is MiB; SystemImager passed the size straight through.
+    const size = r.adaptive(c, 'MiB');
+    const opts = r.attr(c, 'lv_options');
+    if (lvName === undefined) continue;
+    if (!/^[A-Za-z0-9+_.][A-Za-z0-9+_.-]*$/.test(lvName)) r.error('FERRY_E_LAYOUT_ATTR', r.where(c, 'name'), `logical volume name "${lvName}" has characters LVM does not allow`);
+    if (names.has(lvName)) r.error('FERRY_E_LAYOUT_DUP', r.where(c), `logical volume ${lvName} is defined twice in ${name}`);
+    names.add(lvName);
+    lvs.push({ name: lvName, size: size ?? UNREADABLE, options: opts ? opts.split(/\s+/) : [], where: r.where(c) });
+  }
+  const fills = lvs.filter((l) => isFill(l.size));
+  if (fills.length > 1) r.error('FERRY_E_LAYOUT_TWO_FILLS', fills[1].where, `volume group ${name} has two logical volumes with size "*" (${fills.map((l) => l.name).join(', ')}); only one may fill what is left`);
+  if (name === undefined) return undefined;
+  if (!/^[A-Za-z0-9+_.][A-Za-z0-9+_.-]*$/.test(name)) r.error('FERRY_E_LAYOUT_ATTR', r.where(el, 'name'), `volume group name "${name}" has characters LVM does not allow`);
+  return { name, extentSize, lvs, where: r.where(el) };
+}
+
+function readFs(r: Reader, el: XmlElement): LayoutFs | undefined {
+  const comment = r.attr(el, 'comment');
+  const lineAttr = r.int(el, 'line');
+  // A comment-only line is how SystemImager kept fstab's comments.
+  if (comment !== undefined && r.attr(el, 'real_dev') === undefined && r.attr(el, 'mp') === undefined) {
+    return { line: lineAttr, realDev: '', mp: '', fs: '', options: '', dump: 0, pass: 0, format: false, mkfsOpts: [], comment, where: r.where(el) };
+  }
+  const realDev = r.required(el, 'real_dev');
+  const mp = r.required(el, 'mp');
+  const fs = r.required(el, 'fs')?.toLowerCase();
+  const mountDev = r.attr(el, 'mount_dev');
+  let label = r.attr(el, 'label');
+  let uuid: string | undefined;
+  if (mountDev) {
+    const m = /^(LABEL|UUID)=(.+)$/.exec(mountDev);
+    if (m?.[1] === 'LABEL') label = m[2];
+    else if (m?.[1] === 'UUID') uuid = m[2].toLowerCase();
+    else if (!mountDev.startsWith('/')) r.warn('FERRY_W_LAYOUT_IGNORED', r.where(el, 'mount_dev'), `mount_dev="${mountDev}" is neither LABEL=, UUID= nor a device; ignored`);
+  }
+  const format = (r.attr(el, 'format') ?? 'yes').toLowerCase() !== 'no';
+  const mkfs = r.attr(el, 'mkfs_opts');
+  if (realDev === undefined || mp === undefined || fs === undefined) return undefined;
+  if (mp !== 'swap' && mp !== 'none' && !mp.startsWith('/')) r.error('FERRY_E_LAYOUT_ATTR', r.where(el, 'mp'), `mount point "${mp}" is not an absolute path, swap or none`);
+  else if (mp.split('/').includes('..')) r.error('FERRY_E_LAYOUT_ATTR', r.where(el, 'mp'), `mount point "${mp}" contains "..": mount points stay inside the installed system`);
+  return {
+    line: lineAttr, realDev, mountDev, mp, fs,
+    options: r.attr(el, 'options') ?? 'defaults',
+    dump: r.int(el, 'dump') ?? 0,
+    pass: r.int(el, 'pass') ?? 0,
+    format, label, uuid, comment,
+    mkfsOpts: mkfs ? mkfs.split(/\s+/) : [],
+    where: r.where(el),
+  };
+}
+
+function readBootloader(r: Reader, el: XmlElement): LayoutBootloader | undefined {
+  const flavor = r.attr(el, 'flavor')?.toLowerCase() ?? 'grub2';
+  if (r.attr(el, 'flavor') === undefined) r.warn('FERRY_W_LAYOUT_DEFAULT', r.where(el), 'no flavor: using grub2');
+  if (!BOOTLOADERS.has(flavor)) r.warn('FERRY_W_LAYOUT_BOOTLOADER', r.where(el, 'flavor'), `bootloader flavor "${flavor}" is not one Ferry installs; it is passed on as is`);
+  const it = r.attr(el, 'install_type')?.toLowerCase();
+  let installType: LayoutBootloader['installType'];
+  if (it === 'legacy' || it === 'bios') installType = 'legacy';
+  else if (it === 'efi' || it === 'uefi') installType = 'efi';
+  else if (it === 'none') installType = 'none';
+  else if (it !== undefined) r.error('FERRY_E_LAYOUT_ATTR', r.where(el, 'install_type'), `install_type="${it}" is not legacy or efi`);
+  const targets: LayoutBootloader['targets'] = [];
+  for (const c of el.children) {
+    if (c.name !== 'target') {
+      r.warn('FERRY_W_LAYOUT_IGNORED', r.where(c), `<${c.name}> inside <bootloader> is ignored`);
+      continue;
+    }
+    const dev = r.required(c, 'dev');
+    if (dev) targets.push({ dev, path: r.attr(c, 'path'), where: r.where(c) });
+  }
+  const t = r.attr(el, 'timeout');
+  let timeout: number | undefined;
+  if (t !== undefined) {
+    if (/^[0-9]+$/.test(t)) timeout = Number(t);
+    else r.warn('FERRY_W_LAYOUT_IGNORED', r.where(el, 'timeout'), `timeout="${t}" is not a number of seconds; ignored`);
+  }
+  return { flavor, installType, defaultEntry: r.attr(el, 'default_entry'), timeout, targets, where: r.where(el) };
+}
+
+/** Cross-references: every name used must be defined, every device used once. */
+function checkReferences(r: Reader, l: Layout): void {
+  const diskDevs = l.disks.map((d) => d.dev);
+  const dupDisk = new Set<string>();
+  for (const d of l.disks) {
+    if (dupDisk.has(d.dev)) r.error('FERRY_E_LAYOUT_DUP', d.where, `disk ${d.dev} is described twice`);
+    dupDisk.add(d.dev);
+  }
+  const partOf = (dev: string) => {
+    const s = splitPartitionDevice(dev, diskDevs);
+    if (!s) return undefined;
+    const d = l.disks.find((x) => x.dev === s.disk)!;
+    return { disk: d, part: d.parts.find((p) => p.num === s.num), num: s.num };
+  };
+  const raidNames = new Set<string>();
+  for (const a of l.raids) {
+    if (raidNames.has(a.name)) r.error('FERRY_E_LAYOUT_DUP', a.where, `RAID array ${a.name} is defined twice`);
+    raidNames.add(a.name);
+  }
+  const vgNames = new Set(l.volumeGroups.map((v) => v.name));
+  const seenVg = new Set<string>();
+  for (const v of l.volumeGroups) {
+    if (seenVg.has(v.name)) r.error('FERRY_E_LAYOUT_DUP', v.where, `volume group ${v.name} is defined twice`);
+    seenVg.add(v.name);
+  }
+
+  /** What each device is used for: one use per device. */
+  const uses = new Map<string, string>();
+  const use = (dev: string, what: string, at: Where) => {
+    const prev = uses.get(dev);
+    if (prev) r.error('FERRY_E_LAYOUT_CONFLICT', at, `${dev} is used as ${what} but is already ${prev}`, 'use each partition, array or volume for one thing only');
+    else uses.set(dev, what);
+  };
+
+  for (const d of l.disks) {
+    for (const p of d.parts) {
+      if (p.raidDev !== undefined && !raidNames.has(p.raidDev)) {
+        r.error('FERRY_E_LAYOUT_REF', p.where, `partition ${p.num} of ${d.dev} names RAID array ${p.raidDev}, which no <raid> defines`, `add ${p.raidDev} to the <raid> section, or correct raid_dev`);
+      }
+      if (p.lvmGroup !== undefined && !vgNames.has(p.lvmGroup)) {
+        r.error('FERRY_E_LAYOUT_REF', p.where, `partition ${p.num} of ${d.dev} names volume group ${p.lvmGroup}, which no <lvm_group> defines`, `add <lvm_group name="${p.lvmGroup}"> to <lvm>, or correct lvm_group`);
+      }
+      if (p.raidDev !== undefined && p.lvmGroup !== undefined) {
+        r.error('FERRY_E_LAYOUT_CONFLICT', p.where, `partition ${p.num} of ${d.dev} is both a member of ${p.raidDev} and a physical volume of ${p.lvmGroup}`, 'put lvm_group on the <raid_disk> instead');
+      }
+      if (p.type === 'extended' && (p.raidDev || p.lvmGroup)) r.error('FERRY_E_LAYOUT_CONFLICT', p.where, 'an extended partition only holds logical partitions; it cannot be a RAID member or physical volume');
+    }
+  }
+  // RAID members: partitions naming the array, plus explicit `devices`.
+  for (const a of l.raids) {
+    const members = new Set(a.devices);
+    for (const d of l.disks) for (const p of d.parts) if (p.raidDev === a.name) members.add(partitionDevice(d.dev, p.num));
+    a.devices = [...members];
+    for (const m of [...a.devices, ...a.spares]) {
+      const po = partOf(m);
+      if (po && !po.part) r.error('FERRY_E_LAYOUT_REF', a.where, `RAID array ${a.name} uses ${m}, but ${po.disk.dev} has no partition ${po.num}`);
+      else if (!po && !diskDevs.includes(m)) r.error('FERRY_E_LAYOUT_REF', a.where, `RAID array ${a.name} uses ${m}, which is neither a disk nor a partition of this layout`);
+      else if (po?.part && po.part.raidDev !== undefined && po.part.raidDev !== a.name) r.error('FERRY_E_LAYOUT_CONFLICT', a.where, `${m} is listed in ${a.name} but its raid_dev says ${po.part.raidDev}`);
+      if (po?.part?.type === 'extended') r.error('FERRY_E_LAYOUT_CONFLICT', a.where, `${m} is an extended partition; it cannot be a RAID member`);
+    }
+    for (const m of a.devices) use(m, `a member of ${a.name}`, a.where);
+    for (const m of a.spares) use(m, `a spare of ${a.name}`, a.where);
+    const need = RAID_MIN_MEMBERS[a.level];
+    if (a.devices.length < need) r.error('FERRY_E_LAYOUT_RAID', a.where, `${a.level} array ${a.name} has ${a.devices.length} member(s); it needs at least ${need}`, 'add members with raid_dev on partitions or devices="…"');
+    if (a.raidDevices !== undefined && a.raidDevices !== a.devices.length) r.error('FERRY_E_LAYOUT_RAID', a.where, `raid_devices="${a.raidDevices}" but ${a.name} has ${a.devices.length} member(s): ${a.devices.join(' ') || 'none'}`);
+    if (a.spareDevices !== undefined && a.spareDevices !== a.spares.length) r.error('FERRY_E_LAYOUT_RAID', a.where, `spare_devices="${a.spareDevices}" but ${a.name} lists ${a.spares.length} spare(s)`);
+    if (a.lvmGroup !== undefined && !vgNames.has(a.lvmGroup)) r.error('FERRY_E_LAYOUT_REF', a.where, `RAID array ${a.name} names volume group ${a.lvmGroup}, which no <lvm_group> defines`);
+  }
+  for (const d of l.disks) {
+    for (const p of d.parts) {
+      if (p.lvmGroup) use(partitionDevice(d.dev, p.num), `a physical volume of ${p.lvmGroup}`, p.where);
+    }
+  }
+  for (const a of l.raids) if (a.lvmGroup) use(a.name, `a physical volume of ${a.lvmGroup}`, a.where);
+  for (const v of l.volumeGroups) {
+    const pvs = l.disks.flatMap((d) => d.parts.filter((p) => p.lvmGroup === v.name)).length + l.raids.filter((a) => a.lvmGroup === v.name).length;
+    if (pvs === 0) r.error('FERRY_E_LAYOUT_REF', v.where, `volume group ${v.name} has no physical volumes`, `set lvm_group="${v.name}" on a partition or a RAID array`);
+    if (v.lvs.length === 0) r.warn('FERRY_W_LAYOUT_EMPTY', v.where, `volume group ${v.name} has no logical volumes`);
+  }
+
+  // File systems.
+  const mps = new Map<string, LayoutFs>();
+  const lvExists = (dev: string) => {
+    const s = splitLvDevice(dev, [...vgNames]);
+    if (!s) return undefined;
+    return { ...s, lv: l.volumeGroups.find((v) => v.name === s.vg)!.lvs.find((x) => x.name === s.lv) };
+  };
+  for (const f of l.filesystems) {
+    if (f.comment !== undefined && !f.realDev) continue;
+    const po = partOf(f.realDev);
+    const lv = lvExists(f.realDev);
+    const isRaid = raidNames.has(f.realDev);
+    const isDisk = diskDevs.includes(f.realDev);
+    const layoutDevice = (po && po.part) || (lv && lv.lv) || isRaid || isDisk;
+    if (po && !po.part) {
+      r.error('FERRY_E_LAYOUT_REF', f.where, `${f.realDev} (for ${f.mp}) is partition ${po.num} of ${po.disk.dev}, which the layout does not define`, `add <part num="${po.num}"> to ${po.disk.dev} or correct real_dev`);
+      continue;
+    }
+    if (lv && !lv.lv) {
+      r.error('FERRY_E_LAYOUT_REF', f.where, `${f.realDev} (for ${f.mp}) names a logical volume of ${lv.vg} that the layout does not define, which the layout does not define`);
+      continue;
+    }
+    if (!layoutDevice && /^\/dev\/md([0-9]+|\/.+)$/.test(f.realDev)) {
+      r.error('FERRY_E_LAYOUT_REF', f.where, `${f.realDev} (for ${f.mp}) is a RAID array that no <raid> defines`);
+      continue;
+    }
+    const mkfsable = (MKFS_TYPES as readonly string[]).includes(f.fs);
+    const fstabOnly = (FSTAB_ONLY_TYPES as readonly string[]).includes(f.fs);
+    if (layoutDevice) {
+      if (!mkfsable && f.format) {
+        r.error('FERRY_E_LAYOUT_FS_UNKNOWN', f.where, `file system "${f.fs}" on ${f.realDev} is not one Ferry can make`, `use one of ${MKFS_TYPES.join(', ')} (or format="no")`);
+      }
+      if (po?.part?.type === 'extended') r.error('FERRY_E_LAYOUT_CONFLICT', f.where, `${f.realDev} is an extended partition; it cannot hold a file system`);
+      use(f.realDev, `the ${f.fs} file system for ${f.mp}`, f.where);
+      if (f.fs === 'swap' && f.mp !== 'swap' && f.mp !== 'none') r.warn('FERRY_W_LAYOUT_DEFAULT', f.where, `swap on ${f.realDev} has mount point "${f.mp}"; fstab gets none`);
+    } else if (!fstabOnly && !mkfsable) {
+      r.warn('FERRY_W_LAYOUT_FSTAB_ONLY', f.where, `"${f.fs}" on ${f.realDev} is not a file system Ferry knows; the line is copied into fstab as it is`);
+    } else if (mkfsable && f.realDev.startsWith('/dev/') && f.format) {
+      r.warn('FERRY_W_LAYOUT_FSTAB_ONLY', f.where, `${f.realDev} is not a device of this layout; it is not formatted, only written to fstab`);
+    }
+    if (f.mp.startsWith('/')) {
+      const norm = f.mp.length > 1 ? f.mp.replace(/\/+$/, '') : f.mp;
+      const prev = mps.get(norm);
+      if (prev) r.error('FERRY_E_LAYOUT_DUP_MOUNT', f.where, `mount point ${norm} is used twice (${prev.realDev} at line ${prev.where.line} and ${f.realDev})`, 'give each file system its own mount point');
+      else mps.set(norm, f);
+    }
+  }
+
+  if (l.bootloader) {
+    for (const t of l.bootloader.targets) {
+      const po = partOf(t.dev);
+      const ok = diskDevs.includes(t.dev) || (po && po.part) || raidNames.has(t.dev);
+      if (!ok) r.error('FERRY_E_LAYOUT_REF', t.where, `bootloader target ${t.dev} is not a disk, partition or array of this layout`, 'name one of the layout\'s disks (BIOS) or its EFI system partition (UEFI)');
+    }
+  }
+}
+
+/** Read a layout without throwing: the layout (when the XML could be read) and every problem. */
+export function readLayout(xml: string, opts: { file?: string } = {}): ReadResult {
+  const r = new Reader();
+  const { root, problem } = parseXml(xml);
+  if (!root) return { problems: [problem!] };
+  const at = r.where(root);
+  if (root.name !== 'config') {
+    r.error('FERRY_E_LAYOUT_XML', at, `the root element is <${root.name}>; a layout's is <config>`);
+    return { problems: r.problems };
+  }
+  const layout: Layout = {
+    digest: createHash('sha256').update(xml).digest('hex'),
+    file: opts.file,
+    disks: [], raids: [], volumeGroups: [], filesystems: [], warnings: [],
+  };
+  for (const c of root.children) {
+    switch (c.name) {
+      case 'disk': {
+        const d = readDisk(r, c);
+        if (d) layout.disks.push(d);
+        break;
+      }
+      case 'raid': {
+        if (c.attrs.name !== undefined) {
+          // Flat syntax: one <raid name=… devices=…> per array.
+          const a = readRaid(r, c);
+          if (a) layout.raids.push(a);
+        }
+        for (const rd of c.children) {
+          if (rd.name !== 'raid_disk') {
+            r.warn('FERRY_W_LAYOUT_IGNORED', r.where(rd), `<${rd.name}> inside <raid> is ignored`);
+            continue;
+          }
+          const a = readRaid(r, rd);
+          if (a) layout.raids.push(a);
+        }
+        break;
+      }
+      case 'lvm': {
+        const v = r.attr(c, 'version');
+        if (v !== undefined && v !== '2') r.warn('FERRY_W_LAYOUT_IGNORED', r.where(c, 'version'), `LVM metadata version ${v} is not made any more; LVM2 metadata is written`);
+        for (const g of c.children) {
+          if (g.name !== 'lvm_group') {
+            r.warn('FERRY_W_LAYOUT_IGNORED', r.where(g), `<${g.name}> inside <lvm> is ignored`);
+            continue;
+          }
+          const vg = readVolumeGroup(r, g);
+          if (vg) layout.volumeGroups.push(vg);
+        }
+        break;
+      }
+      case 'fsinfo': {
+        const f = readFs(r, c);
+        if (f) layout.filesystems.push(f);
+        break;
+      }
+      case 'bootloader': {
+        const b = readBootloader(r, c);
+        if (layout.bootloader) r.warn('FERRY_W_LAYOUT_IGNORED', r.where(c), 'a second <bootloader> is ignored; the first one counts');
+        else if (b) layout.bootloader = b;
+        break;
+      }
+      case 'boel':
+        // Brian's Own Embedded Linux settings: read so old files load, then ignored.
+        layout.boel = { devstyle: r.attr(c, 'devstyle') };
+        break;
+      default:
+        r.warn('FERRY_W_LAYOUT_IGNORED', r.where(c), `<${c.name}> is not part of a layout and is ignored`);
+    }
+  }
+  if (layout.disks.length === 0) r.error('FERRY_E_LAYOUT_ATTR', at, 'the layout has no <disk>', 'describe at least one disk');
+  checkReferences(r, layout);
+  layout.warnings = r.problems.filter((p) => p.severity === 'warning');
+  return { layout, problems: r.problems };
+}
+
+/** Read and validate a layout; throws a ValidationError listing every problem if any is an error. */
+export function parseLayout(xml: string, opts: { file?: string } = {}): Layout {
+  const { layout, problems } = readLayout(xml, opts);
+  if (!layout || problems.some((p) => p.severity === 'error')) {
+    throw new ValidationError('FERRY_E_LAYOUT_INVALID', `layout ${opts.file ?? ''}`.trim(), problems, opts.file);
+  }
+  return layout;
+}

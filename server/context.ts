@@ -1,0 +1,93 @@
+/**
+ * One data directory: the database, the blob store and the admin token. The server
+ * and every admin CLI command open the same directory (the CLI opens the database
+ * directly; WAL lets both work at once, and the CLI works with the server stopped).
+ */
+import { randomBytes, createHash, timingSafeEqual } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { userInfo } from 'node:os';
+import { FerryError } from '../common/errors.js';
+import { openDb, type Db } from './db/index.js';
+import { BlobStore } from './store/blobs.js';
+
+export const ADMIN_TOKEN_FILE = 'admin.token';
+
+export class DataDir {
+  readonly db: Db;
+  readonly blobs: BlobStore;
+  constructor(readonly dir: string) {
+    try {
+      mkdirSync(dir, { recursive: true, mode: 0o700 });
+    } catch (e) {
+      throw new FerryError('FERRY_E_DATA_DIR', `cannot create the data directory ${dir}: ${(e as Error).message}`, {
+        details: { path: dir },
+        hint: 'choose a writable directory with --data DIR (or FERRY_DATA), or run as root for /var/lib/ferry',
+      });
+    }
+    this.db = openDb(dir);
+    this.blobs = new BlobStore(dir);
+  }
+  close(): void {
+    this.db.close();
+  }
+  audit(actor: string, action: string, object: string | null, details?: unknown): void {
+    this.db
+      .prepare('INSERT INTO audit (ts, actor, action, object, details) VALUES (?, ?, ?, ?, ?)')
+      .run(now(), actor, action, object, details === undefined ? null : JSON.stringify(details));
+  }
+}
+
+export function now(): string {
+  return new Date().toISOString();
+}
+
+/** Who is acting, for the audit log: the CLI user (through sudo too). */
+export function cliActor(): string {
+  let user = process.env.SUDO_USER || process.env.USER;
+  if (!user) {
+    try {
+      user = userInfo().username;
+    } catch {
+      user = String(process.getuid?.() ?? 'unknown');
+    }
+  }
+  return `cli:${user}`;
+}
+
+/** The admin token: created at first start, mode 0600, random 256 bits. */
+export function ensureAdminToken(dir: string): string {
+  const file = join(dir, ADMIN_TOKEN_FILE);
+  if (existsSync(file)) {
+    const t = readFileSync(file, 'utf8').trim();
+    if ((statSync(file).mode & 0o077) !== 0) chmodSync(file, 0o600);
+    if (t.length >= 32) return t;
+  }
+  const token = 'ferry-admin-' + randomBytes(32).toString('base64url');
+  writeFileSync(file, token + '\n', { mode: 0o600 });
+  chmodSync(file, 0o600);
+  return token;
+}
+
+export function readAdminToken(dir: string): string {
+  const file = join(dir, ADMIN_TOKEN_FILE);
+  try {
+    return readFileSync(file, 'utf8').trim();
+  } catch {
+    throw new FerryError('FERRY_E_NO_ADMIN_TOKEN', `no admin token in ${dir} (${file} is missing)`, {
+      details: { file },
+      hint: 'start the server once (ferry serve --data DIR) to create it, or pass the right --data',
+    });
+  }
+}
+
+export function newDeployToken(): string {
+  return 'ferry-deploy-' + randomBytes(32).toString('base64url');
+}
+
+/** Compare secrets in constant time (hash both sides first so lengths match). */
+export function sameSecret(a: string, b: string): boolean {
+  const ha = createHash('sha256').update(a).digest();
+  const hb = createHash('sha256').update(b).digest();
+  return timingSafeEqual(ha, hb);
+}

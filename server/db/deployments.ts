@@ -1,0 +1,355 @@
+/**
+ * Deployments: one install of one image digest with one layout onto one node. Arming
+ * records everything the install will use (a copy of the image manifest, the layout
+ * digest, the merged inputs), so the record can be deployed again exactly.
+ */
+import { FerryError, ValidationError, type Problem } from '../../common/errors.js';
+import type { ImageManifest, InstallConfig, InstallResult } from '../../common/protocol.js';
+import { PHASES, type ProgressEvent } from '../../common/progress.js';
+import { newDeployToken, now, sameSecret, type DataDir } from '../context.js';
+import { getImage, manifestOf } from '../store/images.js';
+import { getLayout, getNodeRow, storeLayout } from './inventory.js';
+import { j } from './index.js';
+
+export type DeploymentStatus = 'armed' | 'running' | 'success' | 'failed' | 'superseded';
+
+export interface DeploymentRow {
+  id: number;
+  node_id: number | null;
+  node_name: string;
+  image_name: string;
+  image_version: number;
+  image_digest: string;
+  manifest: string;
+  layout_digest: string;
+  inputs: string;
+  transport: string;
+  bootloader: string;
+  finish: string;
+  disk_map: string | null;
+  token: string;
+  expires_at: string;
+  status: DeploymentStatus;
+  stage: string | null;
+  redeploy_of: number | null;
+  created_by: string;
+  created_at: string;
+  started_at: string | null;
+  ended_at: string | null;
+  error: string | null;
+}
+
+export interface DeploymentInfo {
+  id: number;
+  node: string;
+  image: string;
+  imageDigest: string;
+  layoutDigest: string;
+  inputs: Record<string, string>;
+  status: DeploymentStatus | 'expired';
+  stage?: string;
+  redeployOf?: number;
+  createdBy: string;
+  createdAt: string;
+  startedAt?: string;
+  endedAt?: string;
+  expiresAt: string;
+  error?: InstallResult['error'];
+}
+
+export const DEFAULT_TTL_MS = 24 * 3600_000;
+
+export function deploymentInfo(r: DeploymentRow): DeploymentInfo {
+  const expired = (r.status === 'armed' || r.status === 'running') && Date.parse(r.expires_at) < Date.now();
+  return {
+    id: r.id,
+    node: r.node_name,
+    image: `${r.image_name}@${r.image_version}`,
+    imageDigest: r.image_digest,
+    layoutDigest: r.layout_digest,
+    inputs: j(r.inputs, {}),
+    status: expired ? 'expired' : r.status,
+    stage: r.stage ?? undefined,
+    redeployOf: r.redeploy_of ?? undefined,
+    createdBy: r.created_by,
+    createdAt: r.created_at,
+    startedAt: r.started_at ?? undefined,
+    endedAt: r.ended_at ?? undefined,
+    expiresAt: r.expires_at,
+    error: r.error ? j(r.error, undefined) : undefined,
+  };
+}
+
+export interface ArmOptions {
+  image?: string;
+  /** Layout XML text, or the digest of a stored layout. */
+  layout?: string;
+  layoutSource?: string;
+  inputs?: Record<string, string>;
+  ttlMs?: number;
+  actor: string;
+}
+
+export interface Armed {
+  id: number;
+  node: string;
+  token: string;
+  expiresAt: string;
+}
+
+function checkBlobs(d: DataDir, m: ImageManifest, what: string): void {
+  for (const l of m.layers) {
+    if (!d.blobs.has(l.digest)) {
+      throw new FerryError('FERRY_E_BLOB_MISSING', `layer ${l.digest} of ${what} is missing from the store`, {
+        details: { digest: l.digest, image: `${m.name}@${m.version}` },
+        hint: 'run `ferry image verify`; re-import the image if its layers were removed',
+      });
+    }
+  }
+}
+
+function insertDeployment(
+  d: DataDir,
+  node: { id: number; name: string },
+  m: ImageManifest,
+  layoutDigest: string,
+  inputs: Record<string, string>,
+  extra: { bootloader: string; finish: string; diskMap: string | null; ttlMs: number; actor: string; redeployOf?: number },
+): Armed {
+  const token = newDeployToken();
+  const created = now();
+  const expiresAt = new Date(Date.now() + extra.ttlMs).toISOString();
+  let id = 0;
+  d.db.transaction(() => {
+    // A node has at most one deployment in flight: arming again revokes the older token.
+    d.db.prepare("UPDATE deployments SET status = 'superseded', ended_at = ? WHERE node_id = ? AND status IN ('armed', 'running')").run(created, node.id);
+    const r = d.db
+      .prepare(
+        `INSERT INTO deployments (node_id, node_name, image_name, image_version, image_digest, manifest, layout_digest, inputs, transport,
+           bootloader, finish, disk_map, token, expires_at, status, redeploy_of, created_by, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'armed', ?, ?, ?)`,
+      )
+      .run(node.id, node.name, m.name, m.version, m.digest, JSON.stringify(m), layoutDigest, JSON.stringify(inputs), JSON.stringify({ kind: 'http' }), extra.bootloader, extra.finish, extra.diskMap, token, expiresAt, extra.redeployOf ?? null, extra.actor, created);
+    id = Number(r.lastInsertRowid);
+    d.db.prepare("UPDATE nodes SET boot_action = 'install', updated_at = ? WHERE id = ?").run(created, node.id);
+    d.audit(extra.actor, extra.redeployOf ? 'deploy.redeploy' : 'deploy.arm', node.name, { deployment: id, image: `${m.name}@${m.version}`, digest: m.digest, layout: layoutDigest, redeployOf: extra.redeployOf });
+  })();
+  return { id, node: node.name, token, expiresAt };
+}
+
+/** Arm one node: a deployment record and a fresh deploy token. */
+export function armDeployment(d: DataDir, nodeName: string, o: ArmOptions): Armed {
+  const node = getNodeRow(d, nodeName);
+  const imageRef = o.image ?? node.image;
+  if (!imageRef) {
+    throw new FerryError('FERRY_E_NODE_NO_IMAGE', `node ${nodeName} has no image to deploy`, { details: { node: nodeName }, hint: `give --image IMG, or assign one: ferry node set ${nodeName} --image IMG` });
+  }
+  const image = getImage(d, imageRef);
+  const m = manifestOf(image);
+  checkBlobs(d, m, `image ${image.name}@${image.version}`);
+  let layoutDigest = node.layout_digest;
+  if (o.layout !== undefined) layoutDigest = /^sha256:[0-9a-f]{64}$/.test(o.layout) ? getLayout(d, o.layout).digest : storeLayout(d, o.layout, o.layoutSource);
+  if (!layoutDigest) {
+    throw new FerryError('FERRY_E_NODE_NO_LAYOUT', `node ${nodeName} has no disk layout`, { details: { node: nodeName }, hint: `give --layout FILE, or assign one: ferry node set ${nodeName} --layout FILE` });
+  }
+  const inputs = { ...j<Record<string, string>>(image.inputs, {}), ...j<Record<string, string>>(node.inputs, {}), ...(o.inputs ?? {}) };
+  return insertDeployment(d, node, m, layoutDigest, inputs, { bootloader: node.bootloader, finish: node.finish, diskMap: node.disk_map, ttlMs: o.ttlMs ?? DEFAULT_TTL_MS, actor: o.actor });
+}
+
+/** Deploy exactly what a record deployed (image digest, layout, inputs) again. */
+export function redeploy(d: DataDir, recordId: number, o: { ttlMs?: number; actor: string }): Armed {
+  const r = getDeploymentRow(d, recordId);
+  const node = getNodeRow(d, r.node_name);
+  const m = JSON.parse(r.manifest) as ImageManifest;
+  checkBlobs(d, m, `deployment ${recordId}'s image ${m.name}@${m.version}`);
+  getLayout(d, r.layout_digest);
+  return insertDeployment(d, node, m, r.layout_digest, j(r.inputs, {}), {
+    bootloader: r.bootloader,
+    finish: r.finish,
+    diskMap: r.disk_map,
+    ttlMs: o.ttlMs ?? DEFAULT_TTL_MS,
+    actor: o.actor,
+    redeployOf: recordId,
+  });
+}
+
+export function getDeploymentRow(d: DataDir, id: number): DeploymentRow {
+  const r = d.db.prepare('SELECT * FROM deployments WHERE id = ?').get(id) as DeploymentRow | undefined;
+  if (!r) throw new FerryError('FERRY_E_DEPLOYMENT_NOT_FOUND', `no deployment record ${id}`, { details: { id }, hint: 'list the records with `ferry history`' });
+  return r;
+}
+
+export function listDeployments(d: DataDir, o: { node?: string; active?: boolean; limit?: number } = {}): DeploymentInfo[] {
+  const where: string[] = [];
+  const args: unknown[] = [];
+  if (o.node) {
+    where.push('node_name = ?');
+    args.push(o.node);
+  }
+  if (o.active) where.push("status IN ('armed', 'running')");
+  const sql = `SELECT * FROM deployments ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY id DESC LIMIT ?`;
+  return (d.db.prepare(sql).all(...args, o.limit ?? 1000) as DeploymentRow[]).map(deploymentInfo);
+}
+
+export interface StoredEvent extends ProgressEvent {
+  id: number;
+  receivedAt: string;
+}
+
+export function deploymentEvents(d: DataDir, id: number, afterId = 0): StoredEvent[] {
+  return (d.db.prepare('SELECT * FROM deployment_events WHERE deployment_id = ? AND id > ? ORDER BY id').all(id, afterId) as any[]).map((r) => {
+    const e: StoredEvent = { id: r.id, receivedAt: r.received_at, ts: r.ts, phase: r.phase, state: r.state };
+    if (r.object !== null) e.object = r.object;
+    if (r.bytes !== null) e.bytes = r.bytes;
+    if (r.total !== null) e.total = r.total;
+    if (r.message !== null) e.message = r.message;
+    if (r.code !== null) e.code = r.code;
+    if (r.details !== null) e.details = JSON.parse(r.details);
+    return e;
+  });
+}
+
+// ---------------------------------------------------------------- installer side
+
+export type TokenCheck = { ok: true; row: DeploymentRow } | { ok: false; code: 'FERRY_E_TOKEN_INVALID' | 'FERRY_E_TOKEN_EXPIRED' | 'FERRY_E_TOKEN_REVOKED'; message: string };
+
+/** Find the deployment a deploy token belongs to and check it may still be used. */
+export function checkDeployToken(d: DataDir, token: string): TokenCheck {
+  if (!token.startsWith('ferry-deploy-')) return { ok: false, code: 'FERRY_E_TOKEN_INVALID', message: 'the token is not a deploy token' };
+  const row = d.db.prepare('SELECT * FROM deployments WHERE token = ?').get(token) as DeploymentRow | undefined;
+  // The lookup is by value; compare again in constant time so timing says nothing.
+  if (!row || !sameSecret(row.token, token)) return { ok: false, code: 'FERRY_E_TOKEN_INVALID', message: 'no deployment has this token' };
+  if (row.status === 'superseded') return { ok: false, code: 'FERRY_E_TOKEN_REVOKED', message: `deployment ${row.id} was replaced by a newer one for node ${row.node_name}` };
+  if (Date.parse(row.expires_at) < Date.now()) return { ok: false, code: 'FERRY_E_TOKEN_EXPIRED', message: `the deploy token of deployment ${row.id} expired at ${row.expires_at}` };
+  return { ok: true, row };
+}
+
+export function installConfig(d: DataDir, row: DeploymentRow, baseUrl: string): InstallConfig {
+  const nodeRow = row.node_id !== null ? (d.db.prepare('SELECT * FROM nodes WHERE id = ?').get(row.node_id) as any) : undefined;
+  const macs = nodeRow ? (d.db.prepare('SELECT mac FROM node_macs WHERE node_id = ? ORDER BY mac').all(nodeRow.id) as { mac: string }[]).map((m) => m.mac) : [];
+  const layout = getLayout(d, row.layout_digest);
+  if (!row.started_at) {
+    d.db.prepare("UPDATE deployments SET started_at = ?, status = CASE WHEN status = 'armed' THEN 'running' ELSE status END WHERE id = ?").run(now(), row.id);
+  }
+  const cfg: InstallConfig = {
+    node: { name: row.node_name, macs, properties: nodeRow ? j(nodeRow.properties, {}) : {} },
+    deployment: { id: row.id, expiresAt: row.expires_at },
+    image: JSON.parse(row.manifest),
+    layout: { xml: layout.xml, digest: layout.digest },
+    inputs: j(row.inputs, {}),
+    transport: { kind: 'http', baseUrl },
+    bootloader: row.bootloader as InstallConfig['bootloader'],
+    finish: row.finish as InstallConfig['finish'],
+  };
+  if (row.disk_map) cfg.diskMap = j(row.disk_map, {});
+  return cfg;
+}
+
+export const MAX_EVENTS_PER_POST = 1000;
+const STATES = ['start', 'progress', 'end', 'error', 'info', 'warning', 'heartbeat'];
+
+/** Validate an events body, naming each bad field by its JSON path. */
+export function validateEvents(body: unknown): ProgressEvent[] {
+  const problems: Problem[] = [];
+  const bad = (path: string, message: string) => problems.push({ severity: 'error', code: 'FERRY_E_BAD_REQUEST', path, message });
+  if (!body || typeof body !== 'object' || Array.isArray(body)) {
+    bad('$', 'must be an object {"events": [...]}');
+  } else {
+    const events = (body as any).events;
+    if (!Array.isArray(events)) bad('$.events', 'must be an array of events');
+    else {
+      if (events.length > MAX_EVENTS_PER_POST) bad('$.events', `holds ${events.length} events; at most ${MAX_EVENTS_PER_POST} per request`);
+      events.slice(0, MAX_EVENTS_PER_POST).forEach((e: any, i: number) => {
+        const p = `$.events[${i}]`;
+        if (!e || typeof e !== 'object' || Array.isArray(e)) return bad(p, 'must be an object');
+        if (typeof e.phase !== 'string' || !e.phase || e.phase.length > 64) bad(`${p}.phase`, `must be a string of 1-64 characters (${PHASES.join(', ')}, …)`);
+        if (!STATES.includes(e.state)) bad(`${p}.state`, `must be one of ${STATES.join(', ')}`);
+        for (const k of ['object', 'code'] as const) if (e[k] !== undefined && (typeof e[k] !== 'string' || e[k].length > 1024)) bad(`${p}.${k}`, 'must be a string of at most 1024 characters');
+        if (e.message !== undefined && (typeof e.message !== 'string' || e.message.length > 16384)) bad(`${p}.message`, 'must be a string of at most 16384 characters');
+        for (const k of ['bytes', 'total'] as const) if (e[k] !== undefined && (typeof e[k] !== 'number' || !Number.isFinite(e[k]) || e[k] < 0)) bad(`${p}.${k}`, 'must be a non-negative number');
+        if (e.ts !== undefined && (typeof e.ts !== 'string' || Number.isNaN(Date.parse(e.ts)))) bad(`${p}.ts`, 'must be an ISO 8601 time');
+        if (e.details !== undefined && (!e.details || typeof e.details !== 'object' || Array.isArray(e.details))) bad(`${p}.details`, 'must be an object');
+      });
+    }
+  }
+  if (problems.length) throw new ValidationError('FERRY_E_BAD_REQUEST', 'the events body is invalid', problems);
+  return (body as any).events as ProgressEvent[];
+}
+
+export function recordEvents(d: DataDir, row: DeploymentRow, events: ProgressEvent[]): StoredEvent[] {
+  const received = now();
+  const out: StoredEvent[] = [];
+  d.db.transaction(() => {
+    const ins = d.db.prepare('INSERT INTO deployment_events (deployment_id, ts, received_at, phase, state, object, bytes, total, message, code, details) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)');
+    for (const e of events) {
+      const ts = e.ts ?? received;
+      const r = ins.run(row.id, ts, received, e.phase, e.state, e.object ?? null, e.bytes ?? null, e.total ?? null, e.message ?? null, e.code ?? null, e.details ? JSON.stringify(e.details) : null);
+      out.push({ ...e, ts, id: Number(r.lastInsertRowid), receivedAt: received });
+    }
+    const last = events.filter((e) => e.state !== 'heartbeat').pop();
+    d.db
+      .prepare("UPDATE deployments SET stage = COALESCE(?, stage), status = CASE WHEN status = 'armed' THEN 'running' ELSE status END, started_at = COALESCE(started_at, ?) WHERE id = ?")
+      .run(last?.phase ?? null, received, row.id);
+  })();
+  return out;
+}
+
+export function validateResult(body: unknown): InstallResult {
+  const problems: Problem[] = [];
+  const bad = (path: string, message: string) => problems.push({ severity: 'error', code: 'FERRY_E_BAD_REQUEST', path, message });
+  const b = body as any;
+  if (!b || typeof b !== 'object' || Array.isArray(b)) bad('$', 'must be an object {"status": "success"|"failed", "error"?: {...}}');
+  else {
+    if (b.status !== 'success' && b.status !== 'failed') bad('$.status', 'must be "success" or "failed"');
+    if (b.error !== undefined) {
+      if (!b.error || typeof b.error !== 'object' || Array.isArray(b.error)) bad('$.error', 'must be an object');
+      else {
+        if (typeof b.error.code !== 'string' || b.error.code.length > 128) bad('$.error.code', 'must be a string of at most 128 characters');
+        if (typeof b.error.message !== 'string' || b.error.message.length > 65536) bad('$.error.message', 'must be a string of at most 65536 characters');
+        if (b.error.phase !== undefined && typeof b.error.phase !== 'string') bad('$.error.phase', 'must be a string');
+        if (b.error.details !== undefined && (typeof b.error.details !== 'object' || Array.isArray(b.error.details) || !b.error.details)) bad('$.error.details', 'must be an object');
+      }
+    }
+    if (b.status === 'failed' && b.error === undefined) bad('$.error', 'is required when status is "failed"');
+  }
+  if (problems.length) throw new ValidationError('FERRY_E_BAD_REQUEST', 'the result body is invalid', problems);
+  return b as InstallResult;
+}
+
+/** The final result: success switches the node to local boot. */
+export function recordResult(d: DataDir, row: DeploymentRow, result: InstallResult): DeploymentInfo {
+  if (row.status !== 'armed' && row.status !== 'running') {
+    throw new FerryError('FERRY_E_DEPLOYMENT_ENDED', `deployment ${row.id} already ended with status ${row.status}`, {
+      details: { id: row.id, status: row.status },
+      hint: 'a result is accepted once; arm a new deployment to install again',
+    });
+  }
+  const t = now();
+  d.db.transaction(() => {
+    d.db.prepare('UPDATE deployments SET status = ?, ended_at = ?, started_at = COALESCE(started_at, ?), error = ? WHERE id = ?').run(result.status, t, t, result.error ? JSON.stringify(result.error) : null, row.id);
+    if (result.status === 'success' && row.node_id !== null) d.db.prepare("UPDATE nodes SET boot_action = 'local', updated_at = ? WHERE id = ?").run(t, row.node_id);
+    d.audit(`deploy:${row.id}`, 'deploy.result', row.node_name, { deployment: row.id, status: result.status, error: result.error?.code });
+  })();
+  return deploymentInfo(getDeploymentRow(d, row.id));
+}
+
+/** The deployment a node boots into now, if any. */
+export function activeDeploymentForNode(d: DataDir, nodeId: number): DeploymentRow | undefined {
+  const r = d.db.prepare("SELECT * FROM deployments WHERE node_id = ? AND status IN ('armed', 'running') ORDER BY id DESC LIMIT 1").get(nodeId) as DeploymentRow | undefined;
+  if (!r || Date.parse(r.expires_at) < Date.now()) return undefined;
+  return r;
+}
+
+/** Does a deployment's image use this blob? */
+export function deploymentUsesBlob(row: DeploymentRow, digest: string): boolean {
+  return (JSON.parse(row.manifest) as ImageManifest).layers.some((l) => l.digest === digest);
+}
+
+export function parseTtl(s: string): number {
+  const m = /^([0-9]+)\s*(s|m|h|d)?$/.exec(s.trim());
+  if (!m || Number(m[1]) <= 0) {
+    throw new FerryError('FERRY_E_BAD_VALUE', `"${s}" is not a duration`, { details: { ttl: s }, hint: 'write a positive number with s, m, h or d, such as 6h' });
+  }
+  return Number(m[1]) * { s: 1000, m: 60_000, h: 3600_000, d: 86400_000 }[(m[2] ?? 's') as 's']!;
+}
+

@@ -1,0 +1,400 @@
+/**
+ * Nodes, groups, layouts and discovered MACs. Every change writes an audit row in
+ * the same transaction.
+ */
+import { createHash } from 'node:crypto';
+import { FerryError, ValidationError, type Problem } from '../../common/errors.js';
+import type { BootAction, FinishAction } from '../../common/protocol.js';
+import { now, type DataDir } from '../context.js';
+import { assertName, findImage, parseRef } from '../store/images.js';
+import { j } from './index.js';
+
+export interface NodeRow {
+  id: number;
+  name: string;
+  image: string | null;
+  layout_digest: string | null;
+  inputs: string;
+  properties: string;
+  boot_action: BootAction;
+  bootloader: string;
+  finish: string;
+  disk_map: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface NodeInfo {
+  name: string;
+  macs: string[];
+  image?: string;
+  layout?: { digest: string; source?: string };
+  inputs: Record<string, string>;
+  properties: Record<string, string>;
+  bootAction: BootAction;
+  bootloader: 'auto' | 'none' | 'bios' | 'uefi';
+  finish: FinishAction;
+  diskMap?: Record<string, string>;
+  groups: string[];
+  createdAt: string;
+  updatedAt: string;
+}
+
+/** aa:bb:cc:dd:ee:ff in lower case from any common spelling; undefined if not a MAC. */
+export function normaliseMac(s: string): string | undefined {
+  const hex = s.trim().toLowerCase().replace(/[:\-.]/g, '');
+  if (!/^[0-9a-f]{12}$/.test(hex)) return undefined;
+  if (!/^([0-9a-f]{2}[:\-]?){5}[0-9a-f]{2}$/i.test(s.trim()) && !/^[0-9a-f]{4}\.[0-9a-f]{4}\.[0-9a-f]{4}$/i.test(s.trim())) return undefined;
+  return hex.match(/../g)!.join(':');
+}
+
+export function mustMac(s: string, where = 'MAC'): string {
+  const m = normaliseMac(s);
+  if (!m) {
+    throw new FerryError('FERRY_E_BAD_MAC', `${where} "${s}" is not a MAC address`, { details: { mac: s }, hint: 'write six hex bytes such as 52:54:00:12:34:56' });
+  }
+  return m;
+}
+
+export const KEY_RE = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
+
+/** KEY=VALUE pairs (customization inputs, properties) into a record, every problem at once. */
+export function parsePairs(items: string[], what: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  const problems: Problem[] = [];
+  items.forEach((it, i) => {
+    const eq = it.indexOf('=');
+    const k = eq < 0 ? it : it.slice(0, eq);
+    if (eq < 0) problems.push({ severity: 'error', code: 'FERRY_E_BAD_PAIR', path: `${what}[${i}]`, message: `"${it}" is not KEY=VALUE` });
+    else if (!KEY_RE.test(k)) problems.push({ severity: 'error', code: 'FERRY_E_BAD_PAIR', path: `${what}[${i}]`, message: `key "${k}" may hold only letters, digits, "_", "." and "-"` });
+    else out[k] = it.slice(eq + 1);
+  });
+  if (problems.length) throw new ValidationError('FERRY_E_BAD_PAIR', `${what} values are invalid`, problems);
+  return out;
+}
+
+export function storeLayout(d: DataDir, xml: string, source?: string): string {
+  if (!/<config[\s>]/.test(xml)) {
+    throw new FerryError('FERRY_E_BAD_LAYOUT', `the layout${source ? ' ' + source : ''} is not a SystemImager-style layout (no <config> element)`, {
+      details: { source },
+      hint: 'give an autoinstallscript XML layout (see layouts/*.xml)',
+    });
+  }
+  const digest = 'sha256:' + createHash('sha256').update(xml).digest('hex');
+  d.db.prepare('INSERT OR IGNORE INTO layouts (digest, xml, source, created_at) VALUES (?, ?, ?, ?)').run(digest, xml, source ?? null, now());
+  return digest;
+}
+
+export function getLayout(d: DataDir, digest: string): { digest: string; xml: string; source: string | null } {
+  const r = d.db.prepare('SELECT digest, xml, source FROM layouts WHERE digest = ?').get(digest) as { digest: string; xml: string; source: string | null } | undefined;
+  if (!r) throw new FerryError('FERRY_E_LAYOUT_NOT_FOUND', `no stored layout ${digest}`, { details: { digest }, hint: 'give the layout file with --layout FILE' });
+  return r;
+}
+
+function nodeInfo(d: DataDir, r: NodeRow): NodeInfo {
+  const macs = (d.db.prepare('SELECT mac FROM node_macs WHERE node_id = ? ORDER BY mac').all(r.id) as { mac: string }[]).map((m) => m.mac);
+  const groups = (d.db.prepare('SELECT g.name FROM groups g JOIN group_nodes gn ON gn.group_id = g.id WHERE gn.node_id = ? ORDER BY g.name').all(r.id) as { name: string }[]).map((g) => g.name);
+  const layout = r.layout_digest ? (d.db.prepare('SELECT digest, source FROM layouts WHERE digest = ?').get(r.layout_digest) as { digest: string; source: string | null }) : undefined;
+  return {
+    name: r.name,
+    macs,
+    image: r.image ?? undefined,
+    layout: layout ? { digest: layout.digest, source: layout.source ?? undefined } : undefined,
+    inputs: j(r.inputs, {}),
+    properties: j(r.properties, {}),
+    bootAction: r.boot_action,
+    bootloader: r.bootloader as NodeInfo['bootloader'],
+    finish: r.finish as FinishAction,
+    diskMap: r.disk_map ? j(r.disk_map, {}) : undefined,
+    groups,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+  };
+}
+
+export function findNode(d: DataDir, name: string): NodeRow | undefined {
+  return d.db.prepare('SELECT * FROM nodes WHERE name = ?').get(name) as NodeRow | undefined;
+}
+
+export function getNodeRow(d: DataDir, name: string): NodeRow {
+  const r = findNode(d, name);
+  if (!r) throw new FerryError('FERRY_E_NODE_NOT_FOUND', `no node "${name}"`, { details: { node: name }, hint: 'list the nodes with `ferry node ls`' });
+  return r;
+}
+
+export function getNode(d: DataDir, name: string): NodeInfo {
+  return nodeInfo(d, getNodeRow(d, name));
+}
+
+export function nodeByMac(d: DataDir, mac: string): NodeRow | undefined {
+  return d.db.prepare('SELECT n.* FROM nodes n JOIN node_macs m ON m.node_id = n.id WHERE m.mac = ?').get(mac) as NodeRow | undefined;
+}
+
+export interface NodeChanges {
+  macs?: string[];
+  addMacs?: string[];
+  removeMacs?: string[];
+  image?: string | null;
+  layoutXml?: string;
+  layoutSource?: string;
+  clearLayout?: boolean;
+  inputs?: Record<string, string>;
+  unsetInputs?: string[];
+  properties?: Record<string, string>;
+  unsetProperties?: string[];
+  groups?: string[];
+  removeGroups?: string[];
+  bootAction?: BootAction;
+  bootloader?: string;
+  finish?: string;
+  diskMap?: Record<string, string> | null;
+}
+
+const BOOTLOADERS = ['auto', 'none', 'bios', 'uefi'];
+const FINISH = ['reboot', 'poweroff', 'stay'];
+
+function checkChoice(v: string | undefined, allowed: string[], what: string): void {
+  if (v !== undefined && !allowed.includes(v)) {
+    throw new FerryError('FERRY_E_BAD_VALUE', `${what} "${v}" is not one of ${allowed.join(', ')}`, { details: { [what]: v, allowed }, hint: `use one of ${allowed.join(', ')}` });
+  }
+}
+
+function applyNodeChanges(d: DataDir, id: number, name: string, c: NodeChanges): void {
+  checkChoice(c.bootAction, ['install', 'local'], 'boot action');
+  checkChoice(c.bootloader, BOOTLOADERS, 'bootloader');
+  checkChoice(c.finish, FINISH, 'finish');
+  if (c.image) {
+    parseRef(c.image);
+    if (!findImage(d, c.image)) throw new FerryError('FERRY_E_IMAGE_NOT_FOUND', `no image "${c.image}" (for node ${name})`, { details: { image: c.image }, hint: 'import it first, or list images with `ferry image ls`' });
+  }
+  const setMacs = (macs: string[]) => {
+    for (const m of macs) {
+      const owner = d.db.prepare('SELECT n.name FROM node_macs x JOIN nodes n ON n.id = x.node_id WHERE x.mac = ? AND n.id <> ?').get(m, id) as { name: string } | undefined;
+      if (owner) throw new FerryError('FERRY_E_MAC_IN_USE', `MAC ${m} already belongs to node ${owner.name}`, { details: { mac: m, node: owner.name }, hint: `remove it from ${owner.name} first (ferry node set ${owner.name} --remove-mac ${m})` });
+      d.db.prepare('INSERT OR IGNORE INTO node_macs (mac, node_id) VALUES (?, ?)').run(m, id);
+      d.db.prepare('DELETE FROM discovered WHERE mac = ?').run(m);
+    }
+  };
+  if (c.macs) {
+    d.db.prepare('DELETE FROM node_macs WHERE node_id = ?').run(id);
+    setMacs(c.macs.map((m) => mustMac(m)));
+  }
+  if (c.addMacs) setMacs(c.addMacs.map((m) => mustMac(m)));
+  for (const m of c.removeMacs ?? []) d.db.prepare('DELETE FROM node_macs WHERE node_id = ? AND mac = ?').run(id, mustMac(m));
+  const row = d.db.prepare('SELECT * FROM nodes WHERE id = ?').get(id) as NodeRow;
+  const inputs = { ...j<Record<string, string>>(row.inputs, {}), ...(c.inputs ?? {}) };
+  for (const k of c.unsetInputs ?? []) delete inputs[k];
+  const props = { ...j<Record<string, string>>(row.properties, {}), ...(c.properties ?? {}) };
+  for (const k of c.unsetProperties ?? []) delete props[k];
+  let layout = row.layout_digest;
+  if (c.layoutXml !== undefined) layout = storeLayout(d, c.layoutXml, c.layoutSource);
+  if (c.clearLayout) layout = null;
+  d.db
+    .prepare('UPDATE nodes SET image = ?, layout_digest = ?, inputs = ?, properties = ?, boot_action = ?, bootloader = ?, finish = ?, disk_map = ?, updated_at = ? WHERE id = ?')
+    .run(
+      c.image === undefined ? row.image : c.image,
+      layout,
+      JSON.stringify(inputs),
+      JSON.stringify(props),
+      c.bootAction ?? row.boot_action,
+      c.bootloader ?? row.bootloader,
+      c.finish ?? row.finish,
+      c.diskMap === undefined ? row.disk_map : c.diskMap === null ? null : JSON.stringify(c.diskMap),
+      now(),
+      id,
+    );
+  for (const g of c.groups ?? []) {
+    const gid = ensureGroup(d, g);
+    d.db.prepare('INSERT OR IGNORE INTO group_nodes (group_id, node_id) VALUES (?, ?)').run(gid, id);
+  }
+  for (const g of c.removeGroups ?? []) {
+    const gr = d.db.prepare('SELECT id FROM groups WHERE name = ?').get(g) as { id: number } | undefined;
+    if (gr) d.db.prepare('DELETE FROM group_nodes WHERE group_id = ? AND node_id = ?').run(gr.id, id);
+  }
+}
+
+export function addNode(d: DataDir, name: string, c: NodeChanges, actor: string): NodeInfo {
+  assertName('node', name);
+  if (!c.macs?.length) throw new FerryError('FERRY_E_USAGE', `node ${name} needs at least one --mac`, { hint: 'ferry node add NAME --mac MAC' });
+  d.db.transaction(() => {
+    if (findNode(d, name)) throw new FerryError('FERRY_E_NODE_EXISTS', `a node named "${name}" already exists`, { details: { node: name }, hint: 'change it with `ferry node set`, or choose another name' });
+    const r = d.db.prepare('INSERT INTO nodes (name, created_at, updated_at) VALUES (?, ?, ?)').run(name, now(), now());
+    applyNodeChanges(d, Number(r.lastInsertRowid), name, c);
+    d.audit(actor, 'node.add', name, redact(c));
+  })();
+  return getNode(d, name);
+}
+
+export function setNode(d: DataDir, name: string, c: NodeChanges, actor: string): NodeInfo {
+  d.db.transaction(() => {
+    const r = getNodeRow(d, name);
+    applyNodeChanges(d, r.id, name, c);
+    d.audit(actor, 'node.set', name, redact(c));
+  })();
+  return getNode(d, name);
+}
+
+function redact(c: NodeChanges): unknown {
+  const { layoutXml, ...rest } = c;
+  return layoutXml === undefined ? rest : { ...rest, layoutXml: `(${layoutXml.length} bytes)` };
+}
+
+export function removeNode(d: DataDir, name: string, actor: string): void {
+  d.db.transaction(() => {
+    const r = getNodeRow(d, name);
+    d.db.prepare("UPDATE deployments SET status = 'superseded', ended_at = ? WHERE node_id = ? AND status IN ('armed', 'running')").run(now(), r.id);
+    d.db.prepare('DELETE FROM nodes WHERE id = ?').run(r.id);
+    d.audit(actor, 'node.rm', name);
+  })();
+}
+
+export function listNodes(d: DataDir): NodeInfo[] {
+  return (d.db.prepare('SELECT * FROM nodes ORDER BY name').all() as NodeRow[]).map((r) => nodeInfo(d, r));
+}
+
+// ---------------------------------------------------------------- groups
+
+export interface GroupInfo {
+  name: string;
+  description?: string;
+  nodes: string[];
+  includes: string[];
+  /** Every node of the group and of the groups it includes, recursively. */
+  allNodes: string[];
+}
+
+function ensureGroup(d: DataDir, name: string): number {
+  assertName('group', name);
+  const g = d.db.prepare('SELECT id FROM groups WHERE name = ?').get(name) as { id: number } | undefined;
+  if (g) return g.id;
+  return Number(d.db.prepare('INSERT INTO groups (name, created_at) VALUES (?, ?)').run(name, now()).lastInsertRowid);
+}
+
+function getGroupRow(d: DataDir, name: string): { id: number; name: string; description: string | null } {
+  const g = d.db.prepare('SELECT id, name, description FROM groups WHERE name = ?').get(name) as { id: number; name: string; description: string | null } | undefined;
+  if (!g) throw new FerryError('FERRY_E_GROUP_NOT_FOUND', `no group "${name}"`, { details: { group: name }, hint: 'list the groups with `ferry group ls`' });
+  return g;
+}
+
+/** The nodes of a group and every group nested in it (cycles are refused on insert). */
+export function groupMembers(d: DataDir, name: string): string[] {
+  const seen = new Set<number>();
+  const nodes = new Set<string>();
+  const walk = (id: number) => {
+    if (seen.has(id)) return;
+    seen.add(id);
+    for (const n of d.db.prepare('SELECT n.name FROM nodes n JOIN group_nodes gn ON gn.node_id = n.id WHERE gn.group_id = ?').all(id) as { name: string }[]) nodes.add(n.name);
+    for (const c of d.db.prepare('SELECT child_id FROM group_groups WHERE parent_id = ?').all(id) as { child_id: number }[]) walk(c.child_id);
+  };
+  walk(getGroupRow(d, name).id);
+  return [...nodes].sort();
+}
+
+export function groupInfo(d: DataDir, name: string): GroupInfo {
+  const g = getGroupRow(d, name);
+  return {
+    name: g.name,
+    description: g.description ?? undefined,
+    nodes: (d.db.prepare('SELECT n.name FROM nodes n JOIN group_nodes gn ON gn.node_id = n.id WHERE gn.group_id = ? ORDER BY n.name').all(g.id) as { name: string }[]).map((r) => r.name),
+    includes: (d.db.prepare('SELECT c.name FROM groups c JOIN group_groups gg ON gg.child_id = c.id WHERE gg.parent_id = ? ORDER BY c.name').all(g.id) as { name: string }[]).map((r) => r.name),
+    allNodes: groupMembers(d, name),
+  };
+}
+
+export function listGroups(d: DataDir): GroupInfo[] {
+  return (d.db.prepare('SELECT name FROM groups ORDER BY name').all() as { name: string }[]).map((g) => groupInfo(d, g.name));
+}
+
+/** Create a group or add to it: nodes and included (nested) groups. */
+export function addToGroup(d: DataDir, name: string, o: { nodes?: string[]; includes?: string[]; description?: string }, actor: string): GroupInfo {
+  d.db.transaction(() => {
+    const id = ensureGroup(d, name);
+    if (o.description !== undefined) d.db.prepare('UPDATE groups SET description = ? WHERE id = ?').run(o.description, id);
+    for (const n of o.nodes ?? []) d.db.prepare('INSERT OR IGNORE INTO group_nodes (group_id, node_id) VALUES (?, ?)').run(id, getNodeRow(d, n).id);
+    for (const c of o.includes ?? []) {
+      const child = getGroupRow(d, c);
+      if (child.id === id || includesGroup(d, child.id, id)) {
+        throw new FerryError('FERRY_E_GROUP_CYCLE', `including group ${c} in ${name} would make a cycle`, { details: { group: name, include: c }, hint: 'groups nest as a tree or DAG; remove the reverse inclusion first' });
+      }
+      d.db.prepare('INSERT OR IGNORE INTO group_groups (parent_id, child_id) VALUES (?, ?)').run(id, child.id);
+    }
+    d.audit(actor, 'group.add', name, o);
+  })();
+  return groupInfo(d, name);
+}
+
+function includesGroup(d: DataDir, from: number, target: number): boolean {
+  const seen = new Set<number>();
+  const stack = [from];
+  while (stack.length) {
+    const id = stack.pop()!;
+    if (id === target) return true;
+    if (seen.has(id)) continue;
+    seen.add(id);
+    for (const c of d.db.prepare('SELECT child_id FROM group_groups WHERE parent_id = ?').all(id) as { child_id: number }[]) stack.push(c.child_id);
+  }
+  return false;
+}
+
+/** Remove members from a group, or the whole group when no member is named. */
+export function removeFromGroup(d: DataDir, name: string, o: { nodes?: string[]; includes?: string[] }, actor: string): void {
+  d.db.transaction(() => {
+    const g = getGroupRow(d, name);
+    if (!o.nodes?.length && !o.includes?.length) {
+      d.db.prepare('DELETE FROM groups WHERE id = ?').run(g.id);
+    } else {
+      for (const n of o.nodes ?? []) d.db.prepare('DELETE FROM group_nodes WHERE group_id = ? AND node_id = ?').run(g.id, getNodeRow(d, n).id);
+      for (const c of o.includes ?? []) d.db.prepare('DELETE FROM group_groups WHERE parent_id = ? AND child_id = ?').run(g.id, getGroupRow(d, c).id);
+    }
+    d.audit(actor, 'group.rm', name, o);
+  })();
+}
+
+/**
+ * Node selections as the CLI writes them: `NAME`, `@GROUP` (nested groups included),
+ * `KEY=VALUE` (nodes whose property KEY is VALUE). The union, sorted, each once.
+ */
+export function selectNodes(d: DataDir, selectors: string[]): string[] {
+  const out = new Set<string>();
+  for (const s of selectors) {
+    if (s.startsWith('@')) {
+      for (const n of groupMembers(d, s.slice(1))) out.add(n);
+    } else if (s.includes('=')) {
+      const [k, ...rest] = s.split('=');
+      const v = rest.join('=');
+      const hits = listNodes(d).filter((n) => n.properties[k] === v);
+      if (!hits.length) throw new FerryError('FERRY_E_NODE_NOT_FOUND', `no node has property ${k}=${v}`, { details: { selector: s }, hint: 'list properties with `ferry node ls --json`' });
+      for (const n of hits) out.add(n.name);
+    } else {
+      out.add(getNodeRow(d, s).name);
+    }
+  }
+  return [...out].sort();
+}
+
+// ---------------------------------------------------------------- discovered
+
+export interface DiscoveredInfo {
+  mac: string;
+  firstSeen: string;
+  lastSeen: string;
+  seen: number;
+  address?: string;
+}
+
+export function recordDiscovered(d: DataDir, mac: string, address?: string): void {
+  const t = now();
+  d.db
+    .prepare('INSERT INTO discovered (mac, first_seen, last_seen, seen, address) VALUES (?, ?, ?, 1, ?) ON CONFLICT (mac) DO UPDATE SET last_seen = excluded.last_seen, seen = seen + 1, address = excluded.address')
+    .run(mac, t, t, address ?? null);
+}
+
+export function listDiscovered(d: DataDir): DiscoveredInfo[] {
+  return (d.db.prepare('SELECT * FROM discovered ORDER BY last_seen DESC').all() as any[]).map((r) => ({
+    mac: r.mac,
+    firstSeen: r.first_seen,
+    lastSeen: r.last_seen,
+    seen: r.seen,
+    address: r.address ?? undefined,
+  }));
+}

@@ -1,0 +1,133 @@
+/**
+ * Versioned schema migrations. Entry N brings the schema from version N to N+1
+ * (PRAGMA user_version). Never edit an entry that has shipped: append a new one.
+ */
+export const MIGRATIONS: string[] = [
+  // 1: the first schema.
+  `
+  CREATE TABLE layers (
+    digest TEXT PRIMARY KEY,
+    size INTEGER NOT NULL,
+    media_type TEXT NOT NULL,
+    uncompressed_size INTEGER,
+    diff_id TEXT,
+    created_at TEXT NOT NULL
+  );
+  CREATE TABLE images (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    digest TEXT NOT NULL,
+    master TEXT,
+    manifest TEXT NOT NULL,
+    inputs TEXT NOT NULL DEFAULT '{}',
+    created_at TEXT NOT NULL,
+    UNIQUE (name, version)
+  );
+  CREATE INDEX images_digest ON images (digest);
+  CREATE TABLE image_layers (
+    image_id INTEGER NOT NULL REFERENCES images (id) ON DELETE CASCADE,
+    position INTEGER NOT NULL,
+    digest TEXT NOT NULL REFERENCES layers (digest),
+    PRIMARY KEY (image_id, position)
+  );
+  CREATE INDEX image_layers_digest ON image_layers (digest);
+  CREATE TABLE layouts (
+    digest TEXT PRIMARY KEY,
+    xml TEXT NOT NULL,
+    source TEXT,
+    created_at TEXT NOT NULL
+  );
+  CREATE TABLE nodes (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    image TEXT,
+    layout_digest TEXT REFERENCES layouts (digest),
+    inputs TEXT NOT NULL DEFAULT '{}',
+    properties TEXT NOT NULL DEFAULT '{}',
+    boot_action TEXT NOT NULL DEFAULT 'local',
+    bootloader TEXT NOT NULL DEFAULT 'auto',
+    finish TEXT NOT NULL DEFAULT 'reboot',
+    disk_map TEXT,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+  );
+  CREATE TABLE node_macs (
+    mac TEXT PRIMARY KEY,
+    node_id INTEGER NOT NULL REFERENCES nodes (id) ON DELETE CASCADE
+  );
+  CREATE TABLE groups (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    description TEXT,
+    created_at TEXT NOT NULL
+  );
+  CREATE TABLE group_nodes (
+    group_id INTEGER NOT NULL REFERENCES groups (id) ON DELETE CASCADE,
+    node_id INTEGER NOT NULL REFERENCES nodes (id) ON DELETE CASCADE,
+    PRIMARY KEY (group_id, node_id)
+  );
+  CREATE TABLE group_groups (
+    parent_id INTEGER NOT NULL REFERENCES groups (id) ON DELETE CASCADE,
+    child_id INTEGER NOT NULL REFERENCES groups (id) ON DELETE CASCADE,
+    PRIMARY KEY (parent_id, child_id)
+  );
+  CREATE TABLE deployments (
+    id INTEGER PRIMARY KEY,
+    node_id INTEGER REFERENCES nodes (id) ON DELETE SET NULL,
+    node_name TEXT NOT NULL,
+    image_name TEXT NOT NULL,
+    image_version INTEGER NOT NULL,
+    image_digest TEXT NOT NULL,
+    manifest TEXT NOT NULL,
+    layout_digest TEXT NOT NULL REFERENCES layouts (digest),
+    inputs TEXT NOT NULL,
+    transport TEXT NOT NULL,
+    bootloader TEXT NOT NULL,
+    finish TEXT NOT NULL,
+    disk_map TEXT,
+    token TEXT NOT NULL UNIQUE,
+    expires_at TEXT NOT NULL,
+    status TEXT NOT NULL,
+    stage TEXT,
+    redeploy_of INTEGER REFERENCES deployments (id),
+    created_by TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    started_at TEXT,
+    ended_at TEXT,
+    error TEXT
+  );
+  CREATE INDEX deployments_node ON deployments (node_name, id);
+  CREATE INDEX deployments_status ON deployments (status);
+  CREATE TABLE deployment_events (
+    id INTEGER PRIMARY KEY,
+    deployment_id INTEGER NOT NULL REFERENCES deployments (id) ON DELETE CASCADE,
+    ts TEXT NOT NULL,
+    received_at TEXT NOT NULL,
+    phase TEXT NOT NULL,
+    state TEXT NOT NULL,
+    object TEXT,
+    bytes INTEGER,
+    total INTEGER,
+    message TEXT,
+    code TEXT,
+    details TEXT
+  );
+  CREATE INDEX deployment_events_dep ON deployment_events (deployment_id, id);
+  CREATE TABLE discovered (
+    mac TEXT PRIMARY KEY,
+    first_seen TEXT NOT NULL,
+    last_seen TEXT NOT NULL,
+    seen INTEGER NOT NULL,
+    address TEXT
+  );
+  CREATE TABLE audit (
+    id INTEGER PRIMARY KEY,
+    ts TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    action TEXT NOT NULL,
+    object TEXT,
+    details TEXT
+  );
+  `,
+];

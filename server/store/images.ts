@@ -1,0 +1,595 @@
+/**
+ * Images: ordered layers plus metadata, versioned by name. `NAME` means the newest
+ * version, `NAME@N` a given one. A clone starts with its master's layers (shared, not
+ * copied) and carries its own customization inputs.
+ */
+import { createHash } from 'node:crypto';
+import { existsSync, lstatSync, mkdirSync, readdirSync, rmSync, statfsSync, openSync, readSync, closeSync } from 'node:fs';
+import { join } from 'node:path';
+import { FerryError, ValidationError, type Problem } from '../../common/errors.js';
+import type { CustomizationItem, ImageManifest, LayerRef } from '../../common/protocol.js';
+import { run } from '../../common/run.js';
+import { formatBytes } from '../../common/units.js';
+import { now, type DataDir } from '../context.js';
+import { j } from '../db/index.js';
+import { layerNames, readTarFile, storeLayer, type BuiltLayer, type Compression } from './layers.js';
+import { tarName, tarStream, whiteoutEntry } from './tar.js';
+import { comparePaths, relinkHardlinks, scanTree, type TreeEntry, type TreeScan } from './tree.js';
+
+export const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+
+export function assertName(kind: string, name: string): void {
+  if (!NAME_RE.test(name)) {
+    throw new FerryError('FERRY_E_BAD_NAME', `${kind} name "${name}" is not allowed`, {
+      details: { kind, name },
+      hint: 'use 1-128 letters, digits, ".", "_" or "-", starting with a letter or digit',
+    });
+  }
+}
+
+export interface ImageRow {
+  id: number;
+  name: string;
+  version: number;
+  digest: string;
+  master: string | null;
+  manifest: string;
+  inputs: string;
+  created_at: string;
+}
+
+export interface ImageInfo {
+  name: string;
+  version: number;
+  digest: string;
+  master?: string;
+  layers: LayerRef[];
+  customizations: CustomizationItem[];
+  inputs: Record<string, string>;
+  createdAt: string;
+  size: number;
+  uncompressedSize: number;
+}
+
+/** Canonical JSON: sorted keys, no spaces. What digests are computed over. */
+export function canonicalJson(v: unknown): string {
+  if (Array.isArray(v)) return '[' + v.map(canonicalJson).join(',') + ']';
+  if (v && typeof v === 'object') {
+    return '{' + Object.keys(v as object).filter((k) => (v as any)[k] !== undefined).sort().map((k) => JSON.stringify(k) + ':' + canonicalJson((v as any)[k])).join(',') + '}';
+  }
+  return JSON.stringify(v);
+}
+
+export function manifestDigest(m: Omit<ImageManifest, 'digest'>): string {
+  const { createdAt: _c, ...rest } = m as ImageManifest;
+  return 'sha256:' + createHash('sha256').update(canonicalJson({ ...rest, digest: undefined })).digest('hex');
+}
+
+export function parseRef(ref: string): { name: string; version?: number } {
+  const m = /^([^@]+)(?:@([0-9]+))?$/.exec(ref);
+  if (!m) {
+    throw new FerryError('FERRY_E_BAD_NAME', `image reference "${ref}" is not NAME or NAME@VERSION`, { details: { ref }, hint: 'write the image name, optionally with @VERSION' });
+  }
+  assertName('image', m[1]);
+  return { name: m[1], version: m[2] ? Number(m[2]) : undefined };
+}
+
+export function findImage(d: DataDir, ref: string): ImageRow | undefined {
+  const { name, version } = parseRef(ref);
+  return (version === undefined
+    ? d.db.prepare('SELECT * FROM images WHERE name = ? ORDER BY version DESC LIMIT 1').get(name)
+    : d.db.prepare('SELECT * FROM images WHERE name = ? AND version = ?').get(name, version)) as ImageRow | undefined;
+}
+
+export function getImage(d: DataDir, ref: string): ImageRow {
+  const row = findImage(d, ref);
+  if (!row) {
+    throw new FerryError('FERRY_E_IMAGE_NOT_FOUND', `no image "${ref}"`, { details: { image: ref }, hint: 'list the images with `ferry image ls`' });
+  }
+  return row;
+}
+
+export function manifestOf(row: ImageRow): ImageManifest {
+  return JSON.parse(row.manifest) as ImageManifest;
+}
+
+export function imageInfo(row: ImageRow): ImageInfo {
+  const m = manifestOf(row);
+  return {
+    name: row.name,
+    version: row.version,
+    digest: row.digest,
+    master: row.master ?? undefined,
+    layers: m.layers,
+    customizations: m.customizations,
+    inputs: j(row.inputs, {}),
+    createdAt: row.created_at,
+    size: m.layers.reduce((s, l) => s + l.size, 0),
+    uncompressedSize: m.layers.reduce((s, l) => s + (l.uncompressedSize ?? 0), 0),
+  };
+}
+
+export function listImages(d: DataDir): ImageInfo[] {
+  return (d.db.prepare('SELECT * FROM images ORDER BY name, version').all() as ImageRow[]).map(imageInfo);
+}
+
+/** Validate customization items (a JSON array of CustomizationItem), reporting every problem. */
+export function validateCustomizations(v: unknown, file?: string): CustomizationItem[] {
+  const problems: Problem[] = [];
+  const err = (path: string, message: string) => problems.push({ severity: 'error', code: 'FERRY_E_BAD_CUSTOMIZATIONS', path, message });
+  if (!Array.isArray(v)) {
+    err('$', 'must be a JSON array of customization items');
+  } else {
+    const str = (o: any, k: string, p: string, required = true) => {
+      if (o[k] === undefined) {
+        if (required) err(`${p}.${k}`, 'is required');
+      } else if (typeof o[k] !== 'string') err(`${p}.${k}`, 'must be a string');
+    };
+    const num = (o: any, k: string, p: string) => {
+      if (o[k] !== undefined && (!Number.isInteger(o[k]) || o[k] < 0)) err(`${p}.${k}`, 'must be a non-negative integer');
+    };
+    v.forEach((it: any, i: number) => {
+      const p = `$[${i}]`;
+      if (!it || typeof it !== 'object' || Array.isArray(it)) return err(p, 'must be an object');
+      switch (it.kind) {
+        case 'hostname':
+          break;
+        case 'network':
+          if (it.system !== undefined && !['auto', 'ifupdown', 'networkd', 'networkmanager', 'netplan'].includes(it.system)) err(`${p}.system`, 'must be auto, ifupdown, networkd, networkmanager or netplan');
+          break;
+        case 'file':
+          str(it, 'path', p);
+          str(it, 'content', p);
+          if (it.encoding !== undefined && !['utf8', 'base64'].includes(it.encoding)) err(`${p}.encoding`, 'must be utf8 or base64');
+          num(it, 'mode', p);
+          num(it, 'uid', p);
+          num(it, 'gid', p);
+          break;
+        case 'regexp':
+          str(it, 'path', p);
+          str(it, 'pattern', p);
+          str(it, 'replacement', p);
+          str(it, 'flags', p, false);
+          if (typeof it.pattern === 'string') {
+            try {
+              new RegExp(it.pattern, typeof it.flags === 'string' ? it.flags : undefined);
+            } catch (e) {
+              err(`${p}.pattern`, `is not a valid regular expression: ${(e as Error).message}`);
+            }
+          }
+          break;
+        case 'template':
+          str(it, 'path', p);
+          str(it, 'template', p);
+          num(it, 'mode', p);
+          break;
+        case 'authorized-keys':
+          str(it, 'user', p);
+          if (it.keys !== undefined && (!Array.isArray(it.keys) || it.keys.some((k: unknown) => typeof k !== 'string'))) err(`${p}.keys`, 'must be an array of strings');
+          break;
+        case 'script':
+          str(it, 'script', p);
+          str(it, 'interpreter', p, false);
+          break;
+        default:
+          err(`${p}.kind`, `unknown kind ${JSON.stringify(it.kind)}: use hostname, network, file, regexp, template, authorized-keys or script`);
+      }
+      for (const k of ['path']) {
+        if (typeof it[k] === 'string' && !it[k].startsWith('/')) err(`${p}.${k}`, 'must be an absolute path inside the image');
+      }
+    });
+  }
+  if (problems.length) throw new ValidationError('FERRY_E_BAD_CUSTOMIZATIONS', `customization items${file ? ' in ' + file : ''} are invalid`, problems, file);
+  return v as CustomizationItem[];
+}
+
+/** Refuse before writing when the store's file system lacks the room. */
+export function checkRoom(d: DataDir, requiredBytes: number, what: string): void {
+  const st = statfsSync(d.dir);
+  const availableBytes = Number(st.bavail) * Number(st.bsize);
+  if (requiredBytes > availableBytes) {
+    throw new FerryError('FERRY_E_NO_ROOM', `${what} needs up to ${formatBytes(requiredBytes)} in ${d.dir}, but its file system has ${formatBytes(availableBytes)} free`, {
+      details: { requiredBytes, availableBytes, dataDir: d.dir },
+      hint: 'free space (ferry image gc removes unreferenced layers), or use a data directory on a larger file system',
+    });
+  }
+}
+
+function registerLayer(d: DataDir, l: BuiltLayer): LayerRef {
+  d.db
+    .prepare('INSERT OR IGNORE INTO layers (digest, size, media_type, uncompressed_size, diff_id, created_at) VALUES (?, ?, ?, ?, ?, ?)')
+    .run(l.digest, l.size, l.mediaType, l.uncompressedSize, l.diffId, now());
+  return { digest: l.digest, size: l.size, mediaType: l.mediaType, uncompressedSize: l.uncompressedSize };
+}
+
+/** Insert one image version (in a transaction with its layer rows). */
+export function insertImage(
+  d: DataDir,
+  args: { name: string; version: number; master?: string; layers: LayerRef[]; customizations: CustomizationItem[]; inputs?: Record<string, string> },
+  actor: string,
+  action: string,
+): ImageInfo {
+  const createdAt = now();
+  const base = { name: args.name, version: args.version, master: args.master, layers: args.layers, customizations: args.customizations, createdAt };
+  const digest = manifestDigest(base);
+  const manifest: ImageManifest = { ...base, digest };
+  d.db.transaction(() => {
+    const r = d.db
+      .prepare('INSERT INTO images (name, version, digest, master, manifest, inputs, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)')
+      .run(args.name, args.version, digest, args.master ?? null, JSON.stringify(manifest), JSON.stringify(args.inputs ?? {}), createdAt);
+    const ins = d.db.prepare('INSERT INTO image_layers (image_id, position, digest) VALUES (?, ?, ?)');
+    args.layers.forEach((l, i) => ins.run(r.lastInsertRowid, i, l.digest));
+    d.audit(actor, action, `${args.name}@${args.version}`, { digest, layers: args.layers.map((l) => l.digest) });
+  })();
+  return imageInfo(getImage(d, `${args.name}@${args.version}`));
+}
+
+export interface ImportOptions {
+  dir?: string;
+  tars?: string[];
+  compression?: Compression;
+  customizations?: CustomizationItem[];
+  inputs?: Record<string, string>;
+  actor: string;
+  /** Called with the tree scan before anything is written (for messages about skipped files). */
+  onScan?: (s: TreeScan) => void;
+}
+
+export async function importImage(d: DataDir, name: string, o: ImportOptions): Promise<ImageInfo> {
+  assertName('image', name);
+  if (findImage(d, name)) {
+    throw new FerryError('FERRY_E_IMAGE_EXISTS', `an image named "${name}" already exists`, {
+      details: { image: name },
+      hint: 'choose another name, update it with `ferry image commit`, or remove it with `ferry image rm`',
+    });
+  }
+  if ((o.dir ? 1 : 0) + (o.tars?.length ? 1 : 0) !== 1) {
+    throw new FerryError('FERRY_E_USAGE', 'give exactly one of --dir DIR or --tar FILE…', { hint: 'ferry image import NAME --dir DIR | --tar FILE…' });
+  }
+  const compression = o.compression ?? 'zstd';
+  const layers: LayerRef[] = [];
+  if (o.dir) {
+    const scan = await scanTree(o.dir);
+    o.onScan?.(scan);
+    checkRoom(d, scan.contentBytes + scan.entries.length * 1536 + (1 << 20), `importing ${o.dir}`);
+    layers.push(registerLayer(d, await storeLayer(d.blobs, tarStream(scan.entries), compression)));
+  } else {
+    const sizes = o.tars!.map((f) => {
+      try {
+        return lstatSync(f).size;
+      } catch {
+        throw new FerryError('FERRY_E_SOURCE_MISSING', `the tar file ${f} cannot be read`, { details: { path: f }, hint: 'give existing files with --tar' });
+      }
+    });
+    // A plain tar compresses to less than itself; a compressed one recompresses to about its size.
+    checkRoom(d, sizes.reduce((a, b) => a + b, 0) * 1.1 + (1 << 20), `importing ${o.tars!.join(', ')}`);
+    for (const f of o.tars!) layers.push(registerLayer(d, await storeLayer(d.blobs, readTarFile(f), compression)));
+  }
+  return insertImage(d, { name, version: 1, layers, customizations: o.customizations ?? [], inputs: o.inputs }, o.actor, 'image.import');
+}
+
+export function setCustomizations(d: DataDir, ref: string, items: CustomizationItem[], actor: string): ImageInfo {
+  const row = getImage(d, ref);
+  const m = manifestOf(row);
+  return insertImage(d, { name: row.name, version: nextVersion(d, row.name), master: row.master ?? undefined, layers: m.layers, customizations: items, inputs: j(row.inputs, {}) }, actor, 'image.customizations');
+}
+
+function nextVersion(d: DataDir, name: string): number {
+  const r = d.db.prepare('SELECT MAX(version) v FROM images WHERE name = ?').get(name) as { v: number | null };
+  return (r.v ?? 0) + 1;
+}
+
+export function cloneImage(d: DataDir, masterRef: string, name: string, o: { inputs?: Record<string, string>; customizations?: CustomizationItem[]; actor: string }): ImageInfo {
+  assertName('image', name);
+  const master = getImage(d, masterRef);
+  if (findImage(d, name)) {
+    throw new FerryError('FERRY_E_IMAGE_EXISTS', `an image named "${name}" already exists`, { details: { image: name }, hint: 'choose another name for the clone' });
+  }
+  const m = manifestOf(master);
+  return insertImage(
+    d,
+    { name, version: 1, master: `${master.name}@${master.version}`, layers: m.layers, customizations: o.customizations ?? m.customizations, inputs: { ...j(master.inputs, {}), ...(o.inputs ?? {}) } },
+    o.actor,
+    'image.clone',
+  );
+}
+
+export function removeImage(d: DataDir, ref: string, actor: string): string[] {
+  const { version } = parseRef(ref);
+  const target = getImage(d, ref);
+  const rows = (version === undefined
+    ? d.db.prepare('SELECT * FROM images WHERE name = ?').all(target.name)
+    : [target]) as ImageRow[];
+  const refs = rows.map((r) => `${r.name}@${r.version}`);
+  const clones = d.db
+    .prepare(`SELECT name, version, master FROM images WHERE master IN (${refs.map(() => '?').join(',')}) AND name <> ?`)
+    .all(...refs, target.name) as { name: string; version: number }[];
+  if (clones.length) {
+    throw new FerryError('FERRY_E_IMAGE_IN_USE', `image ${ref} is the master of ${clones.map((c) => `${c.name}@${c.version}`).join(', ')}`, {
+      details: { image: ref, clones: clones.map((c) => `${c.name}@${c.version}`) },
+      hint: 'remove the clones first',
+    });
+  }
+  const nodes = (d.db.prepare('SELECT name, image FROM nodes WHERE image IS NOT NULL').all() as { name: string; image: string }[]).filter(
+    (n) => n.image === target.name || refs.includes(n.image),
+  );
+  const remaining = version === undefined ? 0 : (d.db.prepare('SELECT COUNT(*) c FROM images WHERE name = ?').get(target.name) as { c: number }).c - 1;
+  const blocking = nodes.filter((n) => refs.includes(n.image) || (n.image === target.name && remaining === 0));
+  if (blocking.length) {
+    throw new FerryError('FERRY_E_IMAGE_IN_USE', `image ${ref} is assigned to node(s) ${blocking.map((n) => n.name).join(', ')}`, {
+      details: { image: ref, nodes: blocking.map((n) => n.name) },
+      hint: 'assign another image to those nodes (ferry node set NODE --image IMG) first',
+    });
+  }
+  d.db.transaction(() => {
+    for (const r of rows) d.db.prepare('DELETE FROM images WHERE id = ?').run(r.id);
+    d.audit(actor, 'image.rm', ref, { removed: refs });
+  })();
+  return refs;
+}
+
+/** Blobs no image and no pending deployment refers to are removed from the store. */
+export function garbageCollect(d: DataDir, actor: string, dryRun = false): { removed: string[]; freedBytes: number; kept: number } {
+  const keep = new Set<string>((d.db.prepare('SELECT DISTINCT digest FROM image_layers').all() as { digest: string }[]).map((r) => r.digest));
+  for (const r of d.db.prepare("SELECT manifest FROM deployments WHERE status IN ('armed', 'running')").all() as { manifest: string }[]) {
+    for (const l of (JSON.parse(r.manifest) as ImageManifest).layers) keep.add(l.digest);
+  }
+  const removed: string[] = [];
+  let freedBytes = 0;
+  for (const digest of d.blobs.list()) {
+    if (keep.has(digest)) continue;
+    freedBytes += d.blobs.size(digest);
+    removed.push(digest);
+    if (!dryRun) d.blobs.remove(digest);
+  }
+  if (!dryRun) {
+    d.db.transaction(() => {
+      const del = d.db.prepare('DELETE FROM layers WHERE digest = ? AND NOT EXISTS (SELECT 1 FROM image_layers WHERE digest = ?)');
+      for (const r of removed) del.run(r, r);
+      // Layers whose rows outlived their blob (removed by hand) go too.
+      for (const r of d.db.prepare('SELECT digest FROM layers WHERE digest NOT IN (SELECT digest FROM image_layers)').all() as { digest: string }[]) {
+        if (!d.blobs.has(r.digest)) d.db.prepare('DELETE FROM layers WHERE digest = ?').run(r.digest);
+      }
+      d.audit(actor, 'image.gc', null, { removed, freedBytes });
+    })();
+    d.blobs.cleanTemp();
+  }
+  return { removed, freedBytes, kept: keep.size };
+}
+
+export interface VerifyResult {
+  digest: string;
+  ok: boolean;
+  problem?: string;
+  images: string[];
+}
+
+/** Recompute every referenced blob's digest (and size). */
+export async function verifyImages(d: DataDir, ref?: string): Promise<VerifyResult[]> {
+  const rows = ref ? [getImage(d, ref)] : (d.db.prepare('SELECT * FROM images ORDER BY name, version').all() as ImageRow[]);
+  const byDigest = new Map<string, { layer: LayerRef; images: string[] }>();
+  for (const r of rows) {
+    for (const l of manifestOf(r).layers) {
+      const e = byDigest.get(l.digest) ?? { layer: l, images: [] };
+      e.images.push(`${r.name}@${r.version}`);
+      byDigest.set(l.digest, e);
+    }
+  }
+  const out: VerifyResult[] = [];
+  for (const [digest, { layer, images }] of [...byDigest].sort((a, b) => a[0].localeCompare(b[0]))) {
+    if (!d.blobs.has(digest)) {
+      out.push({ digest, ok: false, problem: 'missing from the store', images });
+      continue;
+    }
+    const size = d.blobs.size(digest);
+    if (size !== layer.size) {
+      out.push({ digest, ok: false, problem: `size ${size} differs from the recorded ${layer.size}`, images });
+      continue;
+    }
+    const actual = await d.blobs.hash(digest);
+    out.push(actual === digest ? { digest, ok: true, images } : { digest, ok: false, problem: `bytes hash to ${actual}`, images });
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------- export and commit
+
+/**
+ * Resolve a path inside `root` without following any symlink; undefined when a
+ * component is missing or is not a real directory (then nothing there can be removed).
+ */
+function insideRoot(root: string, rel: string): string | undefined {
+  const parts = rel.split('/').filter((p) => p && p !== '.');
+  if (parts.some((p) => p === '..')) return undefined;
+  let cur = root;
+  for (let i = 0; i < parts.length - 1; i++) {
+    cur = join(cur, parts[i]);
+    try {
+      if (!lstatSync(cur).isDirectory()) return undefined;
+    } catch {
+      return undefined;
+    }
+  }
+  return join(cur, parts[parts.length - 1] ?? '');
+}
+
+/** Apply a layer's whiteouts to what the layers below it left in `root`. */
+export function applyWhiteouts(root: string, names: string[]): number {
+  let n = 0;
+  for (const raw of names) {
+    const name = raw.replace(/^\.\//, '').replace(/\/$/, '');
+    const slash = name.lastIndexOf('/');
+    const dir = slash < 0 ? '' : name.slice(0, slash);
+    const base = name.slice(slash + 1);
+    if (!base.startsWith('.wh.')) continue;
+    if (base === '.wh..wh..opq') {
+      const p = dir ? insideRoot(root, dir + '/x') : join(root, 'x');
+      if (!p) continue;
+      const d = p.slice(0, -2);
+      if (!existsSync(d)) continue;
+      for (const c of readdirSync(d)) rmSync(join(d, c), { recursive: true, force: true });
+      n++;
+    } else {
+      const p = insideRoot(root, (dir ? dir + '/' : '') + base.slice(4));
+      if (!p) continue;
+      rmSync(p, { recursive: true, force: true });
+      n++;
+    }
+  }
+  return n;
+}
+
+export function tarExtractArgv(layer: LayerRef, file: string, dir: string): string[] {
+  const z = layer.mediaType.endsWith('+zstd') ? ['--zstd'] : layer.mediaType.endsWith('+gzip') ? ['--gzip'] : [];
+  return ['tar', '-x', ...z, '-f', file, '-C', dir, '--numeric-owner', '--same-owner', '--same-permissions', '--xattrs', '--xattrs-include=*', '--exclude=.wh.*'];
+}
+
+/** Unpack an image into an empty (or new) directory, layer by layer, applying whiteouts. */
+export async function exportImage(d: DataDir, ref: string, dir: string): Promise<ImageInfo> {
+  const row = getImage(d, ref);
+  const info = imageInfo(row);
+  if (existsSync(dir) && readdirSync(dir).length > 0) {
+    throw new FerryError('FERRY_E_EXPORT_NOT_EMPTY', `the export directory ${dir} is not empty`, {
+      details: { dir },
+      hint: 'export into a new or empty directory',
+    });
+  }
+  mkdirSync(dir, { recursive: true });
+  for (const layer of info.layers) {
+    if (!d.blobs.has(layer.digest)) {
+      throw new FerryError('FERRY_E_BLOB_MISSING', `layer ${layer.digest} of image ${info.name}@${info.version} is missing from the store`, {
+        details: { digest: layer.digest, image: `${info.name}@${info.version}` },
+        hint: 'run `ferry image verify`; re-import the image if its layers were lost',
+      });
+    }
+    applyWhiteouts(dir, (await layerNames(d.blobs, layer)).filter((n) => /(^|\/)\.wh\.[^/]*\/?$/.test(n)));
+    await run(tarExtractArgv(layer, d.blobs.path(layer.digest), dir));
+  }
+  return info;
+}
+
+function sameContent(a: string, b: string, size: number): boolean {
+  if (size === 0) return true;
+  const fa = openSync(a, 'r'), fb = openSync(b, 'r');
+  const ba = Buffer.allocUnsafe(1 << 20), bb = Buffer.allocUnsafe(1 << 20);
+  try {
+    let pos = 0;
+    while (pos < size) {
+      const na = readSync(fa, ba, 0, ba.length, pos);
+      const nb = readSync(fb, bb, 0, bb.length, pos);
+      if (na !== nb || na === 0) return na === nb;
+      if (!ba.subarray(0, na).equals(bb.subarray(0, nb))) return false;
+      pos += na;
+    }
+    return true;
+  } finally {
+    closeSync(fa);
+    closeSync(fb);
+  }
+}
+
+function sameXattrs(a: [string, Buffer][], b: [string, Buffer][]): boolean {
+  return a.length === b.length && a.every(([k, v], i) => b[i][0] === k && b[i][1].equals(v));
+}
+
+export interface TreeDiff {
+  /** Entries to store (added or changed), in layer order, hardlink groups complete. */
+  changed: TreeEntry[];
+  /** Paths removed (only the top-most of a removed subtree). */
+  deleted: string[];
+}
+
+/** Compare a new tree with the old one: what a layer on top of the old must hold. */
+export function diffTrees(oldScan: TreeScan, newScan: TreeScan): TreeDiff {
+  const old = new Map(oldScan.entries.map((e) => [e.path, e]));
+  const fresh = new Set(newScan.entries.map((e) => e.path));
+  // The file an old hardlink entry stands for, to compare content through links.
+  const oldFile = (e: TreeEntry) => (e.type === 'hardlink' ? old.get(e.linkname!) ?? e : e);
+  const changed = new Set<TreeEntry>();
+  const deleted: string[] = [];
+  const byPath = new Map(newScan.entries.map((e) => [e.path, e]));
+  const newFile = (e: TreeEntry) => (e.type === 'hardlink' ? byPath.get(e.linkname!) ?? e : e);
+  for (const n of newScan.entries) {
+    const o = old.get(n.path);
+    if (!o) {
+      changed.add(n);
+      continue;
+    }
+    const of = oldFile(o), nf = newFile(n);
+    const ot = of.type, nt = nf.type;
+    const differs =
+      ot !== nt ||
+      of.mode !== nf.mode ||
+      of.uid !== nf.uid ||
+      of.gid !== nf.gid ||
+      of.mtimeNs !== nf.mtimeNs ||
+      (nt !== 'dir' && of.size !== nf.size) ||
+      of.linkname !== nf.linkname ||
+      of.devmajor !== nf.devmajor ||
+      of.devminor !== nf.devminor ||
+      !sameXattrs(of.xattrs, nf.xattrs) ||
+      (o.type === 'hardlink') !== (n.type === 'hardlink') ||
+      (o.type === 'hardlink' && n.type === 'hardlink' && o.linkname !== n.linkname) ||
+      (nt === 'file' && !sameContent(of.abs, nf.abs, nf.size));
+    if (differs) {
+      changed.add(n);
+      // A changed directory-vs-other type needs the old one removed first.
+      if (o.type !== n.type && (o.type === 'dir' || n.type === 'dir')) deleted.push(n.path);
+    }
+  }
+  for (const o of oldScan.entries) {
+    if (fresh.has(o.path) || o.path === '.') continue;
+    const slash = o.path.lastIndexOf('/');
+    const parent = slash < 0 ? '.' : o.path.slice(0, slash);
+    // Only the top of a removed subtree needs a whiteout.
+    if (parent !== '.' && !fresh.has(parent)) continue;
+    if (parent !== '.' && byPath.get(parent)?.type !== 'dir') continue;
+    deleted.push(o.path);
+  }
+  // Hardlink groups travel whole: if one name of an inode is stored, all are.
+  const inodes = new Set<string>();
+  for (const e of changed) if (e.inode) inodes.add(e.inode);
+  const out = newScan.entries.filter((e) => changed.has(e) || (e.inode && inodes.has(e.inode))).map((e) => ({ ...e }));
+  relinkHardlinks(out);
+  return { changed: out, deleted: [...new Set(deleted)].sort(comparePaths) };
+}
+
+/** The entries of a diff layer: whiteouts and changed entries in one sorted order. */
+export function diffLayerEntries(diff: TreeDiff): TreeEntry[] {
+  const wh = diff.deleted.map((p) => {
+    const slash = p.lastIndexOf('/');
+    return whiteoutEntry(slash < 0 ? `.wh.${p}` : `${p.slice(0, slash)}/.wh.${p.slice(slash + 1)}`);
+  });
+  return [...wh, ...diff.changed].sort((a, b) => (a.path === '.' ? -1 : b.path === '.' ? 1 : comparePaths(tarName(a), tarName(b))));
+}
+
+/**
+ * Store the difference between DIR and the image as a new layer on top, creating the
+ * image's next version. The old state is rebuilt by exporting into DATA/tmp (same file
+ * system as the store), then both trees are compared entry by entry.
+ */
+export async function commitImage(d: DataDir, ref: string, dir: string, o: { actor: string; compression?: Compression }): Promise<{ image?: ImageInfo; added: number; deleted: number }> {
+  const row = getImage(d, ref);
+  const latest = getImage(d, row.name);
+  const cur = imageInfo(row);
+  checkRoom(d, cur.uncompressedSize * 1.1 + (1 << 20), `committing ${dir} onto ${row.name}@${row.version}`);
+  const newScan = await scanTree(dir);
+  const tmp = d.blobs.tempPath('commit');
+  try {
+    await exportImage(d, ref, tmp);
+    const oldScan = await scanTree(tmp);
+    const diff = diffTrees(oldScan, newScan);
+    if (diff.changed.length === 0 && diff.deleted.length === 0) return { added: 0, deleted: 0 };
+    checkRoom(d, diff.changed.reduce((s, e) => s + e.size + 1536, 0) + (1 << 20), `committing ${dir}`);
+    const layer = registerLayer(d, await storeLayer(d.blobs, tarStream(diffLayerEntries(diff)), o.compression ?? 'zstd'));
+    const image = insertImage(
+      d,
+      { name: row.name, version: latest.version + 1, master: row.master ?? undefined, layers: [...cur.layers, layer], customizations: cur.customizations, inputs: cur.inputs },
+      o.actor,
+      'image.commit',
+    );
+    return { image, added: diff.changed.length, deleted: diff.deleted.length };
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}

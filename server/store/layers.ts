@@ -1,0 +1,185 @@
+/**
+ * Building and reading layers. A layer is stored compressed (zstd by default, through
+ * the real `zstd` tool) under the sha256 of the stored bytes; the sha256 of the
+ * uncompressed tar (the OCI "diff id") is kept too, because it does not depend on the
+ * compressor's version.
+ */
+import { createHash } from 'node:crypto';
+import { createReadStream, openSync, readSync, closeSync } from 'node:fs';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import tarStreamLib from 'tar-stream';
+import { FerryError } from '../../common/errors.js';
+import type { LayerMediaType, LayerRef } from '../../common/protocol.js';
+import { spawnTool } from '../../common/run.js';
+import type { BlobStore } from './blobs.js';
+
+export type Compression = 'zstd' | 'none';
+
+export const MEDIA_TYPES: Record<Compression, LayerMediaType> = {
+  zstd: 'application/vnd.oci.image.layer.v1.tar+zstd',
+  none: 'application/vnd.oci.image.layer.v1.tar',
+};
+
+export interface BuiltLayer extends LayerRef {
+  uncompressedSize: number;
+  diffId: string;
+  entries: number;
+}
+
+/** zstd level 3 with one worker: the same input gives the same bytes on every run. */
+export const ZSTD_ARGV = ['zstd', '-3', '-T1', '-q', '-c'];
+
+/**
+ * Store a tar stream as a layer. `check` sees every tar entry header (to refuse unsafe
+ * names) while the bytes flow to the compressor; it runs on a copy of the stream.
+ */
+export async function storeLayer(store: BlobStore, tar: AsyncIterable<Buffer>, compression: Compression): Promise<BuiltLayer> {
+  const diffHash = createHash('sha256');
+  let uncompressedSize = 0;
+  const inspector = new TarInspector();
+  async function* observed() {
+    for await (const chunk of tar) {
+      diffHash.update(chunk);
+      uncompressedSize += chunk.length;
+      await inspector.write(chunk);
+      yield chunk;
+    }
+    await inspector.end();
+  }
+  let blob;
+  if (compression === 'none') {
+    blob = await store.ingest(observed());
+  } else {
+    const z = spawnTool(ZSTD_ARGV, { quiet: true });
+    const feeding = pipeline(Readable.from(observed()), z.child.stdin!);
+    feeding.catch(() => {});
+    // zstd ends its output cleanly even when its input was cut short by a refused
+    // entry, so the blob is kept only once the producer and zstd both succeeded.
+    const storing = store.ingest(z.child.stdout!, undefined, () => Promise.all([feeding, z.done]));
+    try {
+      const [, b] = await Promise.all([feeding, storing, z.done]);
+      blob = b;
+    } catch (e) {
+      z.child.kill('SIGKILL');
+      await Promise.allSettled([feeding, storing, z.done]);
+      throw e;
+    }
+  }
+  return {
+    digest: blob.digest,
+    size: blob.size,
+    mediaType: MEDIA_TYPES[compression],
+    uncompressedSize,
+    diffId: 'sha256:' + diffHash.digest('hex'),
+    entries: inspector.count,
+  };
+}
+
+/** Is a name inside a layer safe to extract under a root? */
+export function unsafeLayerName(name: string): string | undefined {
+  if (name.startsWith('/')) return 'it is absolute';
+  if (name.split('/').includes('..')) return 'it contains a ".." component';
+  if (name.includes('\0')) return 'it contains a NUL byte';
+  return undefined;
+}
+
+/**
+ * Follows a tar stream with tar-stream's parser: counts entries and refuses names that
+ * would land outside the target root, so a hostile tar never enters the store.
+ */
+export class TarInspector {
+  count = 0;
+  names: string[] = [];
+  private ex = tarStreamLib.extract();
+  private failure: Error | undefined;
+  private finished: Promise<void>;
+  constructor(private keepNames = false) {
+    this.ex.on('entry', (h, stream, next) => {
+      this.count++;
+      const why = unsafeLayerName(h.name) ?? (h.type === 'link' && h.linkname ? unsafeLayerName(h.linkname) : undefined);
+      if (why && !this.failure) {
+        this.failure = new FerryError('FERRY_E_LAYER_UNSAFE_PATH', `the tar entry "${h.name}" is refused: ${why}`, {
+          details: { name: h.name, linkname: h.linkname },
+          hint: 'create the archive with relative names (tar -C ROOT -cf FILE .)',
+        });
+      }
+      if (this.keepNames) this.names.push(h.name);
+      stream.on('end', () => next());
+      stream.resume();
+    });
+    this.finished = new Promise((resolve, reject) => {
+      this.ex.on('finish', () => resolve());
+      this.ex.on('close', () => resolve());
+      this.ex.on('error', (e: Error) => {
+        this.failure ??= new FerryError('FERRY_E_LAYER_INVALID', `the layer is not a valid tar stream: ${e.message}`, {
+          details: { reason: e.message },
+          hint: 'give an uncompressed, gzip or zstd tar archive',
+        });
+        resolve();
+      });
+      void reject;
+    });
+  }
+  async write(chunk: Buffer): Promise<void> {
+    if (this.failure) throw this.failure;
+    if (!this.ex.write(chunk)) await new Promise<void>((r) => this.ex.once('drain', () => r()));
+    if (this.failure) throw this.failure;
+  }
+  async end(): Promise<void> {
+    this.ex.end(undefined as unknown as Buffer);
+    await this.finished;
+    if (this.failure) throw this.failure;
+  }
+}
+
+export type SourceCompression = 'gzip' | 'zstd' | 'none';
+
+/** Recognise a tar file's compression from its first bytes (not its name). */
+export function sniffCompression(file: string): SourceCompression {
+  const fd = openSync(file, 'r');
+  const b = Buffer.alloc(4);
+  try {
+    readSync(fd, b, 0, 4, 0);
+  } finally {
+    closeSync(fd);
+  }
+  if (b[0] === 0x1f && b[1] === 0x8b) return 'gzip';
+  if (b.readUInt32LE(0) === 0xfd2fb528) return 'zstd';
+  return 'none';
+}
+
+/** The uncompressed tar bytes of a file, through gzip/zstd when needed. */
+export async function* readTarFile(file: string): AsyncGenerator<Buffer> {
+  const c = sniffCompression(file);
+  if (c === 'none') {
+    for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 })) yield chunk as Buffer;
+    return;
+  }
+  const p = spawnTool(c === 'gzip' ? ['gzip', '-dc', '--', file] : ['zstd', '-dcq', '--', file], { quiet: true });
+  p.child.stdin!.end();
+  try {
+    for await (const chunk of p.child.stdout!) yield chunk as Buffer;
+    await p.done;
+  } finally {
+    if (p.child.exitCode === null) p.child.kill('SIGKILL');
+  }
+}
+
+/** The uncompressed tar bytes of a stored layer. */
+export async function* readLayer(store: BlobStore, layer: LayerRef): AsyncGenerator<Buffer> {
+  const file = store.path(layer.digest);
+  if (layer.mediaType.endsWith('+zstd') || layer.mediaType.endsWith('+gzip')) {
+    yield* readTarFile(file);
+  } else {
+    for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 })) yield chunk as Buffer;
+  }
+}
+
+/** Every entry name of a stored layer, in order. */
+export async function layerNames(store: BlobStore, layer: LayerRef): Promise<string[]> {
+  const ins = new TarInspector(true);
+  for await (const chunk of readLayer(store, layer)) await ins.write(chunk);
+  await ins.end();
+  return ins.names;
+}
