@@ -10,6 +10,8 @@ type Command = { summary: string; load: () => Promise<{ run(argv: string[]): Pro
 
 // One line per command family; each area adds its own.
 const COMMANDS: Record<string, Command> = {
+  install: { summary: 'install a node\'s image onto disks of this host (--disk DEV --yes) or a directory', load: () => import('./install.js') },
+  layout: { summary: 'validate, plan, apply and capture disk layouts', load: () => import('./layout.js') },
   serve: { summary: 'run the image server (installer API, blobs, network boot, admin API)', load: () => import('./serve.js') },
   image: { summary: 'images: import, ls, show, export, commit, clone, customize, rm, verify, gc', load: () => import('./image.js') },
   node: { summary: 'nodes: add, set, ls (--discovered), show, rm', load: () => import('./node.js') },

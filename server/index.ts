@@ -39,7 +39,7 @@ export function parseListen(listen: string | number): { host: string; port: numb
   if (!m || port > 65535) {
     throw new FerryError('FERRY_E_BAD_LISTEN', `--listen "${listen}" is not HOST:PORT`, { details: { listen }, hint: 'write e.g. 0.0.0.0:8080, 127.0.0.1:0 or [::]:8080' });
   }
-  return { host: m[1] ?? (m[2] || '127.0.0.1'), port };
+  return { host: m[1] || m[2] || '127.0.0.1', port };
 }
 
 export function serverInfoFile(dataDir: string): string {

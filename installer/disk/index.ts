@@ -5,3 +5,4 @@
 export * from '../layout/types.js';
 export { parseLayout, readLayout } from '../layout/parse.js';
 export { partitionDevice, lvDevice } from '../layout/names.js';
+export { planDisks, mapDisks } from '../layout/plan.js';

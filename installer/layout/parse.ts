@@ -354,6 +354,7 @@ function readFs(r: Reader, el: XmlElement): LayoutFs | undefined {
   const mkfs = r.attr(el, 'mkfs_opts');
   if (realDev === undefined || mp === undefined || fs === undefined) return undefined;
   if (mp !== 'swap' && mp !== 'none' && !mp.startsWith('/')) r.error('FERRY_E_LAYOUT_ATTR', r.where(el, 'mp'), `mount point "${mp}" is not an absolute path, swap or none`);
+  else if (mp.split('/').includes('..')) r.error('FERRY_E_LAYOUT_ATTR', r.where(el, 'mp'), `mount point "${mp}" contains "..": mount points stay inside the installed system`);
   return {
     line: lineAttr, realDev, mountDev, mp, fs,
     options: r.attr(el, 'options') ?? 'defaults',

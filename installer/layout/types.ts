@@ -226,8 +226,6 @@ export interface PlannedPartition {
   endSector: number;
   name?: string;
   flags: string[];
-  /** GPT partition UUID (deterministic from the seed); absent on msdos. */
-  partUuid?: string;
 }
 
 export interface PlannedDisk {
@@ -238,8 +236,6 @@ export interface PlannedDisk {
   size: number;
   sectorSize: number;
   label: LabelType;
-  /** GPT disk GUID (deterministic); absent on msdos. */
-  diskGuid?: string;
   partitions: PlannedPartition[];
   /** Bytes at the end left unallocated (alignment, max_size caps). */
   unallocated: number;
@@ -316,12 +312,14 @@ export interface BootloaderRequest {
   timeout?: number;
 }
 
-export type StepKind = 'modprobe' | 'wipe' | 'partition' | 'settle' | 'raid' | 'lvm' | 'mkfs';
+export type StepKind = 'modprobe' | 'wipe' | 'partition' | 'raid' | 'lvm' | 'mkfs';
 
 /** One command of a plan; applyDiskPlan runs them in order. */
 export interface PlanStep {
   kind: StepKind;
   argv: string[];
+  /** The device this step writes to (disk, partition, array, volume). */
+  device?: string;
   /** Device nodes that must exist after this step before the next one starts. */
   waitFor?: string[];
   /** A failure is logged and tolerated (modprobe on a kernel with built-in drivers, partx). */

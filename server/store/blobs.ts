@@ -60,7 +60,7 @@ export class BlobStore {
    * Stream bytes into the store. Hashes while writing; when `expect` is given and
    * differs, nothing is stored. Returns the blob's digest and size.
    */
-  async ingest(source: AsyncIterable<Buffer | Uint8Array> | Readable, expect?: string): Promise<BlobInfo> {
+  async ingest(source: AsyncIterable<Buffer | Uint8Array> | Readable, expect?: string, beforeCommit?: () => Promise<unknown>): Promise<BlobInfo> {
     const tmp = this.tempPath();
     const fh = await open(tmp, 'wx', 0o644);
     const hash = createHash('sha256');
@@ -89,6 +89,15 @@ export class BlobStore {
         details: { expected: expect, actual: digest, size },
         hint: 'the source changed or was corrupted in transit; fetch it again',
       });
+    }
+    if (beforeCommit) {
+      // The producer may still fail (a refused tar entry): then nothing is stored.
+      try {
+        await beforeCommit();
+      } catch (e) {
+        await unlink(tmp).catch(() => {});
+        throw e;
+      }
     }
     await this.commitTemp(tmp, digest);
     return { digest, size };

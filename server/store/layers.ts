@@ -53,7 +53,10 @@ export async function storeLayer(store: BlobStore, tar: AsyncIterable<Buffer>, c
   } else {
     const z = spawnTool(ZSTD_ARGV, { quiet: true });
     const feeding = pipeline(Readable.from(observed()), z.child.stdin!);
-    const storing = store.ingest(z.child.stdout!);
+    feeding.catch(() => {});
+    // zstd ends its output cleanly even when its input was cut short by a refused
+    // entry, so the blob is kept only once the producer and zstd both succeeded.
+    const storing = store.ingest(z.child.stdout!, undefined, () => Promise.all([feeding, z.done]));
     try {
       const [, b] = await Promise.all([feeding, storing, z.done]);
       blob = b;

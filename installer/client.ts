@@ -1,0 +1,209 @@
+/**
+ * The installer's side of the wire contract (common/protocol.ts): configuration with retries,
+ * events in batches with retries, a heartbeat with jitter, the final result.
+ */
+import { request } from 'undici';
+import { FerryError } from '../common/errors.js';
+import { log } from '../common/log.js';
+import type { ProgressEvent } from '../common/progress.js';
+import { INSTALL_ROUTES, type InstallConfig, type InstallResult } from '../common/protocol.js';
+import { DEFAULT_BACKOFF, backoffDelay, delay, isRetriableNetworkError, type Backoff } from './retry.js';
+
+export interface ClientOptions {
+  server: string;
+  token: string;
+  backoff?: Backoff;
+}
+
+/** Why a 4xx answer is final, in words for the operator. */
+function explain4xx(status: number, what: string, body: string): FerryError {
+  let code = 'FERRY_E_SERVER_REFUSED';
+  let hint = 'read the server\'s answer in the message';
+  if (status === 401 || status === 403) {
+    code = 'FERRY_E_TOKEN_REJECTED';
+    hint = 'the deploy token is wrong, used up or expired: arm the node again (ferry deploy NODE) and boot it again';
+  } else if (status === 404) {
+    hint = 'the server does not know this deployment or route: check ferry.server (the URL) and that server and installer are the same version';
+  } else if (status === 409 || status === 410) {
+    hint = 'the deployment was cancelled or already finished: arm the node again';
+  }
+  let detail = body;
+  try {
+    const j = JSON.parse(body);
+    if (j?.error?.message) detail = `${j.error.code ?? ''} ${j.error.message}`.trim();
+  } catch {
+    /* not JSON: keep the text */
+  }
+  return new FerryError(code, `the server refused ${what}: HTTP ${status}${detail ? `: ${detail.slice(0, 300)}` : ''}`, { details: { status, body: body.slice(0, 2000), what }, hint });
+}
+
+export class ServerClient {
+  readonly server: string;
+  private token: string;
+  private backoff: Backoff;
+
+  constructor(o: ClientOptions) {
+    this.server = o.server.replace(/\/+$/, '');
+    this.token = o.token;
+    this.backoff = o.backoff ?? DEFAULT_BACKOFF;
+  }
+
+  /** A JSON call with retries on network errors and 5xx; a 4xx is final. */
+  async call<T>(method: 'GET' | 'POST', route: string, body: unknown, what: string, backoff = this.backoff): Promise<T> {
+    let attempt = 0;
+    const started = Date.now();
+    for (;;) {
+      let failure: string;
+      try {
+        const res = await request(this.server + route, {
+          method,
+          headers: { authorization: `Bearer ${this.token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+          body: body !== undefined ? JSON.stringify(body) : undefined,
+          headersTimeout: 30_000,
+          bodyTimeout: 30_000,
+        });
+        const text = await res.body.text();
+        if (res.statusCode < 300) return (text ? JSON.parse(text) : {}) as T;
+        if (res.statusCode < 500 && res.statusCode !== 408 && res.statusCode !== 429) throw explain4xx(res.statusCode, what, text);
+        failure = `HTTP ${res.statusCode}: ${text.slice(0, 200)}`;
+      } catch (e) {
+        if (e instanceof FerryError) throw e;
+        if (e instanceof SyntaxError) {
+          throw new FerryError('FERRY_E_SERVER_REFUSED', `the server's answer to ${what} is not JSON`, { hint: 'ferry.server must point at a Ferry server', cause: e });
+        }
+        if (!isRetriableNetworkError(e)) {
+          throw new FerryError('FERRY_E_SERVER_UNREACHABLE', `could not reach the server for ${what}: ${(e as Error).message}`, {
+            details: { server: this.server }, hint: 'check ferry.server (the URL) and the network', cause: e,
+          });
+        }
+        failure = (e as Error).message;
+      }
+      if (Date.now() - started > backoff.giveUpAfterMs) {
+        throw new FerryError('FERRY_E_SERVER_UNREACHABLE', `gave up on ${what} after ${Math.round((Date.now() - started) / 1000)} s: ${failure}`, {
+          details: { server: this.server, attempts: attempt + 1 }, hint: 'check that the server runs and is reachable from this machine (ferry.server)',
+        });
+      }
+      const ms = backoffDelay(attempt++, backoff);
+      log.info('server call failed; retrying', { what, failure, delayMs: ms });
+      await delay(ms);
+    }
+  }
+
+  getConfig(): Promise<InstallConfig> {
+    return this.call<InstallConfig>('GET', INSTALL_ROUTES.config, undefined, 'the install configuration');
+  }
+
+  postEvents(events: ProgressEvent[], backoff?: Backoff): Promise<unknown> {
+    return this.call('POST', INSTALL_ROUTES.events, { events }, 'progress events', backoff);
+  }
+
+  postResult(result: InstallResult): Promise<unknown> {
+    return this.call('POST', INSTALL_ROUTES.result, result, 'the install result');
+  }
+}
+
+/**
+ * Events go to the server in batches (at most every `intervalMs`, or sooner when `batch` are
+ * queued); a failed batch stays queued and goes again with the next. The queue is bounded:
+ * when the server is away for long, the oldest progress events are dropped first, never
+ * errors or stage boundaries.
+ */
+export class EventSender {
+  private queue: ProgressEvent[] = [];
+  private timer?: NodeJS.Timeout;
+  private heartbeat?: NodeJS.Timeout;
+  private flushing?: Promise<void>;
+  private stopped = false;
+  phase = 'identify';
+  dropped = 0;
+
+  constructor(
+    private client: ServerClient,
+    private o: { intervalMs?: number; batch?: number; max?: number; heartbeatMs?: number } = {},
+  ) {}
+
+  start(): void {
+    const beat = () => {
+      const base = this.o.heartbeatMs ?? 15_000;
+      // ±25 % jitter so many nodes don't beat in step.
+      this.heartbeat = setTimeout(() => {
+        this.push({ phase: this.phase, state: 'heartbeat', ts: new Date().toISOString() });
+        beat();
+      }, Math.round(base * (0.75 + 0.5 * Math.random())));
+      this.heartbeat.unref();
+    };
+    beat();
+  }
+
+  push(e: ProgressEvent): void {
+    if (this.stopped) return;
+    const ev = { ...e, ts: e.ts ?? new Date().toISOString() };
+    // The server's limits on event fields (common/protocol.ts); longer text is cut, not refused.
+    if (ev.message && ev.message.length > 16000) ev.message = ev.message.slice(0, 7900) + '\n…\n' + ev.message.slice(-7900);
+    if (ev.object && ev.object.length > 1000) ev.object = ev.object.slice(0, 1000);
+    this.queue.push(ev);
+    const max = this.o.max ?? 5000;
+    if (this.queue.length > max) {
+      const i = this.queue.findIndex((x) => x.state === 'progress' || x.state === 'heartbeat' || x.state === 'info');
+      this.queue.splice(i >= 0 ? i : 0, 1);
+      this.dropped++;
+    }
+    if (this.queue.length >= (this.o.batch ?? 200)) void this.flush();
+    else if (!this.timer) {
+      this.timer = setTimeout(() => {
+        this.timer = undefined;
+        void this.flush();
+      }, this.o.intervalMs ?? 1000);
+      this.timer.unref();
+    }
+  }
+
+  /** Send what is queued; one request at a time. Network trouble leaves the batch queued. */
+  flush(): Promise<void> {
+    if (this.flushing) return this.flushing;
+    if (!this.queue.length) return Promise.resolve();
+    const batch = this.queue.slice(0, this.o.batch ?? 200);
+    this.flushing = this.client
+      .postEvents(batch, { baseMs: 200, maxMs: 2000, giveUpAfterMs: 0 })
+      .then(
+        () => {
+          this.queue.splice(0, batch.length);
+        },
+        (e) => {
+          if (e instanceof FerryError && typeof e.details.status === 'number' && e.details.status < 500) {
+            // The server refuses this batch for good (malformed): resending it would block the rest.
+            this.queue.splice(0, batch.length);
+            this.dropped += batch.length;
+            log.warn('event batch refused by the server; dropped', { error: e.message, events: batch.length });
+            return;
+          }
+          log.debug('event batch not delivered; kept for the next try', { error: (e as Error).message, queued: this.queue.length });
+        },
+      )
+      .finally(() => {
+        this.flushing = undefined;
+        if (this.queue.length && !this.timer && !this.stopped) {
+          this.timer = setTimeout(() => {
+            this.timer = undefined;
+            void this.flush();
+          }, this.o.intervalMs ?? 1000);
+          this.timer.unref();
+        }
+      });
+    return this.flushing;
+  }
+
+  /** Deliver everything queued, retrying for up to `deadlineMs`; then stop the heartbeat. */
+  async close(deadlineMs = 30_000): Promise<boolean> {
+    clearTimeout(this.heartbeat);
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    const end = Date.now() + deadlineMs;
+    while (this.queue.length && Date.now() < end) {
+      await this.flush();
+      if (this.queue.length) await delay(Math.min(500, Math.max(0, end - Date.now())));
+    }
+    this.stopped = true;
+    return this.queue.length === 0;
+  }
+}

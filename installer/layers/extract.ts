@@ -1,0 +1,297 @@
+/**
+ * Extract one layer's tar entries into the target root, applying OCI whiteouts.
+ *
+ * Synchronous fs calls and a cache of resolved parent directories: measured, this is what makes
+ * a Node extractor keep up with GNU tar (per-entry promises and failing mkdir calls cost more
+ * than the writes). Every path goes through TargetRoot's in-root resolution, so an entry can
+ * only ever touch the target: `..` in a name or link is refused, absolute names and absolute
+ * symlinks are read inside the root, and the final component is replaced, never followed.
+ *
+ * Device nodes and fifos need mknod(2), which Node lacks; xattrs need setxattr(2), likewise.
+ * Both are collected and applied at the end of the layer through the command runner (mknod,
+ * `setfattr --restore`, one process for all xattrs), after ownership so that chown can't drop
+ * a file capability, and before directory times so that the times stay as the layer says.
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { FerryError } from '../../common/errors.js';
+import { run } from '../../common/run.js';
+import { TargetRoot, lstatOrUndefined } from '../target.js';
+import type { TarEntry, TarHandler } from './tar.js';
+
+const { O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW } = fs.constants;
+const CREATE_FLAGS = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW;
+
+export interface ExtractStats {
+  entries: number;
+  files: number;
+  dirs: number;
+  symlinks: number;
+  hardlinks: number;
+  devices: number;
+  whiteouts: number;
+  bytes: number;
+}
+
+interface Pending {
+  host: string;
+  e: TarEntry;
+}
+
+function unsafe(message: string, entry: string, details: Record<string, unknown> = {}): FerryError {
+  return new FerryError('FERRY_E_LAYER_UNSAFE_PATH', `${message}: "${entry}"`, {
+    details: { entry, ...details },
+    hint: 'the layer tries to write outside the target root; rebuild it from a clean tree, and do not deploy layers from an untrusted source',
+  });
+}
+
+/** Archive name → components; refuses `..` anywhere (tar's own rule for safe extraction). */
+export function entryParts(name: string): string[] {
+  const parts = name.split('/').filter((c) => c !== '' && c !== '.');
+  if (parts.includes('..')) throw unsafe('a layer entry name contains ".."', name);
+  return parts;
+}
+
+export class Extractor implements TarHandler {
+  readonly stats: ExtractStats = { entries: 0, files: 0, dirs: 0, symlinks: 0, hardlinks: 0, devices: 0, whiteouts: 0, bytes: 0 };
+  /** Archive directory path → host directory (no symlinks in it), valid while nothing is replaced. */
+  private dirs = new Map<string, string>();
+  private fd = -1;
+  private dirTimes: Pending[] = [];
+  private nodes = new Map<string, TarEntry>();
+  private xattrs: Pending[] = [];
+  /** Host paths this layer created: an opaque whiteout removes only what lower layers left. */
+  private created = new Set<string>();
+  private current?: TarEntry;
+  private currentHost = '';
+
+  constructor(private target: TargetRoot, private warn: (msg: string, details?: Record<string, unknown>) => void = () => {}) {}
+
+  private parentDir(parts: string[], name: string): string {
+    const key = parts.slice(0, -1).join('/');
+    const hit = this.dirs.get(key);
+    if (hit !== undefined) return hit;
+    const host = this.target.resolve(key, { follow: true, mkdirs: true });
+    const st = lstatOrUndefined(host);
+    if (!st) fs.mkdirSync(host, 0o755);
+    else if (!st.isDirectory()) {
+      throw new FerryError('FERRY_E_TARGET_NOT_DIR', `the parent of layer entry "${name}" is not a directory in the target`, {
+        details: { entry: name, parent: this.target.imagePath(host) },
+        hint: 'the layers put a file where a later layer expects a directory; rebuild the image',
+      });
+    }
+    this.dirs.set(key, host);
+    return host;
+  }
+
+  /** Make room for a new entry at `host`: whatever is there goes (a directory only for a non-directory). */
+  private clear(host: string, keepDir: boolean): fs.Stats | undefined {
+    const st = lstatOrUndefined(host);
+    if (!st) return undefined;
+    if (st.isDirectory()) {
+      if (keepDir) return st;
+      fs.rmSync(host, { recursive: true, force: true });
+      this.dirs.clear();
+    } else {
+      fs.unlinkSync(host);
+      if (st.isSymbolicLink()) this.dirs.clear();
+    }
+    if (this.nodes.size) this.nodes.delete(host);
+    return undefined;
+  }
+
+  entry(e: TarEntry): void {
+    this.stats.entries++;
+    try {
+      this.entryInner(e);
+    } catch (err) {
+      if (err instanceof FerryError) throw err;
+      throw new FerryError('FERRY_E_LAYER_EXTRACT', `could not extract layer entry "${e.path}": ${(err as Error).message}`, {
+        details: { entry: e.path, type: e.type, errno: (err as NodeJS.ErrnoException).code },
+        hint: 'check the free space and the file system of the target (the message names the system error)',
+        cause: err,
+      });
+    }
+  }
+
+  private entryInner(e: TarEntry): void {
+    const parts = entryParts(e.path);
+    if (parts.length === 0) {
+      // "./" itself: the root directory's own attributes.
+      if (e.type === 'dir') {
+        fs.chownSync(this.target.root, e.uid, e.gid);
+        fs.chmodSync(this.target.root, e.mode);
+        this.dirTimes.push({ host: this.target.root, e });
+      }
+      return;
+    }
+    const base = parts[parts.length - 1];
+    if (base.startsWith('.wh.')) {
+      this.whiteout(parts, e.path);
+      return;
+    }
+    const dir = this.parentDir(parts, e.path);
+    const host = dir + '/' + base;
+    this.created.add(host);
+    if (e.xattrs.size) this.xattrs.push({ host, e });
+    switch (e.type) {
+      case 'file': {
+        let fd: number;
+        try {
+          fd = fs.openSync(host, CREATE_FLAGS, 0o600);
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+          this.clear(host, false);
+          fd = fs.openSync(host, CREATE_FLAGS, 0o600);
+        }
+        if (e.sparse) fs.ftruncateSync(fd, e.sparse.realSize);
+        this.fd = fd;
+        this.current = e;
+        this.currentHost = host;
+        this.stats.files++;
+        return;
+      }
+      case 'dir': {
+        const st = this.clear(host, true);
+        if (!st) fs.mkdirSync(host, 0o700);
+        fs.chownSync(host, e.uid, e.gid);
+        fs.chmodSync(host, e.mode);
+        this.dirs.set(parts.join('/'), host);
+        this.dirTimes.push({ host, e });
+        this.stats.dirs++;
+        return;
+      }
+      case 'symlink': {
+        this.clear(host, false);
+        fs.symlinkSync(e.linkname, host);
+        fs.lchownSync(host, e.uid, e.gid);
+        fs.lutimesSync(host, e.mtime, e.mtime);
+        this.stats.symlinks++;
+        return;
+      }
+      case 'link': {
+        const lp = entryParts(e.linkname);
+        if (lp.length === 0) throw unsafe('a hard link points at the root directory', e.path, { linkname: e.linkname });
+        const src = this.target.resolve(lp.join('/'));
+        const sst = lstatOrUndefined(src);
+        if (!sst) {
+          throw new FerryError('FERRY_E_LAYER_EXTRACT', `hard link "${e.path}" points at "${e.linkname}", which does not exist in the target`, {
+            details: { entry: e.path, linkname: e.linkname },
+            hint: 'a hard link must follow the file it links to in the same or a lower layer; rebuild the layer',
+          });
+        }
+        if (sst.isDirectory()) throw unsafe('a hard link points at a directory', e.path, { linkname: e.linkname });
+        if (src === host) return;
+        this.clear(host, false);
+        fs.linkSync(src, host);
+        this.stats.hardlinks++;
+        return;
+      }
+      case 'char':
+      case 'block':
+      case 'fifo': {
+        this.clear(host, false);
+        this.nodes.set(host, e);
+        this.stats.devices++;
+        return;
+      }
+    }
+  }
+
+  data(chunk: Buffer, offset: number): void {
+    let o = 0;
+    while (o < chunk.length) o += fs.writeSync(this.fd, chunk, o, chunk.length - o, offset + o);
+    this.stats.bytes += chunk.length;
+  }
+
+  entryEnd(e: TarEntry): void {
+    if (e !== this.current) return;
+    const fd = this.fd;
+    this.fd = -1;
+    this.current = undefined;
+    try {
+      fs.fchownSync(fd, e.uid, e.gid);
+      // After chown: chown clears setuid/setgid bits.
+      fs.fchmodSync(fd, e.mode);
+      fs.futimesSync(fd, e.mtime, e.mtime);
+    } catch (err) {
+      throw new FerryError('FERRY_E_LAYER_EXTRACT', `could not set the attributes of "${e.path}": ${(err as Error).message}`, {
+        details: { entry: e.path, host: this.currentHost }, cause: err,
+        hint: 'the target file system must support Unix owners and modes (ext4, xfs, btrfs)',
+      });
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+
+  private whiteout(parts: string[], name: string): void {
+    this.stats.whiteouts++;
+    const base = parts[parts.length - 1];
+    const dir = this.parentDir(parts, name);
+    if (base === '.wh..wh..opq') {
+      for (const child of fs.readdirSync(dir)) {
+        const h = dir + '/' + child;
+        if (!this.created.has(h)) fs.rmSync(h, { recursive: true, force: true });
+      }
+      this.dirs.clear();
+      return;
+    }
+    const victim = base.slice(4);
+    if (!victim || victim === '.' || victim === '..') throw unsafe('a whiteout names no valid file', name);
+    const host = dir + '/' + victim;
+    const st = lstatOrUndefined(host);
+    if (!st) return;
+    fs.rmSync(host, { recursive: st.isDirectory(), force: true });
+    if (st.isDirectory() || st.isSymbolicLink()) this.dirs.clear();
+  }
+
+  /** Apply what Node can't do inline: device nodes, fifos, xattrs; then directory times. */
+  async finish(): Promise<void> {
+    if (this.fd >= 0) throw new FerryError('FERRY_E_LAYER_CORRUPT', `the layer ended inside file "${this.current?.path}"`, { hint: 'the blob is truncated; rebuild it' });
+    for (const [host, e] of this.nodes) {
+      const mode = (e.mode & 0o7777).toString(8);
+      const argv = e.type === 'fifo' ? ['mknod', '-m', mode, host, 'p'] : ['mknod', '-m', mode, host, e.type === 'char' ? 'c' : 'b', String(e.devmajor), String(e.devminor)];
+      await run(argv, { quiet: true });
+      fs.lchownSync(host, e.uid, e.gid);
+      fs.chmodSync(host, e.mode);
+      fs.utimesSync(host, e.mtime, e.mtime);
+    }
+    this.nodes.clear();
+    if (this.xattrs.length) await this.applyXattrs();
+    for (const { host, e } of this.dirTimes) {
+      if (lstatOrUndefined(host)?.isDirectory()) fs.utimesSync(host, e.mtime, e.mtime);
+    }
+    this.dirTimes = [];
+  }
+
+  private async applyXattrs(): Promise<void> {
+    // getfattr's dump format; names and paths escaped as octal so any byte survives.
+    const lines: string[] = [];
+    for (const { host, e } of this.xattrs) {
+      if (!lstatOrUndefined(host)) continue;
+      lines.push(`# file: ${escapeAttrText(host)}`);
+      for (const [k, v] of e.xattrs) lines.push(`${escapeAttrText(k)}=0x${v.toString('hex')}`);
+      lines.push('');
+    }
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-xattr-'));
+    const file = path.join(dir, 'restore');
+    try {
+      fs.writeFileSync(file, lines.join('\n'));
+      await run(['setfattr', '-h', `--restore=${file}`], { quiet: true });
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+    this.xattrs = [];
+  }
+}
+
+/** The octal escaping getfattr uses for names and paths in its dump format. */
+export function escapeAttrText(s: string): string {
+  let out = '';
+  for (const b of Buffer.from(s, 'utf8')) {
+    if (b <= 0x20 || b >= 0x7f || b === 0x5c || b === 0x3d) out += '\\' + b.toString(8).padStart(3, '0');
+    else out += String.fromCharCode(b);
+  }
+  return out;
+}

@@ -1,0 +1,249 @@
+/**
+ * Layers: stream each blob over HTTP, hash it, decompress it and extract it into the target root,
+ * all at once (the blob is never stored). A dropped connection resumes with a Range request from
+ * the byte where it stopped, so hash and decompressor see one continuous stream.
+ *
+ * The digest is known only when the last byte has arrived, so a tampered blob has already been
+ * partly extracted when it is detected: the deployment then fails (the disk is not bootable and
+ * the node stays armed); what was written stays inside the target root like everything else.
+ */
+import { createHash } from 'node:crypto';
+import { once } from 'node:events';
+import { PassThrough, type Writable } from 'node:stream';
+import * as zlib from 'node:zlib';
+import { request } from 'undici';
+import { FerryError, toFerryError } from '../../common/errors.js';
+import { log } from '../../common/log.js';
+import type { ProgressSink } from '../../common/progress.js';
+import { blobPath, type LayerRef } from '../../common/protocol.js';
+import { spawnTool } from '../../common/run.js';
+import { DEFAULT_BACKOFF, backoffDelay, delay, isRetriableNetworkError, type Backoff } from '../retry.js';
+import type { TargetRoot } from '../target.js';
+import { Extractor, type ExtractStats } from './extract.js';
+import { TarParser } from './tar.js';
+
+export { Extractor } from './extract.js';
+export { TarParser } from './tar.js';
+
+export interface FetchOptions {
+  token?: string;
+  backoff?: Backoff;
+  /** Called with the bytes received so far. */
+  onBytes?: (bytes: number) => void;
+  /** Told about each resume, for the event log. */
+  onRetry?: (info: { attempt: number; received: number; error: string; delayMs: number }) => void;
+}
+
+/**
+ * GET a blob and hand its bytes to `sink` in order, exactly once each, resuming after network
+ * failures with `Range: bytes=N-`. A 4xx is final; network errors and 5xx retry with jittered
+ * backoff until `giveUpAfterMs` passes without progress.
+ */
+export async function streamBlob(url: string, size: number, sink: (chunk: Buffer) => void | Promise<void>, o: FetchOptions = {}): Promise<number> {
+  const b = o.backoff ?? DEFAULT_BACKOFF;
+  let received = 0;
+  let attempt = 0;
+  let firstFailure = 0;
+  for (;;) {
+    let failure: unknown;
+    let status = 0;
+    try {
+      const headers: Record<string, string> = {};
+      if (o.token) headers.authorization = `Bearer ${o.token}`;
+      if (received > 0) headers.range = `bytes=${received}-`;
+      const res = await request(url, { headers, headersTimeout: 30_000, bodyTimeout: 60_000 });
+      status = res.statusCode;
+      if (status >= 400) {
+        const text = (await res.body.text().catch(() => '')).slice(0, 500);
+        if (status < 500 && status !== 408 && status !== 429) {
+          throw new FerryError('FERRY_E_LAYER_FETCH', `the server refused the blob ${url}: HTTP ${status}`, {
+            details: { url, status, body: text },
+            hint: status === 401 || status === 403 ? 'the deploy token is wrong or expired: arm the node again (ferry deploy)' : status === 404 ? 'the blob is missing from the server store: re-import the image' : 'read the server\'s answer in details.body',
+          });
+        }
+        throw Object.assign(new Error(`HTTP ${status}: ${text}`), { code: 'HTTP_5XX' });
+      }
+      let skip = 0;
+      if (received > 0) {
+        if (status === 206) {
+          const m = /^bytes (\d+)-/.exec(String(res.headers['content-range'] ?? ''));
+          if (!m || Number(m[1]) !== received) {
+            await res.body.dump();
+            throw new FerryError('FERRY_E_LAYER_FETCH', `the server resumed ${url} at the wrong offset (asked ${received}, got "${res.headers['content-range']}")`, {
+              details: { url, asked: received, contentRange: res.headers['content-range'] },
+              hint: 'the server or a proxy in between mishandles Range requests',
+            });
+          }
+        } else {
+          // No Range support: read again from the start and drop what we already have.
+          skip = received;
+        }
+      }
+      for await (const raw of res.body) {
+        let chunk = raw as Buffer;
+        if (skip) {
+          if (chunk.length <= skip) {
+            skip -= chunk.length;
+            continue;
+          }
+          chunk = chunk.subarray(skip);
+          skip = 0;
+        }
+        if (received + chunk.length > size) {
+          throw new FerryError('FERRY_E_LAYER_SIZE', `blob ${url} is longer than the ${size} bytes the image says`, {
+            details: { url, expected: size, receivedAtLeast: received + chunk.length },
+            hint: 'the stored blob does not match the image manifest; re-import the image',
+          });
+        }
+        received += chunk.length;
+        attempt = 0;
+        firstFailure = 0;
+        try {
+          await sink(chunk);
+        } catch (e) {
+          throw Object.assign(toFerryError(e), { fromSink: true });
+        }
+        o.onBytes?.(received);
+      }
+      if (received === size) return received;
+      failure = new Error(`connection closed after ${received} of ${size} bytes`);
+    } catch (e) {
+      if ((e as { fromSink?: boolean }).fromSink || e instanceof FerryError) throw e;
+      if (!isRetriableNetworkError(e) && (e as { code?: string }).code !== 'HTTP_5XX') {
+        throw new FerryError('FERRY_E_LAYER_FETCH', `could not download ${url}: ${(e as Error).message}`, {
+          details: { url, received, size }, cause: e, hint: 'check the server address and that the server is running',
+        });
+      }
+      failure = e;
+    }
+    if (!firstFailure) firstFailure = Date.now();
+    if (Date.now() - firstFailure > b.giveUpAfterMs) {
+      throw new FerryError('FERRY_E_LAYER_FETCH', `gave up downloading ${url} after ${Math.round((Date.now() - firstFailure) / 1000)} s of failures (${received} of ${size} bytes): ${(failure as Error).message}`, {
+        details: { url, received, size, status },
+        hint: 'the server is unreachable or keeps failing; check it and the network, then arm the node again',
+      });
+    }
+    const ms = backoffDelay(attempt++, b);
+    o.onRetry?.({ attempt, received, error: (failure as Error).message, delayMs: ms });
+    log.info('blob download interrupted; resuming', { url, received, size, error: (failure as Error).message, delayMs: ms });
+    await delay(ms);
+  }
+}
+
+export interface ApplyLayerOptions {
+  /** Base URL of the server (transport.baseUrl). */
+  baseUrl: string;
+  token?: string;
+  target: TargetRoot;
+  /** Position in the image, for messages (0-based). */
+  index?: number;
+  progress?: ProgressSink;
+  backoff?: Backoff;
+}
+
+interface Decompressor {
+  input: Writable;
+  done: Promise<void>;
+  abort(): void;
+}
+
+function decompressor(mediaType: string, feed: (b: Buffer) => void): Decompressor {
+  if (mediaType.endsWith('+zstd')) {
+    const z = spawnTool(['zstd', '-dcq'], { quiet: true });
+    z.child.stdout!.on('data', feed);
+    z.child.stdin!.on('error', () => {
+      /* zstd stopped reading: its exit status tells why */
+    });
+    return { input: z.child.stdin!, done: z.done.then(() => undefined), abort: () => z.child.kill('SIGKILL') };
+  }
+  if (mediaType.endsWith('+gzip')) {
+    const g = zlib.createGunzip({ chunkSize: 256 * 1024 });
+    g.on('data', feed);
+    const done = new Promise<void>((res, rej) => {
+      g.on('end', res);
+      g.on('close', res);
+      g.on('error', rej);
+    });
+    done.catch(() => {});
+    return { input: g, done, abort: () => g.destroy() };
+  }
+  if (mediaType.endsWith('.tar')) {
+    const p = new PassThrough();
+    p.on('data', feed);
+    const done = new Promise<void>((res) => {
+      p.on('end', res);
+      p.on('close', res);
+    });
+    return { input: p, done, abort: () => p.destroy() };
+  }
+  throw new FerryError('FERRY_E_LAYER_MEDIA_TYPE', `unsupported layer media type "${mediaType}"`, {
+    details: { mediaType }, hint: 'layers must be tar, tar+gzip or tar+zstd',
+  });
+}
+
+export async function applyLayer(ref: LayerRef, o: ApplyLayerOptions): Promise<ExtractStats> {
+  const label = `layer ${o.index !== undefined ? o.index + 1 : ''} ${ref.digest}`.replace('  ', ' ');
+  const extractor = new Extractor(o.target, (message, details) => o.progress?.({ phase: 'layers', state: 'warning', object: ref.digest, message, details }));
+  const parser = new TarParser(extractor);
+  let failed: unknown;
+  const feed = (b: Buffer) => {
+    if (failed) return;
+    try {
+      parser.write(b);
+    } catch (e) {
+      failed = e;
+      d.abort();
+    }
+  };
+  const d = decompressor(ref.mediaType, feed);
+  const decompressed = d.done.then(
+    () => undefined,
+    (e) => {
+      failed ??= new FerryError('FERRY_E_LAYER_CORRUPT', `${label} could not be decompressed: ${(e as Error).message}`, {
+        details: { digest: ref.digest, mediaType: ref.mediaType, tool: (e as FerryError).details }, hint: 'the blob is damaged; re-import the image',
+      });
+    },
+  );
+  const hash = createHash('sha256');
+  const url = new URL(blobPath(ref.digest), o.baseUrl.endsWith('/') ? o.baseUrl : o.baseUrl + '/').toString();
+  o.progress?.({ phase: 'layers', state: 'start', object: ref.digest, bytes: 0, total: ref.size, message: label });
+  const sink = async (chunk: Buffer) => {
+    hash.update(chunk);
+    if (failed) return; // keep hashing: a digest mismatch is the real cause of most failures
+    if (!d.input.write(chunk)) {
+      await Promise.race([once(d.input, 'drain'), decompressed, once(d.input, 'close')]);
+    }
+  };
+  try {
+    await streamBlob(url, ref.size, sink, {
+      token: o.token,
+      backoff: o.backoff,
+      onBytes: (bytes) => o.progress?.({ phase: 'layers', state: 'progress', object: ref.digest, bytes, total: ref.size }),
+      onRetry: (r) => o.progress?.({ phase: 'layers', state: 'warning', object: ref.digest, message: `connection lost after ${r.received} bytes (${r.error}); resuming in ${r.delayMs} ms`, details: r }),
+    });
+  } catch (e) {
+    d.abort();
+    throw e;
+  }
+  const actual = 'sha256:' + hash.digest('hex');
+  if (actual !== ref.digest) {
+    d.abort();
+    throw new FerryError('FERRY_E_LAYER_DIGEST', `${label}: digest mismatch: expected ${ref.digest}, got ${actual}`, {
+      details: { layer: o.index, expected: ref.digest, actual, size: ref.size },
+      hint: 'the blob changed on the server or in transit; verify the store (ferry image verify) and re-import the image',
+    });
+  }
+  d.input.end();
+  await decompressed;
+  if (!failed) {
+    try {
+      parser.end();
+    } catch (e) {
+      failed = e;
+    }
+  }
+  if (failed) throw toFerryError(failed);
+  await extractor.finish();
+  o.progress?.({ phase: 'layers', state: 'end', object: ref.digest, bytes: ref.size, total: ref.size, message: `${label}: ${extractor.stats.entries} entries`, details: { ...extractor.stats } });
+  return extractor.stats;
+}

@@ -1,0 +1,186 @@
+/**
+ * `ferry layout …` and `ferry-installer layout …`: one implementation for both binaries.
+ *
+ *   validate FILE
+ *   plan FILE (--disk DEV | --disk-size SIZE)... [--sector-size N] [--map LAYOUTDEV=DEV]... [--seed S] [--json]
+ *   apply FILE --disk DEV... [--map …] [--seed S] --root DIR --yes [--json]
+ *   teardown FILE --disk DEV... [--map …] --root DIR
+ *   capture [--disk DEV]... [--root DIR]
+ */
+import { readFileSync } from 'node:fs';
+import { FerryError, ValidationError, formatProblem } from '../../common/errors.js';
+import { formatEvent } from '../../common/progress.js';
+import { formatBytes, parseBytes } from '../../common/units.js';
+import { parse, printJson, usageError } from '../../cli/util.js';
+import { readLayout, parseLayout } from './parse.js';
+import { planDisks } from './plan.js';
+import type { DiskPlan, DiskTarget, Layout } from './types.js';
+
+const USAGE = `ferry layout validate FILE
+       ferry layout plan FILE (--disk DEV | --disk-size SIZE)... [--sector-size 512|4096] [--map LAYOUTDEV=DEV]... [--seed S] [--json]
+       ferry layout apply FILE --disk DEV... [--map LAYOUTDEV=DEV]... [--seed S] --root DIR --yes [--json]
+       ferry layout teardown FILE --disk DEV... [--map LAYOUTDEV=DEV]... [--seed S] --root DIR
+       ferry layout capture [--disk DEV]... [--root DIR]`;
+
+const OPTIONS = {
+  disk: { type: 'string', multiple: true },
+  'disk-size': { type: 'string', multiple: true },
+  'sector-size': { type: 'string' },
+  map: { type: 'string', multiple: true },
+  seed: { type: 'string' },
+  root: { type: 'string' },
+  yes: { type: 'boolean' },
+} as const;
+
+function readFile(file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new FerryError('FERRY_E_LAYOUT_FILE', `cannot read layout ${file}: ${(e as Error).message}`, { details: { file }, hint: 'give the path of a layout XML file' });
+  }
+}
+
+function parseMap(list: string[] | undefined): Record<string, string> {
+  const map: Record<string, string> = {};
+  for (const m of list ?? []) {
+    const i = m.indexOf('=');
+    if (i <= 0 || i === m.length - 1) throw usageError(`--map ${m}: write LAYOUTDEV=DEV, such as /dev/sda=/dev/vda`, USAGE);
+    map[m.slice(0, i)] = m.slice(i + 1);
+  }
+  return map;
+}
+
+/** Simulated disks for --disk-size: named after the layout's disks, in order. */
+function simulatedDisks(layout: Layout, sizes: string[], sectorSize: number): DiskTarget[] {
+  return sizes.map((s, i) => ({
+    path: layout.disks[i]?.dev ?? `/dev/sim${i}`,
+    size: Number(parseBytes(s)),
+    sectorSize,
+  }));
+}
+
+async function targets(layout: Layout, v: Record<string, any>, needReal: boolean): Promise<DiskTarget[]> {
+  const disks = (v.disk as string[] | undefined) ?? [];
+  const sizes = (v['disk-size'] as string[] | undefined) ?? [];
+  if (needReal && sizes.length) throw usageError('--disk-size only plans; apply needs real disks (--disk DEV)', USAGE);
+  if (!disks.length && !sizes.length) throw usageError('give the disks to plan onto: --disk DEV or --disk-size SIZE', USAGE);
+  const sectorSize = v['sector-size'] ? Number(v['sector-size']) : 512;
+  if (sectorSize !== 512 && sectorSize !== 4096) throw usageError(`--sector-size ${v['sector-size']}: use 512 or 4096`, USAGE);
+  const out: DiskTarget[] = [];
+  if (disks.length) {
+    const { discoverDisks } = await import('../disk/discover.js');
+    out.push(...(await discoverDisks({ only: disks })));
+  }
+  out.push(...simulatedDisks(layout, sizes, sectorSize).map((d, i) => (disks.length ? { ...d, path: `/dev/sim${i}` } : d)));
+  return out;
+}
+
+function loadLayout(file: string): Layout {
+  return parseLayout(readFile(file), { file });
+}
+
+function printPlan(plan: DiskPlan): void {
+  const w = (s: string) => process.stdout.write(s + '\n');
+  for (const d of plan.disks) {
+    w(`disk ${d.path} (layout ${d.layoutDev}): ${d.label}, ${d.size} bytes (${formatBytes(d.size)}), ${d.sectorSize}-byte sectors, ${d.unallocated} bytes unallocated`);
+    for (const p of d.partitions.slice().sort((a, b) => a.start - b.start)) {
+      w(`  ${String(p.number).padStart(2)} ${p.device.padEnd(18)} ${p.type.padEnd(8)} start ${String(p.start).padStart(14)}  size ${String(p.size).padStart(14)} (${formatBytes(p.size)})${p.flags.length ? '  flags ' + p.flags.join(',') : ''}${p.layoutNum !== p.number ? `  (layout num ${p.layoutNum})` : ''}`);
+    }
+  }
+  for (const r of plan.raids) w(`raid ${r.device}: ${r.level} of ${r.members.join(' ')}${r.spares.length ? ' spares ' + r.spares.join(' ') : ''}, ${r.size} bytes, uuid ${r.uuid}`);
+  for (const v of plan.volumeGroups) {
+    w(`volume group ${v.name} on ${v.pvs.join(' ')}: ${v.extents} extents of ${v.extentSize} bytes`);
+    for (const l of v.lvs) w(`  ${l.device}: ${l.extents} extents, ${l.size} bytes (${formatBytes(l.size)})`);
+  }
+  w('file systems:');
+  for (const f of plan.filesystems) {
+    w(`  ${f.device.padEnd(24)} ${f.fs.padEnd(8)} ${f.mountpoint.padEnd(14)} ${f.format ? `uuid ${f.uuid ?? '-'}` : '(fstab only)'}${f.label ? ` label ${f.label}` : ''}`);
+  }
+  w(`bootloader: ${plan.bootloader.mode ?? 'detect'}${plan.bootloader.flavor ? ` (${plan.bootloader.flavor})` : ''}${plan.bootloader.targets.length ? ' on ' + plan.bootloader.targets.join(' ') : ''}${plan.bootloader.esp ? `, ESP ${plan.bootloader.esp.device}` : ''}`);
+  w('commands:');
+  for (const s of plan.steps) w(`  ${s.env ? Object.entries(s.env).map(([k, x]) => `${k}=${x} `).join('') : ''}${s.argv.join(' ')}${s.mayFail ? '   # may fail' : ''}`);
+  w('mounts:');
+  for (const m of plan.mounts) w(`  ${m.device} on ${m.mountpoint} (${m.fstype})`);
+  w('fstab:');
+  process.stdout.write(plan.fstab.replace(/^/gm, '  '));
+  for (const p of plan.warnings) process.stderr.write(formatProblem(p) + '\n');
+}
+
+async function validate(args: string[], v: Record<string, any>): Promise<number> {
+  const file = args[0];
+  if (!file) throw usageError('validate needs a FILE', USAGE);
+  const { layout, problems } = readLayout(readFile(file), { file });
+  if (v.json) {
+    printJson({ file, valid: !problems.some((p) => p.severity === 'error'), problems });
+  }
+  if (!layout || problems.some((p) => p.severity === 'error')) {
+    if (v.json) return 1;
+    throw new ValidationError('FERRY_E_LAYOUT_INVALID', `layout ${file}`, problems, file);
+  }
+  if (!v.json) {
+    for (const p of problems) process.stderr.write(formatProblem(p, file) + '\n');
+    const parts = layout.disks.reduce((a, d) => a + d.parts.length, 0);
+    process.stdout.write(`${file}: valid: ${layout.disks.length} disk(s), ${parts} partition(s), ${layout.raids.length} RAID array(s), ${layout.volumeGroups.length} volume group(s), ${layout.filesystems.length} fsinfo line(s), ${problems.length} warning(s)\n`);
+  }
+  return 0;
+}
+
+/** Entry point shared by `ferry layout` and `ferry-installer layout`. */
+export async function layoutCommand(argv: string[]): Promise<number> {
+  const [sub, ...rest] = argv;
+  if (!sub || sub === '--help' || sub === '-h' || sub === 'help') {
+    process.stdout.write(`usage: ${USAGE}\n`);
+    return sub ? 0 : 2;
+  }
+  const { values: v, positionals } = parse(rest, OPTIONS, USAGE);
+  if (v.help) {
+    process.stdout.write(`usage: ${USAGE}\n`);
+    return 0;
+  }
+  switch (sub) {
+    case 'validate':
+      return validate(positionals, v);
+    case 'plan': {
+      if (!positionals[0]) throw usageError('plan needs a FILE', USAGE);
+      const layout = loadLayout(positionals[0]);
+      const plan = planDisks(layout, await targets(layout, v, false), { map: parseMap(v.map), seed: v.seed });
+      if (v.json) printJson(plan);
+      else printPlan(plan);
+      return 0;
+    }
+    case 'apply': {
+      if (!positionals[0]) throw usageError('apply needs a FILE', USAGE);
+      if (!v.root) throw usageError('apply needs --root DIR (where the file systems are mounted)', USAGE);
+      const layout = loadLayout(positionals[0]);
+      const plan = planDisks(layout, await targets(layout, v, true), { map: parseMap(v.map), seed: v.seed });
+      const { applyDiskPlan } = await import('../disk/apply.js');
+      await applyDiskPlan(plan, {
+        root: v.root, yes: !!v.yes,
+        progress: (e) => process.stderr.write(formatEvent(e) + '\n'),
+      });
+      if (v.json) printJson(plan);
+      else {
+        for (const m of plan.mounts) process.stdout.write(`mounted ${m.device} on ${v.root}${m.mountpoint === '/' ? '' : m.mountpoint}\n`);
+        process.stdout.write(`applied ${positionals[0]} to ${plan.disks.map((d) => d.path).join(', ')}: ${plan.steps.length} steps\n`);
+      }
+      return 0;
+    }
+    case 'teardown': {
+      if (!positionals[0]) throw usageError('teardown needs a FILE', USAGE);
+      if (!v.root) throw usageError('teardown needs --root DIR', USAGE);
+      const layout = loadLayout(positionals[0]);
+      const plan = planDisks(layout, await targets(layout, v, true), { map: parseMap(v.map), seed: v.seed });
+      const { teardownDiskPlan } = await import('../disk/apply.js');
+      await teardownDiskPlan(plan, v.root);
+      process.stdout.write(`released ${plan.disks.map((d) => d.path).join(', ')}\n`);
+      return 0;
+    }
+    case 'capture': {
+      const { captureLayout } = await import('../disk/capture.js');
+      process.stdout.write(await captureLayout({ disks: v.disk, root: v.root }));
+      return 0;
+    }
+    default:
+      throw usageError(`unknown layout command "${sub}"`, USAGE);
+  }
+}

@@ -1,0 +1,548 @@
+/**
+ * Layout + the disks at hand → DiskPlan. Pure: no I/O, no clock, no randomness; the same
+ * inputs give the same plan, byte for byte (UUIDs come from the seed).
+ *
+ * Placement follows SystemImager v5: partitions in document order, one `*` per disk (and one
+ * inside the extended partition) wherever it stands; extended/logical on msdos. Ferry adds
+ * exact byte arithmetic with 1 MiB alignment, adaptive sizes (sizes.ts), device names derived
+ * for the disk actually used, and every reference rewritten to those names.
+ */
+import { ValidationError, type Problem } from '../../common/errors.js';
+import { alignDown, formatBytes, MiB } from '../../common/units.js';
+import { partitionDevice, lvDevice, splitLvDevice, splitPartitionDevice } from './names.js';
+import { distribute, toWant, type SizeContext, type Want } from './sizes.js';
+import { FAT_UUID_RE, mdadmUuid, seededUuid, seededVolumeId, UUID_RE } from './uuid.js';
+import {
+  MKFS_TYPES,
+  type BootloaderRequest, type DiskPlan, type DiskTarget, type Layout, type LayoutDisk, type LayoutPart,
+  type PlanOptions, type PlanStep, type PlannedDisk, type PlannedFilesystem, type PlannedLv, type PlannedMount,
+  type PlannedPartition, type PlannedRaid, type PlannedVolumeGroup, type RaidLevel, type Where,
+} from './types.js';
+
+/** Flags parted 3.5 accepts per label type (measured with `parted set`). */
+const LABEL_FLAGS: Record<'msdos' | 'gpt', Set<string>> = {
+  msdos: new Set(['boot', 'lba', 'lvm', 'raid', 'hidden', 'esp', 'swap', 'prep', 'palo', 'irst', 'diag']),
+  gpt: new Set(['boot', 'lvm', 'raid', 'hidden', 'esp', 'swap', 'legacy_boot', 'bios_grub', 'msftdata', 'msftres', 'irst', 'diag', 'prep', 'hp-service', 'atvrecv', 'chromeos_kernel', 'bls_boot', 'linux-home']),
+};
+
+/** Smallest device each mkfs accepts (measured: xfsprogs 6.1, btrfs-progs 6.2). */
+const FS_MIN_BYTES: Record<string, number> = { xfs: 300 * 1024 * 1024, btrfs: 109 * 1024 * 1024, ext2: 1024 * 1024, ext3: 2 * 1024 * 1024, ext4: 2 * 1024 * 1024, swap: 64 * 1024 };
+const LABEL_MAX: Record<string, number> = { ext2: 16, ext3: 16, ext4: 16, xfs: 12, btrfs: 255, vfat: 11, fat12: 11, fat16: 11, fat32: 11, msdos: 11, swap: 16, reiserfs: 16, jfs: 16 };
+const FAT = new Set(['vfat', 'fat12', 'fat16', 'fat32', 'msdos']);
+
+const RAID_MODULE: Record<RaidLevel, string> = { linear: 'linear', raid0: 'raid0', raid1: 'raid1', raid4: 'raid456', raid5: 'raid456', raid6: 'raid456', raid10: 'raid10' };
+const FS_MODULES: Record<string, string[]> = {
+  ext2: ['ext4', 'crc32c_generic'], ext3: ['ext4', 'crc32c_generic'], ext4: ['ext4', 'crc32c_generic'], xfs: ['xfs'], btrfs: ['btrfs'],
+  vfat: ['vfat', 'nls_cp437', 'nls_utf8', 'nls_ascii'], fat12: ['vfat', 'nls_cp437', 'nls_utf8', 'nls_ascii'], fat16: ['vfat', 'nls_cp437', 'nls_utf8', 'nls_ascii'],
+  fat32: ['vfat', 'nls_cp437', 'nls_utf8', 'nls_ascii'], msdos: ['msdos', 'nls_cp437'], reiserfs: ['reiserfs'], jfs: ['jfs'],
+};
+
+/** Data offset mdadm is told to use (explicit, so array sizes are exact). */
+const MD_DATA_OFFSET = MiB;
+/** LVM puts the first extent 1 MiB into a PV with --dataalignment 1m. */
+const LVM_PE_START = MiB;
+
+interface Ctx {
+  layout: Layout;
+  seed: string;
+  problems: Problem[];
+  warnings: Problem[];
+}
+
+function err(c: Ctx, code: string, at: Where | undefined, message: string, hint?: string): void {
+  c.problems.push({ severity: 'error', code, message, path: at?.path, line: at?.line, hint });
+}
+function warn(c: Ctx, code: string, at: Where | undefined, message: string): void {
+  c.warnings.push({ severity: 'warning', code, message, path: at?.path, line: at?.line });
+}
+
+function norm(s: string | undefined): string {
+  return (s ?? '').trim().toLowerCase().replace(/^0x/, '');
+}
+
+function matches(d: DiskTarget, m: LayoutDisk['match']): boolean {
+  if (m.serial !== undefined && norm(d.serial) !== norm(m.serial)) return false;
+  if (m.wwn !== undefined && norm(d.wwn) !== norm(m.wwn)) return false;
+  if (m.model !== undefined && !norm(d.model).includes(norm(m.model))) return false;
+  if (m.minSize !== undefined && d.size < m.minSize) return false;
+  if (m.byPath !== undefined) {
+    const want = m.byPath.replace(/^\/dev\/disk\/by-path\//, '');
+    if (!(d.byPath ?? []).some((p) => p.replace(/^\/dev\/disk\/by-path\//, '') === want)) return false;
+  }
+  return true;
+}
+
+function hasHints(m: LayoutDisk['match']): boolean {
+  return Object.values(m).some((v) => v !== undefined);
+}
+
+/**
+ * Which present disk each layout disk goes onto: the operator's --map first, then disks
+ * chosen by hints (no match is an error, never a guess), then the same path, then the
+ * remaining disks in the order given.
+ */
+export function mapDisks(layout: Layout, disks: DiskTarget[], map: Record<string, string> = {}, c?: Ctx): Map<string, DiskTarget> {
+  const ctx = c ?? { layout, seed: '', problems: [], warnings: [] };
+  const out = new Map<string, DiskTarget>();
+  const used = new Set<string>();
+  const byPath = new Map(disks.map((d) => [d.path, d]));
+  for (const [from, to] of Object.entries(map)) {
+    const ld = layout.disks.find((d) => d.dev === from);
+    if (!ld) {
+      err(ctx, 'FERRY_E_DISK_MAP', undefined, `--map ${from}=${to}: the layout has no disk ${from} (it has ${layout.disks.map((d) => d.dev).join(', ')})`, 'map the layout\'s own disk names');
+      continue;
+    }
+    const t = byPath.get(to);
+    if (!t) {
+      err(ctx, 'FERRY_E_DISK_MAP', ld.where, `--map ${from}=${to}: ${to} is not one of the disks given (${disks.map((d) => d.path).join(', ') || 'none'})`, 'name a disk that is also given with --disk');
+      continue;
+    }
+    if (used.has(to)) {
+      err(ctx, 'FERRY_E_DISK_MAP', ld.where, `--map: ${to} is mapped to two layout disks`);
+      continue;
+    }
+    out.set(from, t);
+    used.add(to);
+  }
+  const free = () => disks.filter((d) => !used.has(d.path));
+  for (const ld of layout.disks) {
+    if (out.has(ld.dev) || !hasHints(ld.match)) continue;
+    const cand = free().filter((d) => matches(d, ld.match));
+    if (cand.length === 0) {
+      const hints = Object.entries(ld.match).filter(([, v]) => v !== undefined).map(([k, v]) => `${k}=${v}`).join(', ');
+      err(ctx, 'FERRY_E_DISK_NO_MATCH', ld.where, `no disk matches the hints of layout disk ${ld.dev} (${hints}); disks available: ${free().map((d) => `${d.path} (${formatBytes(d.size)}${d.serial ? `, serial ${d.serial}` : ''}${d.model ? `, ${d.model}` : ''})`).join('; ') || 'none'}`, 'correct the hints, or choose the disk with --map');
+      continue;
+    }
+    out.set(ld.dev, cand[0]);
+    used.add(cand[0].path);
+  }
+  for (const ld of layout.disks) {
+    if (out.has(ld.dev) || hasHints(ld.match)) continue;
+    const same = byPath.get(ld.dev);
+    if (same && !used.has(same.path)) {
+      out.set(ld.dev, same);
+      used.add(same.path);
+    }
+  }
+  for (const ld of layout.disks) {
+    if (out.has(ld.dev) || hasHints(ld.match)) continue;
+    const next = free()[0];
+    if (!next) {
+      err(ctx, 'FERRY_E_DISK_MISSING', ld.where, `the layout needs ${layout.disks.length} disk(s) but only ${disks.length} ${disks.length === 1 ? 'is' : 'are'} available: none left for ${ld.dev}`, 'give another disk (--disk), or use a layout with fewer disks');
+      continue;
+    }
+    out.set(ld.dev, next);
+    used.add(next.path);
+  }
+  return out;
+}
+
+interface PartUse {
+  fsType?: string;
+  raid?: string;
+  pv?: string;
+}
+
+function planPartitions(c: Ctx, ld: LayoutDisk, t: DiskTarget, uses: Map<string, PartUse>): PlannedDisk {
+  const S = BigInt(t.sectorSize);
+  const size = BigInt(Math.floor(t.size));
+  const start0 = MiB;
+  // GPT keeps a backup header and 16 KiB of entries in the last sectors.
+  const end = ld.label === 'gpt' ? alignDown(size - (S + 16384n), MiB) : alignDown(size, MiB);
+  const planned: PlannedDisk = { path: t.path, layoutDev: ld.dev, size: t.size, sectorSize: t.sectorSize, label: ld.label, partitions: [], unallocated: 0 };
+  if (t.sectorSize !== 512 && t.sectorSize !== 4096) err(c, 'FERRY_E_DISK_SECTOR', ld.where, `${t.path} has ${t.sectorSize}-byte sectors; Ferry plans for 512 or 4096`);
+  if (end <= start0) {
+    err(c, 'FERRY_E_LAYOUT_TOO_BIG', ld.where, `disk ${t.path} (${t.size} bytes) is too small to hold a partition table and any partition`, 'use a bigger disk');
+    return planned;
+  }
+  const avail = (end - start0) / MiB;
+  const sc: SizeContext = { percentBase: end - start0, sectorSize: S, unit: MiB };
+  const top = ld.parts.filter((p) => p.type !== 'logical');
+  const logicals = ld.parts.filter((p) => p.type === 'logical');
+  const innerWants = logicals.map((p) => toWant(p.size, sc));
+  const wants: Want[] = top.map((p) => {
+    if (p.type !== 'extended') return toWant(p.size, sc);
+    // One MiB before every logical partition holds its EBR (and keeps the logical aligned).
+    const n = BigInt(logicals.length);
+    const innerMin = innerWants.reduce((a, w) => a + w.min, 0n) + n;
+    const innerWant = innerWants.reduce((a, w) => a + w.want, 0n) + n;
+    if (p.size.size.kind === 'fill') return { want: innerWant, min: innerMin, max: undefined, weight: p.size.weight ?? 1 };
+    const w = toWant({ size: p.size.size, text: p.size.text }, sc);
+    return { want: w.want, min: w.want, max: w.want, weight: 1 };
+  });
+  const d = distribute(wants, avail);
+  if (!d.ok) {
+    err(c, 'FERRY_E_LAYOUT_TOO_BIG', ld.where, `the partitions of ${ld.dev} need at least ${d.required * MiB} bytes (${formatBytes(d.required * MiB)}) but ${t.path} has ${d.available * MiB} bytes (${formatBytes(d.available * MiB)}) available after alignment and the partition table`, 'use a bigger disk, smaller sizes, or min_size on partitions that may shrink');
+    return planned;
+  }
+  const parts: { lp: LayoutPart; start: bigint; size: bigint }[] = [];
+  let cursor = start0;
+  top.forEach((p, i) => {
+    const sz = d.sizes[i] * MiB;
+    parts.push({ lp: p, start: cursor, size: sz });
+    if (p.type === 'extended') {
+      const n = BigInt(logicals.length);
+      const inner = distribute(innerWants, d.sizes[i] - n);
+      if (!inner.ok) {
+        err(c, 'FERRY_E_LAYOUT_TOO_BIG', p.where, `the logical partitions need at least ${(inner.required + n) * MiB} bytes with their boot records, but the extended partition ${p.num} of ${ld.dev} has ${sz} bytes`, 'make the extended partition bigger or "*"');
+      } else {
+        let ic = cursor;
+        logicals.forEach((lp, k) => {
+          ic += MiB;
+          const lsz = inner.sizes[k] * MiB;
+          parts.push({ lp, start: ic, size: lsz });
+          ic += lsz;
+        });
+      }
+    }
+    cursor += sz;
+  });
+  planned.unallocated = Number(size - cursor);
+  // parted gives primary/extended partitions the lowest free number, so creating them in
+  // `num` order keeps the layout's numbers; logical numbers follow their order on disk.
+  const numbered = [...parts.filter((p) => p.lp.type !== 'logical')].sort((a, b) => a.lp.num - b.lp.num);
+  const numberOf = new Map<LayoutPart, number>();
+  numbered.forEach((p, i) => numberOf.set(p.lp, i + 1));
+  parts.filter((p) => p.lp.type === 'logical').forEach((p, i) => numberOf.set(p.lp, 5 + i));
+  for (const p of [...numbered, ...parts.filter((x) => x.lp.type === 'logical')]) {
+    const number = numberOf.get(p.lp)!;
+    const layoutDevice = partitionDevice(ld.dev, p.lp.num);
+    if (number !== p.lp.num) {
+      warn(c, 'FERRY_W_PLAN_RENUMBERED', p.lp.where, `partition num ${p.lp.num} of ${ld.dev} becomes number ${number} on disk (${p.lp.type === 'logical' ? 'logical partitions are numbered in disk order' : 'parted numbers partitions without gaps'}); references to ${layoutDevice} are rewritten`);
+    }
+    const use = uses.get(layoutDevice) ?? {};
+    const flags: string[] = [];
+    for (const f of p.lp.flags) {
+      if (!LABEL_FLAGS[ld.label].has(f)) warn(c, 'FERRY_W_PLAN_FLAG', p.lp.where, `flag "${f}" does not exist on ${ld.label} disks; not set`);
+      else if (!flags.includes(f)) flags.push(f);
+    }
+    // Mark members so that tools (and people) recognise them.
+    if (use.raid && !flags.includes('raid')) flags.push('raid');
+    if (use.pv && !flags.includes('lvm')) flags.push('lvm');
+    const endSector = (p.start + p.size) / S - 1n;
+    if (ld.label === 'msdos' && endSector >= 2n ** 32n) {
+      err(c, 'FERRY_E_DISK_LABEL_LIMIT', p.lp.where, `partition ${p.lp.num} ends at sector ${endSector}: an msdos label addresses at most 2^32 sectors (${formatBytes(2n ** 32n * S)} here)`, 'use label_type="gpt"');
+    }
+    planned.partitions.push({
+      number, layoutNum: p.lp.num, device: partitionDevice(t.path, number), layoutDevice, type: p.lp.type,
+      start: Number(p.start), size: Number(p.size), startSector: Number(p.start / S), endSector: Number(endSector),
+      name: p.lp.name, flags,
+    });
+  }
+  return planned;
+}
+
+/** parted's file-system-type hint: it sets the partition type (msdos id / GPT GUID). */
+function partedFsType(fs: string | undefined): string[] {
+  if (fs === 'swap') return ['linux-swap'];
+  if (fs === 'fat32' || fs === 'vfat') return ['fat32'];
+  if (fs === 'fat16' || fs === 'fat12' || fs === 'msdos') return ['fat16'];
+  return [];
+}
+
+function partedArgv(pd: PlannedDisk, uses: Map<string, PartUse>): string[] {
+  const argv = ['parted', '-s', '-a', 'none', pd.path, 'unit', 's', 'mklabel', pd.label];
+  // Primary and extended in number order (parted assigns the lowest free number), then logicals.
+  const order = [...pd.partitions].sort((a, b) => (a.type === 'logical' ? 1 : 0) - (b.type === 'logical' ? 1 : 0) || a.number - b.number);
+  for (const p of order) {
+    const first = pd.label === 'gpt' ? p.name ?? 'primary' : p.type;
+    const fsType = p.type === 'extended' ? [] : partedFsType(uses.get(p.layoutDevice)?.fsType);
+    argv.push('mkpart', first, ...fsType, `${p.startSector}s`, `${p.endSector}s`);
+  }
+  for (const p of pd.partitions) for (const f of p.flags) argv.push('set', String(p.number), f, 'on');
+  return argv;
+}
+
+function raidSize(level: RaidLevel, n: number, comp: bigint): bigint {
+  const k = BigInt(n);
+  switch (level) {
+    case 'raid1': return comp;
+    case 'raid0': case 'linear': return comp * k;
+    case 'raid4': case 'raid5': return comp * (k - 1n);
+    case 'raid6': return comp * (k - 2n);
+    case 'raid10': return (comp * k) / 2n;
+  }
+}
+
+function mkfsArgv(fs: string, device: string, uuid: string | undefined, label: string | undefined, opts: string[]): string[] {
+  const L = (flag: string) => (label !== undefined ? [flag, label] : []);
+  switch (fs) {
+    case 'ext2': case 'ext3': case 'ext4':
+      return [`mkfs.${fs}`, '-F', '-q', '-U', uuid!, ...L('-L'), ...opts, device];
+    case 'xfs':
+      return ['mkfs.xfs', '-f', '-q', '-m', `uuid=${uuid}`, ...L('-L'), ...opts, device];
+    case 'btrfs':
+      return ['mkfs.btrfs', '-f', '-q', '-U', uuid!, ...L('-L'), ...opts, device];
+    case 'vfat': case 'fat12': case 'fat16': case 'fat32': case 'msdos': {
+      const bits = fs === 'fat32' ? ['-F', '32'] : fs === 'fat16' ? ['-F', '16'] : fs === 'fat12' ? ['-F', '12'] : [];
+      const userBits = opts.includes('-F') ? [] : bits;
+      return ['mkfs.fat', ...userBits, '-i', uuid!.replace('-', ''), ...L('-n'), ...opts, device];
+    }
+    case 'swap':
+      return ['mkswap', '-U', uuid!, ...L('-L'), ...opts, device];
+    case 'reiserfs':
+      return ['mkfs.reiserfs', '-q', '-f', '-u', uuid!, ...L('-l'), ...opts, device];
+    case 'jfs':
+      return ['mkfs.jfs', '-q', ...L('-L'), ...opts, device];
+    default:
+      throw new Error(`no mkfs for ${fs}`);
+  }
+}
+
+function fstabType(fs: string): string {
+  if (fs === 'fat12' || fs === 'fat16' || fs === 'fat32') return 'vfat';
+  return fs;
+}
+
+/** Plan `layout` onto `disks`. Throws a ValidationError listing every problem when it cannot. */
+export function planDisks(layout: Layout, disks: DiskTarget[], opts: PlanOptions = {}): DiskPlan {
+  const seed = opts.seed ?? layout.digest;
+  const c: Ctx = { layout, seed, problems: [], warnings: [...layout.warnings] };
+  const diskDevs = layout.disks.map((d) => d.dev);
+  const vgNames = layout.volumeGroups.map((v) => v.name);
+
+  // What each layout device is used for (decides flags and parted's type hints).
+  const uses = new Map<string, PartUse>();
+  const use = (dev: string) => uses.get(dev) ?? (uses.set(dev, {}), uses.get(dev)!);
+  for (const f of layout.filesystems) if (f.realDev) use(f.realDev).fsType = f.fs;
+  for (const a of layout.raids) for (const m of [...a.devices, ...a.spares]) use(m).raid = a.name;
+  for (const d of layout.disks) for (const p of d.parts) if (p.lvmGroup) use(partitionDevice(d.dev, p.num)).pv = p.lvmGroup;
+
+  const assignment = mapDisks(layout, disks, opts.map, c);
+  const planned: PlannedDisk[] = [];
+  const deviceMap: Record<string, string> = {};
+  for (const ld of layout.disks) {
+    const t = assignment.get(ld.dev);
+    if (!t) continue;
+    const pd = planPartitions(c, ld, t, uses);
+    planned.push(pd);
+    deviceMap[ld.dev] = pd.path;
+    for (const p of pd.partitions) deviceMap[p.layoutDevice] = p.device;
+  }
+  const partByLayout = new Map(planned.flatMap((d) => d.partitions.map((p) => [p.layoutDevice, p] as const)));
+  const sizeOf = new Map<string, bigint>();
+  for (const d of planned) {
+    sizeOf.set(d.layoutDev, BigInt(d.size));
+    for (const p of d.partitions) sizeOf.set(p.layoutDevice, BigInt(p.size));
+  }
+
+  // RAID arrays: an explicit data offset and component size make their size exact.
+  const raids: PlannedRaid[] = [];
+  for (const a of layout.raids) {
+    const members = a.devices.map((m) => deviceMap[m]).filter((x): x is string => !!x);
+    const spares = a.spares.map((m) => deviceMap[m]).filter((x): x is string => !!x);
+    if (members.length !== a.devices.length) continue; // a disk is missing: already reported
+    const memberSizes = [...a.devices, ...a.spares].map((m) => sizeOf.get(m) ?? 0n);
+    const smallest = memberSizes.reduce((x, y) => (y < x ? y : x));
+    const chunk = BigInt(a.chunkKiB ?? 512) * 1024n;
+    const align = a.level === 'raid1' || a.level === 'linear' ? MiB : chunk > MiB ? chunk : MiB;
+    const comp = alignDown(smallest - MD_DATA_OFFSET, align);
+    if (comp <= 0n) {
+      err(c, 'FERRY_E_LAYOUT_TOO_BIG', a.where, `the members of ${a.name} are too small (${smallest} bytes) for RAID metadata and data`);
+      continue;
+    }
+    const device = a.name;
+    const uuid = seededUuid(seed, `md:${a.name}`);
+    raids.push({ device, layoutName: a.name, level: a.level, members, spares, uuid, size: Number(raidSize(a.level, members.length, comp)), componentKiB: Number(comp / 1024n) });
+    deviceMap[a.name] = device;
+    sizeOf.set(a.name, raidSize(a.level, members.length, comp));
+  }
+
+  // Volume groups and logical volumes, in whole extents.
+  const vgs: PlannedVolumeGroup[] = [];
+  for (const v of layout.volumeGroups) {
+    const pvLayout = [
+      ...layout.disks.flatMap((d) => d.parts.filter((p) => p.lvmGroup === v.name).map((p) => partitionDevice(d.dev, p.num))),
+      ...layout.raids.filter((a) => a.lvmGroup === v.name).map((a) => a.name),
+    ];
+    const pvs = pvLayout.map((x) => deviceMap[x]).filter((x): x is string => !!x);
+    if (pvs.length !== pvLayout.length) continue;
+    const E = BigInt(v.extentSize);
+    const extents = pvLayout.reduce((a, x) => {
+      const s = sizeOf.get(x) ?? 0n;
+      return a + (s > LVM_PE_START ? (s - LVM_PE_START) / E : 0n);
+    }, 0n);
+    const sc: SizeContext = { percentBase: extents * E, sectorSize: 512n, unit: E };
+    const wants = v.lvs.map((l) => toWant(l.size, sc));
+    const dist = distribute(wants, extents);
+    const pvg: PlannedVolumeGroup = { name: v.name, pvs, extentSize: v.extentSize, extents: Number(extents), lvs: [] };
+    if (!dist.ok) {
+      err(c, 'FERRY_E_LAYOUT_TOO_BIG', v.where, `the logical volumes of ${v.name} need at least ${dist.required * E} bytes (${formatBytes(dist.required * E)}) but the group has ${extents * E} bytes (${formatBytes(extents * E)}) on ${pvs.join(', ')}`, 'use bigger physical volumes, smaller volumes, or min_size on volumes that may shrink');
+    } else {
+      v.lvs.forEach((l, i) => {
+        const lv: PlannedLv = { name: l.name, vg: v.name, device: lvDevice(v.name, l.name), layoutDevice: `/dev/${v.name}/${l.name}`, extents: Number(dist.sizes[i]), size: Number(dist.sizes[i] * E) };
+        pvg.lvs.push(lv);
+        deviceMap[lv.layoutDevice] = lv.device;
+        deviceMap[`/dev/mapper/${lv.device.slice('/dev/mapper/'.length)}`] = lv.device;
+        sizeOf.set(lv.layoutDevice, dist.sizes[i] * E);
+      });
+    }
+    vgs.push(pvg);
+  }
+
+  // File systems.
+  const filesystems: PlannedFilesystem[] = [];
+  const fsOrder = layout.filesystems.map((f, i) => ({ f, i })).sort((a, b) => (a.f.line ?? Infinity) - (b.f.line ?? Infinity) || a.i - b.i);
+  const fstabLines: string[] = [
+    `# /etc/fstab: written by Ferry from layout ${layout.file ?? ''} (sha256 ${layout.digest.slice(0, 16)}…)`.replace('layout  (', 'layout ('),
+    '# <file system> <mount point> <type> <options> <dump> <pass>',
+  ];
+  for (const { f } of fsOrder) {
+    if (f.comment !== undefined && !f.realDev) {
+      fstabLines.push(f.comment.startsWith('#') ? f.comment : `# ${f.comment}`);
+      continue;
+    }
+    const layoutDev = canonicalDevice(f.realDev, diskDevs, vgNames);
+    const device = deviceMap[layoutDev];
+    const ours = device !== undefined;
+    const mkfs = ours && (MKFS_TYPES as readonly string[]).includes(f.fs);
+    let uuid: string | undefined;
+    if (mkfs) {
+      if (f.uuid) {
+        const ok = FAT.has(f.fs) ? FAT_UUID_RE.test(f.uuid.toUpperCase()) : UUID_RE.test(f.uuid);
+        if (!ok) err(c, 'FERRY_E_LAYOUT_UUID', f.where, `UUID=${f.uuid} is not a valid ${FAT.has(f.fs) ? 'FAT volume id (XXXX-XXXX)' : 'UUID'} for ${f.fs}`);
+        else if (f.fs === 'jfs') warn(c, 'FERRY_W_PLAN_UUID', f.where, `mkfs.jfs cannot set a UUID; UUID=${f.uuid} is not used`);
+        else uuid = FAT.has(f.fs) ? f.uuid.toUpperCase() : f.uuid;
+      } else if (f.fs !== 'jfs') {
+        uuid = FAT.has(f.fs) ? seededVolumeId(seed, `fs:${layoutDev}`).replace(/^(.{4})/, '$1-') : seededUuid(seed, `fs:${layoutDev}`);
+      }
+      if (f.label !== undefined && f.label.length > (LABEL_MAX[f.fs] ?? 16)) {
+        err(c, 'FERRY_E_LAYOUT_LABEL', f.where, `label "${f.label}" is ${f.label.length} characters; ${f.fs} allows ${LABEL_MAX[f.fs] ?? 16}`, 'shorten the label');
+      }
+      const size = sizeOf.get(layoutDev);
+      const min = FS_MIN_BYTES[f.fs];
+      if (size !== undefined && min !== undefined && size < BigInt(min)) {
+        err(c, 'FERRY_E_FS_TOO_SMALL', f.where, `${f.fs} on ${layoutDev} (${device}) needs at least ${min} bytes (${formatBytes(min)}) but the device has ${size} bytes (${formatBytes(size)})`, 'make the partition or volume bigger, or choose another file system');
+      }
+    }
+    const isSwap = f.fs === 'swap';
+    const mountpoint = isSwap ? 'none' : f.mp;
+    const pf: PlannedFilesystem = {
+      device: device ?? f.realDev, layoutDevice: f.realDev, fs: f.fs, fstabType: fstabType(f.fs),
+      uuid, label: f.label, mountpoint, options: f.options, dump: f.dump, pass: f.pass,
+      format: mkfs && f.format, mount: mkfs && f.format && !isSwap && mountpoint.startsWith('/'),
+      size: sizeOf.has(layoutDev) ? Number(sizeOf.get(layoutDev)) : undefined,
+    };
+    if (ours && !f.format) warn(c, 'FERRY_W_PLAN_NOT_FORMATTED', f.where, `${f.realDev} has format="no": it is not formatted or mounted, yet its disk is repartitioned`);
+    filesystems.push(pf);
+    // fstab names file systems by what survives a change of disk names.
+    let spec: string;
+    if (f.mountDev && /^(LABEL|UUID)=/.test(f.mountDev)) spec = f.mountDev;
+    else if (pf.format && uuid) spec = `UUID=${uuid}`;
+    else if (pf.format && f.label) spec = `LABEL=${f.label}`;
+    else spec = device ?? f.realDev;
+    fstabLines.push([spec, mountpoint, pf.fstabType, f.options || 'defaults', String(f.dump), String(f.pass)].join('\t'));
+  }
+
+  // Bootloader request with resolved devices.
+  const bootloader: BootloaderRequest = { mode: undefined, targets: [] };
+  const b = layout.bootloader;
+  const espPart = planned.flatMap((d) => d.partitions).find((p) => p.flags.includes('esp') || (p.flags.includes('boot') && planned.find((d) => d.partitions.includes(p))!.label === 'gpt'));
+  if (b) {
+    bootloader.flavor = b.flavor;
+    bootloader.mode = b.flavor === 'none' || b.installType === 'none' ? 'none' : b.installType === 'efi' ? 'uefi' : b.installType === 'legacy' ? 'bios' : undefined;
+    bootloader.targets = b.targets.map((t) => deviceMap[t.dev] ?? t.dev);
+    bootloader.defaultEntry = b.defaultEntry;
+    bootloader.timeout = b.timeout;
+  }
+  if (espPart) {
+    const fs = filesystems.find((f) => f.device === espPart.device);
+    bootloader.esp = { device: espPart.device, mountpoint: fs?.mountpoint };
+  }
+  if (bootloader.mode === 'uefi' && !bootloader.esp) warn(c, 'FERRY_W_PLAN_NO_ESP', b?.where, 'the bootloader is EFI but no partition has the esp flag');
+  if (bootloader.mode === 'bios') {
+    for (const t of bootloader.targets) {
+      const pd = planned.find((d) => d.path === t);
+      if (pd?.label === 'gpt' && !pd.partitions.some((p) => p.flags.includes('bios_grub'))) {
+        warn(c, 'FERRY_W_PLAN_BIOS_GPT', b?.where, `BIOS boot from gpt disk ${t} needs a small partition with flags="bios_grub" for grub; the layout has none`);
+      }
+    }
+  }
+  const root = filesystems.find((f) => f.mountpoint === '/' && f.format);
+  if (root) bootloader.rootDevice = root.device;
+
+  if (c.problems.length > 0) {
+    throw new ValidationError('FERRY_E_PLAN_INVALID', `layout ${layout.file ?? ''} cannot be planned onto ${disks.map((d) => d.path).join(', ') || 'no disks'}`.replace('layout  ', 'layout '), [...c.problems, ...c.warnings], layout.file);
+  }
+
+  // Kernel modules the plan needs; a kernel with them built in makes modprobe fail harmlessly.
+  const modules: string[] = [];
+  const need = (m: string) => {
+    if (!modules.includes(m)) modules.push(m);
+  };
+  if (raids.length) need('md_mod');
+  for (const r of raids) need(RAID_MODULE[r.level]);
+  if (vgs.length) need('dm_mod');
+  for (const f of filesystems) if (f.format) for (const m of FS_MODULES[f.fs] ?? []) need(m);
+
+  const steps: PlanStep[] = [];
+  for (const m of modules) steps.push({ kind: 'modprobe', argv: ['modprobe', m], mayFail: true, comment: `kernel module ${m} (may be built in)` });
+  for (const d of planned) steps.push({ kind: 'wipe', argv: ['wipefs', '-a', '-f', d.path], device: d.path, comment: `clear old signatures and partition tables on ${d.path} (layout ${d.layoutDev})` });
+  for (const d of planned) {
+    steps.push({
+      kind: 'partition', argv: partedArgv(d, uses), device: d.path,
+      waitFor: d.partitions.filter((p) => p.type !== 'extended').map((p) => p.device),
+      comment: `${d.label} label and ${d.partitions.length} partition(s) on ${d.path}`,
+    });
+  }
+  // Old file systems at the same offsets would confuse blkid and mdadm.
+  for (const d of planned) for (const p of d.partitions) if (p.type !== 'extended') steps.push({ kind: 'wipe', argv: ['wipefs', '-a', '-f', p.device], device: p.device });
+  for (const r of raids) {
+    const chunk = layout.raids.find((a) => a.name === r.layoutName)!.chunkKiB;
+    const algo = layout.raids.find((a) => a.name === r.layoutName)!.layoutAlgorithm;
+    const argv = [
+      'mdadm', '--create', r.device, '--run', '--metadata=1.2', `--level=${r.level}`, `--raid-devices=${r.members.length}`,
+      ...(r.spares.length ? [`--spare-devices=${r.spares.length}`] : []),
+      `--uuid=${mdadmUuid(r.uuid)}`, `--data-offset=${Number(MD_DATA_OFFSET / 1024n)}K`,
+      ...(r.level !== 'linear' ? [`--size=${r.componentKiB}K`] : []),
+      ...(chunk && r.level !== 'raid1' && r.level !== 'linear' ? [`--chunk=${chunk}K`] : []),
+      ...(algo && (r.level === 'raid5' || r.level === 'raid6' || r.level === 'raid4') ? [`--layout=${algo}`] : []),
+      ...r.members, ...r.spares,
+    ];
+    steps.push({ kind: 'raid', argv, device: r.device, waitFor: [r.device], comment: `${r.level} array ${r.layoutName} of ${r.size} bytes` });
+    steps.push({ kind: 'wipe', argv: ['wipefs', '-a', '-f', r.device], device: r.device });
+  }
+  // Without udev (the boot environment has none) device-mapper must create its own nodes.
+  const lvmEnv = { DM_DISABLE_UDEV: '1' };
+  for (const v of vgs) {
+    for (const pv of v.pvs) steps.push({ kind: 'lvm', argv: ['pvcreate', '-ff', '-y', '--dataalignment', '1m', pv], device: pv, env: lvmEnv });
+    steps.push({ kind: 'lvm', argv: ['vgcreate', '-y', '--physicalextentsize', `${v.extentSize / 1024}k`, v.name, ...v.pvs], env: lvmEnv, comment: `${v.extents} extents of ${v.extentSize} bytes` });
+    for (const lv of v.lvs) {
+      const lo = layout.volumeGroups.find((x) => x.name === v.name)!.lvs.find((x) => x.name === lv.name)!.options;
+      steps.push({ kind: 'lvm', argv: ['lvcreate', '-y', '-W', 'y', '-Z', 'y', '-n', lv.name, '-l', String(lv.extents), ...lo, v.name], device: lv.device, env: lvmEnv, waitFor: [lv.device], comment: `${lv.size} bytes` });
+    }
+  }
+  for (const f of filesystems) {
+    if (!f.format) continue;
+    const lf = layout.filesystems.find((x) => x.realDev === f.layoutDevice)!;
+    steps.push({ kind: 'mkfs', argv: mkfsArgv(f.fs, f.device, f.uuid, f.label, lf.mkfsOpts), device: f.device, comment: `${f.fs} for ${f.mountpoint}` });
+  }
+
+  const mounts: PlannedMount[] = filesystems
+    .filter((f) => f.mount)
+    .map((f) => ({ device: f.device, mountpoint: f.mountpoint.length > 1 ? f.mountpoint.replace(/\/+$/, '') : f.mountpoint, fstype: f.fstabType }))
+    .sort((a, b) => depth(a.mountpoint) - depth(b.mountpoint) || a.mountpoint.localeCompare(b.mountpoint));
+
+  const mdadmConf = raids.length
+    ? raids.map((r) => `ARRAY ${r.device} metadata=1.2 UUID=${mdadmUuid(r.uuid)}`).join('\n') + '\n'
+    : undefined;
+
+  return {
+    seed, layoutDigest: layout.digest, disks: planned, raids, volumeGroups: vgs, filesystems, modules, steps,
+    commands: steps.map((s) => s.argv), mounts, fstab: fstabLines.join('\n') + '\n', mdadmConf, bootloader, deviceMap,
+    warnings: c.warnings,
+  };
+}
+
+function depth(mp: string): number {
+  return mp === '/' ? 0 : mp.split('/').filter(Boolean).length;
+}
+
+/** The layout's name for a device, with `/dev/mapper/vg-lv` turned into `/dev/vg/lv`. */
+function canonicalDevice(dev: string, disks: string[], vgs: string[]): string {
+  if (splitPartitionDevice(dev, disks)) return dev;
+  const lv = splitLvDevice(dev, vgs);
+  if (lv) return `/dev/${lv.vg}/${lv.lv}`;
+  return dev;
+}
+

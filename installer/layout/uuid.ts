@@ -1,0 +1,32 @@
+/**
+ * Deterministic identifiers: the same seed and key always give the same UUID, so a plan
+ * is reproducible and fstab can name file systems before they exist.
+ */
+import { createHash } from 'node:crypto';
+
+function bytes(seed: string, key: string): Buffer {
+  return createHash('sha256').update(`ferry\0${seed}\0${key}`).digest();
+}
+
+/** An RFC 4122 version-4-shaped UUID derived from seed and key. */
+export function seededUuid(seed: string, key: string): string {
+  const b = bytes(seed, key).subarray(0, 16);
+  b[6] = (b[6] & 0x0f) | 0x40;
+  b[8] = (b[8] & 0x3f) | 0x80;
+  const h = b.toString('hex');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}
+
+/** A FAT volume id (8 hex digits) as mkfs.fat -i takes it. */
+export function seededVolumeId(seed: string, key: string): string {
+  return bytes(seed, key).subarray(0, 4).toString('hex').toUpperCase();
+}
+
+/** mdadm's spelling of a UUID: four groups of eight hex digits joined by colons. */
+export function mdadmUuid(uuid: string): string {
+  const h = uuid.replace(/-/g, '');
+  return `${h.slice(0, 8)}:${h.slice(8, 16)}:${h.slice(16, 24)}:${h.slice(24)}`;
+}
+
+export const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+export const FAT_UUID_RE = /^[0-9A-F]{4}-[0-9A-F]{4}$/;

@@ -1,0 +1,45 @@
+/**
+ * Retries with jittered exponential backoff, shared by config fetch, blob download and event
+ * delivery. Jitter keeps a rack of nodes that lost the server at the same moment from coming
+ * back in lockstep.
+ */
+import { FerryError } from '../common/errors.js';
+
+export interface Backoff {
+  /** First delay, ms. */
+  baseMs: number;
+  /** Largest delay, ms. */
+  maxMs: number;
+  /** Give up after this long since the first failure in a row, ms. */
+  giveUpAfterMs: number;
+}
+
+export const DEFAULT_BACKOFF: Backoff = { baseMs: 250, maxMs: 10_000, giveUpAfterMs: 300_000 };
+
+/** Delay before retry number `attempt` (0-based): full exponential, then 50–100 % of it. */
+export function backoffDelay(attempt: number, b: Backoff, random: () => number = Math.random): number {
+  const exp = Math.min(b.maxMs, b.baseMs * 2 ** Math.min(attempt, 20));
+  return Math.round(exp * (0.5 + 0.5 * random()));
+}
+
+export function delay(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/** Network failures worth another try (refused, reset, timed out, closed mid-body). */
+export function isRetriableNetworkError(e: unknown): boolean {
+  if (e instanceof FerryError) return false;
+  const codes = new Set<string>();
+  for (let x: any = e; x; x = x.cause) {
+    if (typeof x.code === 'string') codes.add(x.code);
+    if (x.name === 'AbortError') return false;
+  }
+  const retriable = [
+    'ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENETDOWN', 'EAI_AGAIN', 'ENOTFOUND',
+    'UND_ERR_SOCKET', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CLOSED',
+    'UND_ERR_REQ_CONTENT_LENGTH_MISMATCH', 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH', 'ECONNABORTED',
+  ];
+  for (const c of retriable) if (codes.has(c)) return true;
+  const msg = e instanceof Error ? e.message : String(e);
+  return /terminated|other side closed|socket hang up|premature close|aborted/i.test(msg);
+}

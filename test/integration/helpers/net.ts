@@ -1,0 +1,77 @@
+/** Loopback network helpers for installer tests: a blob server and a connection-dropping proxy. */
+import * as fs from 'node:fs';
+import * as http from 'node:http';
+import * as net from 'node:net';
+import * as path from 'node:path';
+
+/** Serves DIR/<digest> at /blobs/<digest> with Range support, checking a bearer token. */
+export async function blobServer(dir: string, token = 'tok'): Promise<{ url: string; requests: string[]; close(): Promise<void> }> {
+  const requests: string[] = [];
+  const srv = http.createServer((req, res) => {
+    requests.push(`${req.method} ${req.url} ${req.headers.range ?? ''}`.trim());
+    if (req.headers.authorization !== `Bearer ${token}`) {
+      res.writeHead(401).end('no');
+      return;
+    }
+    const m = /^\/blobs\/(sha256:[0-9a-f]{64})$/.exec(req.url ?? '');
+    const file = m && path.join(dir, m[1]);
+    if (!file || !fs.existsSync(file)) {
+      res.writeHead(404).end('not found');
+      return;
+    }
+    const size = fs.statSync(file).size;
+    const r = /^bytes=(\d+)-$/.exec(String(req.headers.range ?? ''));
+    const start = r ? Number(r[1]) : 0;
+    res.writeHead(r ? 206 : 200, { 'content-length': size - start, ...(r ? { 'content-range': `bytes ${start}-${size - 1}/${size}` } : {}) });
+    fs.createReadStream(file, { start }).pipe(res);
+  });
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  const port = (srv.address() as net.AddressInfo).port;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    requests,
+    close: () => new Promise((r) => { srv.closeAllConnections(); srv.close(() => r()); }),
+  };
+}
+
+/**
+ * A TCP proxy to `target` that cuts every connection after `dropEvery` bytes went to the client
+ * (0: never). Counts connections and cut connections.
+ */
+export async function droppingProxy(target: string, dropEvery: number): Promise<{ url: string; connections: number; drops: number; close(): Promise<void> }> {
+  const u = new URL(target);
+  const state = { connections: 0, drops: 0 };
+  const sockets = new Set<net.Socket>();
+  const srv = net.createServer((client) => {
+    state.connections++;
+    const up = net.connect(Number(u.port), u.hostname);
+    sockets.add(client);
+    sockets.add(up);
+    let sent = 0;
+    client.on('data', (d) => up.write(d));
+    up.on('data', (d) => {
+      if (dropEvery && sent + d.length >= dropEvery) {
+        client.write(d.subarray(0, dropEvery - sent));
+        state.drops++;
+        client.destroy();
+        up.destroy();
+        return;
+      }
+      sent += d.length;
+      client.write(d);
+    });
+    const end = () => { client.destroy(); up.destroy(); sockets.delete(client); sockets.delete(up); };
+    client.on('close', end);
+    up.on('close', end);
+    client.on('error', end);
+    up.on('error', end);
+  });
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  const port = (srv.address() as net.AddressInfo).port;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    get connections() { return state.connections; },
+    get drops() { return state.drops; },
+    close: () => new Promise((r) => { for (const s of sockets) s.destroy(); srv.close(() => r()); }),
+  };
+}
