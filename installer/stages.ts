@@ -81,12 +81,10 @@ interface DiskModule {
   teardownDiskPlan: TeardownDiskPlanFn;
 }
 
+/** The layouts side (installer/disk), loaded when disks are installed; injectable for tests. */
 async function diskModule(): Promise<DiskModule> {
-  const m = (await import('./disk/index.js')) as unknown as Partial<DiskModule>;
-  for (const f of ['parseLayout', 'discoverDisks', 'planDisks', 'applyDiskPlan', 'teardownDiskPlan'] as const) {
-    if (typeof m[f] !== 'function') throw new FerryError('FERRY_E_INTERNAL', `installer/disk does not export ${f}() (this build has no disk support)`);
-  }
-  return m as DiskModule;
+  const [index, discover, apply] = await Promise.all([import('./disk/index.js'), import('./disk/discover.js'), import('./disk/apply.js')]);
+  return { parseLayout: index.parseLayout, planDisks: index.planDisks, discoverDisks: discover.discoverDisks, applyDiskPlan: apply.applyDiskPlan, teardownDiskPlan: apply.teardownDiskPlan };
 }
 
 const identify: Stage = {
