@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := build
 
-.PHONY: build deps test test-unit test-integration test-vm typecheck clean demo installer
+.PHONY: build deps test test-unit test-integration test-vm typecheck clean demo installer sample-image
 
 deps:
 	scripts/install-deps.sh
@@ -14,8 +14,9 @@ build: deps
 typecheck: deps
 	npx tsc --noEmit -p .
 
-# The vm tier boots the real boot environment: build it first (cached, quick when unchanged).
-test: build typecheck initrd
+# The vm tier boots the real boot environment and installs the sample image: build both first
+# (cached, quick when unchanged).
+test: build typecheck initrd sample-image
 	scripts/run-tests.sh
 
 test-unit: build
@@ -24,11 +25,18 @@ test-unit: build
 test-integration: build
 	TIERS=integration scripts/run-tests.sh
 
-test-vm: build initrd
+test-vm: build initrd sample-image
 	TIERS=vm scripts/run-tests.sh
 
 clean:
 	rm -rf build
+
+# The sample Debian image of the vm tests and the demo (cached in ${FERRY_CACHE:-/var/cache/ferry}/e2e).
+sample-image: deps
+	scripts/make-sample-image
+
+demo: build initrd sample-image
+	scripts/demo
 
 # The installer as one file with no node_modules: build/ferry-installer (Node single executable).
 installer: deps
