@@ -20,6 +20,7 @@ const COMMANDS: Record<string, Command> = {
   history: { summary: 'deployment records, of all nodes or one', load: () => import('./history.js') },
   redeploy: { summary: 'deploy a record again: same image digest, layout and inputs', load: () => import('./redeploy.js') },
   monitor: { summary: 'live table of deployments in progress (--json for scripts)', load: () => import('./monitor.js') },
+  pxe: { summary: 'network boot: dnsmasq proxy-DHCP configuration, iPXE chain script, pxelinux files', load: () => import('./pxe.js') },
 };
 
 function help(): string {
