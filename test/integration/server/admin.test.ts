@@ -35,6 +35,10 @@ describe('admin HTTP API: what the CLI does', () => {
     expect(p.json.node).toMatchObject({ inputs: { hostname: 'n1', 'network.mode': 'dhcp' }, properties: {}, macs: ['52:54:00:00:01:01', '52:54:00:00:01:03'] });
     const badImage = await api('PATCH', 'nodes/n1', { image: 'nope' });
     expect(badImage.status).toBe(404);
+    const badLayout = await api('PATCH', 'nodes/n1', { layout: '<config><disk dev="/dev/sda" label_type="gpt" unit_of_measurement="MB"><part num="1" size="lots" p_type="primary"/></disk></config>' });
+    expect(badLayout.status).toBe(400);
+    expect(badLayout.json.error.code).toBe('FERRY_E_LAYOUT_INVALID');
+    expect(badLayout.json.error.details.problems.length).toBeGreaterThan(0);
     expect((await api('GET', 'nodes')).json.nodes).toHaveLength(1);
     expect((await api('GET', 'nodes/n1')).json.node.name).toBe('n1');
     expect((await api('PUT', 'nodes/n1')).status).toBe(405);
