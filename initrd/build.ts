@@ -294,6 +294,7 @@ export async function buildInitrd(o: BuildOptions): Promise<BuildResult> {
       if (!plan.entries.has(m) && !plan.entries.has(twin)) plan.add({ path: m, kind: 'symlink', mode: 0o777, target: '/usr/bin/busybox' }, 'busybox-static');
     }
   }
+  if (plan.entries.get('usr/bin/sh')?.target === '/usr/bin/busybox') missing.push('usr/bin/sh: a shell other than busybox (package dash)');
   if (missing.length) {
     throw new FerryError('FERRY_E_INITRD_MISSING', `the boot environment lacks ${missing.length} thing(s) it needs:\n  ${[...new Set(missing)].join('\n  ')}`, {
       details: { missing },

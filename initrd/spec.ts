@@ -7,7 +7,7 @@ import { ValidationError, type Problem } from '../common/errors.js';
 
 export interface PackageEntry {
   name: string;
-  /** Program names to take; `['*']` takes every program. Empty with `librariesOnly`. */
+  /** Program names to take; `['*']` takes every program. Empty with `librariesOnly` (which may still name files). */
   programs: string[];
   /** Files (absolute paths inside the package) to take as they are. */
   files: string[];
@@ -62,7 +62,7 @@ export function parsePackageList(text: string, file = 'initrd/packages.txt'): Pa
       } else if (PROGRAM_RE.test(w)) entry.programs.push(w);
       else bad(line, `"${w}" is neither a program name, "*", ":libraries" nor an absolute /path`);
     }
-    if (entry.librariesOnly && (entry.programs.length || entry.files.length)) bad(line, `":libraries" takes no programs or files`);
+    if (entry.librariesOnly && entry.programs.length) bad(line, `":libraries" takes no programs (files are fine)`);
     if (!entry.librariesOnly && entry.programs.length === 0) entry.programs.push('*');
     packages.push(entry);
   });

@@ -60,9 +60,10 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
       res.end();
     });
   });
-  // Slow or idle clients must not pin sockets forever; blob downloads are long but active.
+  // Slow or idle clients must not pin sockets forever. requestTimeout bounds receiving a
+  // request (headers and body), not sending the answer, so long blob downloads are unaffected.
   server.headersTimeout = 30_000;
-  server.requestTimeout = 0;
+  server.requestTimeout = 120_000;
   server.keepAliveTimeout = 10_000;
   await new Promise<void>((resolve, reject) => {
     server.once('error', (e: NodeJS.ErrnoException) =>

@@ -40,10 +40,19 @@ async function clients(url: string, n: number, token?: string): Promise<number> 
   return bytes / secs / 1e6;
 }
 
-async function best(f: () => Promise<number>): Promise<number> {
-  let b = 0;
-  for (let i = 0; i < rounds; i++) b = Math.max(b, await f());
-  return b;
+/** Best of ROUNDS for both servers, alternating so that load changes hit both alike. */
+async function bestPair(f: () => Promise<number>, g: () => Promise<number>): Promise<[number, number]> {
+  let bf = 0, bg = 0;
+  for (let i = 0; i < rounds; i++) {
+    if (i % 2 === 0) {
+      bf = Math.max(bf, await f());
+      bg = Math.max(bg, await g());
+    } else {
+      bg = Math.max(bg, await g());
+      bf = Math.max(bf, await f());
+    }
+  }
+  return [bf, bg];
 }
 
 async function main(): Promise<void> {
@@ -90,11 +99,12 @@ http {
     const check = await run(['sh', '-c', `curl -sf -H "Authorization: Bearer $1" "$2" | sha256sum`, 'sh', srv.adminToken, ferryUrl], { quiet: true });
     if ('sha256:' + check.stdout.split(' ')[0] !== digest) throw new Error('ferry served other bytes than the blob');
 
+    const load = (await run(['cat', '/proc/loadavg'], { quiet: true })).stdout.split(' ').slice(0, 3).join(' ');
+    console.log(`load average before: ${load}`);
     console.log(`blob: ${sizeMiB} MiB, best of ${rounds} rounds, clients: curl; nginx ${ (await run(['nginx', '-v'], { quiet: true })).stderr.trim().replace('nginx version: ', '') } with sendfile, 1 worker`);
     console.log('clients  ferry MB/s  nginx MB/s  ratio ferry/nginx');
     for (const n of [1, 16]) {
-      const f = await best(() => clients(ferryUrl, n, srv.adminToken));
-      const g = await best(() => clients(nginxUrl, n));
+      const [f, g] = await bestPair(() => clients(ferryUrl, n, srv.adminToken), () => clients(nginxUrl, n));
       console.log(`${String(n).padStart(7)}  ${f.toFixed(0).padStart(10)}  ${g.toFixed(0).padStart(10)}  ${(f / g).toFixed(2).padStart(17)}`);
     }
   } finally {

@@ -213,14 +213,25 @@ export function insertImage(
   const base = { name: args.name, version: args.version, master: args.master, layers: args.layers, customizations: args.customizations, createdAt };
   const digest = manifestDigest(base);
   const manifest: ImageManifest = { ...base, digest };
-  d.db.transaction(() => {
-    const r = d.db
-      .prepare('INSERT INTO images (name, version, digest, master, manifest, inputs, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)')
-      .run(args.name, args.version, digest, args.master ?? null, JSON.stringify(manifest), JSON.stringify(args.inputs ?? {}), createdAt);
-    const ins = d.db.prepare('INSERT INTO image_layers (image_id, position, digest) VALUES (?, ?, ?)');
-    args.layers.forEach((l, i) => ins.run(r.lastInsertRowid, i, l.digest));
-    d.audit(actor, action, `${args.name}@${args.version}`, { digest, layers: args.layers.map((l) => l.digest) });
-  })();
+  try {
+    d.db.transaction(() => {
+      const r = d.db
+        .prepare('INSERT INTO images (name, version, digest, master, manifest, inputs, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)')
+        .run(args.name, args.version, digest, args.master ?? null, JSON.stringify(manifest), JSON.stringify(args.inputs ?? {}), createdAt);
+      const ins = d.db.prepare('INSERT INTO image_layers (image_id, position, digest) VALUES (?, ?, ?)');
+      args.layers.forEach((l, i) => ins.run(r.lastInsertRowid, i, l.digest));
+      d.audit(actor, action, `${args.name}@${args.version}`, { digest, layers: args.layers.map((l) => l.digest) });
+    })();
+  } catch (e) {
+    // Two commands raced for the same name and version: the other one won.
+    if ((e as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE') {
+      throw new FerryError('FERRY_E_IMAGE_EXISTS', `${args.name}@${args.version} was created by another command at the same time`, {
+        details: { image: `${args.name}@${args.version}` },
+        hint: 'look at `ferry image ls`, then run the command again if it is still needed (its layers are stored; nothing is lost)',
+      });
+    }
+    throw e;
+  }
   return imageInfo(getImage(d, `${args.name}@${args.version}`));
 }
 
@@ -252,7 +263,7 @@ export async function importImage(d: DataDir, name: string, o: ImportOptions): P
     const scan = await scanTree(o.dir);
     o.onScan?.(scan);
     checkRoom(d, scan.contentBytes + scan.entries.length * 1536 + (1 << 20), `importing ${o.dir}`);
-    layers.push(registerLayer(d, await storeLayer(d.blobs, tarStream(scan.entries), compression)));
+    layers.push(registerLayer(d, await storeLayer(d.blobs, tarStream(scan.entries), compression, { inspect: false })));
   } else {
     const sizes = o.tars!.map((f) => {
       try {
@@ -444,6 +455,38 @@ export function tarExtractArgv(layer: LayerRef, file: string, dir: string): stri
   return ['tar', '-x', ...z, '-f', file, '-C', dir, '--numeric-owner', '--same-owner', '--same-permissions', '--xattrs', '--xattrs-include=*', '--exclude=.wh.*'];
 }
 
+/**
+ * GNU tar follows a symlink that a lower layer left where a later layer's entry has a
+ * directory (`lib -> /usr/lib`, then `lib/x`), which could write outside the export
+ * directory. Layers Ferry builds never name paths through symlinks; a foreign tar that
+ * does is refused here, before anything of that layer is extracted.
+ */
+export function checkNoSymlinkParents(root: string, names: string[], digest: string): void {
+  const checked = new Map<string, boolean>();
+  for (const raw of names) {
+    const parts = raw.replace(/^\.\//, '').replace(/\/$/, '').split('/').filter((p) => p && p !== '.');
+    let rel = '';
+    for (let i = 0; i < parts.length - 1; i++) {
+      rel = rel ? `${rel}/${parts[i]}` : parts[i];
+      let isLink = checked.get(rel);
+      if (isLink === undefined) {
+        try {
+          isLink = lstatSync(join(root, rel)).isSymbolicLink();
+        } catch {
+          isLink = false;
+        }
+        checked.set(rel, isLink);
+      }
+      if (isLink) {
+        throw new FerryError('FERRY_E_LAYER_UNSAFE_PATH', `layer ${digest} holds "${raw}", whose parent ${rel} is a symlink in the layers below`, {
+          details: { digest, name: raw, symlink: rel },
+          hint: 'rebuild the archive with the real paths (where the symlink points), or import the tree with --dir',
+        });
+      }
+    }
+  }
+}
+
 /** Unpack an image into an empty (or new) directory, layer by layer, applying whiteouts. */
 export async function exportImage(d: DataDir, ref: string, dir: string): Promise<ImageInfo> {
   const row = getImage(d, ref);
@@ -462,7 +505,9 @@ export async function exportImage(d: DataDir, ref: string, dir: string): Promise
         hint: 'run `ferry image verify`; re-import the image if its layers were lost',
       });
     }
-    applyWhiteouts(dir, (await layerNames(d.blobs, layer)).filter((n) => /(^|\/)\.wh\.[^/]*\/?$/.test(n)));
+    const names = await layerNames(d.blobs, layer);
+    checkNoSymlinkParents(dir, names, layer.digest);
+    applyWhiteouts(dir, names.filter((n) => /(^|\/)\.wh\.[^/]*\/?$/.test(n)));
     await run(tarExtractArgv(layer, d.blobs.path(layer.digest), dir));
   }
   return info;
@@ -581,7 +626,7 @@ export async function commitImage(d: DataDir, ref: string, dir: string, o: { act
     const diff = diffTrees(oldScan, newScan);
     if (diff.changed.length === 0 && diff.deleted.length === 0) return { added: 0, deleted: 0 };
     checkRoom(d, diff.changed.reduce((s, e) => s + e.size + 1536, 0) + (1 << 20), `committing ${dir}`);
-    const layer = registerLayer(d, await storeLayer(d.blobs, tarStream(diffLayerEntries(diff)), o.compression ?? 'zstd'));
+    const layer = registerLayer(d, await storeLayer(d.blobs, tarStream(diffLayerEntries(diff)), o.compression ?? 'zstd', { inspect: false }));
     const image = insertImage(
       d,
       { name: row.name, version: latest.version + 1, master: row.master ?? undefined, layers: [...cur.layers, layer], customizations: cur.customizations, inputs: cur.inputs },

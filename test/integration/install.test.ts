@@ -139,6 +139,7 @@ describe('install into a directory from the real server', () => {
     let killedAt = -1;
     const dst = dir('dst');
     const { outcome, events } = await install(armed.token, dst, {
+      heartbeatMs: 100,
       onEvent: (e) => {
         if (!restarted && e.phase === 'layers' && e.state === 'progress' && (e.bytes ?? 0) > 0 && (e.bytes ?? 0) < (e.total ?? 0)) {
           killedAt = e.bytes!;
@@ -151,7 +152,11 @@ describe('install into a directory from the real server', () => {
     expect(outcome.result.status).toBe('success');
     expect(events.some((e) => e.phase === 'layers' && e.state === 'warning' && /resuming/.test(e.message ?? ''))).toBe(true);
     expect(fs.readFileSync(path.join(dst, 'noise')).equals(buf)).toBe(true);
-    expect(server.deployment(armed.id).row.status).toBe('success');
+    const rec = server.deployment(armed.id);
+    expect(rec.row.status).toBe('success');
+    // The node kept saying it was alive, and the events sent while the server was away arrived.
+    expect(rec.events.some((e) => e.state === 'heartbeat')).toBe(true);
+    expect(rec.events.filter((e) => e.phase === 'layers' && e.state === 'warning').length).toBeGreaterThan(0);
   });
 
   it('completes through a proxy that drops every connection after 2 MB', async () => {

@@ -35,6 +35,15 @@ describe('the bundled installer', () => {
     expect(r.stdout).toMatch(/^ferry-installer \d+\.\d+\.\d+\n$/);
   });
 
+  it('runs the layouts command as ferry-installer layout', async () => {
+    const r = await run([path.join(ROOT, 'build/ferry-installer'), 'layout', 'validate', path.join(ROOT, 'layouts/bios-msdos.xml')]);
+    expect(r.code).toBe(0);
+    const bad = path.join(work, 'bad.xml');
+    fs.writeFileSync(bad, '<config><disk dev="/dev/sda" label_type="nonsense"></disk></config>');
+    const r2 = await run([path.join(ROOT, 'build/ferry-installer'), 'layout', 'validate', bad], { okCodes: [1, 2] });
+    expect(r2.stdout + r2.stderr).toContain('FERRY_E_');
+  });
+
   it('installs with ferry.server, ferry.token and BOOTIF from a kernel command line', async () => {
     const armed = server.arm('bin1', 'busy', { macs: ['52:54:00:aa:bb:01'] });
     const cmdline = path.join(work, 'cmdline');

@@ -117,6 +117,9 @@ describe('the ferry CLI against one data directory and a running server', () => 
     const actions = audit.json.audit.map((a: any) => a.action);
     for (const a of ['image.import', 'node.add', 'group.add', 'deploy.arm', 'deploy.result', 'image.commit', 'deploy.redeploy', 'node.set']) expect(actions).toContain(a);
     expect(audit.json.audit.find((a: any) => a.action === 'node.add').actor).toMatch(/^cli:/);
+    const cliAudit = await json(['audit', '--object', 'web1']);
+    expect(cliAudit.map((a: any) => a.action)).toEqual(expect.arrayContaining(['node.add', 'deploy.arm', 'deploy.result', 'deploy.redeploy', 'node.set']));
+    expect(cliAudit.every((a: any) => a.object === 'web1')).toBe(true);
   });
 
   it('lists discovered machines and refuses images in use', async () => {

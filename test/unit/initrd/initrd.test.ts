@@ -30,7 +30,7 @@ describe('package list', () => {
 
   it('reports every problem with its line', () => {
     try {
-      parsePackageList('parted\nparted\nBad_Name\n!x y\nfoo :libraries bar\nbaz ../etc\n');
+      parsePackageList('parted\nparted\nBad_Name\n!x y\nfoo :libraries bar\nbaz ../etc\nok :libraries /etc/x\n');
       expect.unreachable();
     } catch (e: any) {
       expect(e.code).toBe('FERRY_E_INITRD_SPEC');
