@@ -18,8 +18,17 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
 
-# npm packages: reinstall when package-lock.json is newer than the install.
-if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  echo "install-deps: npm ci (better-sqlite3 builds from source: about two minutes)"
-  npm ci --no-audit --no-fund
+# npm packages: (re)install when package.json or package-lock.json is newer than the install.
+# `npm install`, not `npm ci`: npm 11 here rejects every lock file that omits rollup's foreign
+# platform packages (EUSAGE "Missing: @rollup/rollup-android-arm-eabi"), even one it just wrote;
+# `npm install` still installs the locked versions.
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ] || [ package.json -nt node_modules/.package-lock.json ]; then
+  echo "install-deps: npm install (better-sqlite3 builds from source: about two minutes)"
+  npm install --no-audit --no-fund
+  touch node_modules/.package-lock.json
+fi
+# The native SQLite binding must exist (an interrupted build leaves none).
+if [ ! -f node_modules/better-sqlite3/build/Release/better_sqlite3.node ]; then
+  echo "install-deps: building better-sqlite3"
+  npm rebuild better-sqlite3
 fi
