@@ -73,16 +73,19 @@ export async function gatherCapture(opts: { disks?: string[]; root?: string } = 
     /* no md driver: no arrays */
   }
   const ours = (dev: string) => input.disks.some((d) => dev.startsWith(d.path));
-  input.raids = parseMdstat(mdstat).filter((a) => a.members.some(ours));
+  // /proc/mdstat lists the newest array first; a layout reads better in name order.
+  input.raids = parseMdstat(mdstat)
+    .filter((a) => a.members.some(ours))
+    .sort((a, b) => a.device.localeCompare(b.device, 'en', { numeric: true }));
   const pvs = await lvmReport('pvs', 'pv_name,vg_name');
-  const vgs = await lvmReport('vgs', 'vg_name,vg_extent_size');
+  const vgs = await lvmReport('vgs', 'vg_name,vg_extent_size,vg_extent_count');
   const lvs = await lvmReport('lvs', 'lv_name,vg_name,lv_size');
   const raidDevs = new Set(input.raids.map((a) => a.device));
   for (const vg of vgs) {
     const vgPvs = pvs.filter((p) => p.vg_name === vg.vg_name).map((p) => p.pv_name);
     if (!vgPvs.some((pv) => ours(pv) || raidDevs.has(pv))) continue;
     input.volumeGroups.push({
-      name: vg.vg_name, extentSize: Number(vg.vg_extent_size), pvs: vgPvs,
+      name: vg.vg_name, extentSize: Number(vg.vg_extent_size), extents: Number(vg.vg_extent_count), pvs: vgPvs,
       lvs: lvs.filter((l) => l.vg_name === vg.vg_name).map((l) => ({ name: l.lv_name, size: Number(l.lv_size) })),
     });
   }
