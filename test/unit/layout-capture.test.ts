@@ -117,3 +117,12 @@ describe('capture round trip (pure)', () => {
     expect(big.disks[0].partitions.find((p) => p.number === 6)!.size).toBeGreaterThan(plan.disks[0].partitions.find((p) => p.number === 6)!.size);
   });
 });
+
+describe('logical volume order', () => {
+  it('follows the extents on the physical volumes, not the names', async () => {
+    const { extentPosition } = await import('../../installer/disk/capture.js');
+    expect(extentPosition('/dev/md1(256)', ['/dev/md1'])).toEqual([0, 256]);
+    expect(extentPosition('/dev/vdb3(0),/dev/vda3(10)', ['/dev/vda3', '/dev/vdb3'])).toEqual([1, 0]);
+    expect(extentPosition('', ['/dev/vda3'])[0]).toBe(Number.MAX_SAFE_INTEGER);
+  });
+});
