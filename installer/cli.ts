@@ -174,8 +174,7 @@ export async function installCommand(argv: string[]): Promise<number> {
 }
 
 async function layoutCommand(argv: string[]): Promise<number> {
-  const m = (await import('./layout/cli.js' as string).catch(() => undefined)) as { layoutCommand?: (a: string[]) => Promise<number> } | undefined;
-  if (!m?.layoutCommand) throw new FerryError('FERRY_E_INTERNAL', 'this build has no layout command (installer/layout/cli.ts)');
+  const m = await import('./layout/cli.js');
   return m.layoutCommand(argv);
 }
 

@@ -137,7 +137,11 @@ export class EventSender {
 
   push(e: ProgressEvent): void {
     if (this.stopped) return;
-    this.queue.push(e.ts ? e : { ...e, ts: new Date().toISOString() });
+    const ev = { ...e, ts: e.ts ?? new Date().toISOString() };
+    // The server's limits on event fields (common/protocol.ts); longer text is cut, not refused.
+    if (ev.message && ev.message.length > 16000) ev.message = ev.message.slice(0, 7900) + '\n…\n' + ev.message.slice(-7900);
+    if (ev.object && ev.object.length > 1000) ev.object = ev.object.slice(0, 1000);
+    this.queue.push(ev);
     const max = this.o.max ?? 5000;
     if (this.queue.length > max) {
       const i = this.queue.findIndex((x) => x.state === 'progress' || x.state === 'heartbeat' || x.state === 'info');
@@ -166,6 +170,13 @@ export class EventSender {
           this.queue.splice(0, batch.length);
         },
         (e) => {
+          if (e instanceof FerryError && typeof e.details.status === 'number' && e.details.status < 500) {
+            // The server refuses this batch for good (malformed): resending it would block the rest.
+            this.queue.splice(0, batch.length);
+            this.dropped += batch.length;
+            log.warn('event batch refused by the server; dropped', { error: e.message, events: batch.length });
+            return;
+          }
           log.debug('event batch not delivered; kept for the next try', { error: (e as Error).message, queued: this.queue.length });
         },
       )

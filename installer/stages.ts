@@ -45,6 +45,8 @@ export interface InstallOptions {
   heartbeatMs?: number;
   /** Lines for people (the console). */
   console?: (line: string) => void;
+  /** Sees every event as it is emitted (a JSON log, tests). */
+  onEvent?: ProgressSink;
 }
 
 export interface InstallContext {
@@ -79,12 +81,35 @@ interface DiskModule {
   teardownDiskPlan: TeardownDiskPlanFn;
 }
 
+/** The layouts side (installer/disk), loaded when disks are installed; injectable for tests. */
 async function diskModule(): Promise<DiskModule> {
-  const m = (await import('./disk/index.js')) as unknown as Partial<DiskModule>;
-  for (const f of ['parseLayout', 'discoverDisks', 'planDisks', 'applyDiskPlan', 'teardownDiskPlan'] as const) {
-    if (typeof m[f] !== 'function') throw new FerryError('FERRY_E_INTERNAL', `installer/disk does not export ${f}() (this build has no disk support)`);
+  const [index, discover, apply] = await Promise.all([import('./disk/index.js'), import('./disk/discover.js'), import('./disk/apply.js')]);
+  return { parseLayout: index.parseLayout, planDisks: index.planDisks, discoverDisks: discover.discoverDisks, applyDiskPlan: apply.applyDiskPlan, teardownDiskPlan: apply.teardownDiskPlan };
+}
+
+/**
+ * Disks of the plan that the running system uses: a file system mounted from them, or swap on
+ * them (/proc/mounts, /proc/swaps). Pure; the layouts side checks mounts too, through lsblk.
+ */
+export function disksInUse(disks: string[], mounts: string, swaps: string): Array<{ disk: string; device: string; use: string }> {
+  const used: Array<{ disk: string; device: string; use: string }> = [];
+  const devs = [
+    ...mounts.split('\n').map((l) => l.split(/\s+/)).filter((f) => f[0]?.startsWith('/dev/')).map((f) => ({ device: f[0], use: `mounted on ${f[1]}` })),
+    ...swaps.split('\n').slice(1).map((l) => l.split(/\s+/)[0]).filter((d) => d?.startsWith('/dev/')).map((d) => ({ device: d, use: 'active swap' })),
+  ];
+  for (const disk of disks) {
+    const re = new RegExp(`^${disk.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(p?[0-9]+)?$`);
+    for (const d of devs) if (re.test(d.device)) used.push({ disk, ...d });
   }
-  return m as DiskModule;
+  return used;
+}
+
+function readOr(file: string): string {
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch {
+    return '';
+  }
 }
 
 const identify: Stage = {
@@ -133,6 +158,12 @@ const disks: Stage = {
     ctx.plan = plan;
     for (const w of plan.warnings) ctx.emit({ phase: 'disks', state: 'warning', message: w.message, code: w.code });
     ctx.emit({ phase: 'disks', state: 'info', message: `plan: ${plan.disks.map((d) => d.path).join(', ')}; ${plan.commands.length} commands`, details: { commands: plan.commands, fstab: plan.fstab } });
+    const busy = disksInUse(plan.disks.map((d) => d.path), readOr('/proc/self/mounts'), readOr('/proc/swaps'));
+    if (busy.length) {
+      throw new FerryError('FERRY_E_DISK_IN_USE', `refusing to install onto a disk the running system uses: ${busy.map((b) => `${b.device} (${b.use})`).join(', ')}`, {
+        details: { busy }, hint: 'choose another disk (--disk), or unmount it and swapoff first; Ferry never overwrites the disk it runs from',
+      });
+    }
     const root = ctx.opts.mountRoot ?? fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-target-'));
     ctx.root = root;
     ctx.doing = 'partitioning, making file systems and mounting them';
@@ -252,6 +283,7 @@ export async function runInstall(opts: InstallOptions): Promise<InstallOutcome> 
   const emit: ProgressSink = (e) => {
     const ev = e.ts ? e : { ...e, ts: new Date().toISOString() };
     sender.push(ev);
+    opts.onEvent?.(ev);
     if (e.state !== 'heartbeat') toConsole(ev);
   };
   const ctx: InstallContext = { opts, client, emit: throttled(emit, 1000), doing: 'starting', mounted: false, finish: opts.finish ?? 'reboot', warnings: [] };

@@ -31,4 +31,11 @@ await Promise.all([
     outfile: 'build/ferry-installer.cjs',
     format: 'cjs',
   }),
+  // The boot environment builder (make initrd).
+  build({
+    ...common,
+    entryPoints: ['initrd/build.ts'],
+    outfile: 'build/initrd-build.mjs',
+    format: 'esm',
+  }),
 ]);

@@ -39,7 +39,7 @@ export function parseListen(listen: string | number): { host: string; port: numb
   if (!m || port > 65535) {
     throw new FerryError('FERRY_E_BAD_LISTEN', `--listen "${listen}" is not HOST:PORT`, { details: { listen }, hint: 'write e.g. 0.0.0.0:8080, 127.0.0.1:0 or [::]:8080' });
   }
-  return { host: m[1] ?? (m[2] || '127.0.0.1'), port };
+  return { host: m[1] || m[2] || '127.0.0.1', port };
 }
 
 export function serverInfoFile(dataDir: string): string {
@@ -60,9 +60,10 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
       res.end();
     });
   });
-  // Slow or idle clients must not pin sockets forever; blob downloads are long but active.
+  // Slow or idle clients must not pin sockets forever. requestTimeout bounds receiving a
+  // request (headers and body), not sending the answer, so long blob downloads are unaffected.
   server.headersTimeout = 30_000;
-  server.requestTimeout = 0;
+  server.requestTimeout = 120_000;
   server.keepAliveTimeout = 10_000;
   await new Promise<void>((resolve, reject) => {
     server.once('error', (e: NodeJS.ErrnoException) =>

@@ -22,6 +22,9 @@ import type { TarEntry, TarHandler } from './tar.js';
 
 const { O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW } = fs.constants;
 const CREATE_FLAGS = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW;
+// Files and directories are created by this process; its ids are what a new inode gets.
+const ROOT_UID = process.getuid?.() ?? 0;
+const ROOT_GID = process.getgid?.() ?? 0;
 
 export interface ExtractStats {
   entries: number;
@@ -138,12 +141,14 @@ export class Extractor implements TarHandler {
     switch (e.type) {
       case 'file': {
         let fd: number;
+        // Created with its final permission bits (umask is 0 while extracting): no fchmod
+        // needed unless special bits must survive the chown.
         try {
-          fd = fs.openSync(host, CREATE_FLAGS, 0o600);
+          fd = fs.openSync(host, CREATE_FLAGS, e.mode & 0o777);
         } catch (err) {
           if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
           this.clear(host, false);
-          fd = fs.openSync(host, CREATE_FLAGS, 0o600);
+          fd = fs.openSync(host, CREATE_FLAGS, e.mode & 0o777);
         }
         if (e.sparse) fs.ftruncateSync(fd, e.sparse.realSize);
         this.fd = fd;
@@ -153,10 +158,19 @@ export class Extractor implements TarHandler {
         return;
       }
       case 'dir': {
-        const st = this.clear(host, true);
-        if (!st) fs.mkdirSync(host, 0o700);
-        fs.chownSync(host, e.uid, e.gid);
-        fs.chmodSync(host, e.mode);
+        let made = true;
+        try {
+          fs.mkdirSync(host, e.mode & 0o777);
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+          made = false;
+          if (!this.clear(host, true)) {
+            fs.mkdirSync(host, e.mode & 0o777);
+            made = true;
+          }
+        }
+        if (!made || e.uid !== ROOT_UID || e.gid !== ROOT_GID) fs.chownSync(host, e.uid, e.gid);
+        if (!made || e.mode & 0o7000) fs.chmodSync(host, e.mode);
         this.dirs.set(parts.join('/'), host);
         this.dirTimes.push({ host, e });
         this.stats.dirs++;
@@ -165,7 +179,7 @@ export class Extractor implements TarHandler {
       case 'symlink': {
         this.clear(host, false);
         fs.symlinkSync(e.linkname, host);
-        fs.lchownSync(host, e.uid, e.gid);
+        if (e.uid !== ROOT_UID || e.gid !== ROOT_GID) fs.lchownSync(host, e.uid, e.gid);
         fs.lutimesSync(host, e.mtime, e.mtime);
         this.stats.symlinks++;
         return;
@@ -211,9 +225,10 @@ export class Extractor implements TarHandler {
     this.fd = -1;
     this.current = undefined;
     try {
-      fs.fchownSync(fd, e.uid, e.gid);
-      // After chown: chown clears setuid/setgid bits.
-      fs.fchmodSync(fd, e.mode);
+      // A new file is root's already (the installer runs as root); chown only when it differs.
+      if (e.uid !== ROOT_UID || e.gid !== ROOT_GID) fs.fchownSync(fd, e.uid, e.gid);
+      // After chown: chown clears setuid/setgid bits, and open() ignores them.
+      if (e.mode & 0o7000) fs.fchmodSync(fd, e.mode);
       fs.futimesSync(fd, e.mtime, e.mtime);
     } catch (err) {
       throw new FerryError('FERRY_E_LAYER_EXTRACT', `could not set the attributes of "${e.path}": ${(err as Error).message}`, {

@@ -8,7 +8,6 @@
  * the node stays armed); what was written stays inside the target root like everything else.
  */
 import { createHash } from 'node:crypto';
-import { once } from 'node:events';
 import { PassThrough, type Writable } from 'node:stream';
 import * as zlib from 'node:zlib';
 import { request } from 'undici';
@@ -181,6 +180,25 @@ function decompressor(mediaType: string, feed: (b: Buffer) => void): Decompresso
   });
 }
 
+/** Wait for 'drain', or for the stream or the decompressor to end; leaves no listener behind. */
+function drained(w: Writable, ended: Promise<void>): Promise<void> {
+  return new Promise<void>((resolve) => {
+    let done = false;
+    const finish = () => {
+      if (done) return;
+      done = true;
+      w.off('drain', finish);
+      w.off('close', finish);
+      w.off('error', finish);
+      resolve();
+    };
+    w.on('drain', finish);
+    w.on('close', finish);
+    w.on('error', finish);
+    ended.then(finish, finish);
+  });
+}
+
 export async function applyLayer(ref: LayerRef, o: ApplyLayerOptions): Promise<ExtractStats> {
   const label = `layer ${o.index !== undefined ? o.index + 1 : ''} ${ref.digest}`.replace('  ', ' ');
   const extractor = new Extractor(o.target, (message, details) => o.progress?.({ phase: 'layers', state: 'warning', object: ref.digest, message, details }));
@@ -205,15 +223,22 @@ export async function applyLayer(ref: LayerRef, o: ApplyLayerOptions): Promise<E
     },
   );
   const hash = createHash('sha256');
+  // Entries get exactly the modes the layer says (open/mkdir modes are masked by the umask).
+  const umask = process.umask(0);
   const url = new URL(blobPath(ref.digest), o.baseUrl.endsWith('/') ? o.baseUrl : o.baseUrl + '/').toString();
   o.progress?.({ phase: 'layers', state: 'start', object: ref.digest, bytes: 0, total: ref.size, message: label });
   const sink = async (chunk: Buffer) => {
     hash.update(chunk);
     if (failed) return; // keep hashing: a digest mismatch is the real cause of most failures
-    if (!d.input.write(chunk)) {
-      await Promise.race([once(d.input, 'drain'), decompressed, once(d.input, 'close')]);
-    }
+    if (!d.input.write(chunk)) await drained(d.input, decompressed);
   };
+  try {
+    return await transfer();
+  } finally {
+    process.umask(umask);
+  }
+
+  async function transfer(): Promise<ExtractStats> {
   try {
     await streamBlob(url, ref.size, sink, {
       token: o.token,
@@ -246,4 +271,5 @@ export async function applyLayer(ref: LayerRef, o: ApplyLayerOptions): Promise<E
   await extractor.finish();
   o.progress?.({ phase: 'layers', state: 'end', object: ref.digest, bytes: ref.size, total: ref.size, message: `${label}: ${extractor.stats.entries} entries`, details: { ...extractor.stats } });
   return extractor.stats;
+  }
 }

@@ -387,7 +387,11 @@ export function recordDiscovered(d: DataDir, mac: string, address?: string): voi
   d.db
     .prepare('INSERT INTO discovered (mac, first_seen, last_seen, seen, address) VALUES (?, ?, ?, 1, ?) ON CONFLICT (mac) DO UPDATE SET last_seen = excluded.last_seen, seen = seen + 1, address = excluded.address')
     .run(mac, t, t, address ?? null);
+  // Anyone on the boot network can ask with made-up MACs: keep the table bounded.
+  d.db.prepare('DELETE FROM discovered WHERE mac IN (SELECT mac FROM discovered ORDER BY last_seen DESC LIMIT -1 OFFSET ?)').run(MAX_DISCOVERED);
 }
+
+export const MAX_DISCOVERED = 10_000;
 
 export function listDiscovered(d: DataDir): DiscoveredInfo[] {
   return (d.db.prepare('SELECT * FROM discovered ORDER BY last_seen DESC').all() as any[]).map((r) => ({

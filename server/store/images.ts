@@ -213,14 +213,25 @@ export function insertImage(
   const base = { name: args.name, version: args.version, master: args.master, layers: args.layers, customizations: args.customizations, createdAt };
   const digest = manifestDigest(base);
   const manifest: ImageManifest = { ...base, digest };
-  d.db.transaction(() => {
-    const r = d.db
-      .prepare('INSERT INTO images (name, version, digest, master, manifest, inputs, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)')
-      .run(args.name, args.version, digest, args.master ?? null, JSON.stringify(manifest), JSON.stringify(args.inputs ?? {}), createdAt);
-    const ins = d.db.prepare('INSERT INTO image_layers (image_id, position, digest) VALUES (?, ?, ?)');
-    args.layers.forEach((l, i) => ins.run(r.lastInsertRowid, i, l.digest));
-    d.audit(actor, action, `${args.name}@${args.version}`, { digest, layers: args.layers.map((l) => l.digest) });
-  })();
+  try {
+    d.db.transaction(() => {
+      const r = d.db
+        .prepare('INSERT INTO images (name, version, digest, master, manifest, inputs, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)')
+        .run(args.name, args.version, digest, args.master ?? null, JSON.stringify(manifest), JSON.stringify(args.inputs ?? {}), createdAt);
+      const ins = d.db.prepare('INSERT INTO image_layers (image_id, position, digest) VALUES (?, ?, ?)');
+      args.layers.forEach((l, i) => ins.run(r.lastInsertRowid, i, l.digest));
+      d.audit(actor, action, `${args.name}@${args.version}`, { digest, layers: args.layers.map((l) => l.digest) });
+    })();
+  } catch (e) {
+    // Two commands raced for the same name and version: the other one won.
+    if ((e as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE') {
+      throw new FerryError('FERRY_E_IMAGE_EXISTS', `${args.name}@${args.version} was created by another command at the same time`, {
+        details: { image: `${args.name}@${args.version}` },
+        hint: 'look at `ferry image ls`, then run the command again if it is still needed (its layers are stored; nothing is lost)',
+      });
+    }
+    throw e;
+  }
   return imageInfo(getImage(d, `${args.name}@${args.version}`));
 }
 

@@ -3,7 +3,7 @@ import { planBootloader } from '../../installer/bootloader.js';
 import type { TargetView } from '../../installer/customize/plan.js';
 import { macFromBootif, parseCmdline, pickMac } from '../../installer/identify.js';
 import { backoffDelay, isRetriableNetworkError } from '../../installer/retry.js';
-import { errorEvent } from '../../installer/stages.js';
+import { disksInUse, errorEvent } from '../../installer/stages.js';
 import { FerryError } from '../../common/errors.js';
 import { TarParser, parsePax } from '../../installer/layers/tar.js';
 
@@ -138,5 +138,18 @@ describe('tar reader', () => {
     expect(out[0]).toEqual(['path', Buffer.from('ä/b')]);
     expect(out[1][0]).toBe('SCHILY.xattr.security.capability');
     expect(out[1][1].equals(v)).toBe(true);
+  });
+});
+
+describe('disks in use', () => {
+  it('finds mounts and swap on a disk and its partitions, not on similarly named disks', () => {
+    const mounts = '/dev/vda1 / ext4 rw 0 0\n/dev/sdb2 /srv xfs rw 0 0\n/dev/nvme0n1p3 /data ext4 rw 0 0\nproc /proc proc rw 0 0\n';
+    const swaps = 'Filename\tType\tSize\tUsed\tPriority\n/dev/sdc1 partition 1000 0 -2\n';
+    expect(disksInUse(['/dev/vda', '/dev/sdb', '/dev/sdbb', '/dev/sdc', '/dev/nvme0n1', '/dev/sdd'], mounts, swaps)).toEqual([
+      { disk: '/dev/vda', device: '/dev/vda1', use: 'mounted on /' },
+      { disk: '/dev/sdb', device: '/dev/sdb2', use: 'mounted on /srv' },
+      { disk: '/dev/sdc', device: '/dev/sdc1', use: 'active swap' },
+      { disk: '/dev/nvme0n1', device: '/dev/nvme0n1p3', use: 'mounted on /data' },
+    ]);
   });
 });

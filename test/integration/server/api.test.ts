@@ -113,7 +113,7 @@ describe('image server on loopback', () => {
     expect(ev.json).toMatchObject({ ok: true, stored: 3 });
 
     const { waitFor } = await import('../../../common/wait.js');
-    const row = await waitFor(() => state.rows().find((r) => r.node === 'web1' && r.percent !== undefined && r.percent >= 40), { what: 'the monitor to show web1 at 40%', timeoutMs: 5000 });
+    const row = await waitFor(() => state.rows().find((r) => r.node === 'web1' && r.percent !== undefined && r.percent >= 40), { what: 'the monitor to show web1 at 40%', timeoutMs: 30_000 });
     expect(row.stage).toBe('layers');
     expect(row.mbps).toBeCloseTo(2, 5);
     expect(row.etaSeconds).toBeCloseTo(3, 5);
@@ -122,7 +122,7 @@ describe('image server on loopback', () => {
     const res = await call(base, 'POST', INSTALL_ROUTES.result, { token: dep.token, body: { status: 'success' } });
     expect(res.status).toBe(200);
     expect(getNode(h.data, 'web1').bootAction).toBe('local');
-    await waitFor(() => state.rows().find((r) => r.node === 'web1' && r.state === 'success'), { what: 'the monitor to show success', timeoutMs: 5000 });
+    await waitFor(() => state.rows().find((r) => r.node === 'web1' && r.state === 'success'), { what: 'the monitor to show success', timeoutMs: 30_000 });
     expect(seen[0]).toBe('snapshot');
     sse.body.destroy();
 

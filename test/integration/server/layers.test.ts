@@ -218,6 +218,22 @@ describe('layers: full fidelity, determinism, export and commit', () => {
     expect(readdirSync(out).sort()).toEqual(['keep', 'opt']);
   });
 
+  it('stores uncompressed layers on request, and commits onto a clone', async () => {
+    const plain = await importImage(d, 'plain', { dir: join(tree, 'etc'), compression: 'none', actor: 'test' });
+    expect(plain.layers[0].mediaType).toBe('application/vnd.oci.image.layer.v1.tar');
+    expect(plain.layers[0].size).toBe(plain.layers[0].uncompressedSize);
+    const clone = cloneImage(d, 'plain', 'plain-clone', { actor: 'test' });
+    const work = join(t.dir, 'clone-work');
+    await exportImage(d, 'plain-clone', work);
+    expect(readFileSync(join(work, 'hostname'), 'utf8')).toBe('rich\n');
+    writeFileSync(join(work, 'motd'), 'clone only');
+    const r = await commitImage(d, 'plain-clone', work, { actor: 'test' });
+    expect(r.image).toMatchObject({ name: 'plain-clone', version: 2, master: 'plain@1' });
+    expect(r.image!.layers[0]).toEqual(clone.layers[0]);
+    expect(imageInfo(getImage(d, 'plain')).layers).toHaveLength(1);
+    rmSync(work, { recursive: true, force: true });
+  });
+
   it('refuses a tar with names that leave the root, storing nothing', async () => {
     const evil = join(t.dir, 'evil');
     mkdirSync(join(evil, 'sub'), { recursive: true });

@@ -1,0 +1,87 @@
+/**
+ * Ship what is tested: the single executable build/ferry-installer (made here by the same script
+ * as `make installer`) installs from the real server, reading its settings from a kernel command
+ * line; and `ferry install --node` (the bundled CLI) arms a deployment itself and installs.
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { run } from '../../common/run.js';
+import { FerryServer } from './helpers/ferry-server.js';
+import { describeTree } from './helpers/trees.js';
+import { busyboxImage } from './helpers/images.js';
+
+const ROOT = path.join(__dirname, '..', '..');
+let work: string;
+let server: FerryServer;
+
+beforeAll(async () => {
+  await run([path.join(ROOT, 'scripts/make-installer.sh')], { cwd: ROOT, timeoutMs: 300_000 });
+  work = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-bin-'));
+  server = await FerryServer.start();
+  const src = path.join(work, 'src');
+  busyboxImage(src);
+  await server.image('busy', src, [{ kind: 'hostname' }, { kind: 'file', path: '/etc/issue', content: 'Ferry\n' }]);
+}, 300_000);
+afterAll(async () => {
+  await server?.close();
+  if (work) fs.rmSync(work, { recursive: true, force: true });
+});
+
+describe('the bundled installer', () => {
+  it('prints its version as a single executable', async () => {
+    const r = await run([path.join(ROOT, 'build/ferry-installer'), '--version']);
+    expect(r.stdout).toMatch(/^ferry-installer \d+\.\d+\.\d+\n$/);
+  });
+
+  it('runs the layouts command as ferry-installer layout', async () => {
+    const r = await run([path.join(ROOT, 'build/ferry-installer'), 'layout', 'validate', path.join(ROOT, 'layouts/bios-msdos.xml')]);
+    expect(r.code).toBe(0);
+    const bad = path.join(work, 'bad.xml');
+    fs.writeFileSync(bad, '<config><disk dev="/dev/sda" label_type="nonsense"></disk></config>');
+    const r2 = await run([path.join(ROOT, 'build/ferry-installer'), 'layout', 'validate', bad], { okCodes: [1, 2] });
+    expect(r2.stdout + r2.stderr).toContain('FERRY_E_');
+  });
+
+  it('installs with ferry.server, ferry.token and BOOTIF from a kernel command line', async () => {
+    const armed = server.arm('bin1', 'busy', { macs: ['52:54:00:aa:bb:01'] });
+    const cmdline = path.join(work, 'cmdline');
+    fs.writeFileSync(cmdline, `console=ttyS0 ferry.server=${server.url} ferry.token=${armed.token} BOOTIF=01-52-54-00-AA-BB-01 ferry.finish=reboot quiet\n`);
+    const dst = path.join(work, 'dst1');
+    fs.mkdirSync(dst);
+    // --root: a directory install never reboots the host, whatever ferry.finish says.
+    const r = await run([path.join(ROOT, 'build/ferry-installer'), 'run', '--cmdline', cmdline, '--root', dst, '--no-initramfs'], { env: { NODE_OPTIONS: '' } });
+    expect(r.stderr).toContain('install finished successfully');
+    expect(fs.readFileSync(path.join(dst, 'etc/issue'), 'utf8')).toBe('Ferry\n');
+    expect(fs.readFileSync(path.join(dst, 'etc/hostname'), 'utf8')).toBe('bin1\n');
+    const rec = server.deployment(armed.id);
+    expect(rec.row.status).toBe('success');
+    expect(rec.events.find((e) => e.phase === 'identify' && e.state === 'info')?.object).toBe('52:54:00:aa:bb:01');
+    const src = await describeTree(path.join(work, 'src'));
+    const got = await describeTree(dst);
+    expect(got.entries['bin/busybox']).toEqual(src.entries['bin/busybox']);
+  });
+
+  it('fails with exit code 1 and the error on the console when the token is wrong', async () => {
+    const dst = path.join(work, 'dst2');
+    fs.mkdirSync(dst);
+    const r = await run([path.join(ROOT, 'build/ferry-installer'), 'run', '--server', server.url, '--token', 'wrong', '--root', dst], { okCodes: [1] });
+    expect(r.stderr).toContain('FERRY INSTALL FAILED in stage "config"');
+    expect(r.stderr).toContain('FERRY_E_TOKEN_REJECTED');
+  });
+
+  it('ferry install --node arms a deployment with the admin token from --data, then installs', async () => {
+    server.arm('bin2', 'busy', { macs: ['52:54:00:aa:bb:02'] });
+    const dst = path.join(work, 'dst3');
+    fs.mkdirSync(dst);
+    const r = await run(['node', path.join(ROOT, 'build/ferry.mjs'), 'install', '--server', server.url, '--node', 'bin2', '--data', server.dataDir, '--root', dst, '--no-initramfs']);
+    expect(r.stderr).toMatch(/armed deployment \d+ for node bin2/);
+    expect(fs.readFileSync(path.join(dst, 'etc/hostname'), 'utf8')).toBe('bin2\n');
+  });
+
+  it('ferry install refuses disks without --yes', async () => {
+    const r = await run(['node', path.join(ROOT, 'build/ferry.mjs'), 'install', '--server', server.url, '--token', 't', '--disk', '/dev/loop99'], { okCodes: [1] });
+    expect(r.stderr).toContain('FERRY_E_NOT_CONFIRMED');
+  });
+});

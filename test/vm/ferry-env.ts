@@ -1,0 +1,134 @@
+/**
+ * A Ferry installation for the end-to-end vm tests: a server on the host's loopback (the
+ * guests reach it as 10.0.2.2 through QEMU's user network), a TFTP directory whose boot.ipxe
+ * chains to it, the boot environment from build/boot, the sample image imported, and helpers
+ * to register nodes, arm them, and read the server's records.
+ */
+import { existsSync, mkdirSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { FerryError } from '../../common/errors.js';
+import { run } from '../../common/run.js';
+import { waitFor } from '../../common/wait.js';
+import { renderIpxeChain } from '../../server/boot/ipxe.js';
+import { DataDir } from '../../server/context.js';
+import { deploymentEvents, deploymentInfo, getDeploymentRow, listDeployments, type DeploymentInfo } from '../../server/db/deployments.js';
+import { startServer, type RunningServer } from '../../server/index.js';
+import type { Guest } from './harness.js';
+
+export const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+export const FERRY = join(REPO, 'bin', 'ferry');
+/** The boot environment (kernel and initrd) nodes load; FERRY_BOOT_DIR tries another build. */
+export const BOOT_DIR = process.env.FERRY_BOOT_DIR || join(REPO, 'build', 'boot');
+export const LAYOUTS = join(REPO, 'test', 'vm', 'layouts');
+/** The sample image's root password (scripts/make-sample-image). */
+export const ROOT_PASSWORD = 'ferry';
+
+/** A free TCP port on loopback: the server's public URL must name it before it starts. */
+async function freePort(): Promise<number> {
+  return new Promise((resolveP, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const a = s.address();
+      const port = typeof a === 'object' && a ? a.port : 0;
+      s.close(() => resolveP(port));
+    });
+  });
+}
+
+/** Build (or reuse from the cache) the sample image; returns the tarball's path. */
+export async function sampleImageTarball(): Promise<string> {
+  const r = await run([join(REPO, 'scripts', 'make-sample-image')], { timeoutMs: 30 * 60_000 });
+  const path = r.stdout.trim().split('\n').pop()!;
+  if (!existsSync(path)) throw new FerryError('FERRY_E_SOURCE_MISSING', `scripts/make-sample-image printed ${path}, which does not exist`);
+  return path;
+}
+
+export class FerryEnv {
+  server!: RunningServer;
+  dataDir!: string;
+  tftpDir!: string;
+  private db?: DataDir;
+
+  static async start(): Promise<FerryEnv> {
+    for (const f of ['vmlinuz', 'initrd.img']) {
+      if (!existsSync(join(BOOT_DIR, f))) {
+        throw new FerryError('FERRY_E_BOOT_FILE_MISSING', `the boot environment ${join(BOOT_DIR, f)} is missing`, { hint: 'build it with `make initrd` (make test-vm does)' });
+      }
+    }
+    const e = new FerryEnv();
+    e.dataDir = await mkdtemp(join(tmpdir(), 'ferry-e2e-data-'));
+    e.tftpDir = join(e.dataDir, 'tftp');
+    mkdirSync(e.tftpDir);
+    const port = await freePort();
+    e.server = await startServer({ dataDir: e.dataDir, listen: `127.0.0.1:${port}`, publicUrl: `http://10.0.2.2:${port}`, bootDir: BOOT_DIR });
+    await writeFile(join(e.tftpDir, 'boot.ipxe'), renderIpxeChain(e.server.publicUrl));
+    return e;
+  }
+
+  /** Run the ferry command against this data directory. */
+  async ferry(...args: string[]): Promise<string> {
+    const r = await run([FERRY, ...args, '--data', this.dataDir], { timeoutMs: 600_000 });
+    return r.stdout;
+  }
+
+  async importSample(name = 'sample'): Promise<void> {
+    const tar = await sampleImageTarball();
+    await this.ferry('image', 'import', name, '--tar', tar, '--customizations', join(REPO, 'scripts', 'sample-image', 'customizations.json'));
+  }
+
+  private data(): DataDir {
+    this.db ??= new DataDir(this.dataDir);
+    return this.db;
+  }
+
+  deployments(node: string): DeploymentInfo[] {
+    return listDeployments(this.data(), { node, limit: 10 });
+  }
+
+  deployment(id: number): DeploymentInfo {
+    return deploymentInfo(getDeploymentRow(this.data(), id));
+  }
+
+  events(id: number) {
+    return deploymentEvents(this.data(), id);
+  }
+
+  /** Wait until the deployment has ended (success or failed) in the server's records. */
+  async waitForResult(id: number, guest: Guest, timeoutMs: number): Promise<DeploymentInfo> {
+    try {
+      return await waitFor(
+        () => {
+          const d = this.deployment(id);
+          if (d.status === 'success' || d.status === 'failed') return d;
+          if (!guest.running) throw new FerryError('FERRY_E_TIMEOUT', `guest ${guest.name} exited before deployment ${id} ended`);
+          return undefined;
+        },
+        { what: `deployment ${id} to end (success or failed) on the server`, timeoutMs, intervalMs: 1000 },
+      );
+    } catch (e) {
+      const d = this.deployment(id);
+      throw new FerryError('FERRY_E_TIMEOUT', `${(e as Error).message}; the record says status=${d.status} stage=${d.stage}\n--- console tail of ${guest.name} (${guest.dir}) ---\n${guest.tail(2500)}`);
+    }
+  }
+
+  async close(keep: boolean): Promise<void> {
+    this.db?.close();
+    await this.server?.close();
+    if (keep) process.stderr.write(`[vm e2e] kept the server's data directory: ${this.dataDir}\n`);
+    else if (this.dataDir) await rm(this.dataDir, { recursive: true, force: true });
+  }
+}
+
+/** Log in as root on the installed system's serial console. */
+export async function loginAsRoot(g: Guest, hostname: string): Promise<void> {
+  g.send('root\n');
+  await g.waitFor(/Password:\s*$/, { timeoutMs: 60_000, what: 'the password prompt', from: g.console.length });
+  const from = g.console.length;
+  g.send(`${ROOT_PASSWORD}\n`);
+  await g.waitFor(new RegExp(`root@${hostname}:~# $`, 'm'), { timeoutMs: 120_000, what: `a root shell on ${hostname}`, from });
+}
