@@ -1,23 +1,27 @@
 /**
  * The layouts this host's kernel cannot apply (vfat ESP, md RAID, device-mapper LVM), applied
- * for real inside a QEMU guest running Debian's kernel: the layout is typed into a file over the
- * serial shell, `ferry-installer layout apply` runs in the guest, and lsblk, blkid, /proc/mdstat
+ * for real inside a QEMU guest booted with the boot environment (build/boot: Debian's kernel and
+ * Ferry's initrd, `ferry.shell=1`): the layout is typed into a file over the serial shell, the
+ * initrd's own `ferry-installer layout apply` runs in the guest, and lsblk, blkid, /proc/mdstat
  * and the LVM reports are checked against the plan the host computes for the same disks.
  * Each layout is also captured in the guest and planned again (same partitions), then torn down
  * so the next one starts from disks that held arrays and volumes.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { run } from '../../common/run.js';
 import { parseLayout } from '../../installer/layout/parse.js';
 import { planDisks } from '../../installer/layout/plan.js';
 import type { DiskPlan, DiskTarget } from '../../installer/layout/types.js';
-import { ensureDebianKernel, GuestSet, SHELL_READY, type Guest } from './harness.js';
-import { buildLayoutInitrd, GUEST_ENV, installerCommand } from './layout-initrd.js';
+import { SHELL_READY } from '../../initrd/build.js';
+import { GuestSet, type Guest } from './harness.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
+const VMLINUZ = join(ROOT, 'build', 'boot', 'vmlinuz');
+const INITRD = join(ROOT, 'build', 'boot', 'initrd.img');
+const installerCommand = (args: string) => `ferry-installer ${args}`;
 const GiB = 1024 ** 3;
 const DISKS: DiskTarget[] = [
   { path: '/dev/vda', size: 2 * GiB, sectorSize: 512 },
@@ -31,23 +35,25 @@ describe('layouts applied in a QEMU guest', () => {
   let failed = false;
 
   beforeAll(async () => {
-    await run(['node', 'scripts/bundle.mjs'], { cwd: ROOT, timeoutMs: 300_000 });
-    const kernel = await ensureDebianKernel();
+    if (!existsSync(VMLINUZ) || !existsSync(INITRD)) {
+      throw new Error(`${VMLINUZ} and ${INITRD} are missing: run \`make initrd\` (make test-vm does it first)`);
+    }
     work = await mkdtemp(join(tmpdir(), 'ferry-vm-layouts-'));
-    const initrd = await buildLayoutInitrd(kernel, join(ROOT, 'build', 'ferry-installer.cjs'), join(work, 'initrd.img'));
+    // The real boot environment, in its shell mode: its drivers, its tools, its ferry-installer.
     g = await guests.start({
-      name: 'layouts', memoryMiB: 2048, net: false,
-      kernel: { kernel: kernel.vmlinuz, initrd, append: 'console=ttyS0 quiet panic=-1' },
+      name: 'layouts', memoryMiB: 2048, net: false, baseDir: work,
+      kernel: { kernel: VMLINUZ, initrd: INITRD, append: 'console=ttyS0 quiet panic=-1 ferry.shell=1 ferry.net=0' },
       disks: DISKS.map((d, i) => ({ size: d.size, bus: 'virtio' as const, serial: `FERRYDISK${i}`, format: 'raw' as const })),
     });
-    await g.waitFor(new RegExp(SHELL_READY), { timeoutMs: 240_000, what: 'the guest shell' });
-    await g.sh(GUEST_ENV);
+    await g.waitFor(new RegExp(SHELL_READY), { timeoutMs: 240_000, what: 'the boot environment\'s shell (ferry.shell=1)' });
     await g.sh('for i in $(seq 100); do [ -e /sys/block/vda ] && [ -e /sys/block/vdb ] && break; sleep 0.1; done; [ -e /sys/block/vdb ]');
   }, 900_000);
 
   afterAll(async () => {
     await guests.closeAll(failed);
-    if (work) await rm(work, { recursive: true, force: true });
+    // A failed run keeps the guest's console log and disks for a look.
+    if (work && !failed) await rm(work, { recursive: true, force: true });
+    else if (work) process.stderr.write(`layouts vm test: kept ${work}\n`);
   });
 
   /** Put a file into the guest through the serial shell (base64 lines, under the tty's line limit). */
