@@ -21,6 +21,7 @@ const COMMANDS: Record<string, Command> = {
   redeploy: { summary: 'deploy a record again: same image digest, layout and inputs', load: () => import('./redeploy.js') },
   audit: { summary: 'who changed what (images, nodes, groups, deployments), newest first', load: () => import('./audit.js') },
   monitor: { summary: 'live table of deployments in progress (--json for scripts)', load: () => import('./monitor.js') },
+  pxe: { summary: 'network boot: dnsmasq proxy-DHCP configuration, iPXE chain script, pxelinux files', load: () => import('./pxe.js') },
 };
 
 function help(): string {

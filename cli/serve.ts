@@ -1,17 +1,42 @@
 /** `ferry serve`: run the image server until interrupted. */
 import { parse, dataDir, usageError } from './util.js';
-import { startServer } from '../server/index.js';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseListen, startServer } from '../server/index.js';
+import { renderIpxeChain } from '../server/boot/ipxe.js';
+import { startTftpServer, type TftpServer } from '../server/boot/tftp.js';
 
-const USAGE = 'ferry serve [--data DIR] [--listen HOST:PORT] [--public-url URL] [--boot-dir DIR] [--kernel-arg ARG]...';
+const USAGE =
+  'ferry serve [--data DIR] [--listen HOST:PORT] [--public-url URL] [--boot-dir DIR] [--kernel-arg ARG]... [--tftp [HOST:PORT]] [--tftp-root DIR]';
+
+/**
+ * `--tftp` takes an optional HOST:PORT, which parseArgs cannot express: `--tftp X` and
+ * `--tftp=X` become `--tftp --tftp-listen X` when X looks like an address.
+ */
+export function tftpArgs(argv: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const eq = a.match(/^--tftp=(.*)$/);
+    if (eq) out.push('--tftp', '--tftp-listen', eq[1]);
+    else if (a === '--tftp' && i + 1 < argv.length && /^(\[[^\]]+\]|[^-][^\s]*)?:?\d{1,5}$/.test(argv[i + 1])) out.push('--tftp', '--tftp-listen', argv[++i]);
+    else out.push(a);
+  }
+  return out;
+}
 
 export async function run(argv: string[]): Promise<number> {
   const { values, positionals } = parse(
-    argv,
+    tftpArgs(argv),
     {
       listen: { type: 'string' },
       'public-url': { type: 'string' },
       'boot-dir': { type: 'string' },
       'kernel-arg': { type: 'string', multiple: true },
+      // --tftp alone serves TFTP on 0.0.0.0:69; --tftp HOST:PORT elsewhere (see tftpArgs).
+      tftp: { type: 'boolean' },
+      'tftp-listen': { type: 'string' },
+      'tftp-root': { type: 'string' },
     },
     USAGE,
   );
@@ -27,13 +52,31 @@ export async function run(argv: string[]): Promise<number> {
     bootDir: values['boot-dir'],
     kernelArgs: values['kernel-arg'],
   });
-  if (values.json) process.stdout.write(JSON.stringify({ url: srv.url, publicUrl: srv.publicUrl, port: srv.port }) + '\n');
-  else process.stdout.write(`ferry: serving ${srv.dataDir} at ${srv.url} (nodes use ${srv.publicUrl})\n`);
+  let tftp: TftpServer | undefined;
+  if (values.tftp || values['tftp-listen']) {
+    const { host, port } = parseListen(values['tftp-listen'] ?? '0.0.0.0:69');
+    const root = values['tftp-root'] ?? join(srv.dataDir, 'tftp');
+    mkdirSync(root, { recursive: true });
+    // boot.ipxe is rendered for this server, so the directory only needs the iPXE binaries.
+    const chain = Buffer.from(renderIpxeChain(srv.publicUrl));
+    try {
+      tftp = await startTftpServer({ root, host, port, virtualFile: (rel) => (rel === 'boot.ipxe' ? chain : undefined) });
+    } catch (e) {
+      await srv.close();
+      throw e;
+    }
+  }
+  if (values.json) process.stdout.write(JSON.stringify({ url: srv.url, publicUrl: srv.publicUrl, port: srv.port, ...(tftp ? { tftp: { address: tftp.address, port: tftp.port } } : {}) }) + '\n');
+  else {
+    process.stdout.write(`ferry: serving ${srv.dataDir} at ${srv.url} (nodes use ${srv.publicUrl})\n`);
+    if (tftp) process.stdout.write(`ferry: TFTP at ${tftp.address}:${tftp.port} (read-only)\n`);
+  }
   await new Promise<void>((resolve) => {
     const stop = () => resolve();
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
   });
+  await tftp?.close();
   await srv.close();
   return 0;
 }

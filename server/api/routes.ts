@@ -42,11 +42,12 @@ import {
   recordDiscovered,
   removeFromGroup,
   removeNode,
+  selectNodes,
   setNode,
   type NodeChanges,
 } from '../db/inventory.js';
 import { renderIpxeInstall, renderIpxeLocal } from '../boot/ipxe.js';
-import { cloneImage, garbageCollect, getImage, imageInfo, listImages, NAME_RE, removeImage, verifyImages } from '../store/images.js';
+import { cloneImage, garbageCollect, getImage, imageInfo, listImages, NAME_RE, removeImage, setCustomizations, validateCustomizations, verifyImages } from '../store/images.js';
 import { EventHub } from './events.js';
 import { serveFile } from './files.js';
 import { bearer, httpError, readJson, sendError, sendJson } from './http.js';
@@ -331,6 +332,34 @@ async function admin(ctx: ServerContext, req: IncomingMessage, res: ServerRespon
       want('GET');
       return sendJson(res, 200, { deployment: deploymentInfo(getDeploymentRow(d, id)), events: deploymentEvents(d, id) });
     }
+    case 'deploy': {
+      // Several nodes at once, selected as on the command line (NAME, @GROUP, PROPERTY=VALUE).
+      want('POST');
+      const body = await readJson(req);
+      const p: Problem[] = [];
+      if (!isObject(body)) problems('the deploy request', [bad('$', 'must be an object {"select": [NAME | @GROUP | KEY=VALUE, ...]}')]);
+      const b = body as Record<string, unknown>;
+      for (const k of Object.keys(b)) if (!['select', 'image', 'layout', 'inputs', 'ttl'].includes(k)) p.push(bad(`$.${k}`, 'is not a known field'));
+      const select = stringList(b.select, '$.select', p);
+      if (!select?.length) p.push(bad('$.select', 'must name at least one node, @group or property=value'));
+      select?.forEach((x, i) => {
+        const name = x.startsWith('@') ? x.slice(1) : x.includes('=') ? undefined : x;
+        if (name !== undefined && !NAME_RE.test(name)) p.push(bad(`$.select[${i}]`, `"${x.slice(0, 100)}" is not a node or @group name`));
+      });
+      if (b.image !== undefined && (typeof b.image !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}(@[0-9]+)?$/.test(b.image))) p.push(bad('$.image', 'must be an image name, optionally NAME@VERSION'));
+      if (b.layout !== undefined && (typeof b.layout !== 'string' || !b.layout)) p.push(bad('$.layout', 'must be the layout XML or a stored layout digest'));
+      if (b.ttl !== undefined && (typeof b.ttl !== 'string' || !/^[0-9]+[smhd]?$/.test(b.ttl))) p.push(bad('$.ttl', 'must be a duration such as "6h"'));
+      const inputs = stringRecord(b.inputs, '$.inputs', p);
+      problems('the deploy request', p);
+      const armed: ArmResponse['deployment'][] = [];
+      d.db.transaction(() => {
+        for (const n of selectNodes(d, select!)) {
+          armed.push(armDeployment(d, n, { image: b.image as string | undefined, layout: b.layout as string | undefined, layoutSource: 'api', inputs, ttlMs: b.ttl ? parseTtl(b.ttl as string) : undefined, actor }));
+        }
+      })();
+      for (const a of armed) ctx.hub.publish('deployment', deploymentInfo(getDeploymentRow(d, a.id)));
+      return sendJson(res, 201, { deployments: armed });
+    }
     case 'nodes': {
       if (parts.length === 1) {
         if (method === 'POST') {
@@ -383,6 +412,11 @@ async function admin(ctx: ServerContext, req: IncomingMessage, res: ServerRespon
       if (parts.length === 3 && parts[2] === 'verify') {
         want('POST');
         return sendJson(res, 200, { results: await verifyImages(d, ref) });
+      }
+      if (parts.length === 3 && parts[2] === 'customizations') {
+        want('POST');
+        const items = validateCustomizations(await readJson(req));
+        return sendJson(res, 201, { image: setCustomizations(d, ref, items, actor) });
       }
       if (parts.length === 3 && parts[2] === 'clone') {
         want('POST');

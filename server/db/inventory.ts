@@ -6,6 +6,7 @@ import { createHash } from 'node:crypto';
 import { FerryError, ValidationError, type Problem } from '../../common/errors.js';
 import type { BootAction, FinishAction } from '../../common/protocol.js';
 import { now, type DataDir } from '../context.js';
+import { parseLayout } from '../../installer/layout/parse.js';
 import { assertName, findImage, parseRef } from '../store/images.js';
 import { j } from './index.js';
 
@@ -73,13 +74,12 @@ export function parsePairs(items: string[], what: string): Record<string, string
   return out;
 }
 
+/**
+ * Store a layout by digest after validating it with the layout reader the installer uses,
+ * so a broken layout is refused when it is assigned, not on the node during the install.
+ */
 export function storeLayout(d: DataDir, xml: string, source?: string): string {
-  if (!/<config[\s>]/.test(xml)) {
-    throw new FerryError('FERRY_E_BAD_LAYOUT', `the layout${source ? ' ' + source : ''} is not a SystemImager-style layout (no <config> element)`, {
-      details: { source },
-      hint: 'give an autoinstallscript XML layout (see layouts/*.xml)',
-    });
-  }
+  parseLayout(xml, { file: source });
   const digest = 'sha256:' + createHash('sha256').update(xml).digest('hex');
   d.db.prepare('INSERT OR IGNORE INTO layouts (digest, xml, source, created_at) VALUES (?, ?, ?, ?)').run(digest, xml, source ?? null, now());
   return digest;

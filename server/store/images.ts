@@ -455,6 +455,38 @@ export function tarExtractArgv(layer: LayerRef, file: string, dir: string): stri
   return ['tar', '-x', ...z, '-f', file, '-C', dir, '--numeric-owner', '--same-owner', '--same-permissions', '--xattrs', '--xattrs-include=*', '--exclude=.wh.*'];
 }
 
+/**
+ * GNU tar follows a symlink that a lower layer left where a later layer's entry has a
+ * directory (`lib -> /usr/lib`, then `lib/x`), which could write outside the export
+ * directory. Layers Ferry builds never name paths through symlinks; a foreign tar that
+ * does is refused here, before anything of that layer is extracted.
+ */
+export function checkNoSymlinkParents(root: string, names: string[], digest: string): void {
+  const checked = new Map<string, boolean>();
+  for (const raw of names) {
+    const parts = raw.replace(/^\.\//, '').replace(/\/$/, '').split('/').filter((p) => p && p !== '.');
+    let rel = '';
+    for (let i = 0; i < parts.length - 1; i++) {
+      rel = rel ? `${rel}/${parts[i]}` : parts[i];
+      let isLink = checked.get(rel);
+      if (isLink === undefined) {
+        try {
+          isLink = lstatSync(join(root, rel)).isSymbolicLink();
+        } catch {
+          isLink = false;
+        }
+        checked.set(rel, isLink);
+      }
+      if (isLink) {
+        throw new FerryError('FERRY_E_LAYER_UNSAFE_PATH', `layer ${digest} holds "${raw}", whose parent ${rel} is a symlink in the layers below`, {
+          details: { digest, name: raw, symlink: rel },
+          hint: 'rebuild the archive with the real paths (where the symlink points), or import the tree with --dir',
+        });
+      }
+    }
+  }
+}
+
 /** Unpack an image into an empty (or new) directory, layer by layer, applying whiteouts. */
 export async function exportImage(d: DataDir, ref: string, dir: string): Promise<ImageInfo> {
   const row = getImage(d, ref);
@@ -473,7 +505,9 @@ export async function exportImage(d: DataDir, ref: string, dir: string): Promise
         hint: 'run `ferry image verify`; re-import the image if its layers were lost',
       });
     }
-    applyWhiteouts(dir, (await layerNames(d.blobs, layer)).filter((n) => /(^|\/)\.wh\.[^/]*\/?$/.test(n)));
+    const names = await layerNames(d.blobs, layer);
+    checkNoSymlinkParents(dir, names, layer.digest);
+    applyWhiteouts(dir, names.filter((n) => /(^|\/)\.wh\.[^/]*\/?$/.test(n)));
     await run(tarExtractArgv(layer, d.blobs.path(layer.digest), dir));
   }
   return info;

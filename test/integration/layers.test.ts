@@ -85,6 +85,31 @@ describe('layer download', () => {
     }
   });
 
+  it('resumes from a server without Range support by skipping what it already has', async () => {
+    const src = path.join(work, 'src');
+    fs.mkdirSync(src);
+    const buf = Buffer.alloc(3 * 1024 * 1024);
+    const fd = fs.openSync('/dev/urandom', 'r');
+    fs.readSync(fd, buf, 0, buf.length, null);
+    fs.closeSync(fd);
+    fs.writeFileSync(path.join(src, 'noise'), buf);
+    const ref = await store(src, 'gzip');
+    const srv = await blobServer(path.join(work, 'blobs'), 'tok', { noRange: true });
+    const proxy = await droppingProxy(srv.url, 1024 * 1024, { growing: true });
+    try {
+      const dst = path.join(work, 'dst');
+      fs.mkdirSync(dst);
+      await applyLayer(ref, { baseUrl: proxy.url, token: 'tok', target: new TargetRoot(dst), backoff: { baseMs: 5, maxMs: 20, giveUpAfterMs: 5000 } });
+      expect(fs.readFileSync(path.join(dst, 'noise')).equals(buf)).toBe(true);
+      expect(proxy.drops).toBeGreaterThanOrEqual(2);
+      // Every retry asked for a range, got the whole blob and dropped what it had.
+      expect(srv.requests.filter((r) => r.includes('bytes=')).length).toBe(proxy.drops);
+    } finally {
+      await proxy.close();
+      await srv.close();
+    }
+  });
+
   it('fails with the layer, expected and actual digest when the blob is corrupted', async () => {
     const src = path.join(work, 'src');
     fs.mkdirSync(src);

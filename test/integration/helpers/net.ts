@@ -5,7 +5,7 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 
 /** Serves DIR/<digest> at /blobs/<digest> with Range support, checking a bearer token. */
-export async function blobServer(dir: string, token = 'tok'): Promise<{ url: string; requests: string[]; close(): Promise<void> }> {
+export async function blobServer(dir: string, token = 'tok', o: { noRange?: boolean } = {}): Promise<{ url: string; requests: string[]; close(): Promise<void> }> {
   const requests: string[] = [];
   const srv = http.createServer((req, res) => {
     requests.push(`${req.method} ${req.url} ${req.headers.range ?? ''}`.trim());
@@ -20,7 +20,7 @@ export async function blobServer(dir: string, token = 'tok'): Promise<{ url: str
       return;
     }
     const size = fs.statSync(file).size;
-    const r = /^bytes=(\d+)-$/.exec(String(req.headers.range ?? ''));
+    const r = o.noRange ? null : /^bytes=(\d+)-$/.exec(String(req.headers.range ?? ''));
     const start = r ? Number(r[1]) : 0;
     res.writeHead(r ? 206 : 200, { 'content-length': size - start, ...(r ? { 'content-range': `bytes ${start}-${size - 1}/${size}` } : {}) });
     fs.createReadStream(file, { start }).pipe(res);
@@ -38,20 +38,22 @@ export async function blobServer(dir: string, token = 'tok'): Promise<{ url: str
  * A TCP proxy to `target` that cuts every connection after `dropEvery` bytes went to the client
  * (0: never). Counts connections and cut connections.
  */
-export async function droppingProxy(target: string, dropEvery: number): Promise<{ url: string; connections: number; drops: number; close(): Promise<void> }> {
+export async function droppingProxy(target: string, dropEvery: number, o: { growing?: boolean } = {}): Promise<{ url: string; connections: number; drops: number; close(): Promise<void> }> {
   const u = new URL(target);
   const state = { connections: 0, drops: 0 };
   const sockets = new Set<net.Socket>();
   const srv = net.createServer((client) => {
     state.connections++;
+    // growing: connection n is cut after n × dropEvery bytes (a server without Range still progresses).
+    const limit = o.growing ? dropEvery * state.connections : dropEvery;
     const up = net.connect(Number(u.port), u.hostname);
     sockets.add(client);
     sockets.add(up);
     let sent = 0;
     client.on('data', (d) => up.write(d));
     up.on('data', (d) => {
-      if (dropEvery && sent + d.length >= dropEvery) {
-        client.write(d.subarray(0, dropEvery - sent));
+      if (limit && sent + d.length >= limit) {
+        client.write(d.subarray(0, limit - sent));
         state.drops++;
         client.destroy();
         up.destroy();

@@ -35,6 +35,10 @@ describe('admin HTTP API: what the CLI does', () => {
     expect(p.json.node).toMatchObject({ inputs: { hostname: 'n1', 'network.mode': 'dhcp' }, properties: {}, macs: ['52:54:00:00:01:01', '52:54:00:00:01:03'] });
     const badImage = await api('PATCH', 'nodes/n1', { image: 'nope' });
     expect(badImage.status).toBe(404);
+    const badLayout = await api('PATCH', 'nodes/n1', { layout: '<config><disk dev="/dev/sda" label_type="gpt" unit_of_measurement="MB"><part num="1" size="lots" p_type="primary"/></disk></config>' });
+    expect(badLayout.status).toBe(400);
+    expect(badLayout.json.error.code).toBe('FERRY_E_LAYOUT_INVALID');
+    expect(badLayout.json.error.details.problems.length).toBeGreaterThan(0);
     expect((await api('GET', 'nodes')).json.nodes).toHaveLength(1);
     expect((await api('GET', 'nodes/n1')).json.node.name).toBe('n1');
     expect((await api('PUT', 'nodes/n1')).status).toBe(405);
@@ -67,12 +71,34 @@ describe('admin HTTP API: what the CLI does', () => {
     expect(cfg.json.inputs).toEqual({ hostname: 'n1', 'network.mode': 'dhcp', extra: 'yes' });
     expect((await api('GET', 'deployments/999')).status).toBe(404);
 
+    // n3 has no image: nothing is armed, not even n1.
+    const before = (await api('GET', 'deployments?node=n1&active=1')).json.deployments.map((x: any) => x.id);
+    const partial = await api('POST', 'deploy', { select: ['@g1', 'n3'] });
+    expect(partial.status).toBe(400);
+    expect(partial.json.error.code).toBe('FERRY_E_NODE_NO_IMAGE');
+    expect((await api('GET', 'deployments?node=n1&active=1')).json.deployments.map((x: any) => x.id)).toEqual(before);
+    const many = await api('POST', 'deploy', { select: ['@g1'], inputs: { wave: '1' } });
+    expect(many.status).toBe(201);
+    expect(many.json.deployments.map((x: any) => x.node)).toEqual(['n1']);
+    const badSel = await api('POST', 'deploy', { select: ['../etc', '@'], ttl: 'x' });
+    expect(badSel.status).toBe(400);
+    expect(badSel.json.error.details.problems.map((p: any) => p.path).sort()).toEqual(['$.select[0]', '$.select[1]', '$.ttl']);
+
+    const cust = await api('POST', 'images/base/customizations', [{ kind: 'hostname' }, { kind: 'regexp', path: '/etc/hostname', pattern: 'host', replacement: 'h' }]);
+    expect(cust.status).toBe(201);
+    expect(cust.json.image).toMatchObject({ name: 'base', version: 2 });
+    expect(cust.json.image.customizations).toHaveLength(2);
+    const badCust = await api('POST', 'images/base/customizations', [{ kind: 'file' }]);
+    expect(badCust.status).toBe(400);
+    expect(badCust.json.error.details.problems.map((p: any) => p.path)).toEqual(['$[0].path', '$[0].content']);
+
     const c = await api('POST', 'images/base/clone', { name: 'base-web', inputs: { role: 'web' } });
     expect(c.status).toBe(201);
-    expect(c.json.image).toMatchObject({ master: 'base@1', inputs: { role: 'web' } });
+    expect(c.json.image).toMatchObject({ master: 'base@2', inputs: { role: 'web' } });
     expect((await api('POST', 'images/base/verify')).json.results.every((x: any) => x.ok)).toBe(true);
     expect((await api('DELETE', 'images/base')).status).toBe(409);
     expect((await api('DELETE', 'images/base-web')).json.removed).toEqual(['base-web@1']);
+    expect((await api('DELETE', 'images/base@1')).json.removed).toEqual(['base@1']);
     expect((await api('POST', 'gc?dryRun=1')).json.removed).toEqual([]);
     expect((await api('GET', 'images')).json.images.map((i: any) => i.name)).toEqual(['base']);
   });

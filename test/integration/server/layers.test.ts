@@ -234,6 +234,21 @@ describe('layers: full fidelity, determinism, export and commit', () => {
     rmSync(work, { recursive: true, force: true });
   });
 
+  it('refuses to export a layer that writes through a symlink of a lower layer', async () => {
+    const a = join(t.dir, 'sa'), b = join(t.dir, 'sb'), outside = join(t.dir, 'outside');
+    mkdirSync(a);
+    mkdirSync(outside);
+    symlinkSync(outside, join(a, 'lib'));
+    mkdirSync(join(b, 'lib'), { recursive: true });
+    writeFileSync(join(b, 'lib', 'planted'), 'x');
+    await run(['tar', '-C', a, '-cf', join(t.dir, 'sa.tar'), '.']);
+    // Only the file, not its directory: the name goes through the lower layer's symlink.
+    await run(['tar', '-C', b, '-cf', join(t.dir, 'sb.tar'), 'lib/planted']);
+    await importImage(d, 'through-link', { tars: [join(t.dir, 'sa.tar'), join(t.dir, 'sb.tar')], actor: 'test' });
+    await expect(exportImage(d, 'through-link', join(t.dir, 'through-out'))).rejects.toMatchObject({ code: 'FERRY_E_LAYER_UNSAFE_PATH', details: expect.objectContaining({ symlink: 'lib' }) });
+    expect(readdirSync(outside)).toEqual([]);
+  });
+
   it('refuses a tar with names that leave the root, storing nothing', async () => {
     const evil = join(t.dir, 'evil');
     mkdirSync(join(evil, 'sub'), { recursive: true });

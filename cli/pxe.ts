@@ -1,0 +1,102 @@
+/**
+ * `ferry pxe`: what a site's network needs to boot machines into Ferry.
+ *   ferry pxe dnsmasq-config --interface IF [--server URL] [--tftp-server ADDR] [--dnsmasq-tftp DIR] [--subnet NET/LEN]
+ *   ferry pxe ipxe-chain [--server URL]
+ *   ferry pxe pxelinux --mac MAC [--server URL --token TOKEN]
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { networkInterfaces } from 'node:os';
+import { join } from 'node:path';
+import { FerryError } from '../common/errors.js';
+import { renderDnsmasqConfig } from '../server/boot/dnsmasq.js';
+import { pxelinuxConfigPath, renderIpxeChain, renderPxelinuxInstall, renderPxelinuxLocal } from '../server/boot/ipxe.js';
+import { dataDir, parse, usageError } from './util.js';
+
+const USAGE = [
+  'ferry pxe dnsmasq-config --interface IF [--server URL] [--tftp-server ADDR] [--dnsmasq-tftp DIR] [--subnet A.B.C.D/LEN]',
+  '       ferry pxe ipxe-chain [--server URL]',
+  '       ferry pxe pxelinux --mac MAC [--server URL --token TOKEN]   (local boot without --token)',
+].join('\n');
+
+/** The server URL: --server, else the running server's public URL recorded in DATA/server.json. */
+function serverUrl(values: Record<string, unknown>): string {
+  if (typeof values.server === 'string') return values.server;
+  const f = join(dataDir(values), 'server.json');
+  if (existsSync(f)) {
+    try {
+      const j = JSON.parse(readFileSync(f, 'utf8')) as { publicUrl?: string };
+      if (j.publicUrl) return j.publicUrl;
+    } catch {
+      /* fall through to the usage error */
+    }
+  }
+  throw usageError(`give --server URL (the address machines use to reach \`ferry serve\`); no running server is recorded in ${f}`, USAGE);
+}
+
+/** The IPv4 address and subnet of an interface on this machine. */
+export function interfaceIpv4(name: string, ifaces = networkInterfaces()): { address: string; subnet: string } {
+  const list = ifaces[name];
+  const v4 = list?.find((a) => a.family === 'IPv4' && !a.internal) ?? list?.find((a) => a.family === 'IPv4');
+  if (!v4 || !v4.cidr) {
+    const have = Object.entries(ifaces)
+      .filter(([, as]) => as?.some((a) => a.family === 'IPv4'))
+      .map(([n, as]) => `${n} (${as!.filter((a) => a.family === 'IPv4').map((a) => a.cidr).join(', ')})`);
+    throw new FerryError('FERRY_E_PXE_INTERFACE', `the interface "${name}" ${list ? 'has no IPv4 address' : 'does not exist on this machine'}`, {
+      details: { interface: name, interfaces: have },
+      hint: `give the interface facing the machines to boot (${have.join('; ') || 'none has an IPv4 address'}), or --subnet and --tftp-server`,
+    });
+  }
+  return { address: v4.address, subnet: v4.cidr };
+}
+
+export async function run(argv: string[]): Promise<number> {
+  const [sub, ...rest] = argv;
+  const { values, positionals } = parse(
+    rest,
+    {
+      interface: { type: 'string' },
+      server: { type: 'string' },
+      'tftp-server': { type: 'string' },
+      'dnsmasq-tftp': { type: 'string' },
+      subnet: { type: 'string' },
+      mac: { type: 'string' },
+      token: { type: 'string' },
+    },
+    USAGE,
+  );
+  if (values.help || sub === '--help' || sub === '-h' || !sub) {
+    process.stdout.write(`usage: ${USAGE}\n`);
+    return sub ? 0 : 2;
+  }
+  if (positionals.length) throw usageError(`unexpected argument "${positionals[0]}"`, USAGE);
+  switch (sub) {
+    case 'dnsmasq-config': {
+      if (!values.interface) throw usageError('give --interface IF: the interface facing the machines to boot', USAGE);
+      let subnet = values.subnet as string | undefined;
+      let tftp = values['tftp-server'] as string | undefined;
+      if (!subnet || !tftp) {
+        const ip = interfaceIpv4(values.interface);
+        subnet ??= ip.subnet;
+        tftp ??= ip.address;
+      }
+      process.stdout.write(
+        renderDnsmasqConfig({ interface: values.interface, subnet, tftpServer: tftp, serverUrl: serverUrl(values), dnsmasqTftpRoot: values['dnsmasq-tftp'] }),
+      );
+      return 0;
+    }
+    case 'ipxe-chain':
+      process.stdout.write(renderIpxeChain(serverUrl(values)));
+      return 0;
+    case 'pxelinux': {
+      if (!values.mac) throw usageError('give --mac MAC', USAGE);
+      const text = values.token
+        ? renderPxelinuxInstall({ serverUrl: serverUrl(values), token: values.token, mac: values.mac })
+        : renderPxelinuxLocal({ mac: values.mac });
+      process.stderr.write(`# TFTP file: ${pxelinuxConfigPath(values.mac)}\n`);
+      process.stdout.write(text);
+      return 0;
+    }
+    default:
+      throw usageError(`unknown subcommand "${sub}"`, USAGE);
+  }
+}
