@@ -263,7 +263,7 @@ export async function importImage(d: DataDir, name: string, o: ImportOptions): P
     const scan = await scanTree(o.dir);
     o.onScan?.(scan);
     checkRoom(d, scan.contentBytes + scan.entries.length * 1536 + (1 << 20), `importing ${o.dir}`);
-    layers.push(registerLayer(d, await storeLayer(d.blobs, tarStream(scan.entries), compression)));
+    layers.push(registerLayer(d, await storeLayer(d.blobs, tarStream(scan.entries), compression, { inspect: false })));
   } else {
     const sizes = o.tars!.map((f) => {
       try {
@@ -626,7 +626,7 @@ export async function commitImage(d: DataDir, ref: string, dir: string, o: { act
     const diff = diffTrees(oldScan, newScan);
     if (diff.changed.length === 0 && diff.deleted.length === 0) return { added: 0, deleted: 0 };
     checkRoom(d, diff.changed.reduce((s, e) => s + e.size + 1536, 0) + (1 << 20), `committing ${dir}`);
-    const layer = registerLayer(d, await storeLayer(d.blobs, tarStream(diffLayerEntries(diff)), o.compression ?? 'zstd'));
+    const layer = registerLayer(d, await storeLayer(d.blobs, tarStream(diffLayerEntries(diff)), o.compression ?? 'zstd', { inspect: false }));
     const image = insertImage(
       d,
       { name: row.name, version: latest.version + 1, master: row.master ?? undefined, layers: [...cur.layers, layer], customizations: cur.customizations, inputs: cur.inputs },

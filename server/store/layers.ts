@@ -34,18 +34,20 @@ export const ZSTD_ARGV = ['zstd', '-3', '-T1', '-q', '-c'];
  * Store a tar stream as a layer. `check` sees every tar entry header (to refuse unsafe
  * names) while the bytes flow to the compressor; it runs on a copy of the stream.
  */
-export async function storeLayer(store: BlobStore, tar: AsyncIterable<Buffer>, compression: Compression): Promise<BuiltLayer> {
+export async function storeLayer(store: BlobStore, tar: AsyncIterable<Buffer>, compression: Compression, o: { inspect?: boolean } = {}): Promise<BuiltLayer> {
   const diffHash = createHash('sha256');
   let uncompressedSize = 0;
-  const inspector = new TarInspector();
+  // Foreign archives are parsed on the way in; layers Ferry writes from a scanned tree
+  // have names that came from readdir (no "..", never absolute), so they skip the cost.
+  const inspector = o.inspect === false ? undefined : new TarInspector();
   async function* observed() {
     for await (const chunk of tar) {
       diffHash.update(chunk);
       uncompressedSize += chunk.length;
-      await inspector.write(chunk);
+      if (inspector) await inspector.write(chunk);
       yield chunk;
     }
-    await inspector.end();
+    if (inspector) await inspector.end();
   }
   let blob;
   if (compression === 'none') {
@@ -72,7 +74,7 @@ export async function storeLayer(store: BlobStore, tar: AsyncIterable<Buffer>, c
     mediaType: MEDIA_TYPES[compression],
     uncompressedSize,
     diffId: 'sha256:' + diffHash.digest('hex'),
-    entries: inspector.count,
+    entries: inspector?.count ?? 0,
   };
 }
 

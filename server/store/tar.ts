@@ -19,7 +19,7 @@
  * same bytes.
  */
 import { createHash } from 'node:crypto';
-import { open } from 'node:fs/promises';
+import { closeSync, openSync, readSync } from 'node:fs';
 import { FerryError } from '../../common/errors.js';
 import { sparseMap, type TreeEntry } from './tree.js';
 
@@ -192,8 +192,14 @@ export function whiteoutEntry(path: string, mtimeNs = 0n): TreeEntry {
 
 const CHUNK = 1 << 20;
 
-async function* fileData(abs: string, regions: [number, number][], expected: number): AsyncGenerator<Buffer> {
-  const fh = await open(abs, 'r');
+/**
+ * File contents by synchronous reads: an import reads tens of thousands of small files,
+ * and a thread-pool round trip per open/read/close made that 3-6 times slower than GNU
+ * tar (MACHINE-NOTES: synchronous calls are the fast way in Node). The generator still
+ * yields between chunks, so the compressor's pipe keeps its backpressure.
+ */
+function* fileData(abs: string, regions: [number, number][], expected: number): Generator<Buffer> {
+  const fd = openSync(abs, 'r');
   try {
     for (const [off, len] of regions) {
       let pos = off;
@@ -201,36 +207,54 @@ async function* fileData(abs: string, regions: [number, number][], expected: num
       while (pos < end) {
         const want = Math.min(CHUNK, end - pos);
         const buf = Buffer.allocUnsafe(want);
-        const { bytesRead } = await fh.read(buf, 0, want, pos);
-        if (bytesRead === 0) {
+        const n = readSync(fd, buf, 0, want, pos);
+        if (n === 0) {
           throw new FerryError('FERRY_E_TREE_CHANGED', `${abs} shrank while it was being stored (expected ${expected} bytes)`, {
             details: { path: abs, expected },
             hint: 'stop whatever writes into the tree, then import again',
           });
         }
-        pos += bytesRead;
-        yield bytesRead === want ? buf : buf.subarray(0, bytesRead);
+        pos += n;
+        yield n === want ? buf : buf.subarray(0, n);
       }
     }
   } finally {
-    await fh.close();
+    closeSync(fd);
   }
 }
 
+/** Small entries are gathered into one buffer so the consumer sees few, large chunks. */
+const BATCH = 1 << 20;
+
 /** The whole archive as a stream of buffers, ending with the two zero blocks. */
 export async function* tarStream(entries: Iterable<TreeEntry>, opts: { sparse?: boolean } = {}): AsyncGenerator<Buffer> {
+  let pending: Buffer[] = [];
+  let pendingSize = 0;
+  const take = () => {
+    const b = pending.length === 1 ? pending[0] : Buffer.concat(pending, pendingSize);
+    pending = [];
+    pendingSize = 0;
+    return b;
+  };
+  const push = (b: Buffer) => {
+    pending.push(b);
+    pendingSize += b.length;
+  };
   for (const e of entries) {
     const plan = planEntry(e, opts);
-    yield plan.header;
-    if (e.type !== 'file' || plan.dataSize === 0) continue;
-    if (plan.sparse) {
-      yield plan.sparse.mapBlock;
-      yield* fileData(e.abs, plan.sparse.map.filter((r) => r[1] > 0), e.size);
-    } else {
-      yield* fileData(e.abs, [[0, e.size]], e.size);
+    push(plan.header);
+    if (e.type === 'file' && plan.dataSize > 0) {
+      if (plan.sparse) push(plan.sparse.mapBlock);
+      const regions: [number, number][] = plan.sparse ? plan.sparse.map.filter((r) => r[1] > 0) : [[0, e.size]];
+      for (const chunk of fileData(e.abs, regions, e.size)) {
+        push(chunk);
+        if (pendingSize >= BATCH) yield take();
+      }
+      const rem = plan.dataSize % BLOCK;
+      if (rem) push(Buffer.alloc(BLOCK - rem));
     }
-    const rem = plan.dataSize % BLOCK;
-    if (rem) yield Buffer.alloc(BLOCK - rem);
+    if (pendingSize >= BATCH) yield take();
   }
-  yield Buffer.alloc(BLOCK * 2);
+  push(Buffer.alloc(BLOCK * 2));
+  yield take();
 }
