@@ -2,9 +2,12 @@
 import { parse, dataDir, usageError } from './util.js';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseListen, startServer } from '../server/index.js';
-import { renderIpxeChain } from '../server/boot/ipxe.js';
-import { startTftpServer, type TftpServer } from '../server/boot/tftp.js';
+import { startServer } from '../server/index.js';
+
+function ensureDir(d: string): string {
+  mkdirSync(d, { recursive: true });
+  return d;
+}
 
 const USAGE =
   'ferry serve [--data DIR] [--listen HOST:PORT] [--public-url URL] [--boot-dir DIR] [--kernel-arg ARG]... [--tftp [HOST:PORT]] [--tftp-root DIR]';
@@ -51,21 +54,12 @@ export async function run(argv: string[]): Promise<number> {
     publicUrl: values['public-url'],
     bootDir: values['boot-dir'],
     kernelArgs: values['kernel-arg'],
+    tftp:
+      values.tftp || values['tftp-listen']
+        ? { listen: values['tftp-listen'] ?? '0.0.0.0:69', root: values['tftp-root'] ?? ensureDir(join(dataDir(values), 'tftp')) }
+        : undefined,
   });
-  let tftp: TftpServer | undefined;
-  if (values.tftp || values['tftp-listen']) {
-    const { host, port } = parseListen(values['tftp-listen'] ?? '0.0.0.0:69');
-    const root = values['tftp-root'] ?? join(srv.dataDir, 'tftp');
-    mkdirSync(root, { recursive: true });
-    // boot.ipxe is rendered for this server, so the directory only needs the iPXE binaries.
-    const chain = Buffer.from(renderIpxeChain(srv.publicUrl));
-    try {
-      tftp = await startTftpServer({ root, host, port, virtualFile: (rel) => (rel === 'boot.ipxe' ? chain : undefined) });
-    } catch (e) {
-      await srv.close();
-      throw e;
-    }
-  }
+  const tftp = srv.tftp;
   if (values.json) process.stdout.write(JSON.stringify({ url: srv.url, publicUrl: srv.publicUrl, port: srv.port, ...(tftp ? { tftp: { address: tftp.address, port: tftp.port } } : {}) }) + '\n');
   else {
     process.stdout.write(`ferry: serving ${srv.dataDir} at ${srv.url} (nodes use ${srv.publicUrl})\n`);
@@ -76,7 +70,6 @@ export async function run(argv: string[]): Promise<number> {
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
   });
-  await tftp?.close();
   await srv.close();
   return 0;
 }

@@ -13,7 +13,7 @@ import { ADMIN_ROUTES, type ArmResponse, type FinishAction } from '../common/pro
 import { run } from '../common/run.js';
 import { VERSION } from '../common/version.js';
 import { parseCmdline } from './identify.js';
-import { runInstall, type InstallOptions } from './stages.js';
+import { runInstall, type InstallOptions } from './install.js';
 
 const RUN_USAGE = 'ferry-installer run [--server URL --token TOKEN] [--bootif MAC] [--finish reboot|poweroff|stay] [--disk DEV]... [--root DIR] [--cmdline FILE]';
 const INSTALL_USAGE = 'ferry install --server URL (--token TOKEN | --node NAME [--data DIR | --admin-token T]) (--disk DEV... --yes | --root DIR) [--no-initramfs]';

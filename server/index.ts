@@ -10,6 +10,20 @@ import { log } from '../common/log.js';
 import { DataDir, ensureAdminToken } from './context.js';
 import { EventHub } from './api/events.js';
 import { handle, type ServerContext } from './api/routes.js';
+import { bootDecision } from './boot/decide.js';
+import { normalizeMac, renderIpxeChain, renderPxelinuxFor } from './boot/ipxe.js';
+import { startTftpServer, type TftpServer } from './boot/tftp.js';
+
+/** Files the TFTP server makes up: boot.ipxe for this server, pxelinux.cfg/01-MAC per machine. */
+function bootFile(ctx: ServerContext, rel: string, address: string): Buffer | undefined {
+  if (rel === 'boot.ipxe') return Buffer.from(renderIpxeChain(ctx.publicUrl));
+  const m = /^pxelinux\.cfg\/(01(-[0-9a-fA-F]{2}){6})$/.exec(rel);
+  if (!m) return undefined;
+  const mac = normalizeMac(m[1]);
+  const d = bootDecision(ctx.data, mac, { publicUrl: ctx.publicUrl, kernelArgs: ctx.kernelArgs, remoteAddress: address });
+  if (d.discovered) ctx.hub.publish('discovered', { mac, address });
+  return Buffer.from(renderPxelinuxFor(d));
+}
 
 export interface ServerOptions {
   dataDir: string;
@@ -21,6 +35,11 @@ export interface ServerOptions {
   bootDir?: string;
   /** Kernel arguments added to every install boot (e.g. ferry.shell=1). */
   kernelArgs?: string[];
+  /**
+   * Also serve TFTP (read-only) from `root`: the iPXE binaries there, plus boot.ipxe
+   * rendered for publicUrl and pxelinux.cfg/01-MAC decided like GET /boot/ipxe.
+   */
+  tftp?: { listen: string; root: string };
 }
 
 export interface RunningServer {
@@ -29,6 +48,8 @@ export interface RunningServer {
   publicUrl: string;
   adminToken: string;
   dataDir: string;
+  /** Where TFTP listens, when asked for. */
+  tftp?: { address: string; port: number };
   close(): Promise<void>;
 }
 
@@ -78,6 +99,17 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
   ctx.publicUrl = (o.publicUrl ?? url).replace(/\/+$/, '');
   writeFileSync(serverInfoFile(o.dataDir), JSON.stringify({ url, publicUrl: ctx.publicUrl, pid: process.pid, startedAt: new Date().toISOString() }, null, 2) + '\n', { mode: 0o600 });
   log.info('server listening', { url, publicUrl: ctx.publicUrl, dataDir: o.dataDir });
+  let tftp: TftpServer | undefined;
+  if (o.tftp) {
+    const t = parseListen(o.tftp.listen);
+    try {
+      tftp = await startTftpServer({ root: o.tftp.root, host: t.host, port: t.port, virtualFile: (rel, client) => bootFile(ctx, rel, client.address) });
+    } catch (e) {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      data.close();
+      throw e;
+    }
+  }
   let closed = false;
   return {
     url,
@@ -85,9 +117,11 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     publicUrl: ctx.publicUrl,
     adminToken,
     dataDir: o.dataDir,
+    tftp: tftp ? { address: tftp.address, port: tftp.port } : undefined,
     async close() {
       if (closed) return;
       closed = true;
+      await tftp?.close();
       hub.close();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());

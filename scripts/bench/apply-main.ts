@@ -15,7 +15,7 @@ import { DataDir } from '../../server/context.js';
 import { importImage, findImage, getImage, manifestOf } from '../../server/store/images.js';
 import { addNode } from '../../server/db/inventory.js';
 import { armDeployment } from '../../server/db/deployments.js';
-import { runInstall } from '../../installer/stages.js';
+import { runInstall } from '../../installer/install.js';
 
 const { values } = parseArgs({ options: { files: { type: 'string', default: '50000' }, mib: { type: 'string', default: '1024' }, rounds: { type: 'string', default: '1' } } });
 const FILES = Number(values.files);

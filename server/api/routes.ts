@@ -12,7 +12,6 @@ import { log } from '../../common/log.js';
 import { ADMIN_ROUTES, API_PREFIX, BLOB_PREFIX, BOOT_ROUTES, DIGEST_RE, INSTALL_ROUTES, type ArmRequest, type ArmResponse } from '../../common/protocol.js';
 import { sameSecret, type DataDir } from '../context.js';
 import {
-  activeDeploymentForNode,
   armDeployment,
   checkDeployToken,
   deploymentEvents,
@@ -37,16 +36,15 @@ import {
   listDiscovered,
   listGroups,
   listNodes,
-  nodeByMac,
   normaliseMac,
-  recordDiscovered,
   removeFromGroup,
   removeNode,
   selectNodes,
   setNode,
   type NodeChanges,
 } from '../db/inventory.js';
-import { renderIpxeInstall, renderIpxeLocal } from '../boot/ipxe.js';
+import { renderIpxeFor } from '../boot/ipxe.js';
+import { bootDecision } from '../boot/decide.js';
 import { cloneImage, garbageCollect, getImage, imageInfo, listImages, NAME_RE, removeImage, setCustomizations, validateCustomizations, verifyImages } from '../store/images.js';
 import { EventHub } from './events.js';
 import { serveFile } from './files.js';
@@ -274,22 +272,9 @@ function bootScript(ctx: ServerContext, req: IncomingMessage, res: ServerRespons
   if (!mac) {
     throw new ValidationError('FERRY_E_BAD_REQUEST', 'the boot request', [bad('mac', `"${raw.slice(0, 64)}" is not a MAC address (GET /boot/ipxe?mac=aa:bb:cc:dd:ee:ff)`)]);
   }
-  const node = nodeByMac(ctx.data, mac);
-  let script: string;
-  if (!node) {
-    recordDiscovered(ctx.data, mac, req.socket.remoteAddress);
-    ctx.hub.publish('discovered', { mac, address: req.socket.remoteAddress });
-    script = renderIpxeLocal({ mac, reason: 'unknown machine (recorded as discovered)' });
-  } else {
-    const dep = node.boot_action === 'install' ? activeDeploymentForNode(ctx.data, node.id) : undefined;
-    if (dep) {
-      const props = JSON.parse(node.properties) as Record<string, string>;
-      const extra = [...ctx.kernelArgs, ...(props['boot.args'] ? props['boot.args'].split(/\s+/).filter(Boolean) : [])];
-      script = renderIpxeInstall({ serverUrl: ctx.publicUrl, token: dep.token, mac, label: node.name, extraArgs: extra });
-    } else {
-      script = renderIpxeLocal({ mac, label: node.name, reason: node.boot_action === 'install' ? 'no deployment armed or it expired' : 'installed' });
-    }
-  }
+  const decision = bootDecision(ctx.data, mac, { publicUrl: ctx.publicUrl, kernelArgs: ctx.kernelArgs, remoteAddress: req.socket.remoteAddress });
+  if (decision.discovered) ctx.hub.publish('discovered', { mac, address: req.socket.remoteAddress });
+  const script = renderIpxeFor(decision);
   res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store', 'content-length': Buffer.byteLength(script) });
   res.end(script);
 }

@@ -7,7 +7,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { CustomizationItem } from '../../common/protocol.js';
-import { runInstall } from '../../installer/stages.js';
+import { runInstall } from '../../installer/install.js';
 import { FerryServer } from './helpers/ferry-server.js';
 import { busyboxImage } from './helpers/images.js';
 

@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { run } from '../../common/run.js';
 import type { ProgressEvent } from '../../common/progress.js';
-import { runInstall } from '../../installer/stages.js';
+import { runInstall } from '../../installer/install.js';
 import { FerryServer } from './helpers/ferry-server.js';
 
 const ROOT = path.join(__dirname, '..', '..');

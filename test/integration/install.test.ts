@@ -7,7 +7,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { ProgressEvent } from '../../common/progress.js';
-import { runInstall, type InstallOptions } from '../../installer/stages.js';
+import { runInstall, type InstallOptions } from '../../installer/install.js';
 import { FerryServer } from './helpers/ferry-server.js';
 import { droppingProxy } from './helpers/net.js';
 import { describeTree, makeKitchenSink } from './helpers/trees.js';

@@ -3,7 +3,7 @@ import { planBootloader } from '../../installer/bootloader.js';
 import type { TargetView } from '../../installer/customize/plan.js';
 import { macFromBootif, parseCmdline, pickMac } from '../../installer/identify.js';
 import { backoffDelay, isRetriableNetworkError } from '../../installer/retry.js';
-import { disksInUse, errorEvent } from '../../installer/stages.js';
+import { disksInUse, errorEvent } from '../../installer/install.js';
 import { FerryError } from '../../common/errors.js';
 import { TarParser, parsePax } from '../../installer/layers/tar.js';
 

@@ -34,10 +34,10 @@ export class FerryServer {
     return this.srv.url;
   }
   /** Stop and start again on the same port and data (a server crash and restart). */
-  async restart(o: { publicUrl?: string; bootDir?: string } = {}): Promise<void> {
+  async restart(o: { publicUrl?: string; bootDir?: string; tftp?: { listen: string; root: string } } = {}): Promise<void> {
     const port = this.srv.port;
     await this.srv.close();
-    this.srv = await startServer({ dataDir: this.dataDir, listen: `127.0.0.1:${port}`, publicUrl: o.publicUrl, bootDir: o.bootDir });
+    this.srv = await startServer({ dataDir: this.dataDir, listen: `127.0.0.1:${port}`, publicUrl: o.publicUrl, bootDir: o.bootDir, tftp: o.tftp });
   }
   async image(name: string, dir: string, customizations: CustomizationItem[] = []) {
     return importImage(this.data, name, { dir, customizations, actor: 'test' });

@@ -1,0 +1,93 @@
+/**
+ * The install, stage by stage: identify → config → disks → layers → customize → bootloader →
+ * finish (installer/stages/, one module each with the same small interface). The runner reports
+ * start and end of each; on failure an error event with the stage, what was being done, and for
+ * a command its argv and output tail; then it stops (no retry loop, no reboot).
+ */
+import { toFerryError, type FerryError } from '../common/errors.js';
+import { log } from '../common/log.js';
+import { formatEvent, throttled, type ProgressEvent, type ProgressSink } from '../common/progress.js';
+import type { FinishAction, InstallResult } from '../common/protocol.js';
+import { EventSender, ServerClient } from './client.js';
+import { bootloader } from './stages/bootloader.js';
+import { config } from './stages/config.js';
+import { customize } from './stages/customize.js';
+import { disks } from './stages/disks.js';
+import { finish, teardown } from './stages/finish.js';
+import { identify } from './stages/identify.js';
+import { layers } from './stages/layers.js';
+import type { InstallContext, InstallOptions, Stage } from './stages/types.js';
+
+export type { InstallContext, InstallOptions, Stage } from './stages/types.js';
+export { disksInUse } from './stages/disks.js';
+
+export const STAGES: Stage[] = [identify, config, disks, layers, customize, bootloader, finish];
+
+export interface InstallOutcome {
+  result: InstallResult;
+  finish: FinishAction;
+  /** Whether every event reached the server. */
+  eventsDelivered: boolean;
+}
+
+/** What the error event carries: the stage, what was done, and a command's argv and output. */
+export function errorEvent(phase: string, doing: string, e: FerryError): ProgressEvent {
+  const d = e.details ?? {};
+  return {
+    phase,
+    state: 'error',
+    code: e.code,
+    message: `${doing}: ${e.message}`,
+    details: {
+      doing,
+      ...(d.argv ? { argv: d.argv, exitCode: d.exitCode, stdoutTail: d.stdoutTail, stderrTail: d.stderrTail } : {}),
+      ...d,
+      hint: e.hint,
+    },
+  };
+}
+
+export async function runInstall(opts: InstallOptions): Promise<InstallOutcome> {
+  const client = new ServerClient({ server: opts.server, token: opts.token, backoff: opts.backoff });
+  const sender = new EventSender(client, { heartbeatMs: opts.heartbeatMs });
+  const say = opts.console ?? ((l: string) => process.stderr.write(l + '\n'));
+  const toConsole = throttled((e) => say(formatEvent(e)), 2000);
+  const emit: ProgressSink = (e) => {
+    const ev = e.ts ? e : { ...e, ts: new Date().toISOString() };
+    sender.push(ev);
+    opts.onEvent?.(ev);
+    if (e.state !== 'heartbeat') toConsole(ev);
+  };
+  const ctx: InstallContext = { opts, client, emit: throttled(emit, 1000), doing: 'starting', mounted: false, finish: opts.finish ?? 'reboot', warnings: [] };
+  sender.start();
+  let result: InstallResult = { status: 'success' };
+  for (const stage of STAGES) {
+    sender.phase = stage.name;
+    const t0 = Date.now();
+    emit({ phase: stage.name, state: 'start' });
+    try {
+      await stage.run(ctx);
+      emit({ phase: stage.name, state: 'end', message: `${((Date.now() - t0) / 1000).toFixed(1)} s` });
+    } catch (err) {
+      const e = toFerryError(err);
+      log.error('install failed', { phase: stage.name, doing: ctx.doing, code: e.code, message: e.message });
+      emit(errorEvent(stage.name, ctx.doing, e));
+      result = { status: 'failed', error: { code: e.code, message: e.message, details: { ...e.details, doing: ctx.doing, hint: e.hint }, phase: stage.name } };
+      try {
+        await teardown(ctx);
+      } catch (te) {
+        emit({ phase: stage.name, state: 'warning', message: `could not unmount the target after the failure: ${(te as Error).message}` });
+      }
+      break;
+    }
+  }
+  const delivered = await sender.close();
+  try {
+    await client.postResult(result);
+  } catch (e) {
+    say(`could not report the result to the server: ${(e as Error).message}`);
+  }
+  const fin = result.status === 'success' ? (opts.allowPowerActions ? ctx.finish : 'stay') : 'stay';
+  return { result, finish: fin, eventsDelivered: delivered };
+}
+

@@ -1,0 +1,24 @@
+/** layers: every layer of the image, in order, into the target root. */
+import { FerryError } from '../../common/errors.js';
+import { applyLayer } from '../layers/index.js';
+import type { Stage } from './types.js';
+
+export const layers: Stage = {
+  name: 'layers',
+  async run(ctx) {
+    const c = ctx.config!;
+    if (c.transport.kind !== 'http') {
+      throw new FerryError('FERRY_E_TRANSPORT_UNSUPPORTED', `transport "${c.transport.kind}" is not supported by this installer`, {
+        details: { transport: c.transport.kind }, hint: 'deploy with the http transport',
+      });
+    }
+    const baseUrl = (c.transport as { baseUrl?: string }).baseUrl || ctx.client.server;
+    let total = 0;
+    for (const [i, ref] of c.image.layers.entries()) {
+      ctx.doing = `layer ${i + 1} of ${c.image.layers.length} (${ref.digest})`;
+      const s = await applyLayer(ref, { baseUrl, token: ctx.opts.token, target: ctx.target!, index: i, progress: ctx.emit, backoff: ctx.opts.backoff });
+      total += s.entries;
+    }
+    ctx.emit({ phase: 'layers', state: 'info', message: `${c.image.layers.length} layers, ${total} entries` });
+  },
+};

@@ -1,0 +1,71 @@
+/**
+ * The stages' one small interface and the context they share. Each stage is a module in this
+ * folder; installer/install.ts runs them in order and reports them.
+ */
+import type { FinishAction, InstallConfig } from '../../common/protocol.js';
+import type { PHASES, ProgressSink } from '../../common/progress.js';
+import type { ServerClient } from '../client.js';
+import type { ApplyDiskPlanFn, DiscoverDisksFn, DiskPlan, Layout, PlanDisksFn, TeardownDiskPlanFn } from '../disk/index.js';
+import type { Backoff } from '../retry.js';
+import type { TargetRoot } from '../target.js';
+
+export interface InstallOptions {
+  server: string;
+  token: string;
+  /** BOOTIF from the kernel command line, or a MAC. */
+  bootif?: string;
+  /** Only these disks may be planned onto (`ferry install --disk`). */
+  disks?: string[];
+  /** Install into this existing directory instead of partitioning disks (no fstab, no bootloader disk). */
+  root?: string;
+  /** The operator confirmed wiping the disks. */
+  yes: boolean;
+  /** Overrides the deployment's finish action. */
+  finish?: FinishAction;
+  /** Reboot/poweroff are allowed only in the boot environment; a host install always stays. */
+  allowPowerActions?: boolean;
+  /** Rebuild the initramfs when the image has the tools (default true). */
+  initramfs?: boolean;
+  /** Where the target is mounted (default: a fresh directory under /tmp). */
+  mountRoot?: string;
+  backoff?: Backoff;
+  heartbeatMs?: number;
+  /** Lines for people (the console). */
+  console?: (line: string) => void;
+  /** Sees every event as it is emitted (a JSON log, tests). */
+  onEvent?: ProgressSink;
+}
+
+export interface InstallContext {
+  opts: InstallOptions;
+  client: ServerClient;
+  emit: ProgressSink;
+  /** What is being done right now, for the error report. */
+  doing: string;
+  mac?: string;
+  config?: InstallConfig;
+  layout?: Layout;
+  plan?: DiskPlan;
+  root?: string;
+  target?: TargetRoot;
+  /** Whether the disk plan's mounts are up (for teardown). */
+  mounted: boolean;
+  disk?: DiskModule;
+  finish: FinishAction;
+  warnings: string[];
+}
+
+export interface Stage {
+  name: (typeof PHASES)[number];
+  run(ctx: InstallContext): Promise<void>;
+}
+
+export interface DiskModule {
+  parseLayout: (xml: string, opts?: { file?: string }) => Layout;
+  discoverDisks: DiscoverDisksFn;
+  planDisks: PlanDisksFn;
+  applyDiskPlan: ApplyDiskPlanFn;
+  teardownDiskPlan: TeardownDiskPlanFn;
+}
+
+/** The layouts side (installer/disk), loaded when disks are installed; injectable for tests. */
