@@ -65,7 +65,8 @@ export class FerryEnv {
     e.tftpDir = join(e.dataDir, 'tftp');
     mkdirSync(e.tftpDir);
     const port = await freePort();
-    e.server = await startServer({ dataDir: e.dataDir, listen: `127.0.0.1:${port}`, publicUrl: `http://10.0.2.2:${port}`, bootDir: BOOT_DIR });
+    // no_timer_check: under TCG on a busy host the kernel's IO-APIC timer check fails and it panics.
+    e.server = await startServer({ dataDir: e.dataDir, listen: `127.0.0.1:${port}`, publicUrl: `http://10.0.2.2:${port}`, bootDir: BOOT_DIR, kernelArgs: ['no_timer_check'] });
     await writeFile(join(e.tftpDir, 'boot.ipxe'), renderIpxeChain(e.server.publicUrl));
     return e;
   }
@@ -106,6 +107,8 @@ export class FerryEnv {
           const d = this.deployment(id);
           if (d.status === 'success' || d.status === 'failed') return d;
           if (!guest.running) throw new FerryError('FERRY_E_TIMEOUT', `guest ${guest.name} exited before deployment ${id} ended`);
+          // A panicked guest never reports: fail now rather than at the deadline.
+          if (/Kernel panic - not syncing/.test(guest.console)) throw new FerryError('FERRY_E_TIMEOUT', `the kernel of guest ${guest.name} panicked before deployment ${id} ended`);
           return undefined;
         },
         { what: `deployment ${id} to end (success or failed) on the server`, timeoutMs, intervalMs: 1000 },

@@ -28,7 +28,7 @@ describe('vm harness', () => {
       name: 'harness-shell',
       memoryMiB: 512,
       net: false,
-      kernel: { kernel: kernel.vmlinuz, initrd, append: 'console=ttyS0 quiet panic=-1' },
+      kernel: { kernel: kernel.vmlinuz, initrd, append: 'console=ttyS0 no_timer_check quiet panic=-1' },
       disks: [
         { size: '64M', bus: 'virtio', serial: 'VIRTDISK' },
         { size: '96M', bus: 'nvme', serial: 'NVMEDISK' },
@@ -64,7 +64,7 @@ describe('vm harness', () => {
       await mkdir(tftp, { recursive: true });
       await copyFile(kernel.vmlinuz, join(tftp, 'vmlinuz'));
       await copyFile(initrd, join(tftp, 'initrd.img'));
-      await writeFile(join(tftp, 'boot.ipxe'), '#!ipxe\necho ferry-test-script\nkernel vmlinuz initrd=initrd.img console=ttyS0 quiet ferry.test=net\ninitrd initrd.img\nboot\n');
+      await writeFile(join(tftp, 'boot.ipxe'), '#!ipxe\necho ferry-test-script\nkernel vmlinuz initrd=initrd.img console=ttyS0 no_timer_check quiet ferry.test=net\ninitrd initrd.img\nboot\n');
       const g = await guests.start({ name: `harness-pxe-${firmware}`, firmware, memoryMiB: 512, net: { tftpDir: tftp, bootfile: 'boot.ipxe', boot: true, mac: '52:54:00:12:34:56' } });
       await g.waitFor(/ferry-test-script/, { timeoutMs: 120_000, what: 'iPXE to run boot.ipxe' });
       await g.waitFor(new RegExp(SHELL_READY), { timeoutMs: 180_000, what: 'the busybox shell after network boot' });
@@ -74,7 +74,7 @@ describe('vm harness', () => {
   }
 
   it('names what it waited for and keeps the guest files when a wait times out', async () => {
-    const g = await guests.start({ name: 'harness-timeout', memoryMiB: 256, net: false, kernel: { kernel: kernel.vmlinuz, initrd, append: 'console=ttyS0 quiet' } });
+    const g = await guests.start({ name: 'harness-timeout', memoryMiB: 256, net: false, kernel: { kernel: kernel.vmlinuz, initrd, append: 'console=ttyS0 no_timer_check quiet' } });
     await g.waitFor(new RegExp(SHELL_READY), { timeoutMs: 120_000, what: 'the busybox shell' });
     const err = await g.waitFor(/this text never appears/, { timeoutMs: 1500, what: 'a line that never comes' }).catch((e) => e);
     expect(err.code).toBe('FERRY_E_TIMEOUT');

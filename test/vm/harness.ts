@@ -74,7 +74,12 @@ export interface WaitOpts {
   what: string;
   /** Look only at console output after this offset (default: from the start, or from `mark()`). */
   from?: number;
+  /** Fail at once when this appears (default: a kernel panic); null never fails early. */
+  failOn?: RegExp | null;
 }
+
+/** A guest whose kernel panicked will not get anywhere: waits fail at once. */
+export const PANIC = /Kernel panic - not syncing/;
 
 export interface ExecResult {
   output: string;
@@ -121,7 +126,7 @@ export function qemuArgv(opts: GuestOptions, ctx: { accel: 'tcg' | 'kvm'; dir: s
   if (opts.kernel) {
     a.push('-kernel', opts.kernel.kernel);
     if (opts.kernel.initrd) a.push('-initrd', opts.kernel.initrd);
-    a.push('-append', opts.kernel.append ?? 'console=ttyS0');
+    a.push('-append', opts.kernel.append ?? 'console=ttyS0 no_timer_check');
   }
   if (opts.onReboot === 'exit') a.push('-action', 'reboot=shutdown');
   a.push(...(opts.extraArgs ?? []));
@@ -235,6 +240,12 @@ export class Guest {
         if (m) {
           finish();
           resolve(m);
+          return true;
+        }
+        const failOn = opts.failOn === undefined ? PANIC : opts.failOn;
+        if (failOn && failOn.test(this.text.slice(from))) {
+          finish();
+          reject(this.failure(`the console of guest ${this.name} shows ${failOn} while waiting for ${opts.what} (${re})`, opts));
           return true;
         }
         if (this.exited) {
@@ -546,7 +557,7 @@ export async function probeKvm(timeoutMs = 20_000): Promise<KvmProbe> {
   const initrd = await buildBusyboxInitrd({ kernel, out: join(work, 'initrd.img') });
   let g: Guest | undefined;
   try {
-    g = await startGuest({ name: 'kvm-probe', accel: 'kvm', memoryMiB: 256, kernel: { kernel: kernel.vmlinuz, initrd, append: 'console=ttyS0 quiet' }, net: false, baseDir: work });
+    g = await startGuest({ name: 'kvm-probe', accel: 'kvm', memoryMiB: 256, kernel: { kernel: kernel.vmlinuz, initrd, append: 'console=ttyS0 no_timer_check quiet' }, net: false, baseDir: work });
     await g.waitFor(new RegExp(SHELL_READY), { timeoutMs, what: 'the KVM probe guest to reach its shell' });
     return { usable: true, reason: 'a KVM guest reached its shell' };
   } catch (e) {
