@@ -137,4 +137,17 @@ describe('boot environment', () => {
     const first = await firstEvent(srv, armed.id);
     expect(first.phase).toBe('identify');
   });
+
+  it('shows the installer\'s error and leaves a shell on the console when the install fails', async () => {
+    const mac = '52:54:00:f0:0d:04';
+    // A token the server does not know: the installer's first request is refused (a 4xx stops at once).
+    const append = kernelCommandLine({ serverUrl: publicUrl, token: 'not-a-real-token', mac, console: ['console=ttyS0,115200n8'], extraArgs: ['panic=-1'] });
+    const g = await guests.start({ name: 'bootenv-fail', memoryMiB: 1536, net: { mac }, kernel: { kernel: VMLINUZ, initrd: INITRD, append } });
+    await g.waitFor(/FERRY-INSTALL-FAILED: ferry-installer exited with status [1-9]/, { timeoutMs: 400_000, what: 'the init to report the failed install' });
+    expect(g.console).toMatch(/FERRY_E_TOKEN_REJECTED|token/i);
+    await g.waitFor(/starting a shell on the console/, { timeoutMs: 30_000, what: 'the rescue shell' });
+    const r = await g.exec('echo rescue-$((20 + 22)); cat /proc/cmdline');
+    expect(r.status).toBe(0);
+    expect(r.output).toContain('rescue-42');
+  });
 });
