@@ -31,6 +31,14 @@ async function lvmReport(cmd: 'pvs' | 'vgs' | 'lvs', fields: string): Promise<Re
   }
 }
 
+/** `devices` of lvs (`/dev/md1(256),…`) → [index of its first PV, first extent]. */
+export function extentPosition(devices: string | undefined, pvs: string[]): [number, number] {
+  const m = /^([^,(]+)\((\d+)\)/.exec(devices ?? '');
+  if (!m) return [Number.MAX_SAFE_INTEGER, 0];
+  const i = pvs.indexOf(m[1]);
+  return [i < 0 ? pvs.length : i, Number(m[2])];
+}
+
 function walk(n: LsblkNode, f: (n: LsblkNode) => void): void {
   f(n);
   for (const c of n.children ?? []) walk(c, f);
@@ -73,17 +81,25 @@ export async function gatherCapture(opts: { disks?: string[]; root?: string } = 
     /* no md driver: no arrays */
   }
   const ours = (dev: string) => input.disks.some((d) => dev.startsWith(d.path));
-  input.raids = parseMdstat(mdstat).filter((a) => a.members.some(ours));
+  // /proc/mdstat lists the newest array first; a layout reads better in name order.
+  input.raids = parseMdstat(mdstat)
+    .filter((a) => a.members.some(ours))
+    .sort((a, b) => a.device.localeCompare(b.device, 'en', { numeric: true }));
   const pvs = await lvmReport('pvs', 'pv_name,vg_name');
-  const vgs = await lvmReport('vgs', 'vg_name,vg_extent_size');
-  const lvs = await lvmReport('lvs', 'lv_name,vg_name,lv_size');
+  const vgs = await lvmReport('vgs', 'vg_name,vg_extent_size,vg_extent_count');
+  const lvs = await lvmReport('lvs', 'lv_name,vg_name,lv_size,devices');
   const raidDevs = new Set(input.raids.map((a) => a.device));
   for (const vg of vgs) {
     const vgPvs = pvs.filter((p) => p.vg_name === vg.vg_name).map((p) => p.pv_name);
     if (!vgPvs.some((pv) => ours(pv) || raidDevs.has(pv))) continue;
     input.volumeGroups.push({
-      name: vg.vg_name, extentSize: Number(vg.vg_extent_size), pvs: vgPvs,
-      lvs: lvs.filter((l) => l.vg_name === vg.vg_name).map((l) => ({ name: l.lv_name, size: Number(l.lv_size) })),
+      name: vg.vg_name, extentSize: Number(vg.vg_extent_size), extents: Number(vg.vg_extent_count), pvs: vgPvs,
+      // lvs sorts by name; the layout keeps the order the volumes stand in on the group's PVs.
+      lvs: lvs
+        .filter((l) => l.vg_name === vg.vg_name)
+        .map((l) => ({ l, at: extentPosition(l.devices, vgPvs) }))
+        .sort((a, b) => a.at[0] - b.at[0] || a.at[1] - b.at[1])
+        .map(({ l }) => ({ name: l.lv_name, size: Number(l.lv_size) })),
     });
   }
   return input;

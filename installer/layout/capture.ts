@@ -42,7 +42,7 @@ export interface CaptureInput {
   disks: CapturedDisk[];
   filesystems: CapturedFs[];
   raids: { device: string; level: string; members: string[] }[];
-  volumeGroups: { name: string; extentSize: number; pvs: string[]; lvs: { name: string; size: number }[] }[];
+  volumeGroups: { name: string; extentSize: number; /** Extents in the group, when known. */ extents?: number; pvs: string[]; lvs: { name: string; size: number }[] }[];
   /** Mount points under this directory are written relative to it (a target root). */
   root?: string;
 }
@@ -155,7 +155,12 @@ export function captureToXml(c: CaptureInput): string {
     out.push('  <lvm>');
     for (const v of c.volumeGroups) {
       out.push(`    <lvm_group ${attrs({ name: v.name, max_log_vols: 0, max_phys_vols: 0, phys_extent_size: `${v.extentSize / 1024}K` })}>`);
-      v.lvs.forEach((l) => out.push(`      <lv ${attrs({ name: l.name, size: l.size % 1024 === 0 ? `${l.size / 1024}K` : `${l.size}B` })} />`));
+      // A group its volumes fill completely gets a `*` last volume, so the layout fits other sizes.
+      const full = v.extents !== undefined && v.lvs.reduce((a, l) => a + l.size, 0) === v.extents * v.extentSize;
+      v.lvs.forEach((l, i) => {
+        const size = full && i === v.lvs.length - 1 ? '*' : l.size % 1024 === 0 ? `${l.size / 1024}K` : `${l.size}B`;
+        out.push(`      <lv ${attrs({ name: l.name, size })} />`);
+      });
       out.push('    </lvm_group>');
     }
     out.push('  </lvm>');

@@ -47,14 +47,16 @@ describe('the bundled installer', () => {
   it('installs with ferry.server, ferry.token and BOOTIF from a kernel command line', async () => {
     const armed = server.arm('bin1', 'busy', { macs: ['52:54:00:aa:bb:01'] });
     const cmdline = path.join(work, 'cmdline');
-    fs.writeFileSync(cmdline, `console=ttyS0 ferry.server=${server.url} ferry.token=${armed.token} BOOTIF=01-52-54-00-AA-BB-01 ferry.finish=reboot quiet\n`);
+    fs.writeFileSync(cmdline, `console=ttyS0 ferry.server=${server.url} ferry.token=${armed.token} BOOTIF=01-52-54-00-AA-BB-01 ferry.finish=reboot ferry.initramfs=0 quiet\n`);
     const dst = path.join(work, 'dst1');
     fs.mkdirSync(dst);
     // --root: a directory install never reboots the host, whatever ferry.finish says.
-    const r = await run([path.join(ROOT, 'build/ferry-installer'), 'run', '--cmdline', cmdline, '--root', dst, '--no-initramfs'], { env: { NODE_OPTIONS: '' } });
+    const r = await run([path.join(ROOT, 'build/ferry-installer'), 'run', '--cmdline', cmdline, '--root', dst], { env: { NODE_OPTIONS: '' } });
     expect(r.stderr).toContain('install finished successfully');
     expect(fs.readFileSync(path.join(dst, 'etc/issue'), 'utf8')).toBe('Ferry\n');
     expect(fs.readFileSync(path.join(dst, 'etc/hostname'), 'utf8')).toBe('bin1\n');
+    // ferry.initramfs=0: the image's update-initramfs did not run.
+    expect(fs.existsSync(path.join(dst, 'boot/initramfs-rebuilt'))).toBe(false);
     const rec = server.deployment(armed.id);
     expect(rec.row.status).toBe('success');
     expect(rec.events.find((e) => e.phase === 'identify' && e.state === 'info')?.object).toBe('52:54:00:aa:bb:01');
