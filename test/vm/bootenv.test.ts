@@ -63,7 +63,7 @@ describe('boot environment', () => {
         { size: '512M', bus: 'nvme' },
         { size: '256M', bus: 'sata' },
       ],
-      kernel: { kernel: VMLINUZ, initrd: INITRD, append: 'console=ttyS0,115200n8 ferry.shell=1 panic=-1' },
+      kernel: { kernel: VMLINUZ, initrd: INITRD, append: 'console=ttyS0,115200n8 no_timer_check ferry.shell=1 panic=-1' },
     });
     await g.waitFor(new RegExp(SHELL_READY), { timeoutMs: 300_000, what: 'the boot environment shell' });
     // Drivers came from the devices' modaliases, not a fixed list.
