@@ -195,6 +195,9 @@ export function renderIpxeChain(serverUrl: string): string {
     'isset ${netX/ip} || dhcp || goto failed',
     ':retry',
     `chain --autofree ${url} || goto failed`,
+    // The server's script returned (a local boot's `exit`): leave too, so that the firmware
+    // tries its next boot device instead of falling into the retry loop below.
+    'exit',
     ':failed',
     `echo Ferry: could not reach ${trimSlash(serverUrl)}, retrying in 10 seconds`,
     'sleep 10',
