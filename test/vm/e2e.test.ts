@@ -1,0 +1,154 @@
+/**
+ * Ferry end to end, in QEMU: a node boots from the network (QEMU's iPXE → boot.ipxe over TFTP →
+ * the server's /boot/ipxe), runs the installer of the boot environment, installs the sample
+ * image, reports to the server, reboots, is told to boot its local disk, and comes up from its
+ * own GRUB to a login prompt with the hostname Ferry gave it. Results are read both from the
+ * server's records and from the guest's serial console.
+ */
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { FerryEnv, LAYOUTS, loginAsRoot } from './ferry-env.js';
+import { GuestSet, randomMac, sha256File, type DiskBus, type Firmware, type Guest } from './harness.js';
+
+const MIN = 60_000;
+// Deadlines under TCG on a busy 2-core machine; a healthy run needs a fraction of each.
+const T = { pxe: 5 * MIN, install: 20 * MIN, login: 8 * MIN };
+
+describe('end to end', () => {
+  const guests = new GuestSet();
+  let env: FerryEnv;
+  let failed = false;
+
+  beforeAll(async () => {
+    env = await FerryEnv.start();
+    await env.importSample('sample');
+  });
+  afterEach(async (ctx) => {
+    const f = ctx.task.result?.state === 'fail';
+    failed ||= f;
+    await guests.closeAll(f);
+  });
+  afterAll(async () => {
+    await env?.close(failed);
+  });
+
+  interface NodeSpec {
+    name: string;
+    hostname: string;
+    firmware: Firmware;
+    bus: DiskBus;
+    layout: string;
+    diskSize?: string;
+    inputs?: Record<string, string>;
+  }
+
+  /** Register the node, arm it, power it on; returns the guest and the deployment id. */
+  async function armAndBoot(n: NodeSpec, guestOpts: { onReboot?: 'reset' | 'exit'; format?: 'raw' | 'qcow2' } = {}): Promise<{ g: Guest; id: number; mac: string }> {
+    const mac = randomMac();
+    const sets = Object.entries({ hostname: n.hostname, ...n.inputs }).flatMap(([k, v]) => ['--set', `${k}=${v}`]);
+    await env.ferry('node', 'add', n.name, '--mac', mac, '--image', 'sample', '--layout', join(LAYOUTS, n.layout), ...sets);
+    const armed = JSON.parse(await env.ferry('deploy', n.name, '--json')) as { deployments: { id: number }[] };
+    const id = armed.deployments[0].id;
+    const g = await guests.start({
+      name: n.name,
+      firmware: n.firmware,
+      memoryMiB: 1536,
+      disks: [{ size: n.diskSize ?? '3G', bus: n.bus, format: guestOpts.format }],
+      net: { tftpDir: env.tftpDir, bootfile: 'boot.ipxe', boot: true, mac },
+      onReboot: guestOpts.onReboot,
+    });
+    return { g, id, mac };
+  }
+
+  /** From power-on to the installed system's login prompt, checking each step. */
+  /** Milestones on stderr: where the time of a vm test goes. */
+  function milestone(g: Guest, what: string): void {
+    process.stderr.write(`[vm e2e] ${g.name}: ${what} after ${((Date.now() - g.startedAt) / 1000).toFixed(0)} s\n`);
+  }
+
+  async function installToLogin(n: NodeSpec, g: Guest, id: number): Promise<void> {
+    await g.waitFor(new RegExp(`Ferry: booting the installer for ${n.name}`), { timeoutMs: T.pxe, what: `iPXE to load the installer for ${n.name} from the server` });
+    milestone(g, 'iPXE got the install script');
+    const d = await env.waitForResult(id, g, T.install);
+    milestone(g, `deployment ${d.status}`);
+    expect(d.error, `deployment ${id} failed: ${JSON.stringify(d.error)}`).toBeUndefined();
+    expect(d.status).toBe('success');
+    const phases = new Set(env.events(id).map((e) => e.phase));
+    for (const p of ['disks', 'layers', 'customize', 'bootloader']) expect(phases, `events of deployment ${id}`).toContain(p);
+    // The reboot: the node network-boots again and the server now sends it to its disk.
+    await g.waitFor(/booting from the local disk/, { timeoutMs: T.pxe, what: `the server to answer local boot to ${n.name}` });
+    milestone(g, 'the server answered local boot');
+    await g.waitFor(new RegExp(`^${n.hostname} login:`, 'm'), { timeoutMs: T.login, what: `the installed system's login prompt showing ${n.hostname}` });
+    milestone(g, 'login prompt');
+  }
+
+  it('BIOS, virtio disk: PXE boot, install, reboot, local boot, login prompt with the hostname Ferry set', async () => {
+    const n: NodeSpec = { name: 'bios1', hostname: 'ferry-bios', firmware: 'bios', bus: 'virtio', layout: 'bios-msdos.xml' };
+    const { g, id } = await armAndBoot(n);
+    await installToLogin(n, g, id);
+    await loginAsRoot(g, n.hostname);
+    expect((await g.sh('hostname')).trim()).toBe(n.hostname);
+    // The root file system is the layout's ext4 on the virtio disk, mounted through fstab.
+    expect((await g.sh('findmnt -n -o SOURCE,FSTYPE /')).trim()).toMatch(/^\/dev\/vda1\s+ext4$/);
+    expect(await g.sh('test -d /sys/firmware/efi && echo uefi || echo bios')).toMatch(/bios/);
+    // The server switched the node to local boot.
+    expect(JSON.parse(await env.ferry('node', 'show', n.name, '--json'))).toMatchObject({ bootAction: 'local' });
+  });
+
+  it('UEFI, GPT, NVMe disk: PXE boot, install, reboot into the installed system', async () => {
+    const n: NodeSpec = { name: 'uefi1', hostname: 'ferry-uefi', firmware: 'uefi', bus: 'nvme', layout: 'uefi-gpt.xml' };
+    const { g, id } = await armAndBoot(n);
+    await installToLogin(n, g, id);
+    await loginAsRoot(g, n.hostname);
+    expect(await g.sh('test -d /sys/firmware/efi && echo uefi || echo bios')).toMatch(/uefi/);
+    expect((await g.sh('findmnt -n -o SOURCE,FSTYPE /')).trim()).toMatch(/^\/dev\/nvme0n1p2\s+ext4$/);
+    expect((await g.sh('findmnt -n -o SOURCE,FSTYPE /boot/efi')).trim()).toMatch(/^\/dev\/nvme0n1p1\s+vfat$/);
+    expect(await g.sh('lsblk -n -o PTTYPE /dev/nvme0n1 | head -1')).toMatch(/gpt/);
+  });
+
+  it('a layout that cannot fit: the error reaches the server, the disk is untouched, no reboot', async () => {
+    const n: NodeSpec = { name: 'small1', hostname: 'ferry-small', firmware: 'bios', bus: 'virtio', layout: 'too-big.xml', diskSize: '2G' };
+    // A raw disk so the checksum covers every byte the guest could write; a reboot ends QEMU.
+    const { g, id } = await armAndBoot(n, { onReboot: 'exit', format: 'raw' });
+    const before = await sha256File(g.disks[0].file);
+    await g.waitFor(new RegExp(`Ferry: booting the installer for ${n.name}`), { timeoutMs: T.pxe, what: 'iPXE to load the installer' });
+    const d = await env.waitForResult(id, g, T.install);
+    expect(d.status).toBe('failed');
+    // The planner's report (every problem at once) names the rule, the sizes and the disk.
+    expect(d.error?.code).toBe('FERRY_E_PLAN_INVALID');
+    expect(d.error?.message).toMatch(/FERRY_E_LAYOUT_TOO_BIG/);
+    expect(d.error?.message).toMatch(/20\.5 GiB/);
+    expect(d.error?.message).toMatch(/\/dev\/vda has 2146435072 bytes/);
+    expect(d.error?.phase).toBe('disks');
+    // The installer says so on the console too, and the machine stays up for the operator.
+    await g.waitFor(/FERRY INSTALL FAILED in stage "disks"[\s\S]*FERRY_E_LAYOUT_TOO_BIG/, { timeoutMs: 2 * MIN, what: 'the installer to print the error on the console' });
+    await g.waitFor(/FERRY-INSTALL-FAILED[\s\S]*starting a shell on the console/, { timeoutMs: 2 * MIN, what: 'the boot environment to stop with a shell after the failure, not reboot' });
+    expect(g.running).toBe(true);
+    expect(JSON.parse(await env.ferry('node', 'show', n.name, '--json'))).toMatchObject({ bootAction: 'install' });
+    await g.kill();
+    expect(await sha256File(g.disks[0].file)).toBe(before);
+  });
+
+  it('the same image on two nodes at once, each with its own hostname and static address', async () => {
+    const nodes: NodeSpec[] = [
+      { name: 'pair-a', hostname: 'ferry-a', firmware: 'bios', bus: 'sata', layout: 'bios-msdos.xml', inputs: { 'network.mode': 'static', 'network.address': '10.0.2.21/24', 'network.gateway': '10.0.2.2', 'network.dns': '10.0.2.3' } },
+      { name: 'pair-b', hostname: 'ferry-b', firmware: 'bios', bus: 'virtio', layout: 'bios-msdos.xml', inputs: { 'network.mode': 'static', 'network.address': '10.0.2.22/24', 'network.gateway': '10.0.2.2', 'network.dns': '10.0.2.3' } },
+    ];
+    const booted = [];
+    for (const n of nodes) booted.push({ n, ...(await armAndBoot(n)) });
+    await Promise.all(booted.map(({ n, g, id }) => installToLogin(n, g, id)));
+    const port = new URL(env.server.url).port;
+    for (const { n, g } of booted) {
+      await loginAsRoot(g, n.hostname);
+      expect((await g.sh('hostname')).trim()).toBe(n.hostname);
+      const addrs = await g.sh('ip -4 -o addr show scope global');
+      expect(addrs).toContain(` ${n.inputs!['network.address']} `);
+      expect(addrs).not.toMatch(/dynamic/);
+      // The static address routes: the installed system reaches the image server on the host.
+      expect((await g.exec(`timeout 20 bash -c 'exec 3<>/dev/tcp/10.0.2.2/${port}'`, { timeoutMs: 60_000 })).status).toBe(0);
+    }
+    const recs = nodes.map((n) => env.deployments(n.name)[0]);
+    expect(recs.map((r) => r.status)).toEqual(['success', 'success']);
+    expect(recs[0].imageDigest).toBe(recs[1].imageDigest);
+  });
+});
