@@ -81,6 +81,25 @@ describe('layouts applied in a QEMU guest', () => {
     { file: 'layouts/raid1-lvm.xml', disks: 2, expect: ['raid', 'lvm'] },
   ];
 
+  it('chooses disks by their serial numbers in the guest, and refuses a serial nobody has', async () => {
+    // virtio-blk disks carry the serial QEMU gives them (FERRYDISK0, FERRYDISK1).
+    const hinted = (serial: string) => `<config>
+  <disk dev="/dev/sda" label_type="gpt" serial="${serial}"><part num="1" size="*"/></disk>
+  <fsinfo real_dev="/dev/sda1" mp="/" fs="ext4"/>
+</config>
+`;
+    await typeFile('/tmp/hinted.xml', hinted('FERRYDISK1'));
+    // Without --disk the installer looks at every disk of the machine.
+    const plan = await guestJson<DiskPlan>(`${installerCommand('layout plan /tmp/hinted.xml --json')} 2>/tmp/plan.err`);
+    expect(plan.deviceMap).toEqual({ '/dev/sda': '/dev/vdb', '/dev/sda1': '/dev/vdb1' });
+    expect(plan.disks[0]).toMatchObject({ path: '/dev/vdb', size: 2 * GiB, sectorSize: 512 });
+    await typeFile('/tmp/nomatch.xml', hinted('NOSUCHDISK'));
+    const r = await g.exec(`${installerCommand('layout plan /tmp/nomatch.xml')} 2>&1`);
+    expect(r.status).toBe(1);
+    expect(r.output).toContain('FERRY_E_DISK_NO_MATCH');
+    expect(r.output).toContain('serial FERRYDISK0');
+  });
+
   it.each(cases)('$file: apply, check against the plan, write, capture, tear down', async (c) => {
     try {
       const xml = await readFile(join(ROOT, c.file), 'utf8');
