@@ -98,13 +98,14 @@ async function waitForPartitions(pd: PlannedDisk, timeoutMs: number): Promise<vo
 
 /** Release arrays and volumes built on the disks (left by an earlier install), when allowed. */
 async function releaseHolders(found: BlockDevice[], plan: DiskPlan): Promise<void> {
-  for (const pd of plan.disks) {
-    const d = found.find((x) => x.path === pd.path)!;
-    for (const h of d.holders) {
-      const name = baseName(h);
-      if (/^md/.test(name)) await run(['mdadm', '--stop', h]);
-      else if (h.startsWith('/dev/mapper/') || /^dm-/.test(name)) await run(['dmsetup', 'remove', '--retry', name], { env: { DM_DISABLE_UDEV: '1' } });
-    }
+  // Volumes before the arrays under them; an array on two disks is stopped once.
+  const holders = [...new Set(plan.disks.flatMap((pd) => found.find((x) => x.path === pd.path)!.holders))];
+  for (const h of holders) {
+    if (!existsSync(h)) continue;
+    const name = baseName(h);
+    if (/^md/.test(name)) await run(['mdadm', '--stop', h]);
+    else if (h.startsWith('/dev/mapper/') || /^dm-/.test(name)) await run(['dmsetup', 'remove', '--retry', name], { env: { DM_DISABLE_UDEV: '1' } });
+    else throw new FerryError('FERRY_E_DISK_IN_USE', `${h} is built on ${plan.disks.map((d) => d.path).join(', ')} and Ferry does not know how to release it`, { details: { holder: h }, hint: `release ${h} by hand, then apply again` });
   }
 }
 
