@@ -87,7 +87,8 @@ export async function runCommand(argv: string[]): Promise<number> {
     // Being armed for install is the confirmation in the boot environment.
     yes: true,
     allowPowerActions: !v.root,
-    initramfs: v['no-initramfs'] ? false : undefined,
+    // ferry.initramfs=0 skips the rebuild (slow under emulation; the image's own initramfs stays).
+    initramfs: v['no-initramfs'] || k['ferry.initramfs'] === '0' ? false : undefined,
   };
   const outcome = await runInstall(opts);
   const code = report(outcome);

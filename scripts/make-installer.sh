@@ -6,7 +6,8 @@ cd "$(dirname "$0")/.."
 node scripts/bundle.mjs
 mkdir -p build/sea
 cat > build/sea/sea-config.json <<JSON
-{ "main": "build/ferry-installer.cjs", "output": "build/sea/ferry-installer.blob", "disableExperimentalSEAWarning": true, "useCodeCache": true }
+{ "main": "build/ferry-installer.cjs", "output": "build/sea/ferry-installer.blob", "disableExperimentalSEAWarning": true, "useCodeCache": true,
+  "assets": { "ferry-installer.cjs": "build/ferry-installer.cjs" } }
 JSON
 node --experimental-sea-config build/sea/sea-config.json
 cp "$(command -v node)" build/sea/ferry-installer

@@ -8,6 +8,9 @@
  * the node stays armed); what was written stays inside the target root like everything else.
  */
 import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { PassThrough, type Writable } from 'node:stream';
 import * as zlib from 'node:zlib';
 import { request } from 'undici';
@@ -15,14 +18,16 @@ import { FerryError, toFerryError } from '../../common/errors.js';
 import { log } from '../../common/log.js';
 import type { ProgressSink } from '../../common/progress.js';
 import { blobPath, type LayerRef } from '../../common/protocol.js';
-import { spawnTool } from '../../common/run.js';
+import { resolveTool, run, spawnTool } from '../../common/run.js';
 import { DEFAULT_BACKOFF, backoffDelay, delay, isRetriableNetworkError, type Backoff } from '../retry.js';
 import type { TargetRoot } from '../target.js';
 import { Extractor, type ExtractStats } from './extract.js';
 import { TarParser } from './tar.js';
+import { errorFromReply, startExtractWorker, workerEntry, type WorkerReply } from './worker.js';
 
 export { Extractor } from './extract.js';
 export { TarParser } from './tar.js';
+export { runExtractWorkerIfAny, setWorkerEntry } from './worker.js';
 
 export interface FetchOptions {
   token?: string;
@@ -199,9 +204,26 @@ function drained(w: Writable, ended: Promise<void>): Promise<void> {
   });
 }
 
-export async function applyLayer(ref: LayerRef, o: ApplyLayerOptions): Promise<ExtractStats> {
-  const label = `layer ${o.index !== undefined ? o.index + 1 : ''} ${ref.digest}`.replace('  ', ' ');
-  const extractor = new Extractor(o.target, (message, details) => o.progress?.({ phase: 'layers', state: 'warning', object: ref.digest, message, details }));
+/** One layer's way from compressed bytes to files: a stream to write into, and its end. */
+interface Pipeline {
+  input: Writable;
+  /** Settles when the decompressor has finished (or failed: `failure()` then says why). */
+  decompressed: Promise<void>;
+  failure(): unknown;
+  abort(): Promise<void>;
+  /** After the last byte went in: wait for the extraction and return its statistics. */
+  finish(): Promise<ExtractStats>;
+}
+
+function corruptError(label: string, ref: LayerRef, e: unknown): FerryError {
+  return new FerryError('FERRY_E_LAYER_CORRUPT', `${label} could not be decompressed: ${(e as Error).message}`, {
+    details: { digest: ref.digest, mediaType: ref.mediaType, tool: (e as FerryError).details }, hint: 'the blob is damaged; re-import the image',
+  });
+}
+
+/** Decompress and extract on this thread (node:zlib or a zstd child feeding the parser). */
+function inThreadPipeline(ref: LayerRef, o: ApplyLayerOptions, label: string, warn: (m: string, d?: Record<string, unknown>) => void): Pipeline {
+  const extractor = new Extractor(o.target, warn);
   const parser = new TarParser(extractor);
   let failed: unknown;
   const feed = (b: Buffer) => {
@@ -217,28 +239,118 @@ export async function applyLayer(ref: LayerRef, o: ApplyLayerOptions): Promise<E
   const decompressed = d.done.then(
     () => undefined,
     (e) => {
-      failed ??= new FerryError('FERRY_E_LAYER_CORRUPT', `${label} could not be decompressed: ${(e as Error).message}`, {
-        details: { digest: ref.digest, mediaType: ref.mediaType, tool: (e as FerryError).details }, hint: 'the blob is damaged; re-import the image',
-      });
+      failed ??= corruptError(label, ref, e);
     },
   );
-  const hash = createHash('sha256');
+  return {
+    input: d.input,
+    decompressed,
+    failure: () => failed,
+    abort: async () => d.abort(),
+    async finish() {
+      d.input.end();
+      await decompressed;
+      if (!failed) {
+        try {
+          parser.end();
+        } catch (e) {
+          failed = e;
+        }
+      }
+      if (failed) throw toFerryError(failed);
+      await extractor.finish();
+      return extractor.stats;
+    },
+  };
+}
+
+const DECOMPRESS_ARGV: Record<string, string[]> = { '+zstd': ['zstd', '-dcq'], '+gzip': ['gzip', '-dc'], '.tar': ['cat'] };
+
+/** Decompress in a child writing into a FIFO that a worker thread extracts from (see worker.ts). */
+async function threadedPipeline(ref: LayerRef, o: ApplyLayerOptions, label: string, warn: (m: string, d?: Record<string, unknown>) => void): Promise<Pipeline> {
+  const suffix = Object.keys(DECOMPRESS_ARGV).find((k) => ref.mediaType.endsWith(k));
+  if (!suffix) decompressor(ref.mediaType, () => {}); // throws FERRY_E_LAYER_MEDIA_TYPE
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-layer-'));
+  const fifo = path.join(dir, 'tar');
+  await run(['mkfifo', '-m', '600', fifo], { quiet: true });
+  const argv = DECOMPRESS_ARGV[suffix!].map((a, i) => (i === 0 ? resolveTool(a) : a));
+  let failed: unknown;
+  const worker = startExtractWorker({ kind: 'ferry-extract', fifo, root: o.target.root });
+  const z = spawnTool(['sh', '-c', 'exec "$@" > "$FERRY_FIFO"', 'sh', ...argv], { env: { FERRY_FIFO: fifo }, quiet: true, stdout: 'ignore' });
+  z.child.stdin!.on('error', () => {
+    /* the decompressor stopped reading: its exit status or the worker's answer tells why */
+  });
+  const extracted = new Promise<ExtractStats>((resolve, reject) => {
+    worker.on('message', (r: WorkerReply) => {
+      if (r.type === 'warning') warn(r.message, r.details);
+      else if (r.type === 'done') resolve(r.stats);
+      else reject(errorFromReply(r));
+    });
+    worker.on('error', reject);
+    worker.on('exit', (code) => reject(new FerryError('FERRY_E_INTERNAL', `the extraction thread ended (exit code ${code}) without an answer`)));
+  });
+  extracted.catch((e) => {
+    failed ??= e;
+    // Unblock everything waiting on the FIFO or on the decompressor's input.
+    z.child.kill('SIGKILL');
+  });
+  const decompressed = z.done.then(
+    () => undefined,
+    (e) => {
+      failed ??= corruptError(label, ref, e);
+    },
+  );
+  const cleanup = () => fs.rmSync(dir, { recursive: true, force: true });
+  return {
+    input: z.child.stdin!,
+    decompressed,
+    failure: () => failed,
+    async abort() {
+      z.child.kill('SIGKILL');
+      await worker.terminate();
+      cleanup();
+    },
+    async finish() {
+      z.child.stdin!.end();
+      await decompressed;
+      try {
+        const stats = await extracted.catch((e) => {
+          failed ??= e;
+          return undefined;
+        });
+        if (failed || !stats) throw toFerryError(failed);
+        return stats;
+      } finally {
+        await worker.terminate();
+        cleanup();
+      }
+    },
+  };
+}
+
+export async function applyLayer(ref: LayerRef, o: ApplyLayerOptions): Promise<ExtractStats> {
+  const label = `layer ${o.index !== undefined ? o.index + 1 : ''} ${ref.digest}`.replace('  ', ' ');
+  const warn = (message: string, details?: Record<string, unknown>) => o.progress?.({ phase: 'layers', state: 'warning', object: ref.digest, message, details });
   // Entries get exactly the modes the layer says (open/mkdir modes are masked by the umask).
   const umask = process.umask(0);
-  const url = new URL(blobPath(ref.digest), o.baseUrl.endsWith('/') ? o.baseUrl : o.baseUrl + '/').toString();
-  o.progress?.({ phase: 'layers', state: 'start', object: ref.digest, bytes: 0, total: ref.size, message: label });
-  const sink = async (chunk: Buffer) => {
-    hash.update(chunk);
-    if (failed) return; // keep hashing: a digest mismatch is the real cause of most failures
-    if (!d.input.write(chunk)) await drained(d.input, decompressed);
-  };
   try {
-    return await transfer();
+    const engine = workerEntry() ? 'thread' : 'in-thread';
+    const p = engine === 'thread' ? await threadedPipeline(ref, o, label, warn) : inThreadPipeline(ref, o, label, warn);
+    return await transfer(ref, o, label, p, engine);
   } finally {
     process.umask(umask);
   }
+}
 
-  async function transfer(): Promise<ExtractStats> {
+async function transfer(ref: LayerRef, o: ApplyLayerOptions, label: string, p: Pipeline, engine: string): Promise<ExtractStats> {
+  const hash = createHash('sha256');
+  const url = new URL(blobPath(ref.digest), o.baseUrl.endsWith('/') ? o.baseUrl : o.baseUrl + '/').toString();
+  o.progress?.({ phase: 'layers', state: 'start', object: ref.digest, bytes: 0, total: ref.size, message: label, details: { engine } });
+  const sink = async (chunk: Buffer) => {
+    hash.update(chunk);
+    if (p.failure()) return; // keep hashing: a digest mismatch is the real cause of most failures
+    if (!p.input.write(chunk)) await drained(p.input, p.decompressed);
+  };
   try {
     await streamBlob(url, ref.size, sink, {
       token: o.token,
@@ -247,29 +359,18 @@ export async function applyLayer(ref: LayerRef, o: ApplyLayerOptions): Promise<E
       onRetry: (r) => o.progress?.({ phase: 'layers', state: 'warning', object: ref.digest, message: `connection lost after ${r.received} bytes (${r.error}); resuming in ${r.delayMs} ms`, details: r }),
     });
   } catch (e) {
-    d.abort();
+    await p.abort();
     throw e;
   }
   const actual = 'sha256:' + hash.digest('hex');
   if (actual !== ref.digest) {
-    d.abort();
+    await p.abort();
     throw new FerryError('FERRY_E_LAYER_DIGEST', `${label}: digest mismatch: expected ${ref.digest}, got ${actual}`, {
       details: { layer: o.index, expected: ref.digest, actual, size: ref.size },
       hint: 'the blob changed on the server or in transit; verify the store (ferry image verify) and re-import the image',
     });
   }
-  d.input.end();
-  await decompressed;
-  if (!failed) {
-    try {
-      parser.end();
-    } catch (e) {
-      failed = e;
-    }
-  }
-  if (failed) throw toFerryError(failed);
-  await extractor.finish();
-  o.progress?.({ phase: 'layers', state: 'end', object: ref.digest, bytes: ref.size, total: ref.size, message: `${label}: ${extractor.stats.entries} entries`, details: { ...extractor.stats } });
-  return extractor.stats;
-  }
+  const stats = await p.finish();
+  o.progress?.({ phase: 'layers', state: 'end', object: ref.digest, bytes: ref.size, total: ref.size, message: `${label}: ${stats.entries} entries`, details: { ...stats } });
+  return stats;
 }

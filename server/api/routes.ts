@@ -4,7 +4,7 @@
  * refused), and the only files ever served are blobs named by a validated digest and
  * the two fixed boot files.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { FerryError, ValidationError, type Problem } from '../../common/errors.js';
@@ -226,7 +226,6 @@ export async function handle(ctx: ServerContext, req: IncomingMessage, res: Serv
       if (method !== 'GET' && method !== 'HEAD') throw methodNotAllowed(['GET', 'HEAD']);
       const file = join(ctx.bootDir, path === BOOT_ROUTES.kernel ? 'vmlinuz' : 'initrd.img');
       if (!existsSync(file)) throw httpError('FERRY_E_BOOT_FILE_MISSING', `the boot file ${file} does not exist`, 'build the boot environment (make initrd) or start the server with --boot-dir DIR');
-      const { statSync } = await import('node:fs');
       const st = statSync(file);
       await serveFile(req, res, file, { etag: `"${st.size.toString(16)}-${Math.floor(st.mtimeMs).toString(16)}"`, contentType: 'application/octet-stream' });
       return;

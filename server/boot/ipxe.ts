@@ -23,6 +23,13 @@ export { bootifOf, normalizeMac, pxelinuxConfigPath } from './mac.js';
  */
 export const DEFAULT_CONSOLE = ['console=tty0', 'console=ttyS0,115200n8'];
 
+/**
+ * Always on an install boot. Under emulation on a busy host (QEMU TCG) the kernel's
+ * check that the IO-APIC timer ticks can fail and panic the boot ("IO-APIC + timer
+ * doesn't work!"); skipping the check changes nothing where the timer works.
+ */
+export const BASE_KERNEL_ARGS = ['no_timer_check'];
+
 export interface InstallBoot {
   /** The server's public URL, as the node reaches it (`http://10.0.2.2:8080` from a QEMU guest). */
   serverUrl: string;
@@ -125,7 +132,7 @@ function resolveInstall(p: InstallBoot): ResolvedInstall {
   (p.extraArgs ?? []).forEach((a, i) => checkArg(`extraArgs[${i}]`, a, problems));
   const label = (p.label ?? '').replace(/[^A-Za-z0-9._:@-]/g, '_');
   if (problems.length) throw new ValidationError('FERRY_E_BOOT_INVALID', 'network boot parameters', problems);
-  const args = [...consoleArgs, `ferry.server=${base}`, `ferry.token=${p.token}`, `BOOTIF=${bootifOf(mac)}`, ...(p.extraArgs ?? [])];
+  const args = [...consoleArgs, ...BASE_KERNEL_ARGS, `ferry.server=${base}`, `ferry.token=${p.token}`, `BOOTIF=${bootifOf(mac)}`, ...(p.extraArgs ?? [])];
   return { mac, kernelUrl, initrdUrl, args, label };
 }
 
@@ -195,6 +202,9 @@ export function renderIpxeChain(serverUrl: string): string {
     'isset ${netX/ip} || dhcp || goto failed',
     ':retry',
     `chain --autofree ${url} || goto failed`,
+    // The server's script returned (a local boot's `exit`): leave too, so that the firmware
+    // tries its next boot device instead of falling into the retry loop below.
+    'exit',
     ':failed',
     `echo Ferry: could not reach ${trimSlash(serverUrl)}, retrying in 10 seconds`,
     'sleep 10',

@@ -5,6 +5,7 @@
  * SQLite-only types) so PostgreSQL can replace it later; JSON columns are TEXT.
  */
 import Database from 'better-sqlite3';
+import { chmodSync } from 'node:fs';
 import { join } from 'node:path';
 import { FerryError } from '../../common/errors.js';
 import { MIGRATIONS } from './migrations.js';
@@ -28,6 +29,15 @@ export function openDb(dataDir: string): Db {
     });
   }
   db.pragma('journal_mode = WAL');
+  // The database holds deploy tokens: readable by its owner only, whatever the umask or
+  // the data directory's mode.
+  for (const f of [dbPath(dataDir), dbPath(dataDir) + '-wal', dbPath(dataDir) + '-shm']) {
+    try {
+      chmodSync(f, 0o600);
+    } catch {
+      /* -wal and -shm appear with the first write */
+    }
+  }
   db.pragma('foreign_keys = ON');
   // The server and CLI commands write concurrently; wait for the lock instead of failing.
   db.pragma('busy_timeout = 10000');

@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { run } from '../../common/run.js';
 import { FerryServer } from './helpers/ferry-server.js';
-import { describeTree } from './helpers/trees.js';
+import { describeTree, makeKitchenSink } from './helpers/trees.js';
 import { busyboxImage } from './helpers/images.js';
 
 const ROOT = path.join(__dirname, '..', '..');
@@ -47,20 +47,64 @@ describe('the bundled installer', () => {
   it('installs with ferry.server, ferry.token and BOOTIF from a kernel command line', async () => {
     const armed = server.arm('bin1', 'busy', { macs: ['52:54:00:aa:bb:01'] });
     const cmdline = path.join(work, 'cmdline');
-    fs.writeFileSync(cmdline, `console=ttyS0 ferry.server=${server.url} ferry.token=${armed.token} BOOTIF=01-52-54-00-AA-BB-01 ferry.finish=reboot quiet\n`);
+    fs.writeFileSync(cmdline, `console=ttyS0 ferry.server=${server.url} ferry.token=${armed.token} BOOTIF=01-52-54-00-AA-BB-01 ferry.finish=reboot ferry.initramfs=0 quiet\n`);
     const dst = path.join(work, 'dst1');
     fs.mkdirSync(dst);
     // --root: a directory install never reboots the host, whatever ferry.finish says.
-    const r = await run([path.join(ROOT, 'build/ferry-installer'), 'run', '--cmdline', cmdline, '--root', dst, '--no-initramfs'], { env: { NODE_OPTIONS: '' } });
+    const r = await run([path.join(ROOT, 'build/ferry-installer'), 'run', '--cmdline', cmdline, '--root', dst], { env: { NODE_OPTIONS: '', FERRY_EXTRACT_THREAD: '1' } });
     expect(r.stderr).toContain('install finished successfully');
     expect(fs.readFileSync(path.join(dst, 'etc/issue'), 'utf8')).toBe('Ferry\n');
     expect(fs.readFileSync(path.join(dst, 'etc/hostname'), 'utf8')).toBe('bin1\n');
+    // ferry.initramfs=0: the image's update-initramfs did not run.
+    expect(fs.existsSync(path.join(dst, 'boot/initramfs-rebuilt'))).toBe(false);
     const rec = server.deployment(armed.id);
     expect(rec.row.status).toBe('success');
     expect(rec.events.find((e) => e.phase === 'identify' && e.state === 'info')?.object).toBe('52:54:00:aa:bb:01');
     const src = await describeTree(path.join(work, 'src'));
     const got = await describeTree(dst);
     expect(got.entries['bin/busybox']).toEqual(src.entries['bin/busybox']);
+    // The single executable extracts on its second thread (its embedded copy of itself).
+    expect(rec.events.find((e) => e.phase === 'layers' && e.state === 'start' && e.object)?.details).toMatchObject({ engine: 'thread' });
+  });
+
+  it('keeps every attribute of every file kind when the bundle extracts on its second thread', async () => {
+    const sink = path.join(work, 'sink');
+    fs.mkdirSync(sink);
+    await makeKitchenSink(sink);
+    await server.image('sink', sink);
+    const armed = server.arm('bin3', 'sink', { macs: ['52:54:00:aa:bb:03'] });
+    const dst = path.join(work, 'dst4');
+    fs.mkdirSync(dst);
+    await run(['node', path.join(ROOT, 'build/ferry.mjs'), 'install', '--server', server.url, '--token', armed.token, '--root', dst], { env: { FERRY_EXTRACT_THREAD: '1' } });
+    const a = await describeTree(sink);
+    const b = await describeTree(dst);
+    for (const t of [a, b]) {
+      for (const k of ['etc/hostname', 'etc/hosts', 'etc/machine-id']) delete t.entries[k];
+      t.entries.etc = { ...t.entries.etc, mtime: undefined };
+    }
+    expect(b).toEqual(a);
+    const rec = server.deployment(armed.id);
+    expect(rec.events.find((e) => e.phase === 'layers' && e.state === 'start' && e.object)?.details).toMatchObject({ engine: 'thread' });
+  });
+
+  it('reports a corrupted blob with the digest error when extracting on the second thread', async () => {
+    const src = path.join(work, 'noise');
+    fs.mkdirSync(src);
+    fs.writeFileSync(path.join(src, 'data'), Buffer.alloc(3 << 20, 'n'));
+    const img = await server.image('corrupt', src);
+    const blob = server.blobFile(img.layers[0].digest);
+    const bytes = fs.readFileSync(blob);
+    bytes[bytes.length >> 1] ^= 0x5a;
+    fs.chmodSync(blob, 0o644);
+    fs.writeFileSync(blob, bytes);
+    const armed = server.arm('bin4', 'corrupt', { macs: ['52:54:00:aa:bb:04'] });
+    const dst = path.join(work, 'dst5');
+    fs.mkdirSync(dst);
+    const r = await run(['node', path.join(ROOT, 'build/ferry.mjs'), 'install', '--server', server.url, '--token', armed.token, '--root', dst], { okCodes: [1], env: { FERRY_EXTRACT_THREAD: '1' } });
+    expect(r.stderr).toContain('FERRY_E_LAYER_DIGEST');
+    expect(r.stderr).toContain(img.layers[0].digest);
+    expect(server.deployment(armed.id).row.status).toBe('failed');
+    expect(fs.readdirSync('/tmp').filter((f) => f.startsWith('ferry-layer-')).length).toBe(0);
   });
 
   it('fails with exit code 1 and the error on the console when the token is wrong', async () => {
@@ -71,13 +115,15 @@ describe('the bundled installer', () => {
     expect(r.stderr).toContain('FERRY_E_TOKEN_REJECTED');
   });
 
-  it('ferry install --node arms a deployment with the admin token from --data, then installs', async () => {
+  it('ferry install --node arms a deployment with the admin token from --data, then installs (one-thread engine)', async () => {
     server.arm('bin2', 'busy', { macs: ['52:54:00:aa:bb:02'] });
     const dst = path.join(work, 'dst3');
     fs.mkdirSync(dst);
     const r = await run(['node', path.join(ROOT, 'build/ferry.mjs'), 'install', '--server', server.url, '--node', 'bin2', '--data', server.dataDir, '--root', dst, '--no-initramfs']);
     expect(r.stderr).toMatch(/armed deployment \d+ for node bin2/);
     expect(fs.readFileSync(path.join(dst, 'etc/hostname'), 'utf8')).toBe('bin2\n');
+    const rec = server.data.db.prepare("SELECT id FROM deployments WHERE node_name = 'bin2' ORDER BY id DESC LIMIT 1").get() as { id: number };
+    expect(server.deployment(rec.id).events.find((e) => e.phase === 'layers' && e.state === 'start' && e.object)?.details).toMatchObject({ engine: 'in-thread' });
   });
 
   it('ferry install refuses disks without --yes', async () => {

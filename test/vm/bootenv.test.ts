@@ -5,10 +5,11 @@
  * booted directly and through the whole network boot chain (QEMU's iPXE ROM → TFTP
  * boot.ipxe → GET /boot/ipxe → kernel and initrd over HTTP).
  */
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { run } from '../../common/run.js';
 import { waitFor } from '../../common/wait.js';
 import { kernelCommandLine, renderIpxeChain } from '../../server/boot/ipxe.js';
 import { SHELL_READY } from '../../initrd/build.js';
@@ -40,7 +41,8 @@ describe('boot environment', () => {
     srv = await FerryServer.start();
     // The guest reaches the host's loopback as 10.0.2.2 (QEMU user networking).
     publicUrl = `http://10.0.2.2:${srv.srv.port}`;
-    await srv.restart({ publicUrl, bootDir: BOOT });
+    mkdirSync(join(work, 'ferry-tftp'));
+    await srv.restart({ publicUrl, bootDir: BOOT, tftp: { listen: '127.0.0.1:0', root: join(work, 'ferry-tftp') } });
     const tree = join(work, 'tree');
     busyboxImage(tree);
     await srv.image('bootenv-test', tree);
@@ -61,7 +63,7 @@ describe('boot environment', () => {
         { size: '512M', bus: 'nvme' },
         { size: '256M', bus: 'sata' },
       ],
-      kernel: { kernel: VMLINUZ, initrd: INITRD, append: 'console=ttyS0,115200n8 ferry.shell=1 panic=-1' },
+      kernel: { kernel: VMLINUZ, initrd: INITRD, append: 'console=ttyS0,115200n8 no_timer_check ferry.shell=1 panic=-1' },
     });
     await g.waitFor(new RegExp(SHELL_READY), { timeoutMs: 300_000, what: 'the boot environment shell' });
     // Drivers came from the devices' modaliases, not a fixed list.
@@ -107,7 +109,6 @@ describe('boot environment', () => {
     const armed = srv.arm('bootenv-pxe', 'bootenv-test', { macs: [mac] });
     const tftp = join(work, 'tftp');
     rmSync(tftp, { recursive: true, force: true });
-    const { mkdirSync } = await import('node:fs');
     mkdirSync(tftp);
     writeFileSync(join(tftp, 'boot.ipxe'), renderIpxeChain(publicUrl));
     const g = await guests.start({ name: 'bootenv-pxe', memoryMiB: 1536, net: { mac, tftpDir: tftp, bootfile: 'boot.ipxe', boot: true }, disks: [{ size: '1G', bus: 'virtio' }] });
@@ -117,5 +118,36 @@ describe('boot environment', () => {
     expect(g.console).toContain(`ferry.token=${armed.token} BOOTIF=01-52-54-00-f0-0d-02`);
     const first = await firstEvent(srv, armed.id);
     expect(first.phase).toBe('identify');
+  });
+
+  it('boots legacy pxelinux: lpxelinux.0 → pxelinux.cfg/01-MAC from Ferry\'s TFTP → kernel and initrd over HTTP → installer event', async () => {
+    const mac = '52:54:00:f0:0d:03';
+    const armed = srv.arm('bootenv-pxelinux', 'bootenv-test', { macs: [mac] });
+    // QEMU's own TFTP serves the guest; the per-machine file is what `ferry serve --tftp` answers.
+    const tftp = join(work, 'tftp-pxelinux');
+    mkdirSync(join(tftp, 'pxelinux.cfg'), { recursive: true });
+    copyFileSync('/usr/lib/PXELINUX/lpxelinux.0', join(tftp, 'lpxelinux.0'));
+    copyFileSync('/usr/lib/syslinux/modules/bios/ldlinux.c32', join(tftp, 'ldlinux.c32'));
+    const cfg = join(tftp, 'pxelinux.cfg', '01-52-54-00-f0-0d-03');
+    await run(['tftp', '-m', 'binary', '127.0.0.1', String(srv.srv.tftp!.port), '-c', 'get', 'pxelinux.cfg/01-52-54-00-f0-0d-03', cfg], { timeoutMs: 30_000 });
+    const g = await guests.start({ name: 'bootenv-pxelinux', memoryMiB: 1536, net: { mac, tftpDir: tftp, bootfile: 'lpxelinux.0', boot: true }, disks: [{ size: '1G', bus: 'virtio' }] });
+    await g.waitFor(/PXELINUX/, { timeoutMs: 180_000, what: 'pxelinux to start' });
+    await g.waitFor(/ferry-init: starting ferry-installer run/, { timeoutMs: 600_000, what: 'the init to start the installer' });
+    expect(g.console).toContain(`ferry.token=${armed.token} BOOTIF=01-52-54-00-f0-0d-03`);
+    const first = await firstEvent(srv, armed.id);
+    expect(first.phase).toBe('identify');
+  });
+
+  it('shows the installer\'s error and leaves a shell on the console when the install fails', async () => {
+    const mac = '52:54:00:f0:0d:04';
+    // A token the server does not know: the installer's first request is refused (a 4xx stops at once).
+    const append = kernelCommandLine({ serverUrl: publicUrl, token: 'not-a-real-token', mac, console: ['console=ttyS0,115200n8'], extraArgs: ['panic=-1'] });
+    const g = await guests.start({ name: 'bootenv-fail', memoryMiB: 1536, net: { mac }, kernel: { kernel: VMLINUZ, initrd: INITRD, append } });
+    await g.waitFor(/FERRY-INSTALL-FAILED: ferry-installer exited with status [1-9]/, { timeoutMs: 400_000, what: 'the init to report the failed install' });
+    expect(g.console).toMatch(/FERRY_E_TOKEN_REJECTED|token/i);
+    await g.waitFor(/starting a shell on the console/, { timeoutMs: 30_000, what: 'the rescue shell' });
+    const r = await g.exec('echo rescue-$((20 + 22)); cat /proc/cmdline');
+    expect(r.status).toBe(0);
+    expect(r.output).toContain('rescue-42');
   });
 });

@@ -172,7 +172,8 @@ export class Guest {
     // console.log is QEMU's raw copy of the serial line; harness.log has the argv, QEMU's stderr and its exit.
     this.log = createWriteStream(join(this.dir, 'harness.log'));
     this.log.write(`$ ${this.argv.join(' ')}\n`);
-    this.proc = spawnTool(this.argv, { quiet: true });
+    // QEMU dies with the test process, even when vitest is killed: no orphaned guests.
+    this.proc = spawnTool(['setpriv', '--pdeathsig', 'KILL', '--', ...this.argv], { quiet: true });
     this.proc.child.stdout!.on('data', (b: Buffer) => this.onOutput(b.toString('utf8')));
     this.proc.child.stderr!.on('data', (b: Buffer) => this.log.write(`[qemu stderr] ${b.toString('utf8')}`));
     this.exitPromise = new Promise((resolve) => {

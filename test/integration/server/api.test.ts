@@ -40,6 +40,8 @@ describe('image server on loopback', () => {
     expect(st.mode & 0o777).toBe(0o600);
     expect(readFileSync(join(h.dataDir, 'admin.token'), 'utf8').trim()).toBe(admin);
     expect(admin.length).toBeGreaterThan(40);
+    // The database holds deploy tokens.
+    expect(statSync(join(h.dataDir, 'ferry.db')).mode & 0o777).toBe(0o600);
   });
 
   it('arms, boots, configures, reports and switches the node to local boot', async () => {

@@ -41,12 +41,12 @@ describe('MAC addresses', () => {
 describe('kernel command line', () => {
   it('carries the console, the server, the token and BOOTIF', () => {
     expect(kernelCommandLine(install)).toBe(
-      'console=tty0 console=ttyS0,115200n8 ferry.server=http://10.0.2.2:8080 ferry.token=dpl_3f9a.Zx-_~ BOOTIF=01-52-54-00-12-34-56',
+      'console=tty0 console=ttyS0,115200n8 no_timer_check ferry.server=http://10.0.2.2:8080 ferry.token=dpl_3f9a.Zx-_~ BOOTIF=01-52-54-00-12-34-56',
     );
   });
   it('takes other consoles and extra arguments', () => {
     expect(kernelCommandLine({ ...install, console: ['console=ttyS1,9600'], extraArgs: ['ferry.shell=1'] })).toBe(
-      'console=ttyS1,9600 ferry.server=http://10.0.2.2:8080 ferry.token=dpl_3f9a.Zx-_~ BOOTIF=01-52-54-00-12-34-56 ferry.shell=1',
+      'console=ttyS1,9600 no_timer_check ferry.server=http://10.0.2.2:8080 ferry.token=dpl_3f9a.Zx-_~ BOOTIF=01-52-54-00-12-34-56 ferry.shell=1',
     );
   });
   it('reports every bad input at once, with where it is', () => {
