@@ -96,15 +96,35 @@ async function waitForPartitions(pd: PlannedDisk, timeoutMs: number): Promise<vo
   await waitFor(ready, { what: `partitions ${parts.map((p) => p.device).join(', ')} of ${pd.path} with the planned geometry`, timeoutMs });
 }
 
+function holdersOf(found: BlockDevice[], plan: DiskPlan): string[] {
+  return [...new Set(plan.disks.flatMap((pd) => found.find((x) => x.path === pd.path)?.holders ?? []))];
+}
+
+/** Active logical volumes by their /dev/mapper path → `vg/lv`. */
+async function logicalVolumes(): Promise<Map<string, string>> {
+  const r = await run(['lvs', '--reportformat', 'json', '-o', 'vg_name,lv_name,lv_dm_path'], { env: { DM_DISABLE_UDEV: '1' }, quiet: true });
+  const doc = JSON.parse(r.stdout) as { report: { lv: { vg_name: string; lv_name: string; lv_dm_path: string }[] }[] };
+  return new Map((doc.report[0]?.lv ?? []).map((l) => [l.lv_dm_path, `${l.vg_name}/${l.lv_name}`]));
+}
+
 /** Release arrays and volumes built on the disks (left by an earlier install), when allowed. */
 async function releaseHolders(found: BlockDevice[], plan: DiskPlan): Promise<void> {
-  for (const pd of plan.disks) {
-    const d = found.find((x) => x.path === pd.path)!;
-    for (const h of d.holders) {
-      const name = baseName(h);
-      if (/^md/.test(name)) await run(['mdadm', '--stop', h]);
-      else if (h.startsWith('/dev/mapper/') || /^dm-/.test(name)) await run(['dmsetup', 'remove', '--retry', name], { env: { DM_DISABLE_UDEV: '1' } });
+  // Volumes before the arrays under them; an array on two disks is stopped once.
+  const holders = holdersOf(found, plan);
+  const lvm = { DM_DISABLE_UDEV: '1' };
+  let lvByPath: Map<string, string> | undefined;
+  for (const h of holders) {
+    if (!existsSync(h)) continue;
+    const name = baseName(h);
+    if (/^md/.test(name)) await run(['mdadm', '--stop', h]);
+    else if (h.startsWith('/dev/mapper/') || /^dm-/.test(name)) {
+      // Logical volumes are deactivated through LVM (the boot environment has no dmsetup).
+      lvByPath ??= await logicalVolumes();
+      const lv = lvByPath.get(h);
+      if (lv) await run(['lvchange', '-a', 'n', lv], { env: lvm });
+      else await run(['dmsetup', 'remove', '--retry', name], { env: lvm });
     }
+    else throw new FerryError('FERRY_E_DISK_IN_USE', `${h} is built on ${plan.disks.map((d) => d.path).join(', ')} and Ferry does not know how to release it`, { details: { holder: h }, hint: `release ${h} by hand, then apply again` });
   }
 }
 
@@ -124,8 +144,7 @@ export async function applyDiskPlan(plan: DiskPlan, opts: ApplyOptions): Promise
   const found = await discoverDisks({ only: plan.disks.map((d) => d.path) });
   checkDisks(plan, found);
   if (found.some((d) => d.holders.length > 0)) {
-    const holders = found.flatMap((d) => d.holders);
-    emit({ phase: 'disks', state: 'info', message: `releasing ${holders.join(', ')} built on the target disks` });
+    emit({ phase: 'disks', state: 'info', message: `releasing ${holdersOf(found, plan).join(', ')} built on the target disks` });
     await releaseHolders(found, plan);
     checkDisks(plan, await discoverDisks({ only: plan.disks.map((d) => d.path) }));
   }

@@ -3,7 +3,7 @@
  * `lsblk -J -b -O` gives the whole tree (partitions, and arrays and volumes built on them as
  * children), so mounts and holders anywhere below a disk are seen from the disk.
  */
-import { readdirSync, readlinkSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
 import { FerryError } from '../../common/errors.js';
 import { run } from '../../common/run.js';
@@ -45,11 +45,12 @@ function mountsOf(n: LsblkNode): string[] {
   return [...own, ...(n.children ?? []).flatMap(mountsOf)];
 }
 
+/** Devices built on n, the ones built on top first (a volume before the array under it). */
 function holdersOf(n: LsblkNode): string[] {
   const out: string[] = [];
   for (const c of n.children ?? []) {
-    if (c.type !== 'part') out.push(c.path ?? `/dev/${c.name}`);
     out.push(...holdersOf(c));
+    if (c.type !== 'part') out.push(c.path ?? `/dev/${c.name}`);
   }
   return [...new Set(out)];
 }
@@ -102,6 +103,39 @@ function readByPath(): Map<string, string[]> {
   return out;
 }
 
+function readSys(path: string): string | undefined {
+  try {
+    const v = readFileSync(path, 'utf8').replace(/\0/g, '').trim();
+    return v || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** SCSI/ATA unit serial number page (VPD 0x80): a 4-byte header, then the serial. */
+function vpdSerial(path: string): string | undefined {
+  try {
+    const b = readFileSync(path);
+    if (b.length < 4) return undefined;
+    const len = b.readUInt16BE(2);
+    return b.subarray(4, 4 + len).toString('latin1').replace(/\0/g, '').trim() || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * lsblk takes serial, WWN and model from udev's database; without udev (the boot environment)
+ * they come from sysfs: virtio-blk and NVMe publish them as attributes, SCSI/ATA in VPD pages.
+ */
+function fillFromSysfs(d: BlockDevice): BlockDevice {
+  const base = `/sys/block/${d.name}`;
+  d.serial ??= readSys(`${base}/serial`) ?? readSys(`${base}/device/serial`) ?? vpdSerial(`${base}/device/vpd_pg80`);
+  d.wwn ??= readSys(`${base}/wwid`) ?? readSys(`${base}/device/wwid`);
+  d.model ??= readSys(`${base}/device/model`);
+  return d;
+}
+
 /** Device kinds an install may target by default: not partitions, ROMs, RAM disks or loops. */
 function eligibleByDefault(d: BlockDevice): boolean {
   return d.type === 'disk' && !d.readOnly && d.size > 0 && !/^(ram|zram|sr|fd)/.test(d.name) && !/boot[0-9]$|rpmb$/.test(d.name);
@@ -126,7 +160,7 @@ export async function discoverDisks(opts: { only?: string[] } = {}): Promise<Blo
     }
     throw e;
   }
-  const all = parseLsblk(out, readByPath());
+  const all = parseLsblk(out, readByPath()).map(fillFromSysfs);
   if (opts.only?.length) {
     const found: BlockDevice[] = [];
     for (const want of opts.only) {

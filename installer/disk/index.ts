@@ -6,3 +6,6 @@ export * from '../layout/types.js';
 export { parseLayout, readLayout } from '../layout/parse.js';
 export { partitionDevice, lvDevice } from '../layout/names.js';
 export { planDisks, mapDisks } from '../layout/plan.js';
+export { discoverDisks, parseLsblk } from './discover.js';
+export { applyDiskPlan, teardownDiskPlan, mountPlan, checkDisks } from './apply.js';
+export { captureLayout } from './capture.js';

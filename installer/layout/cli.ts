@@ -2,7 +2,7 @@
  * `ferry layout …` and `ferry-installer layout …`: one implementation for both binaries.
  *
  *   validate FILE
- *   plan FILE (--disk DEV | --disk-size SIZE)... [--sector-size N] [--map LAYOUTDEV=DEV]... [--seed S] [--json]
+ *   plan FILE [(--disk DEV | --disk-size SIZE)...] [--sector-size N] [--map LAYOUTDEV=DEV]... [--seed S] [--json]
  *   apply FILE --disk DEV... [--map …] [--seed S] --root DIR --yes [--json]
  *   teardown FILE --disk DEV... [--map …] --root DIR
  *   capture [--disk DEV]... [--root DIR]
@@ -17,7 +17,7 @@ import { planDisks } from './plan.js';
 import type { DiskPlan, DiskTarget, Layout } from './types.js';
 
 const USAGE = `ferry layout validate FILE
-       ferry layout plan FILE (--disk DEV | --disk-size SIZE)... [--sector-size 512|4096] [--map LAYOUTDEV=DEV]... [--seed S] [--json]
+       ferry layout plan FILE [(--disk DEV | --disk-size SIZE)...] [--sector-size 512|4096] [--map LAYOUTDEV=DEV]... [--seed S] [--json]
        ferry layout apply FILE --disk DEV... [--map LAYOUTDEV=DEV]... [--seed S] --root DIR --yes [--json]
        ferry layout teardown FILE --disk DEV... [--map LAYOUTDEV=DEV]... [--seed S] --root DIR
        ferry layout capture [--disk DEV]... [--root DIR]`;
@@ -63,7 +63,14 @@ async function targets(layout: Layout, v: Record<string, any>, needReal: boolean
   const disks = (v.disk as string[] | undefined) ?? [];
   const sizes = (v['disk-size'] as string[] | undefined) ?? [];
   if (needReal && sizes.length) throw usageError('--disk-size only plans; apply needs real disks (--disk DEV)', USAGE);
-  if (!disks.length && !sizes.length) throw usageError('give the disks to plan onto: --disk DEV or --disk-size SIZE', USAGE);
+  if (!disks.length && !sizes.length) {
+    // Applying always names its disks; a plan may look at every disk of the machine.
+    if (needReal) throw usageError('give the disks to write to: --disk DEV (all of them, in order)', USAGE);
+    const { discoverDisks } = await import('../disk/discover.js');
+    const found = await discoverDisks();
+    if (!found.length) throw new FerryError('FERRY_E_DISK_NOT_FOUND', 'this machine has no disk a layout could be installed onto (writable, nothing mounted)', { hint: 'name the disks with --disk DEV, or simulate them with --disk-size SIZE' });
+    return found;
+  }
   const sectorSize = v['sector-size'] ? Number(v['sector-size']) : 512;
   if (sectorSize !== 512 && sectorSize !== 4096) throw usageError(`--sector-size ${v['sector-size']}: use 512 or 4096`, USAGE);
   const out: DiskTarget[] = [];

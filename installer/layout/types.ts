@@ -198,7 +198,7 @@ export interface BlockDevice extends DiskTarget {
   pttype?: string;
   /** Mount points of the disk and everything on it (partitions, arrays, volumes on it). */
   mountpoints: string[];
-  /** Devices built on it (md arrays, dm volumes), by path. */
+  /** Devices built on it (md arrays, dm volumes), by path, the topmost first. */
   holders: string[];
   /** Its partitions, by path. */
   partitions: string[];

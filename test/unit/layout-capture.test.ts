@@ -57,7 +57,7 @@ unused devices: <none>
     const [vda, loop] = parseLsblk(json, new Map([['/dev/vda', ['pci-0000:00:04.0']]]));
     expect(vda).toMatchObject({ path: '/dev/vda', size: 2147483648, sectorSize: 512, serial: 'S1', model: 'QEMU', byPath: ['pci-0000:00:04.0'], partitions: ['/dev/vda1', '/dev/vda2'] });
     expect(vda.mountpoints.sort()).toEqual(['/', '/boot']);
-    expect(vda.holders).toEqual(['/dev/md0', '/dev/mapper/vg-root']);
+    expect(vda.holders).toEqual(['/dev/mapper/vg-root', '/dev/md0']);
     expect(loop).toMatchObject({ type: 'loop', size: 1073741824, sectorSize: 4096, readOnly: false, mountpoints: [], holders: [] });
   });
 });

@@ -81,6 +81,33 @@ describe('layouts applied in a QEMU guest', () => {
     { file: 'layouts/raid1-lvm.xml', disks: 2, expect: ['raid', 'lvm'] },
   ];
 
+  it('chooses disks by their serial numbers in the guest, and refuses a serial nobody has', async () => {
+    try {
+      // virtio-blk disks carry the serial QEMU gives them (FERRYDISK0, FERRYDISK1); without udev
+      // discovery reads it from sysfs.
+      const hinted = (serial: string) => `<config>
+  <disk dev="/dev/sda" label_type="gpt" serial="${serial}"><part num="1" size="*"/></disk>
+  <fsinfo real_dev="/dev/sda1" mp="/" fs="ext4"/>
+</config>
+`;
+      await typeFile('/tmp/hinted.xml', hinted('FERRYDISK1'));
+      // Without --disk the installer looks at every disk of the machine.
+      const out = await g.exec(`${installerCommand('layout plan /tmp/hinted.xml --json')} 2>/tmp/plan.err; s=$?; cat /tmp/plan.err; [ $s = 0 ]`);
+      expect(out.status, out.output).toBe(0);
+      const plan = JSON.parse(out.output.slice(out.output.indexOf('{'), out.output.lastIndexOf('}') + 1)) as DiskPlan;
+      expect(plan.deviceMap).toEqual({ '/dev/sda': '/dev/vdb', '/dev/sda1': '/dev/vdb1' });
+      expect(plan.disks[0]).toMatchObject({ path: '/dev/vdb', size: 2 * GiB, sectorSize: 512 });
+      await typeFile('/tmp/nomatch.xml', hinted('NOSUCHDISK'));
+      const r = await g.exec(`${installerCommand('layout plan /tmp/nomatch.xml')} 2>&1`);
+      expect(r.status).toBe(1);
+      expect(r.output).toContain('FERRY_E_DISK_NO_MATCH');
+      expect(r.output).toContain('serial FERRYDISK0');
+    } catch (e) {
+      failed = true;
+      throw e;
+    }
+  });
+
   it.each(cases)('$file: apply, check against the plan, write, capture, tear down', async (c) => {
     try {
       const xml = await readFile(join(ROOT, c.file), 'utf8');
@@ -150,6 +177,16 @@ describe('layouts applied in a QEMU guest', () => {
         fs: p.filesystems.filter((f) => f.format).map((f) => [f.device, f.fstabType, f.uuid, f.mountpoint]).sort(),
       });
       expect(shape(again)).toEqual(shape(plan));
+
+      if (c.expect.includes('raid') && c.expect.includes('lvm')) {
+        // A disk still holding active arrays and volumes (unmounted): apply --yes releases them.
+        await g.sh(`for m in $(grep " ${root}" /proc/mounts | cut -d" " -f2 | sort -r); do umount $m; done`);
+        expect(await g.sh('cat /proc/mdstat')).toMatch(/^md\d+ : active/m);
+        const re = await g.exec(`${installerCommand(`layout apply ${gfile} ${diskArgs} --root ${root} --yes`)} 2>/tmp/apply.err; s=$?; tail -n 30 /tmp/apply.err; [ $s = 0 ]`, { timeoutMs: 600_000 });
+        expect(re.status, re.output).toBe(0);
+        expect(await g.sh('grep releasing /tmp/apply.err')).toMatch(/releasing .*\/dev\/md/);
+        expect(await g.sh('cat /proc/mounts')).toContain(` ${root} `);
+      }
 
       const td = await g.exec(`${installerCommand(`layout teardown ${gfile} ${diskArgs} --root ${root}`)} 2>&1`, { timeoutMs: 120_000 });
       expect(td.status, td.output).toBe(0);
