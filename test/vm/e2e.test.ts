@@ -128,27 +128,4 @@ describe('end to end', () => {
     await g.kill();
     expect(await sha256File(g.disks[0].file)).toBe(before);
   });
-
-  it('the same image on two nodes at once, each with its own hostname and static address', async () => {
-    const nodes: NodeSpec[] = [
-      { name: 'pair-a', hostname: 'ferry-a', firmware: 'bios', bus: 'sata', layout: 'bios-msdos.xml', inputs: { 'network.mode': 'static', 'network.address': '10.0.2.21/24', 'network.gateway': '10.0.2.2', 'network.dns': '10.0.2.3' } },
-      { name: 'pair-b', hostname: 'ferry-b', firmware: 'bios', bus: 'virtio', layout: 'bios-msdos.xml', inputs: { 'network.mode': 'static', 'network.address': '10.0.2.22/24', 'network.gateway': '10.0.2.2', 'network.dns': '10.0.2.3' } },
-    ];
-    const booted = [];
-    for (const n of nodes) booted.push({ n, ...(await armAndBoot(n)) });
-    await Promise.all(booted.map(({ n, g, id }) => installToLogin(n, g, id)));
-    const port = new URL(env.server.url).port;
-    for (const { n, g } of booted) {
-      await loginAsRoot(g, n.hostname);
-      expect((await g.sh('hostname')).trim()).toBe(n.hostname);
-      const addrs = await g.sh('ip -4 -o addr show scope global');
-      expect(addrs).toContain(` ${n.inputs!['network.address']} `);
-      expect(addrs).not.toMatch(/dynamic/);
-      // The static address routes: the installed system reaches the image server on the host.
-      expect((await g.exec(`timeout 20 bash -c 'exec 3<>/dev/tcp/10.0.2.2/${port}'`, { timeoutMs: 60_000 })).status).toBe(0);
-    }
-    const recs = nodes.map((n) => env.deployments(n.name)[0]);
-    expect(recs.map((r) => r.status)).toEqual(['success', 'success']);
-    expect(recs[0].imageDigest).toBe(recs[1].imageDigest);
-  });
 });
