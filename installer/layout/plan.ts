@@ -384,7 +384,7 @@ export function planDisks(layout: Layout, disks: DiskTarget[], opts: PlanOptions
   const filesystems: PlannedFilesystem[] = [];
   const fsOrder = layout.filesystems.map((f, i) => ({ f, i })).sort((a, b) => (a.f.line ?? Infinity) - (b.f.line ?? Infinity) || a.i - b.i);
   const fstabLines: string[] = [
-    `# /etc/fstab: written by Ferry from layout ${layout.file ?? ''} (sha256 ${layout.digest.slice(0, 16)}…)`.replace('layout  (', 'layout ('),
+    `# /etc/fstab: written by Ferry from layout ${layout.file ?? ''} (sha256 ${layout.digest.slice(0, 16)}...)`.replace('layout  (', 'layout ('),
     '# <file system> <mount point> <type> <options> <dump> <pass>',
   ];
   for (const { f } of fsOrder) {
