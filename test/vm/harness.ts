@@ -15,6 +15,7 @@
  * machines /dev/kvm is absent or KVM guests hang, see MACHINE-NOTES). FERRY_VM_ACCEL=tcg|kvm
  * forces a choice.
  */
+import { StringDecoder } from 'node:string_decoder';
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream, existsSync, mkdirSync, promises as fsp, type WriteStream } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -179,7 +180,10 @@ export class Guest {
     this.log.write(`$ ${this.argv.join(' ')}\n`);
     // QEMU dies with the test process, even when vitest is killed: no orphaned guests.
     this.proc = spawnTool(['setpriv', '--pdeathsig', 'KILL', '--', ...this.argv], { quiet: true });
-    this.proc.child.stdout!.on('data', (b: Buffer) => this.onOutput(b.toString('utf8')));
+    // One decoder for the whole stream: a UTF-8 character split across two reads must not
+    // turn into replacement characters (it did, and failed a comparison of fstab text).
+    const decoder = new StringDecoder('utf8');
+    this.proc.child.stdout!.on('data', (b: Buffer) => this.onOutput(decoder.write(b)));
     this.proc.child.stderr!.on('data', (b: Buffer) => this.log.write(`[qemu stderr] ${b.toString('utf8')}`));
     this.exitPromise = new Promise((resolve) => {
       this.proc.child.on('close', (code, signal) => {
