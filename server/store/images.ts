@@ -38,15 +38,9 @@ export interface ImageRow {
   created_at: string;
 }
 
-export interface ImageInfo {
-  name: string;
-  version: number;
-  digest: string;
-  master?: string;
-  layers: LayerRef[];
-  customizations: CustomizationItem[];
+/** The manifest the installer receives, plus what only the repository knows. */
+export interface ImageInfo extends ImageManifest {
   inputs: Record<string, string>;
-  createdAt: string;
   size: number;
   uncompressedSize: number;
 }
