@@ -128,4 +128,33 @@ describe('end to end', () => {
     await g.kill();
     expect(await sha256File(g.disks[0].file)).toBe(before);
   });
+
+  it('the same image on two nodes at once, each with its own hostname and static address', async () => {
+    const staticNet = (address: string) => ({ 'network.mode': 'static', 'network.address': address, 'network.gateway': '10.0.2.2', 'network.dns': '10.0.2.3' });
+    const nodes: NodeSpec[] = [
+      { name: 'pair-a', hostname: 'ferry-a', firmware: 'bios', bus: 'virtio', layout: 'bios-msdos.xml', inputs: staticNet('10.0.2.21/24') },
+      { name: 'pair-b', hostname: 'ferry-b', firmware: 'bios', bus: 'virtio', layout: 'bios-msdos.xml', inputs: staticNet('10.0.2.22/24') },
+    ];
+    // Both are armed and powered on together, and install side by side from the same server.
+    const booted = await Promise.all(nodes.map(async (n) => ({ n, ...(await armAndBoot(n)) })));
+    await Promise.all(booted.map(({ n, g, id }) => installToLogin(n, g, id)));
+    const recs = booted.map(({ id }) => env.deployment(id));
+    expect(recs.map((r) => r.status)).toEqual(['success', 'success']);
+    expect(recs[0].imageDigest).toBe(recs[1].imageDigest);
+    // At once: each install started before the other one ended.
+    expect(Date.parse(recs[0].startedAt!)).toBeLessThan(Date.parse(recs[1].endedAt!));
+    expect(Date.parse(recs[1].startedAt!)).toBeLessThan(Date.parse(recs[0].endedAt!));
+    const port = new URL(env.server.url).port;
+    for (const { n, g } of booted) {
+      await loginAsRoot(g, n.hostname);
+      expect((await g.sh('hostname')).trim()).toBe(n.hostname);
+      // The address is the static one Ferry wrote (systemd-networkd), not a DHCP lease.
+      const addrs = await g.sh('ip -4 -o addr show scope global');
+      expect(addrs).toContain(` ${n.inputs!['network.address']} `);
+      expect(addrs).not.toMatch(/dynamic/);
+      expect(await g.sh('ip -4 route show default')).toMatch(/^default via 10\.0\.2\.2 /);
+      // And it works: the installed system reaches the image server on the host through it.
+      expect((await g.exec(`timeout 20 bash -c 'exec 3<>/dev/tcp/10.0.2.2/${port}'`, { timeoutMs: 60_000 })).status).toBe(0);
+    }
+  }, 40 * MIN); // two emulated machines share the host's cores: allow for both deadlines in a row
 });

@@ -81,6 +81,12 @@ describe('vm harness', () => {
     expect(err.message).toMatch(/a line that never comes/);
     expect(err.message).toContain(SHELL_READY); // the console tail
     expect(err.message).toContain(g.dir);
+    // How busy QEMU was during the wait tells a hang from slowness: an idle shell is idle…
+    expect(err.message).toMatch(/the console has been silent for \d+ s; QEMU used \d+ s of CPU in the 2 s wait: the guest was mostly idle/);
+    // …and a guest spinning in a loop is not.
+    g.send('while :; do :; done &\n');
+    const busy = await g.waitFor(/this text never appears/, { timeoutMs: 4000, what: 'a line that never comes' }).catch((e) => e);
+    expect(busy.message).toMatch(/QEMU used \d+ s of CPU in the 4 s wait: the guest was (running|partly busy)/);
     await g.close({ keep: true });
     expect(existsSync(join(g.dir, 'console.log'))).toBe(true);
     await rm(g.dir, { recursive: true, force: true });

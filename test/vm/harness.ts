@@ -17,7 +17,7 @@
  */
 import { StringDecoder } from 'node:string_decoder';
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, createWriteStream, existsSync, mkdirSync, promises as fsp, type WriteStream } from 'node:fs';
+import { createReadStream, createWriteStream, existsSync, mkdirSync, promises as fsp, readFileSync, type WriteStream } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FerryError } from '../../common/errors.js';
@@ -143,6 +143,9 @@ export function randomMac(): string {
   return ['52', '54', '00', ...[...b].map((x) => x.toString(16).padStart(2, '0'))].join(':');
 }
 
+/** The kernel's USER_HZ, the unit of /proc/PID/stat times (100 on Linux x86 and arm). */
+const CLOCK_TICKS = 100;
+
 function stripAnsi(s: string): string {
   // Firmware and systemd draw with escape sequences; matching works on the plain text.
   // eslint-disable-next-line no-control-regex
@@ -166,6 +169,7 @@ export class Guest {
   private waiters = new Set<() => void>();
   private closed = false;
   readonly startedAt = Date.now();
+  private lastOutputAt = Date.now();
 
   constructor(init: { name: string; dir: string; argv: string[]; accel: 'tcg' | 'kvm'; disks: Guest['disks']; mac?: string }) {
     this.name = init.name;
@@ -197,6 +201,7 @@ export class Guest {
 
   private onOutput(s: string): void {
     this.text += stripAnsi(s);
+    this.lastOutputAt = Date.now();
     // Keep memory bounded on chatty guests; waitFor offsets are relative to what is kept.
     if (this.text.length > 8 * 1024 * 1024) {
       const cut = this.text.length - 4 * 1024 * 1024;
@@ -235,9 +240,29 @@ export class Guest {
     this.proc.child.stdin!.write(text);
   }
 
+  /**
+   * CPU seconds QEMU has used so far (user + system, from /proc), or undefined once it has
+   * exited. Compared across a wait it tells a busy guest (slow under emulation, or spinning)
+   * from an idle one (halted, waiting for something that never comes).
+   */
+  cpuSeconds(): number | undefined {
+    const pid = this.proc.child.pid;
+    if (!pid || this.exited) return undefined;
+    try {
+      // setpriv execs QEMU, so the child's pid is QEMU's. Fields after the ")" of the name:
+      // state is the 1st, utime the 12th and stime the 13th (fields 14 and 15 of proc(5)).
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      return (Number(f[11]) + Number(f[12])) / CLOCK_TICKS;
+    } catch {
+      return undefined;
+    }
+  }
+
   /** Wait until the console output (after the mark) matches; returns the match. */
   waitFor(re: RegExp, opts: WaitOpts): Promise<RegExpMatchArray> {
     const from = opts.from ?? this.markAt;
+    const cpuAtStart = this.cpuSeconds();
     return new Promise((resolve, reject) => {
       const check = (): boolean => {
         const m = this.text.slice(from).match(re);
@@ -261,7 +286,7 @@ export class Guest {
       };
       const timer = setTimeout(() => {
         finish();
-        reject(this.failure(`gave up after ${opts.timeoutMs} ms waiting for ${opts.what} (${re}) on the console of guest ${this.name}`, opts));
+        reject(this.failure(`gave up after ${opts.timeoutMs} ms waiting for ${opts.what} (${re}) on the console of guest ${this.name}; ${this.activity(cpuAtStart, opts.timeoutMs)}`, opts));
       }, opts.timeoutMs);
       const finish = () => {
         clearTimeout(timer);
@@ -271,6 +296,17 @@ export class Guest {
       this.waiters.add(waiter);
       check();
     });
+  }
+
+  /** In words: how busy QEMU was during a wait that gave up, and how long the console was silent. */
+  private activity(cpuAtStart: number | undefined, waitedMs: number): string {
+    const silent = `the console has been silent for ${((Date.now() - this.lastOutputAt) / 1000).toFixed(0)} s`;
+    const now = this.cpuSeconds();
+    if (now === undefined || cpuAtStart === undefined) return silent;
+    const used = now - cpuAtStart;
+    const share = used / (waitedMs / 1000);
+    const verdict = share > 0.5 ? 'the guest was running (slow, or spinning)' : share < 0.1 ? 'the guest was mostly idle (halted or waiting)' : 'the guest was partly busy';
+    return `${silent}; QEMU used ${used.toFixed(0)} s of CPU in the ${(waitedMs / 1000).toFixed(0)} s wait: ${verdict}`;
   }
 
   private failure(message: string, opts: WaitOpts): FerryError {
