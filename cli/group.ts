@@ -1,7 +1,7 @@
 /** `ferry group …`: named, overlapping, nested sets of nodes. */
 import { cliActor, DataDir } from '../server/context.js';
 import { addToGroup, groupInfo, listGroups, removeFromGroup } from '../server/db/inventory.js';
-import { dataDir, parse, printJson, printTable, usageError } from './util.js';
+import { dataDir, parseSubcommand, printJson, printTable, usageError } from './util.js';
 
 const USAGE = `ferry group add NAME [--node NODE]... [--include GROUP]... [--description TEXT]   (creates or extends)
 ferry group rm NAME [--node NODE]... [--include GROUP]...   (without members: removes the group)
@@ -9,12 +9,9 @@ ferry group ls [--json]
 ferry group show NAME [--json]`;
 
 export async function run(argv: string[]): Promise<number> {
-  const [sub, ...rest] = argv;
-  const { values, positionals } = parse(rest, { node: { type: 'string', multiple: true }, include: { type: 'string', multiple: true }, description: { type: 'string' } }, USAGE);
-  if (!sub || values.help || sub === '--help') {
-    process.stdout.write(USAGE + '\n');
-    return sub ? 0 : 2;
-  }
+  const parsed = parseSubcommand(argv, { node: { type: 'string', multiple: true }, include: { type: 'string', multiple: true }, description: { type: 'string' } }, USAGE);
+  if (typeof parsed === 'number') return parsed;
+  const { sub, values, positionals } = parsed;
   const d = new DataDir(dataDir(values));
   try {
     switch (sub) {

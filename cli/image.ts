@@ -19,7 +19,7 @@ import {
   verifyImages,
 } from '../server/store/images.js';
 import type { Compression } from '../server/store/layers.js';
-import { dataDir, parse, printJson, printTable, usageError } from './util.js';
+import { dataDir, parseSubcommand, printJson, printTable, usageError } from './util.js';
 
 const USAGE = `ferry image import NAME (--dir DIR | --tar FILE...) [--customizations FILE.json] [--set KEY=VALUE]... [--compression zstd|none]
 ferry image ls [--json]
@@ -57,9 +57,8 @@ function compression(v: string | undefined): Compression | undefined {
 }
 
 export async function run(argv: string[]): Promise<number> {
-  const [sub, ...rest] = argv;
-  const { values, positionals } = parse(
-    rest,
+  const parsed = parseSubcommand(
+    argv,
     {
       dir: { type: 'string' },
       tar: { type: 'string', multiple: true },
@@ -70,10 +69,8 @@ export async function run(argv: string[]): Promise<number> {
     },
     USAGE,
   );
-  if (!sub || values.help || sub === '--help') {
-    process.stdout.write(USAGE + '\n');
-    return sub ? 0 : 2;
-  }
+  if (typeof parsed === 'number') return parsed;
+  const { sub, values, positionals } = parsed;
   const need = (n: number, what: string) => {
     if (positionals.length !== n) throw usageError(`ferry image ${sub} needs ${what}`, USAGE);
   };

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { FerryError } from '../common/errors.js';
 import { cliActor, DataDir } from '../server/context.js';
 import { addNode, getNode, listDiscovered, listNodes, parsePairs, removeNode, selectNodes, setNode, type NodeChanges } from '../server/db/inventory.js';
-import { dataDir, parse, printJson, printTable, usageError } from './util.js';
+import { dataDir, parseSubcommand, printJson, printTable, usageError } from './util.js';
 
 const USAGE = `ferry node add NAME --mac MAC [--mac MAC]... [--image IMG] [--layout FILE] [--set KEY=VALUE]... [--prop KEY=VALUE]... [--group G]...
                 [--bootloader auto|none|bios|uefi] [--finish reboot|poweroff|stay] [--disk-map FROM=TO]...
@@ -73,12 +73,9 @@ function changes(values: Record<string, any>): NodeChanges {
 }
 
 export async function run(argv: string[]): Promise<number> {
-  const [sub, ...rest] = argv;
-  const { values, positionals } = parse(rest, OPTIONS, USAGE);
-  if (!sub || values.help || sub === '--help') {
-    process.stdout.write(USAGE + '\n');
-    return sub ? 0 : 2;
-  }
+  const parsed = parseSubcommand(argv, OPTIONS, USAGE);
+  if (typeof parsed === 'number') return parsed;
+  const { sub, values, positionals } = parsed;
   const d = new DataDir(dataDir(values));
   try {
     switch (sub) {

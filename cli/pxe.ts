@@ -10,12 +10,12 @@ import { join } from 'node:path';
 import { FerryError } from '../common/errors.js';
 import { renderDnsmasqConfig } from '../server/boot/dnsmasq.js';
 import { pxelinuxConfigPath, renderIpxeChain, renderPxelinuxInstall, renderPxelinuxLocal } from '../server/boot/ipxe.js';
-import { dataDir, parse, usageError } from './util.js';
+import { dataDir, parseSubcommand, usageError } from './util.js';
 
 const USAGE = [
   'ferry pxe dnsmasq-config --interface IF [--server URL] [--tftp-server ADDR] [--dnsmasq-tftp DIR] [--subnet A.B.C.D/LEN]',
-  '       ferry pxe ipxe-chain [--server URL]',
-  '       ferry pxe pxelinux --mac MAC [--server URL --token TOKEN]   (local boot without --token)',
+  'ferry pxe ipxe-chain [--server URL]',
+  'ferry pxe pxelinux --mac MAC [--server URL --token TOKEN]   (local boot without --token)',
 ].join('\n');
 
 /** The server URL: --server, else the running server's public URL recorded in DATA/server.json. */
@@ -50,9 +50,8 @@ export function interfaceIpv4(name: string, ifaces = networkInterfaces()): { add
 }
 
 export async function run(argv: string[]): Promise<number> {
-  const [sub, ...rest] = argv;
-  const { values, positionals } = parse(
-    rest,
+  const parsed = parseSubcommand(
+    argv,
     {
       interface: { type: 'string' },
       server: { type: 'string' },
@@ -64,10 +63,8 @@ export async function run(argv: string[]): Promise<number> {
     },
     USAGE,
   );
-  if (values.help || sub === '--help' || sub === '-h' || !sub) {
-    process.stdout.write(`usage: ${USAGE}\n`);
-    return sub ? 0 : 2;
-  }
+  if (typeof parsed === 'number') return parsed;
+  const { sub, values, positionals } = parsed;
   if (positionals.length) throw usageError(`unexpected argument "${positionals[0]}"`, USAGE);
   switch (sub) {
     case 'dnsmasq-config': {

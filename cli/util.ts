@@ -28,6 +28,21 @@ export function parse<O extends Options>(argv: string[], options: O, usage: stri
   }
 }
 
+/**
+ * A command with subcommands (`ferry node add …`): the subcommand and its parsed options, or,
+ * when help was asked for (exit 0) or no subcommand was named (exit 2), the usage printed and
+ * the exit code to return.
+ */
+export function parseSubcommand<O extends Options>(argv: string[], options: O, usage: string): { sub: string; values: Record<string, any>; positionals: string[] } | number {
+  const [sub, ...rest] = argv;
+  const { values, positionals } = parse(rest, options, usage);
+  if (!sub || values.help || sub === '--help' || sub === '-h') {
+    process.stdout.write(usage + '\n');
+    return sub ? 0 : 2;
+  }
+  return { sub, values, positionals };
+}
+
 export function usageError(message: string, usage: string): FerryError {
   return new FerryError('FERRY_E_USAGE', `${message}\nusage: ${usage}`, { hint: 'see the usage line above' });
 }

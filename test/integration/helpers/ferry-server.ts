@@ -1,43 +1,40 @@
 /** A real Ferry server on loopback for installer tests, with images, nodes and deployments made directly. */
-import * as fs from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
 import type { CustomizationItem } from '../../../common/protocol.js';
 import { startServer, type RunningServer } from '../../../server/index.js';
-import { DataDir } from '../../../server/context.js';
+import type { DataDir } from '../../../server/context.js';
+import { harness, LAYOUT, type Harness } from '../server/helpers.js';
 import { importImage, commitImage } from '../../../server/store/images.js';
 import { addNode } from '../../../server/db/inventory.js';
 import { armDeployment, getDeploymentRow, deploymentEvents } from '../../../server/db/deployments.js';
 
-export const DIR_LAYOUT = `<config>
-  <disk dev="/dev/sda" label_type="gpt" unit_of_measurement="MB">
-    <part num="1" size="*" p_type="primary" p_name="root" flags="-"/>
-  </disk>
-  <fsinfo line="10" real_dev="/dev/sda1" mp="/" fs="ext4" options="defaults" dump="1" pass="1"/>
-</config>
-`;
+/** A layout of one GPT disk with one ext4 root partition. */
+export const DIR_LAYOUT = LAYOUT;
 
 export class FerryServer {
-  srv!: RunningServer;
-  data!: DataDir;
-  readonly dataDir: string;
-  constructor(readonly tmp: string) {
-    this.dataDir = path.join(tmp, 'data');
-  }
+  private constructor(private readonly h: Harness) {}
   static async start(): Promise<FerryServer> {
-    const s = new FerryServer(fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-inst-srv-')));
-    s.srv = await startServer({ dataDir: s.dataDir, listen: '127.0.0.1:0' });
-    s.data = new DataDir(s.dataDir);
-    return s;
+    return new FerryServer(await harness());
+  }
+  get srv(): RunningServer {
+    return this.h.srv;
+  }
+  get data(): DataDir {
+    return this.h.data;
+  }
+  get dataDir(): string {
+    return this.h.dataDir;
+  }
+  get tmp(): string {
+    return this.h.tmp;
   }
   get url(): string {
-    return this.srv.url;
+    return this.h.srv.url;
   }
   /** Stop and start again on the same port and data (a server crash and restart). */
   async restart(o: { publicUrl?: string; bootDir?: string; tftp?: { listen: string; root: string } } = {}): Promise<void> {
     const port = this.srv.port;
     await this.srv.close();
-    this.srv = await startServer({ dataDir: this.dataDir, listen: `127.0.0.1:${port}`, publicUrl: o.publicUrl, bootDir: o.bootDir, tftp: o.tftp });
+    this.h.srv = await startServer({ dataDir: this.dataDir, listen: `127.0.0.1:${port}`, publicUrl: o.publicUrl, bootDir: o.bootDir, tftp: o.tftp });
   }
   async image(name: string, dir: string, customizations: CustomizationItem[] = []) {
     return importImage(this.data, name, { dir, customizations, actor: 'test' });
@@ -57,8 +54,6 @@ export class FerryServer {
     return this.data.blobs.path(digest);
   }
   async close(): Promise<void> {
-    this.data.close();
-    await this.srv.close();
-    fs.rmSync(this.tmp, { recursive: true, force: true });
+    await this.h.close();
   }
 }

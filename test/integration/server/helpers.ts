@@ -40,17 +40,19 @@ export async function harness(opts: { bootDir?: string; publicUrl?: string } = {
   const dataDir = join(t.dir, 'data');
   const srv = await startServer({ dataDir, listen: '127.0.0.1:0', bootDir: opts.bootDir, publicUrl: opts.publicUrl });
   const data = new DataDir(dataDir);
-  return {
+  const h: Harness = {
     srv,
     data,
     dataDir,
     tmp: t.dir,
     async close() {
       data.close();
-      await srv.close();
+      // h.srv: a test may have restarted the server in between (FerryServer.restart).
+      await h.srv.close();
       t.cleanup();
     },
   };
+  return h;
 }
 
 export async function call(base: string, method: string, path: string, o: { token?: string; body?: unknown; rawBody?: string | Buffer; headers?: Record<string, string> } = {}) {
