@@ -133,8 +133,10 @@ describe('end to end', () => {
     const staticNet = (address: string) => ({ 'network.mode': 'static', 'network.address': address, 'network.gateway': '10.0.2.2', 'network.dns': '10.0.2.3' });
     const nodes: NodeSpec[] = [
       { name: 'pair-a', hostname: 'ferry-a', firmware: 'bios', bus: 'virtio', layout: 'bios-msdos.xml', inputs: staticNet('10.0.2.21/24') },
-      { name: 'pair-b', hostname: 'ferry-b', firmware: 'bios', bus: 'virtio', layout: 'bios-msdos.xml', inputs: staticNet('10.0.2.22/24') },
+      // The second machine has a SATA disk: one image and one layout serve both kinds of hardware.
+      { name: 'pair-b', hostname: 'ferry-b', firmware: 'bios', bus: 'sata', layout: 'bios-msdos.xml', inputs: staticNet('10.0.2.22/24') },
     ];
+    const rootDevice: Record<string, string> = { 'pair-a': '/dev/vda1', 'pair-b': '/dev/sda1' };
     // Both are armed and powered on together, and install side by side from the same server.
     const booted = await Promise.all(nodes.map(async (n) => ({ n, ...(await armAndBoot(n)) })));
     await Promise.all(booted.map(({ n, g, id }) => installToLogin(n, g, id)));
@@ -148,6 +150,7 @@ describe('end to end', () => {
     for (const { n, g } of booted) {
       await loginAsRoot(g, n.hostname);
       expect((await g.sh('hostname')).trim()).toBe(n.hostname);
+      expect((await g.sh('findmnt -n -o SOURCE /')).trim()).toBe(rootDevice[n.name]);
       // The address is the static one Ferry wrote (systemd-networkd), not a DHCP lease.
       const addrs = await g.sh('ip -4 -o addr show scope global');
       expect(addrs).toContain(` ${n.inputs!['network.address']} `);
