@@ -1,5 +1,7 @@
 /** layers: every layer of the image, in order, into the target root. */
 import { FerryError } from '../../common/errors.js';
+import { checkBootNeeds } from '../boot-needs.js';
+import { targetView } from '../customize/apply.js';
 import { applyLayer } from '../layers/index.js';
 import type { Stage } from './types.js';
 
@@ -20,5 +22,10 @@ export const layers: Stage = {
       total += s.entries;
     }
     ctx.emit({ phase: 'layers', state: 'info', message: `${c.image.layers.length} layers, ${total} entries` });
+    // Before customizing and the bootloader: can the unpacked system come up on these disks?
+    if (ctx.plan) {
+      ctx.doing = 'checking that the image has what the disk layout needs at boot';
+      checkBootNeeds(ctx.plan, targetView(ctx.target!), `${c.image.name}@${c.image.version}`);
+    }
   },
 };
