@@ -5,9 +5,9 @@
  * own GRUB to a login prompt with the hostname Ferry gave it. Results are read both from the
  * server's records and from the guest's serial console.
  */
-import { join } from 'node:path';
+import { isAbsolute, join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { FerryEnv, LAYOUTS, loginAsRoot } from './ferry-env.js';
+import { FerryEnv, LAYOUTS, loginAsRoot, REPO } from './ferry-env.js';
 import { GuestSet, randomMac, sha256File, type DiskBus, type Firmware, type Guest } from './harness.js';
 
 const MIN = 60_000;
@@ -37,8 +37,11 @@ describe('end to end', () => {
     hostname: string;
     firmware: Firmware;
     bus: DiskBus;
+    /** A file in test/vm/layouts, or an absolute path. */
     layout: string;
     diskSize?: string;
+    /** How many disks of that size (default 1). */
+    disks?: number;
     inputs?: Record<string, string>;
   }
 
@@ -46,14 +49,14 @@ describe('end to end', () => {
   async function armAndBoot(n: NodeSpec, guestOpts: { onReboot?: 'reset' | 'exit'; format?: 'raw' | 'qcow2' } = {}): Promise<{ g: Guest; id: number; mac: string }> {
     const mac = randomMac();
     const sets = Object.entries({ hostname: n.hostname, ...n.inputs }).flatMap(([k, v]) => ['--set', `${k}=${v}`]);
-    await env.ferry('node', 'add', n.name, '--mac', mac, '--image', 'sample', '--layout', join(LAYOUTS, n.layout), ...sets);
+    await env.ferry('node', 'add', n.name, '--mac', mac, '--image', 'sample', '--layout', isAbsolute(n.layout) ? n.layout : join(LAYOUTS, n.layout), ...sets);
     const armed = JSON.parse(await env.ferry('deploy', n.name, '--json')) as { deployments: { id: number }[] };
     const id = armed.deployments[0].id;
     const g = await guests.start({
       name: n.name,
       firmware: n.firmware,
       memoryMiB: 1536,
-      disks: [{ size: n.diskSize ?? '3G', bus: n.bus, format: guestOpts.format }],
+      disks: Array.from({ length: n.disks ?? 1 }, () => ({ size: n.diskSize ?? '3G', bus: n.bus, format: guestOpts.format })),
       net: { tftpDir: env.tftpDir, bootfile: 'boot.ipxe', boot: true, mac },
       onReboot: guestOpts.onReboot,
     });
@@ -104,6 +107,25 @@ describe('end to end', () => {
     expect((await g.sh('findmnt -n -o SOURCE,FSTYPE /')).trim()).toMatch(/^\/dev\/nvme0n1p2\s+ext4$/);
     expect((await g.sh('findmnt -n -o SOURCE,FSTYPE /boot/efi')).trim()).toMatch(/^\/dev\/nvme0n1p1\s+vfat$/);
     expect(await g.sh('lsblk -n -o PTTYPE /dev/nvme0n1 | head -1')).toMatch(/gpt/);
+  });
+
+  it('BIOS, two disks, RAID1 and LVM (the shipped raid1-lvm layout): installs, and boots from the arrays', async () => {
+    const n: NodeSpec = { name: 'raid1', hostname: 'ferry-raid', firmware: 'bios', bus: 'virtio', layout: join(REPO, 'layouts', 'raid1-lvm.xml'), disks: 2 };
+    const { g, id } = await armAndBoot(n);
+    await installToLogin(n, g, id);
+    await loginAsRoot(g, n.hostname);
+    // The installed system assembled both mirrors from its own mdadm.conf, each with both halves…
+    const mdstat = await g.sh('cat /proc/mdstat');
+    expect(mdstat).toMatch(/^md0 : active raid1 (vd[ab]2\[\d\] ?){2}/m);
+    expect(mdstat).toMatch(/^md1 : active raid1 (vd[ab]3\[\d\] ?){2}/m);
+    expect(mdstat.match(/\[UU\]/g)).toHaveLength(2);
+    // …activated the volume group on md1, and mounted everything from fstab.
+    expect((await g.sh('findmnt -n -o SOURCE,FSTYPE /')).trim()).toMatch(/^\/dev\/mapper\/sys-root\s+ext4$/);
+    expect((await g.sh('findmnt -n -o SOURCE,FSTYPE /boot')).trim()).toMatch(/^\/dev\/md0\s+ext4$/);
+    expect((await g.sh('findmnt -n -o SOURCE,FSTYPE /home')).trim()).toMatch(/^\/dev\/mapper\/sys-home\s+ext4$/);
+    expect((await g.sh('lvm pvs --noheadings -o pv_name,vg_name')).trim()).toMatch(/^\/dev\/md1\s+sys$/);
+    // GRUB's boot code is on both disks, so either can start the machine alone.
+    for (const d of ['vda', 'vdb']) expect((await g.sh(`head -c 512 /dev/${d} | grep -a -c GRUB || true`)).trim()).toBe('1');
   });
 
   it('a layout that cannot fit: the error reaches the server, the disk is untouched, no reboot', async () => {
