@@ -2,6 +2,7 @@
  * Whole installs against the real server on loopback, into a directory target (the disk stage is
  * exercised by install-disk.test.ts): every file kind, layers with deletions, failures reported.
  */
+import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -107,11 +108,7 @@ describe('install into a directory from the real server', () => {
     const src = dir('src');
     fs.writeFileSync(path.join(src, 'data'), Buffer.alloc(2 << 20, 'x'));
     const img = await server.image('bad', src);
-    const blob = server.blobFile(img.layers[0].digest);
-    const bytes = fs.readFileSync(blob);
-    bytes[bytes.length >> 1] ^= 0x55;
-    fs.chmodSync(blob, 0o644);
-    fs.writeFileSync(blob, bytes);
+    server.corruptBlob(img.layers[0].digest);
     const armed = server.arm('n3', 'bad');
     const { outcome } = await install(armed.token, dir('dst'));
     expect(outcome.result.status).toBe('failed');
@@ -128,10 +125,7 @@ describe('install into a directory from the real server', () => {
 
   it('completes when the server is killed and restarted in the middle of a layer', async () => {
     const src = dir('src');
-    const fd = fs.openSync('/dev/urandom', 'r');
-    const buf = Buffer.alloc(48 << 20);
-    fs.readSync(fd, buf, 0, buf.length, null);
-    fs.closeSync(fd);
+    const buf = randomBytes(48 << 20);
     fs.writeFileSync(path.join(src, 'noise'), buf);
     await server.image('big', src);
     const armed = server.arm('n4', 'big');
@@ -161,10 +155,7 @@ describe('install into a directory from the real server', () => {
 
   it('completes through a proxy that drops every connection after 2 MB', async () => {
     const src = dir('src');
-    const fd = fs.openSync('/dev/urandom', 'r');
-    const buf = Buffer.alloc(12 << 20);
-    fs.readSync(fd, buf, 0, buf.length, null);
-    fs.closeSync(fd);
+    const buf = randomBytes(12 << 20);
     fs.writeFileSync(path.join(src, 'noise'), buf);
     await server.image('flaky', src);
     const armed = server.arm('n5', 'flaky');

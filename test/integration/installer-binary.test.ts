@@ -92,11 +92,7 @@ describe('the bundled installer', () => {
     fs.mkdirSync(src);
     fs.writeFileSync(path.join(src, 'data'), Buffer.alloc(3 << 20, 'n'));
     const img = await server.image('corrupt', src);
-    const blob = server.blobFile(img.layers[0].digest);
-    const bytes = fs.readFileSync(blob);
-    bytes[bytes.length >> 1] ^= 0x5a;
-    fs.chmodSync(blob, 0o644);
-    fs.writeFileSync(blob, bytes);
+    server.corruptBlob(img.layers[0].digest);
     const armed = server.arm('bin4', 'corrupt', { macs: ['52:54:00:aa:bb:04'] });
     const dst = path.join(work, 'dst5');
     fs.mkdirSync(dst);

@@ -1,4 +1,5 @@
 /** A real Ferry server on loopback for installer tests, with images, nodes and deployments made directly. */
+import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import type { CustomizationItem } from '../../../common/protocol.js';
 import { startServer, type RunningServer } from '../../../server/index.js';
 import type { DataDir } from '../../../server/context.js';
@@ -52,6 +53,14 @@ export class FerryServer {
   }
   blobFile(digest: string): string {
     return this.data.blobs.path(digest);
+  }
+  /** Flip bits of one byte in the middle of a stored blob, as a bad disk or a bad copy would. */
+  corruptBlob(digest: string): void {
+    const file = this.blobFile(digest);
+    const bytes = readFileSync(file);
+    bytes[bytes.length >> 1] ^= 0x55;
+    chmodSync(file, 0o644);
+    writeFileSync(file, bytes);
   }
   async close(): Promise<void> {
     await this.h.close();
