@@ -30,10 +30,9 @@ export async function run(argv: string[]): Promise<number> {
     const ttlMs = values.ttl ? parseTtl(values.ttl) : undefined;
     const armed: Armed[] = [];
     // Check every node before arming any, so a bad selection arms nothing.
-    const tx = d.db.transaction(() => {
+    d.write(() => {
       for (const n of nodes) armed.push(armDeployment(d, n, { image: values.image, layout, layoutSource: values.layout, inputs, ttlMs, actor: cliActor() }));
     });
-    tx();
     if (values.json) printJson({ deployments: armed });
     else printTable(armed.map((a) => ({ deployment: a.id, node: a.node, expires: a.expiresAt.slice(0, 19), token: a.token })), ['deployment', 'node', 'expires', 'token']);
     return 0;

@@ -31,6 +31,17 @@ export class DataDir {
   close(): void {
     this.db.close();
   }
+  /**
+   * Run fn in one transaction that takes the write lock when it begins (BEGIN IMMEDIATE). The
+   * server and any number of ferry commands share the database: a transaction that reads first
+   * and asks for the write lock later fails at once with "database is locked" when another
+   * process wrote in between (SQLite cannot wait there without risking a deadlock), whereas one
+   * that locks first simply waits its turn (up to the busy timeout). Every write goes through
+   * here; nested calls become savepoints.
+   */
+  write<T>(fn: () => T): T {
+    return this.db.transaction(fn).immediate();
+  }
   audit(actor: string, action: string, object: string | null, details?: unknown): void {
     this.db
       .prepare('INSERT INTO audit (ts, actor, action, object, details) VALUES (?, ?, ?, ?, ?)')

@@ -336,11 +336,11 @@ async function admin(ctx: ServerContext, req: IncomingMessage, res: ServerRespon
       const inputs = stringRecord(b.inputs, '$.inputs', p);
       problems('the deploy request', p);
       const armed: ArmResponse['deployment'][] = [];
-      d.db.transaction(() => {
+      d.write(() => {
         for (const n of selectNodes(d, select!)) {
           armed.push(armDeployment(d, n, { image: b.image as string | undefined, layout: b.layout as string | undefined, layoutSource: 'api', inputs, ttlMs: b.ttl ? parseTtl(b.ttl as string) : undefined, actor }));
         }
-      })();
+      });
       for (const a of armed) ctx.hub.publish('deployment', deploymentInfo(getDeploymentRow(d, a.id)));
       return sendJson(res, 201, { deployments: armed });
     }

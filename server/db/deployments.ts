@@ -120,7 +120,7 @@ function insertDeployment(
   const created = now();
   const expiresAt = new Date(Date.now() + extra.ttlMs).toISOString();
   let id = 0;
-  d.db.transaction(() => {
+  d.write(() => {
     // A node has at most one deployment in flight: arming again revokes the older token.
     d.db.prepare("UPDATE deployments SET status = 'superseded', ended_at = ? WHERE node_id = ? AND status IN ('armed', 'running')").run(created, node.id);
     const r = d.db
@@ -133,7 +133,7 @@ function insertDeployment(
     id = Number(r.lastInsertRowid);
     d.db.prepare("UPDATE nodes SET boot_action = 'install', updated_at = ? WHERE id = ?").run(created, node.id);
     d.audit(extra.actor, extra.redeployOf ? 'deploy.redeploy' : 'deploy.arm', node.name, { deployment: id, image: `${m.name}@${m.version}`, digest: m.digest, layout: layoutDigest, redeployOf: extra.redeployOf });
-  })();
+  });
   return { id, node: node.name, token, expiresAt };
 }
 
@@ -279,7 +279,7 @@ export function validateEvents(body: unknown): ProgressEvent[] {
 export function recordEvents(d: DataDir, row: DeploymentRow, events: ProgressEvent[]): StoredEvent[] {
   const received = now();
   const out: StoredEvent[] = [];
-  d.db.transaction(() => {
+  d.write(() => {
     const ins = d.db.prepare('INSERT INTO deployment_events (deployment_id, ts, received_at, phase, state, object, bytes, total, message, code, details) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)');
     for (const e of events) {
       const ts = e.ts ?? received;
@@ -290,7 +290,7 @@ export function recordEvents(d: DataDir, row: DeploymentRow, events: ProgressEve
     d.db
       .prepare("UPDATE deployments SET stage = COALESCE(?, stage), status = CASE WHEN status = 'armed' THEN 'running' ELSE status END, started_at = COALESCE(started_at, ?) WHERE id = ?")
       .run(last?.phase ?? null, received, row.id);
-  })();
+  });
   return out;
 }
 
@@ -325,11 +325,11 @@ export function recordResult(d: DataDir, row: DeploymentRow, result: InstallResu
     });
   }
   const t = now();
-  d.db.transaction(() => {
+  d.write(() => {
     d.db.prepare('UPDATE deployments SET status = ?, ended_at = ?, started_at = COALESCE(started_at, ?), error = ? WHERE id = ?').run(result.status, t, t, result.error ? JSON.stringify(result.error) : null, row.id);
     if (result.status === 'success' && row.node_id !== null) d.db.prepare("UPDATE nodes SET boot_action = 'local', updated_at = ? WHERE id = ?").run(t, row.node_id);
     d.audit(`deploy:${row.id}`, 'deploy.result', row.node_name, { deployment: row.id, status: result.status, error: result.error?.code });
-  })();
+  });
   return deploymentInfo(getDeploymentRow(d, row.id));
 }
 

@@ -20,7 +20,9 @@ export function dbPath(dataDir: string): string {
 export function openDb(dataDir: string): Db {
   let db: Db;
   try {
-    db = new Database(dbPath(dataDir));
+    // The server and CLI commands write concurrently: wait up to 10 s for a lock instead of
+    // failing (this covers the pragmas below too).
+    db = new Database(dbPath(dataDir), { timeout: 10_000 });
   } catch (e) {
     throw new FerryError('FERRY_E_DB_OPEN', `cannot open the database ${dbPath(dataDir)}: ${(e as Error).message}`, {
       details: { path: dbPath(dataDir) },
@@ -39,8 +41,6 @@ export function openDb(dataDir: string): Db {
     }
   }
   db.pragma('foreign_keys = ON');
-  // The server and CLI commands write concurrently; wait for the lock instead of failing.
-  db.pragma('busy_timeout = 10000');
   db.pragma('synchronous = NORMAL');
   migrate(db);
   return db;
@@ -55,11 +55,17 @@ export function migrate(db: Db): number {
       hint: 'run a Ferry at least as new as the one that last used this data directory',
     });
   }
-  for (let v = current; v < MIGRATIONS.length; v++) {
-    db.transaction(() => {
+  // Several processes may open an old database at once: each migration re-reads the version
+  // under the write lock, so a step another process has applied is not applied twice.
+  for (;;) {
+    const applied = db.transaction(() => {
+      const v = db.pragma('user_version', { simple: true }) as number;
+      if (v >= MIGRATIONS.length) return false;
       db.exec(MIGRATIONS[v]);
       db.pragma(`user_version = ${v + 1}`);
-    })();
+      return true;
+    }).immediate();
+    if (!applied) break;
   }
   return MIGRATIONS.length;
 }

@@ -216,21 +216,21 @@ function applyNodeChanges(d: DataDir, id: number, name: string, c: NodeChanges):
 export function addNode(d: DataDir, name: string, c: NodeChanges, actor: string): NodeInfo {
   assertName('node', name);
   if (!c.macs?.length) throw new FerryError('FERRY_E_USAGE', `node ${name} needs at least one --mac`, { hint: 'ferry node add NAME --mac MAC' });
-  d.db.transaction(() => {
+  d.write(() => {
     if (findNode(d, name)) throw new FerryError('FERRY_E_NODE_EXISTS', `a node named "${name}" already exists`, { details: { node: name }, hint: 'change it with `ferry node set`, or choose another name' });
     const r = d.db.prepare('INSERT INTO nodes (name, created_at, updated_at) VALUES (?, ?, ?)').run(name, now(), now());
     applyNodeChanges(d, Number(r.lastInsertRowid), name, c);
     d.audit(actor, 'node.add', name, redact(c));
-  })();
+  });
   return getNode(d, name);
 }
 
 export function setNode(d: DataDir, name: string, c: NodeChanges, actor: string): NodeInfo {
-  d.db.transaction(() => {
+  d.write(() => {
     const r = getNodeRow(d, name);
     applyNodeChanges(d, r.id, name, c);
     d.audit(actor, 'node.set', name, redact(c));
-  })();
+  });
   return getNode(d, name);
 }
 
@@ -240,12 +240,12 @@ function redact(c: NodeChanges): unknown {
 }
 
 export function removeNode(d: DataDir, name: string, actor: string): void {
-  d.db.transaction(() => {
+  d.write(() => {
     const r = getNodeRow(d, name);
     d.db.prepare("UPDATE deployments SET status = 'superseded', ended_at = ? WHERE node_id = ? AND status IN ('armed', 'running')").run(now(), r.id);
     d.db.prepare('DELETE FROM nodes WHERE id = ?').run(r.id);
     d.audit(actor, 'node.rm', name);
-  })();
+  });
 }
 
 export function listNodes(d: DataDir): NodeInfo[] {
@@ -307,7 +307,7 @@ export function listGroups(d: DataDir): GroupInfo[] {
 
 /** Create a group or add to it: nodes and included (nested) groups. */
 export function addToGroup(d: DataDir, name: string, o: { nodes?: string[]; includes?: string[]; description?: string }, actor: string): GroupInfo {
-  d.db.transaction(() => {
+  d.write(() => {
     const id = ensureGroup(d, name);
     if (o.description !== undefined) d.db.prepare('UPDATE groups SET description = ? WHERE id = ?').run(o.description, id);
     for (const n of o.nodes ?? []) d.db.prepare('INSERT OR IGNORE INTO group_nodes (group_id, node_id) VALUES (?, ?)').run(id, getNodeRow(d, n).id);
@@ -319,7 +319,7 @@ export function addToGroup(d: DataDir, name: string, o: { nodes?: string[]; incl
       d.db.prepare('INSERT OR IGNORE INTO group_groups (parent_id, child_id) VALUES (?, ?)').run(id, child.id);
     }
     d.audit(actor, 'group.add', name, o);
-  })();
+  });
   return groupInfo(d, name);
 }
 
@@ -338,7 +338,7 @@ function includesGroup(d: DataDir, from: number, target: number): boolean {
 
 /** Remove members from a group, or the whole group when no member is named. */
 export function removeFromGroup(d: DataDir, name: string, o: { nodes?: string[]; includes?: string[] }, actor: string): void {
-  d.db.transaction(() => {
+  d.write(() => {
     const g = getGroupRow(d, name);
     if (!o.nodes?.length && !o.includes?.length) {
       d.db.prepare('DELETE FROM groups WHERE id = ?').run(g.id);
@@ -347,7 +347,7 @@ export function removeFromGroup(d: DataDir, name: string, o: { nodes?: string[];
       for (const c of o.includes ?? []) d.db.prepare('DELETE FROM group_groups WHERE parent_id = ? AND child_id = ?').run(g.id, getGroupRow(d, c).id);
     }
     d.audit(actor, 'group.rm', name, o);
-  })();
+  });
 }
 
 /**

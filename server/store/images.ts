@@ -208,14 +208,14 @@ export function insertImage(
   const digest = manifestDigest(base);
   const manifest: ImageManifest = { ...base, digest };
   try {
-    d.db.transaction(() => {
+    d.write(() => {
       const r = d.db
         .prepare('INSERT INTO images (name, version, digest, master, manifest, inputs, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)')
         .run(args.name, args.version, digest, args.master ?? null, JSON.stringify(manifest), JSON.stringify(args.inputs ?? {}), createdAt);
       const ins = d.db.prepare('INSERT INTO image_layers (image_id, position, digest) VALUES (?, ?, ?)');
       args.layers.forEach((l, i) => ins.run(r.lastInsertRowid, i, l.digest));
       d.audit(actor, action, `${args.name}@${args.version}`, { digest, layers: args.layers.map((l) => l.digest) });
-    })();
+    });
   } catch (e) {
     // Two commands raced for the same name and version: the other one won.
     if ((e as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE') {
@@ -326,10 +326,10 @@ export function removeImage(d: DataDir, ref: string, actor: string): string[] {
       hint: 'assign another image to those nodes (ferry node set NODE --image IMG) first',
     });
   }
-  d.db.transaction(() => {
+  d.write(() => {
     for (const r of rows) d.db.prepare('DELETE FROM images WHERE id = ?').run(r.id);
     d.audit(actor, 'image.rm', ref, { removed: refs });
-  })();
+  });
   return refs;
 }
 
@@ -348,7 +348,7 @@ export function garbageCollect(d: DataDir, actor: string, dryRun = false): { rem
     if (!dryRun) d.blobs.remove(digest);
   }
   if (!dryRun) {
-    d.db.transaction(() => {
+    d.write(() => {
       const del = d.db.prepare('DELETE FROM layers WHERE digest = ? AND NOT EXISTS (SELECT 1 FROM image_layers WHERE digest = ?)');
       for (const r of removed) del.run(r, r);
       // Layers whose rows outlived their blob (removed by hand) go too.
@@ -356,7 +356,7 @@ export function garbageCollect(d: DataDir, actor: string, dryRun = false): { rem
         if (!d.blobs.has(r.digest)) d.db.prepare('DELETE FROM layers WHERE digest = ?').run(r.digest);
       }
       d.audit(actor, 'image.gc', null, { removed, freedBytes });
-    })();
+    });
     d.blobs.cleanTemp();
   }
   return { removed, freedBytes, kept: keep.size };

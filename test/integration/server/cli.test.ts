@@ -131,4 +131,19 @@ describe('the ferry CLI against one data directory and a running server', () => 
     expect(ls.map((i: any) => `${i.name}@${i.version}`)).toEqual(['base@1', 'base@2']);
     expect((await ferry(['image', 'verify'])).stdout).toMatch(/^ok /m);
   });
+
+  it('takes commands run at the same time (several admins or scripts) on one database, with the server running', async () => {
+    // Each command opens the database, reads, then writes: together they must wait for one
+    // another, not fail with "database is locked" (they did, when two nodes were added at once).
+    const names = Array.from({ length: 8 }, (_, i) => `para${i}`);
+    const layout = join(t.dir, 'layout.xml');
+    const added = await Promise.allSettled(names.map((n, i) => ferry(['node', 'add', n, '--mac', `52:54:00:77:00:${String(i).padStart(2, '0')}`, '--image', 'base', '--layout', layout, '--set', `hostname=${n}`])));
+    expect(added.filter((r) => r.status === 'rejected').map((r) => String((r as PromiseRejectedResult).reason).slice(0, 300))).toEqual([]);
+    const armed = await Promise.allSettled(names.map((n) => ferry(['deploy', n, '--json'])));
+    expect(armed.filter((r) => r.status === 'rejected').map((r) => String((r as PromiseRejectedResult).reason).slice(0, 300))).toEqual([]);
+    const ids = armed.map((r) => JSON.parse((r as PromiseFulfilledResult<{ stdout: string }>).value.stdout).deployments[0].id as number);
+    expect(new Set(ids).size).toBe(names.length);
+    const nodes = (await json(['node', 'ls'])).map((x: any) => x.name);
+    expect(nodes).toEqual(expect.arrayContaining(names));
+  });
 });
