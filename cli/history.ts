@@ -1,14 +1,14 @@
-/** `ferry history [NODE]`: deployment records; `ferry history --id N` shows one with its events. */
-import { formatEvent } from '../common/progress.js';
+/** `ferry history [NODE]`: deployment records; `ferry history --record N` shows one with its events. */
+import { formatEvent, isMilestone } from '../common/progress.js';
 import { DataDir } from '../server/context.js';
 import { deploymentEvents, deploymentInfo, getDeploymentRow, listDeployments } from '../server/db/deployments.js';
 import { getNodeRow } from '../server/db/inventory.js';
 import { dataDir, parse, printJson, printTable, usageError } from './util.js';
 
-const USAGE = 'ferry history [NODE] [--limit N] [--json]\nferry history --record ID [--json]   (one record with every event)';
+const USAGE = 'ferry history [NODE] [--limit N] [--json]\nferry history --record ID [--all] [--json]   (one record and its events; --all adds the progress counts and heartbeats)';
 
 export async function run(argv: string[]): Promise<number> {
-  const { values, positionals } = parse(argv, { limit: { type: 'string' }, record: { type: 'string' } }, USAGE);
+  const { values, positionals } = parse(argv, { limit: { type: 'string' }, record: { type: 'string' }, all: { type: 'boolean' } }, USAGE);
   if (values.help) {
     process.stdout.write(USAGE + '\n');
     return 0;
@@ -22,9 +22,19 @@ export async function run(argv: string[]): Promise<number> {
       const events = deploymentEvents(d, info.id);
       if (values.json) printJson({ deployment: info, events });
       else {
-        process.stdout.write(`record ${info.id}: ${info.node} ${info.image} ${info.status}\nimage digest: ${info.imageDigest}\nlayout: ${info.layoutDigest}\ncreated: ${info.createdAt} by ${info.createdBy}\n`);
+        const took = info.startedAt && info.endedAt ? ` (${((Date.parse(info.endedAt) - Date.parse(info.startedAt)) / 1000).toFixed(0)} s)` : '';
+        const inputs = Object.entries(info.inputs).map(([k, v]) => `${k}=${v}`).join(' ');
+        process.stdout.write(
+          `record ${info.id}: ${info.node} ${info.image} ${info.status}${info.redeployOf ? ` (a redeploy of record ${info.redeployOf})` : ''}\n` +
+            `image digest: ${info.imageDigest}\nlayout: ${info.layoutDigest}\ninputs: ${inputs || '(none)'}\n` +
+            `created: ${info.createdAt} by ${info.createdBy}\n` +
+            (info.startedAt ? `started: ${info.startedAt}\n` : '') +
+            (info.endedAt ? `ended: ${info.endedAt}${took}\n` : ''),
+        );
         if (info.error) process.stdout.write(`error: ${info.error.code}: ${info.error.message}\n`);
-        for (const e of events) process.stdout.write(`${e.ts} ${formatEvent(e)}\n`);
+        const shown = values.all ? events : events.filter(isMilestone);
+        for (const e of shown) process.stdout.write(`${e.ts} ${formatEvent(e)}\n`);
+        if (shown.length < events.length) process.stdout.write(`(${events.length - shown.length} progress and heartbeat events not shown: --all shows them)\n`);
       }
       return 0;
     }

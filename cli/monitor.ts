@@ -51,6 +51,19 @@ export class SseParser {
   }
 }
 
+/**
+ * What to write to replace the table shown last (`prev`) with `next`. On a terminal the cursor
+ * goes back up over the old table and clears below it, so the output above (a script's earlier
+ * steps, the shell's history) stays on the screen; elsewhere (a log file, a pipe) a table is
+ * written again only when it changed, not on every event (heartbeats, log lines) that arrives.
+ */
+export function frame(prev: string | undefined, next: string, tty: boolean): string {
+  if (prev === next) return '';
+  if (!tty || prev === undefined) return next;
+  const lines = prev.split('\n').length - 1;
+  return `\r\x1b[${lines}A\x1b[J${next}`;
+}
+
 function render(state: MonitorState): string {
   const rows = state.rows().map(rowCells);
   const cols = ['node', 'stage', 'percent', 'mb/s', 'eta', 'state'];
@@ -90,10 +103,13 @@ export async function run(argv: string[]): Promise<number> {
       }
       res.setEncoding('utf8');
       let timer: NodeJS.Timeout | undefined;
+      let shown: string | undefined;
       const show = () => {
         timer = undefined;
-        if (values.json) process.stdout.write(JSON.stringify(state.rows()) + '\n');
-        else process.stdout.write((tty ? '\x1b[H\x1b[2J' : '') + render(state));
+        if (values.json) return void process.stdout.write(JSON.stringify(state.rows()) + '\n');
+        const next = render(state);
+        process.stdout.write(frame(shown, next, !!tty));
+        shown = next;
       };
       const parser = new SseParser((type, data) => {
         state.apply(type, JSON.parse(data));

@@ -63,3 +63,12 @@ export function formatEvent(e: ProgressEvent): string {
   const msg = e.message ? ` ${e.message}` : '';
   return `[${e.phase}] ${e.state}${obj}${pct}${msg}${e.code ? ` (${e.code})` : ''}`;
 }
+
+/**
+ * Whether an event belongs in a deployment's story as a person reads it: every start, end,
+ * message, warning and error, but not the throttled byte counts (`progress`) or the keep-alives
+ * (`heartbeat`), which only a live view or a rate needs (an install of one image sends hundreds).
+ */
+export function isMilestone(e: ProgressEvent): boolean {
+  return e.state !== 'progress' && e.state !== 'heartbeat';
+}

@@ -90,6 +90,15 @@ describe('the ferry CLI against one data directory and a running server', () => 
     expect((await json(['node', 'show', 'web1'])).bootAction).toBe('local');
     const hist = await json(['history', 'web1']);
     expect(hist[0]).toMatchObject({ node: 'web1', image: 'base@1', status: 'success', stage: 'layers' });
+    // The record as a person reads it: what was installed with which inputs, its milestones; the
+    // byte counts only with --all.
+    const record = (await ferry(['history', '--record', String(web1.id)])).stdout;
+    expect(record).toMatch(/^record \d+: web1 base@1 success$/m);
+    expect(record).toMatch(/^inputs: hostname=web1 network\.mode=static network\.address=192\.0\.2\.11\/24$/m);
+    expect(record).toMatch(/^ended: \S+ \(\d+ s\)$/m);
+    expect(record).not.toMatch(/\[layers\] progress/);
+    expect(record).toMatch(/^\(3 progress and heartbeat events not shown: --all shows them\)$/m);
+    expect((await ferry(['history', '--record', String(web1.id), '--all'])).stdout.match(/\[layers\] progress l \d+%/g)).toHaveLength(3);
 
     // The image moves on; redeploying the record still installs exactly what it did.
     const work = join(t.dir, 'work');

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { SseParser } from '../../../cli/monitor.js';
+import { frame, SseParser } from '../../../cli/monitor.js';
 
 describe('server-sent events parser', () => {
   it('splits events across chunk boundaries, joins data lines, skips comments', () => {
@@ -12,5 +12,21 @@ describe('server-sent events parser', () => {
       ['progress', 'line1\nline2'],
       ['message', 'plain'],
     ]);
+  });
+});
+
+describe('ferry monitor screen updates', () => {
+  const a = 'NODE  STATE\nweb1  running\n';
+  const b = 'NODE  STATE\nweb1  success\n';
+  it('on a terminal, redraws the table in place over the previous one and keeps what is above it', () => {
+    expect(frame(undefined, a, true)).toBe(a);
+    // Back to the start of the line, up over the two lines of the old table, clear below.
+    expect(frame(a, b, true)).toBe(`\r\x1b[2A\x1b[J${b}`);
+    expect(frame(b, b, true)).toBe('');
+  });
+  it('in a log or a pipe, writes a table again only when it changed, and never control sequences', () => {
+    expect(frame(undefined, a, false)).toBe(a);
+    expect(frame(a, a, false)).toBe('');
+    expect(frame(a, b, false)).toBe(b);
   });
 });
