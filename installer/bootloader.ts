@@ -14,6 +14,11 @@ export interface BootloaderDecision {
   mode: 'bios' | 'uefi' | 'none';
   /** argv lists run inside the target, in order. */
   commands: string[][];
+  /**
+   * After the commands: read the firmware's boot entries with this efibootmgr (inside the target)
+   * and keep the network entry the machine booted from first (planUefiBootOrder).
+   */
+  uefiBootOrder?: { efibootmgr: string; bootloaderId: string };
   warnings: string[];
   why: string;
 }
@@ -22,6 +27,8 @@ export interface BootloaderInputs {
   override: 'auto' | 'none' | 'bios' | 'uefi';
   request?: BootloaderRequest;
   firmwareEfi: boolean;
+  /** The machine being installed is the one running the installer (InstallOptions.ownFirmware). */
+  ownFirmware?: boolean;
   view: TargetView;
   /** Installed into a directory: there is no disk to put boot code on. */
   directoryInstall?: boolean;
@@ -71,13 +78,75 @@ export function planBootloader(i: BootloaderInputs): BootloaderDecision {
         hint: 'add a vfat partition with the esp flag mounted on /boot/efi to the layout',
       });
     }
-    const nvram = i.firmwareEfi ? [] : ['--no-nvram'];
-    commands.push([install, '--target=x86_64-efi', `--efi-directory=${esp}`, '--bootloader-id=debian', '--recheck', ...nvram]);
+    // Boot entries go into the firmware only of the machine being installed, never a host's.
+    const nvram = i.firmwareEfi && i.ownFirmware ? [] : ['--no-nvram'];
+    commands.push([install, '--target=x86_64-efi', `--efi-directory=${esp}`, `--bootloader-id=${BOOTLOADER_ID}`, '--recheck', ...nvram]);
     // Firmware that forgets its boot entries still finds \EFI\BOOT\BOOTX64.EFI.
     commands.push([install, '--target=x86_64-efi', `--efi-directory=${esp}`, '--removable', '--no-nvram']);
   }
   commands.push(mkconfig);
+  if (mode === 'uefi' && i.firmwareEfi && i.ownFirmware) {
+    const efibootmgr = find(i.view, ['efibootmgr']);
+    if (efibootmgr) return { mode, commands, warnings, why, uefiBootOrder: { efibootmgr, bootloaderId: BOOTLOADER_ID } };
+    warnings.push('the image has no efibootmgr: the firmware boot order stays as grub-install left it (its own entry first), so this machine may not boot from the network again until the order is changed in its setup');
+  }
   return { mode, commands, warnings, why };
+}
+
+const BOOTLOADER_ID = 'debian';
+
+export interface UefiEntry {
+  num: string;
+  label: string;
+  path: string;
+}
+
+export interface UefiBootOrderPlan {
+  /** The new BootOrder, or undefined to leave the firmware as it is. */
+  order?: string[];
+  /** What was decided and why, for the install's log. */
+  why: string;
+}
+
+/** The entries, BootCurrent and BootOrder from `efibootmgr` (versions 15 to 18) output. */
+export function parseEfibootmgr(out: string): { current?: string; order: string[]; entries: UefiEntry[] } {
+  const current = /^BootCurrent:\s*([0-9A-Fa-f]{4})\s*$/m.exec(out)?.[1]?.toUpperCase();
+  const order = (/^BootOrder:\s*(\S*)\s*$/m.exec(out)?.[1] ?? '').split(',').filter((x) => /^[0-9A-Fa-f]{4}$/.test(x)).map((x) => x.toUpperCase());
+  const entries: UefiEntry[] = [];
+  for (const m of out.matchAll(/^Boot([0-9A-Fa-f]{4})\*? (.*)$/gm)) {
+    // The label and the device path are separated by a tab (by spaces in some versions' -v).
+    const [label, ...rest] = m[2].split('\t');
+    entries.push({ num: m[1].toUpperCase(), label: label.trim(), path: rest.join('\t').trim() });
+  }
+  return { current, order, entries };
+}
+
+function isNetwork(e: UefiEntry): boolean {
+  return /PXE|HTTP|Network/i.test(e.label) || /\b(MAC|IPv4|IPv6|Uri)\(/.test(e.path);
+}
+
+/**
+ * Ferry decides every boot of a node from the server (install, or local disk), so a node that
+ * network-booted into the installer must network-boot again. grub-install puts its new entry
+ * first in BootOrder, which on real firmware would bypass the network from then on and take the
+ * machine out of Ferry's hands (curtin's reorder_uefi does the same for MAAS). So: the entry the
+ * machine booted from first, the installed system's entry next (where iPXE's "boot from the
+ * local disk" exit lands), then the rest in their order. A machine that booted from a disk, USB
+ * stick or CD is left as grub-install made it.
+ */
+export function planUefiBootOrder(out: string, bootloaderId: string): UefiBootOrderPlan {
+  const { current, order, entries } = parseEfibootmgr(out);
+  if (!current) return { why: 'efibootmgr names no BootCurrent: boot order left as it is' };
+  const cur = entries.find((e) => e.num === current);
+  if (!cur || !isNetwork(cur)) return { why: `booted from ${current}${cur ? ` (${cur.label})` : ''}, not the network: boot order left as grub-install set it` };
+  const own = order.filter((n) => entries.find((e) => e.num === n)?.label === bootloaderId);
+  // An entry grub-install just made but the firmware has not put in BootOrder yet.
+  for (const e of entries) if (e.label === bootloaderId && !own.includes(e.num)) own.push(e.num);
+  const next = [...new Set([current, ...own, ...order])];
+  const label = (n: string) => `${n} (${entries.find((e) => e.num === n)?.label ?? '?'})`;
+  const why = `network boot ${label(current)} first, so the server still decides every boot; then ${own.length ? own.map(label).join(', ') : `no "${bootloaderId}" entry`}`;
+  if (next.join(',') === order.join(',')) return { why: `${why} (already so)` };
+  return { order: next, why };
 }
 
 export async function applyBootloader(d: BootloaderDecision, t: TargetRoot, progress?: ProgressSink): Promise<void> {
@@ -87,6 +156,12 @@ export async function applyBootloader(d: BootloaderDecision, t: TargetRoot, prog
       const r = await c.run(argv, { timeoutMs: 10 * 60_000 });
       const out = (r.stdout + r.stderr).trim();
       if (out) progress?.({ phase: 'bootloader', state: 'info', object: argv[0], message: tail(out, 1500) });
+    }
+    if (d.uefiBootOrder) {
+      const { efibootmgr, bootloaderId } = d.uefiBootOrder;
+      const p = planUefiBootOrder((await c.run([efibootmgr], { timeoutMs: 60_000 })).stdout, bootloaderId);
+      if (p.order) await c.run([efibootmgr, '--bootorder', p.order.join(',')], { timeoutMs: 60_000 });
+      progress?.({ phase: 'bootloader', state: 'info', object: 'uefi boot order', message: p.order ? `BootOrder ${p.order.join(',')}: ${p.why}` : p.why });
     }
   });
 }

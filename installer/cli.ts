@@ -87,6 +87,7 @@ export async function runCommand(argv: string[]): Promise<number> {
     // Being armed for install is the confirmation in the boot environment.
     yes: true,
     allowPowerActions: !v.root,
+    ownFirmware: !v.root,
     // ferry.initramfs=0 skips the rebuild (slow under emulation; the image's own initramfs stays).
     initramfs: v['no-initramfs'] || k['ferry.initramfs'] === '0' ? false : undefined,
   };

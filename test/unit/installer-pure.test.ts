@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { planBootloader } from '../../installer/bootloader.js';
+import { parseEfibootmgr, planBootloader, planUefiBootOrder } from '../../installer/bootloader.js';
 import type { TargetView } from '../../installer/customize/plan.js';
 import { macFromBootif, parseCmdline, pickMac } from '../../installer/identify.js';
 import { backoffDelay, isRetriableNetworkError } from '../../installer/retry.js';
@@ -54,6 +54,72 @@ describe('bootloader decision', () => {
     expect(w.mode).toBe('none');
     expect(w.warnings[0]).toMatch(/no GRUB/);
     expect(() => planBootloader({ override: 'auto', request: { mode: 'bios', targets: ['/dev/sda'] }, firmwareEfi: false, view: has() })).toThrow(/has no grub-install/);
+  });
+});
+
+describe('UEFI boot entries', () => {
+  const grub = has('/usr/sbin/grub-install', '/usr/sbin/update-grub', '/usr/bin/efibootmgr');
+  const esp = { mode: undefined, targets: [], esp: { device: '/dev/nvme0n1p1', mountpoint: '/boot/efi' } };
+  it('writes the firmware entries and keeps the network first only on the machine being installed', () => {
+    const node = planBootloader({ override: 'auto', request: esp, firmwareEfi: true, ownFirmware: true, view: grub });
+    expect(node.commands[0]).toEqual(['/usr/sbin/grub-install', '--target=x86_64-efi', '--efi-directory=/boot/efi', '--bootloader-id=debian', '--recheck']);
+    expect(node.uefiBootOrder).toEqual({ efibootmgr: '/usr/bin/efibootmgr', bootloaderId: 'debian' });
+    // A UEFI host writing a USB stick or a disk image: the host's own NVRAM is not touched.
+    const host = planBootloader({ override: 'auto', request: esp, firmwareEfi: true, ownFirmware: false, view: grub });
+    expect(host.commands[0]).toContain('--no-nvram');
+    expect(host.uefiBootOrder).toBeUndefined();
+    const noTool = planBootloader({ override: 'auto', request: esp, firmwareEfi: true, ownFirmware: true, view: has('/usr/sbin/grub-install', '/usr/sbin/update-grub') });
+    expect(noTool.uefiBootOrder).toBeUndefined();
+    expect(noTool.warnings.join('\n')).toMatch(/no efibootmgr.*may not boot from the network again/);
+  });
+
+  // efibootmgr 17 (Debian 12) on OVMF after grub-install added "debian" and put it first.
+  const afterGrub = [
+    'BootCurrent: 0002',
+    'Timeout: 0 seconds',
+    'BootOrder: 0008,0001,0002,0003,0004,0005,0006,0000,0007',
+    'Boot0000* UiApp\tFvVol(7cb8bdc9-f8eb-4f34-aaea-3ee4af6516a1)/FvFile(462caa21-7614-4503-836e-8ab6f4662331)',
+    'Boot0001* UEFI QEMU NVMe Ctrl FERRY0 1\tPciRoot(0x0)/Pci(0x3,0x0)/NVMe(0x1,00-00-00-00-00-00-00-00)',
+    'Boot0002* UEFI PXEv4 (MAC:5254005034A0)\tPciRoot(0x0)/Pci(0x2,0x0)/MAC(5254005034a0,1)/IPv4(0.0.0.00.0.0.0,0,0)',
+    'Boot0003* UEFI PXEv4 (MAC:5254005034A0) 2\tPciRoot(0x0)/Pci(0x2,0x0)/MAC(5254005034a0,1)/IPv4(0.0.0.00.0.0.0,0,0)',
+    'Boot0004* UEFI PXEv6 (MAC:5254005034A0)\tPciRoot(0x0)/Pci(0x2,0x0)/MAC(5254005034a0,1)/IPv6([::]:<->[::]:,0,0)',
+    'Boot0005* UEFI HTTPv4 (MAC:5254005034A0)\tPciRoot(0x0)/Pci(0x2,0x0)/MAC(5254005034a0,1)/IPv4(0.0.0.00.0.0.0,0,0)/Uri()',
+    'Boot0006* UEFI HTTPv6 (MAC:5254005034A0)\tPciRoot(0x0)/Pci(0x2,0x0)/MAC(5254005034a0,1)/IPv6([::]:<->[::]:,0,0)/Uri()',
+    'Boot0007* EFI Internal Shell\tFvVol(7cb8bdc9-f8eb-4f34-aaea-3ee4af6516a1)/FvFile(7c04a583-9e3e-4f1c-ad65-e05268d0b4d1)',
+    'Boot0008* debian\tHD(1,GPT,ecdd970f-95c3-43a9-8d8b-f87d091a8e06,0x800,0x40000)/File(\\EFI\\debian\\grubx64.efi)',
+    '',
+  ].join('\n');
+
+  it('reads BootCurrent, BootOrder and the entries', () => {
+    const p = parseEfibootmgr(afterGrub);
+    expect(p.current).toBe('0002');
+    expect(p.order).toEqual(['0008', '0001', '0002', '0003', '0004', '0005', '0006', '0000', '0007']);
+    expect(p.entries).toHaveLength(9);
+    expect(p.entries[8]).toEqual({ num: '0008', label: 'debian', path: 'HD(1,GPT,ecdd970f-95c3-43a9-8d8b-f87d091a8e06,0x800,0x40000)/File(\\EFI\\debian\\grubx64.efi)' });
+  });
+
+  it('puts the network entry the node booted from first and the installed system next, the rest in order', () => {
+    const p = planUefiBootOrder(afterGrub, 'debian');
+    expect(p.order).toEqual(['0002', '0008', '0001', '0003', '0004', '0005', '0006', '0000', '0007']);
+    expect(p.why).toMatch(/network boot 0002 \(UEFI PXEv4 \(MAC:5254005034A0\)\) first.*then 0008 \(debian\)/);
+    // Applied once, the order is what it should be: nothing to change the second time.
+    const again = afterGrub.replace(/^BootOrder: .*$/m, `BootOrder: ${p.order!.join(',')}`);
+    const same = planUefiBootOrder(again, 'debian');
+    expect(same.order).toBeUndefined();
+    expect(same.why).toMatch(/already so/);
+  });
+
+  it('finds a new entry the firmware has not put in BootOrder, and older entries of the same name', () => {
+    const out = afterGrub.replace(/^BootOrder: .*$/m, 'BootOrder: 0009,0001,0002').replace(/\n$/, '\nBoot0009* debian\tHD(1,GPT,0000,0x800,0x40000)/File(\\EFI\\debian\\grubx64.efi)\n');
+    expect(planUefiBootOrder(out, 'debian').order).toEqual(['0002', '0009', '0008', '0001']);
+  });
+
+  it('leaves the order alone when the machine did not boot from the network', () => {
+    const fromDisk = afterGrub.replace('BootCurrent: 0002', 'BootCurrent: 0001');
+    const d = planUefiBootOrder(fromDisk, 'debian');
+    expect(d.order).toBeUndefined();
+    expect(d.why).toMatch(/booted from 0001 \(UEFI QEMU NVMe Ctrl FERRY0 1\), not the network/);
+    expect(planUefiBootOrder(afterGrub.replace(/^BootCurrent: .*\n/m, ''), 'debian').order).toBeUndefined();
   });
 });
 

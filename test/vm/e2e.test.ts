@@ -107,6 +107,11 @@ describe('end to end', () => {
     expect((await g.sh('findmnt -n -o SOURCE,FSTYPE /')).trim()).toMatch(/^\/dev\/nvme0n1p2\s+ext4$/);
     expect((await g.sh('findmnt -n -o SOURCE,FSTYPE /boot/efi')).trim()).toMatch(/^\/dev\/nvme0n1p1\s+vfat$/);
     expect(await g.sh('lsblk -n -o PTTYPE /dev/nvme0n1 | head -1')).toMatch(/gpt/);
+    // grub-install put its "debian" entry first in the firmware's BootOrder; the installer put
+    // the network entry the node booted from back in front of it (the server decides each boot).
+    const order = env.events(id).find((e) => e.phase === 'bootloader' && e.object === 'uefi boot order');
+    expect(order?.message).toMatch(/^BootOrder ([0-9A-F]{4}),([0-9A-F]{4})\b.*: network boot \1 \(UEFI PXEv4[^]*then \2 \(debian\)/);
+    expect(await g.sh('efibootmgr')).toMatch(/^Boot[0-9A-F]{4}\* debian\s/m);
   });
 
   it('BIOS, two disks, RAID1 and LVM (the shipped raid1-lvm layout): installs, and boots from the arrays', async () => {

@@ -119,7 +119,9 @@ export class FerryEnv {
     }
   }
 
+  /** Ends the server; its data directory stays when `keep` (a failed test) or FERRY_VM_KEEP=1. */
   async close(keep: boolean): Promise<void> {
+    keep ||= process.env.FERRY_VM_KEEP === '1';
     this.db?.close();
     await this.server?.close();
     if (keep) process.stderr.write(`[vm e2e] kept the server's data directory: ${this.dataDir}\n`);

@@ -417,7 +417,10 @@ export async function startGuest(opts: GuestOptions): Promise<Guest> {
   return new Guest({ name: opts.name, dir, argv, accel, disks, mac: net ? net.mac : undefined });
 }
 
-/** Guests started by one test file; `closeAll` keeps the directories of a failed test. */
+/**
+ * Guests started by one test file; `closeAll` keeps the directories of a failed test, and of
+ * every test when FERRY_VM_KEEP=1 (to read a passing run's console, say where its time went).
+ */
 export class GuestSet {
   private guests: Guest[] = [];
   async start(opts: GuestOptions): Promise<Guest> {
@@ -428,7 +431,8 @@ export class GuestSet {
   async closeAll(failed: boolean): Promise<void> {
     const gs = this.guests;
     this.guests = [];
-    for (const g of gs) await g.close({ keep: failed });
+    const keep = failed || process.env.FERRY_VM_KEEP === '1';
+    for (const g of gs) await g.close({ keep });
   }
 }
 
