@@ -60,6 +60,13 @@ export interface GuestOptions {
   net?: NetSpec | false;
   /** Direct kernel boot. */
   kernel?: { kernel: string; initrd?: string; append?: string };
+  /**
+   * Who orders the boot devices. 'qemu' (default): the NIC (when net.boot) and then the disks get
+   * QEMU bootindexes, which OVMF and SeaBIOS follow whatever their own settings say. 'firmware'
+   * (UEFI only): no bootindex, so OVMF boots by the BootOrder in its NVRAM variables, as real UEFI
+   * firmware does, and what the installed system wrote there (efibootmgr) decides the next boot.
+   */
+  bootOrder?: 'qemu' | 'firmware';
   /** What a guest reboot does: reset and go on (default), or end QEMU. */
   onReboot?: 'reset' | 'exit';
   accel?: 'auto' | 'tcg' | 'kvm';
@@ -105,7 +112,11 @@ export function qemuArgv(opts: GuestOptions, ctx: { accel: 'tcg' | 'kvm'; dir: s
     a.push('-drive', `if=pflash,format=raw,unit=0,readonly=on,file=${OVMF_CODE}`);
     a.push('-drive', `if=pflash,format=raw,unit=1,file=${ctx.varsFile}`);
   }
+  if (opts.bootOrder === 'firmware' && opts.firmware !== 'uefi') {
+    throw new FerryError('FERRY_E_USAGE', `guest ${opts.name}: bootOrder 'firmware' needs UEFI firmware (SeaBIOS has no boot order of its own to follow)`);
+  }
   let bootIndex = 1;
+  const byQemu = opts.bootOrder !== 'firmware';
   if (opts.net) {
     const n = opts.net;
     let nd = 'user,id=n0';
@@ -113,13 +124,13 @@ export function qemuArgv(opts: GuestOptions, ctx: { accel: 'tcg' | 'kvm'; dir: s
     if (n.bootfile) nd += `,bootfile=${n.bootfile}`;
     a.push('-netdev', nd);
     let dev = `virtio-net-pci,netdev=n0,mac=${n.mac ?? randomMac()}`;
-    if (n.boot) dev += `,bootindex=${bootIndex++}`;
-    else dev += ',romfile=';
+    if (!n.boot) dev += ',romfile=';
+    else if (byQemu) dev += `,bootindex=${bootIndex++}`;
     a.push('-device', dev);
   }
   ctx.disks.forEach((d, i) => {
     a.push('-drive', `file=${d.file},format=${d.format},if=none,id=disk${i},cache=unsafe,discard=unmap`);
-    const bi = `,bootindex=${bootIndex++}`;
+    const bi = byQemu ? `,bootindex=${bootIndex++}` : '';
     if (d.bus === 'virtio') a.push('-device', `virtio-blk-pci,drive=disk${i},serial=${d.serial}${bi}`);
     else if (d.bus === 'nvme') a.push('-device', `nvme,drive=disk${i},serial=${d.serial}${bi}`);
     else a.push('-device', `ide-hd,drive=disk${i},bus=ide.${i},serial=${d.serial}${bi}`);
