@@ -27,7 +27,7 @@ export interface BootloaderInputs {
   override: 'auto' | 'none' | 'bios' | 'uefi';
   request?: BootloaderRequest;
   firmwareEfi: boolean;
-  /** The machine being installed is the one running the installer (InstallOptions.ownFirmware). */
+  /** The machine being installed is the one running the installer (InstallOptions.onNode). */
   ownFirmware?: boolean;
   view: TargetView;
   /** Installed into a directory: there is no disk to put boot code on. */
@@ -63,6 +63,8 @@ export function planBootloader(i: BootloaderInputs): BootloaderDecision {
   }
   const mkconfig = find(i.view, ['update-grub']) ? [find(i.view, ['update-grub'])!] : [find(i.view, ['grub-mkconfig', 'grub2-mkconfig']) ?? '/usr/sbin/grub-mkconfig', '-o', i.view.exists('/boot/grub2') ? '/boot/grub2/grub.cfg' : '/boot/grub/grub.cfg'];
   const commands: string[][] = [];
+  // Boot entries go into the firmware only of the machine being installed, never a host's.
+  const writeNvram = i.firmwareEfi && !!i.ownFirmware;
   if (mode === 'bios') {
     const targets = i.request?.targets ?? [];
     if (!targets.length) {
@@ -78,14 +80,13 @@ export function planBootloader(i: BootloaderInputs): BootloaderDecision {
         hint: 'add a vfat partition with the esp flag mounted on /boot/efi to the layout',
       });
     }
-    // Boot entries go into the firmware only of the machine being installed, never a host's.
-    const nvram = i.firmwareEfi && i.ownFirmware ? [] : ['--no-nvram'];
+    const nvram = writeNvram ? [] : ['--no-nvram'];
     commands.push([install, '--target=x86_64-efi', `--efi-directory=${esp}`, `--bootloader-id=${BOOTLOADER_ID}`, '--recheck', ...nvram]);
     // Firmware that forgets its boot entries still finds \EFI\BOOT\BOOTX64.EFI.
     commands.push([install, '--target=x86_64-efi', `--efi-directory=${esp}`, '--removable', '--no-nvram']);
   }
   commands.push(mkconfig);
-  if (mode === 'uefi' && i.firmwareEfi && i.ownFirmware) {
+  if (mode === 'uefi' && writeNvram) {
     const efibootmgr = find(i.view, ['efibootmgr']);
     if (efibootmgr) return { mode, commands, warnings, why, uefiBootOrder: { efibootmgr, bootloaderId: BOOTLOADER_ID } };
     warnings.push('the image has no efibootmgr: the firmware boot order stays as grub-install left it (its own entry first), so this machine may not boot from the network again until the order is changed in its setup');

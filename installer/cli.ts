@@ -86,8 +86,7 @@ export async function runCommand(argv: string[]): Promise<number> {
     root: v.root as string | undefined,
     // Being armed for install is the confirmation in the boot environment.
     yes: true,
-    allowPowerActions: !v.root,
-    ownFirmware: !v.root,
+    onNode: !v.root,
     // ferry.initramfs=0 skips the rebuild (slow under emulation; the image's own initramfs stays).
     initramfs: v['no-initramfs'] || k['ferry.initramfs'] === '0' ? false : undefined,
   };
@@ -168,7 +167,7 @@ export async function installCommand(argv: string[]): Promise<number> {
     root: v.root as string | undefined,
     yes: !!v.yes,
     finish: 'stay',
-    allowPowerActions: false,
+    onNode: false,
     initramfs: v['no-initramfs'] ? false : undefined,
   });
   if (v.json) process.stdout.write(JSON.stringify(outcome.result, null, 2) + '\n');

@@ -87,7 +87,7 @@ export async function runInstall(opts: InstallOptions): Promise<InstallOutcome> 
   } catch (e) {
     say(`could not report the result to the server: ${(e as Error).message}`);
   }
-  const fin = result.status === 'success' ? (opts.allowPowerActions ? ctx.finish : 'stay') : 'stay';
+  const fin = result.status === 'success' ? (opts.onNode ? ctx.finish : 'stay') : 'stay';
   return { result, finish: fin, eventsDelivered: delivered };
 }
 

@@ -13,7 +13,7 @@ export const bootloader: Stage = {
       override: c.bootloader ?? 'auto',
       request: ctx.plan?.bootloader,
       firmwareEfi: fs.existsSync('/sys/firmware/efi'),
-      ownFirmware: !!ctx.opts.ownFirmware,
+      ownFirmware: !!ctx.opts.onNode,
       view: targetView(ctx.target!),
       directoryInstall: !!ctx.opts.root,
     });

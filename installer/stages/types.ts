@@ -22,14 +22,13 @@ export interface InstallOptions {
   yes: boolean;
   /** Overrides the deployment's finish action. */
   finish?: FinishAction;
-  /** Reboot/poweroff are allowed only in the boot environment; a host install always stays. */
-  allowPowerActions?: boolean;
   /**
    * The installer runs on the machine it installs (`ferry-installer run` in the boot
-   * environment), so the firmware's boot entries are that machine's to change. A host install
-   * (a USB stick, a disk image, a loop device) leaves the host's own entries alone.
+   * environment): it may reboot or power it off, and the firmware's boot entries are that
+   * machine's to change. A host install (a USB stick, a disk image, a loop device) always stays
+   * and leaves the host's own firmware entries alone.
    */
-  ownFirmware?: boolean;
+  onNode?: boolean;
   /** Rebuild the initramfs when the image has the tools (default true). */
   initramfs?: boolean;
   /** Where the target is mounted (default: a fresh directory under /tmp). */
