@@ -2,7 +2,7 @@ import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { packageClosure, parseAptDepends, parseAptShow } from '../../../initrd/apt.js';
-import { mergedUsr, resolveLink } from '../../../initrd/build.js';
+import { mergedUsr, resolveLink } from '../../../initrd/plan.js';
 import { newcHeader, sortEntries, writeCpio, type CpioEntry } from '../../../initrd/cpio.js';
 import { readElf } from '../../../initrd/elf.js';
 import { parseModuleIndex, selectModules } from '../../../initrd/modules.js';
