@@ -1,6 +1,6 @@
 /** `ferry audit`: who changed what, newest first. */
 import { DataDir } from '../server/context.js';
-import { dataDir, parse, printJson, printTable, usageError } from './util.js';
+import { dataDir, parse, printJson, printTable, usageError } from '../common/cli.js';
 
 const USAGE = 'ferry audit [--limit N] [--object NAME] [--json]';
 
