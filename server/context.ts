@@ -8,6 +8,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync, statSync
 import { join } from 'node:path';
 import { userInfo } from 'node:os';
 import { FerryError } from '../common/errors.js';
+import { recordAudit } from './db/audit.js';
 import { openDb, type Db } from './db/index.js';
 import { BlobStore } from './store/blobs.js';
 
@@ -42,10 +43,9 @@ export class DataDir {
   write<T>(fn: () => T): T {
     return this.db.transaction(fn).immediate();
   }
+  /** One audit row (server/db/audit.ts). */
   audit(actor: string, action: string, object: string | null, details?: unknown): void {
-    this.db
-      .prepare('INSERT INTO audit (ts, actor, action, object, details) VALUES (?, ?, ?, ?, ?)')
-      .run(now(), actor, action, object, details === undefined ? null : JSON.stringify(details));
+    recordAudit(this.db, actor, action, object, details);
   }
 }
 
