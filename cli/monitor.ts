@@ -66,7 +66,7 @@ export async function run(argv: string[]): Promise<number> {
   if (positionals.length) throw usageError(`unexpected argument "${positionals[0]}"`, USAGE);
   const dir = dataDir(values);
   const base = serverUrl(values);
-  const token = values.token ?? readAdminToken(dir);
+  const token = readAdminToken(dir, { given: values.token });
   const once = values.once || (values.json && !values.follow);
   const state = new MonitorState();
   const tty = process.stdout.isTTY && !values.json;
