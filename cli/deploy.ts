@@ -4,7 +4,7 @@ import { FerryError } from '../common/errors.js';
 import { cliActor, DataDir } from '../server/context.js';
 import { armDeployment, parseTtl, type Armed } from '../server/db/deployments.js';
 import { parsePairs, selectNodes } from '../server/db/inventory.js';
-import { dataDir, parse, printJson, printTable, usageError } from './util.js';
+import { dataDir, parse, printJson, printTable, usageError } from '../common/cli.js';
 
 const USAGE = 'ferry deploy NODE|@GROUP|PROPERTY=VALUE... [--image IMG] [--layout FILE] [--set KEY=VALUE]... [--ttl 24h] [--json]';
 

@@ -1,7 +1,7 @@
 /** `ferry group …`: named, overlapping, nested sets of nodes. */
 import { cliActor, DataDir } from '../server/context.js';
 import { addToGroup, groupInfo, listGroups, removeFromGroup } from '../server/db/inventory.js';
-import { dataDir, parseSubcommand, printJson, printTable, usageError } from './util.js';
+import { dataDir, parseSubcommand, printJson, printTable, usageError } from '../common/cli.js';
 
 const USAGE = `ferry group add NAME [--node NODE]... [--include GROUP]... [--description TEXT]   (creates or extends)
 ferry group rm NAME [--node NODE]... [--include GROUP]...   (without members: removes the group)

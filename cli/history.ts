@@ -3,7 +3,7 @@ import { formatEvent, isMilestone } from '../common/progress.js';
 import { DataDir } from '../server/context.js';
 import { deploymentEvents, deploymentInfo, getDeploymentRow, listDeployments } from '../server/db/deployments.js';
 import { getNodeRow } from '../server/db/inventory.js';
-import { dataDir, parse, printJson, printTable, usageError } from './util.js';
+import { dataDir, parse, printJson, printTable, usageError } from '../common/cli.js';
 
 const USAGE = 'ferry history [NODE] [--limit N] [--json]\nferry history --record ID [--all] [--json]   (one record and its events; --all adds the progress counts and heartbeats)';
 

@@ -19,7 +19,7 @@ import {
   verifyImages,
 } from '../server/store/images.js';
 import type { Compression } from '../server/store/layers.js';
-import { dataDir, parseSubcommand, printJson, printTable, usageError } from './util.js';
+import { dataDir, parseSubcommand, printJson, printTable, usageError } from '../common/cli.js';
 
 const USAGE = `ferry image import NAME (--dir DIR | --tar FILE...) [--customizations FILE.json] [--set KEY=VALUE]... [--compression zstd|none]
 ferry image ls [--json]

@@ -3,28 +3,13 @@
  * state) from the server's event stream. `--json` prints the rows once for scripts;
  * `--json --follow` prints them as one JSON line per change.
  */
-import { readFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { FerryError } from '../common/errors.js';
 import { ADMIN_ROUTES } from '../common/protocol.js';
-import { readAdminToken } from '../server/context.js';
-import { serverInfoFile } from '../server/index.js';
 import { MonitorState, rowCells } from '../server/monitor.js';
-import { dataDir, parse, printJson, usageError } from './util.js';
+import { dataDir, parse, printJson, readAdminToken, serverUrl, usageError } from '../common/cli.js';
 
 const USAGE = 'ferry monitor [--server URL] [--once] [--json [--follow]] [--data DIR]';
-
-export function serverUrl(values: Record<string, any>, dir: string): string {
-  if (values.server) return String(values.server).replace(/\/+$/, '');
-  try {
-    return JSON.parse(readFileSync(serverInfoFile(dir), 'utf8')).url;
-  } catch {
-    throw new FerryError('FERRY_E_SERVER_UNKNOWN', `no running server recorded in ${dir} (server.json is missing)`, {
-      details: { dataDir: dir },
-      hint: 'start `ferry serve --data DIR`, or give --server URL',
-    });
-  }
-}
 
 /** Parse a server-sent event stream into (event, data) pairs. */
 export class SseParser {
@@ -80,8 +65,8 @@ export async function run(argv: string[]): Promise<number> {
   }
   if (positionals.length) throw usageError(`unexpected argument "${positionals[0]}"`, USAGE);
   const dir = dataDir(values);
-  const base = serverUrl(values, dir);
-  const token = values.token ?? readAdminToken(dir);
+  const base = serverUrl(values);
+  const token = readAdminToken(dir, { given: values.token });
   const once = values.once || (values.json && !values.follow);
   const state = new MonitorState();
   const tty = process.stdout.isTTY && !values.json;

@@ -4,13 +4,11 @@
  *   ferry pxe ipxe-chain [--server URL]
  *   ferry pxe pxelinux --mac MAC [--server URL --token TOKEN]
  */
-import { existsSync, readFileSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
-import { join } from 'node:path';
 import { FerryError } from '../common/errors.js';
 import { renderDnsmasqConfig } from '../server/boot/dnsmasq.js';
 import { pxelinuxConfigPath, renderIpxeChain, renderPxelinuxInstall, renderPxelinuxLocal } from '../server/boot/ipxe.js';
-import { dataDir, parseSubcommand, usageError } from './util.js';
+import { parseSubcommand, serverUrl, usageError } from '../common/cli.js';
 
 const USAGE = [
   'ferry pxe dnsmasq-config --interface IF [--server URL] [--tftp-server ADDR] [--dnsmasq-tftp DIR] [--subnet A.B.C.D/LEN]',
@@ -18,19 +16,12 @@ const USAGE = [
   'ferry pxe pxelinux --mac MAC [--server URL --token TOKEN]   (local boot without --token)',
 ].join('\n');
 
-/** The server URL: --server, else the running server's public URL recorded in DATA/server.json. */
-function serverUrl(values: Record<string, unknown>): string {
-  if (typeof values.server === 'string') return values.server;
-  const f = join(dataDir(values), 'server.json');
-  if (existsSync(f)) {
-    try {
-      const j = JSON.parse(readFileSync(f, 'utf8')) as { publicUrl?: string };
-      if (j.publicUrl) return j.publicUrl;
-    } catch {
-      /* fall through to the usage error */
-    }
-  }
-  throw usageError(`give --server URL (the address machines use to reach \`ferry serve\`); no running server is recorded in ${f}`, USAGE);
+/** The server URL machines use: --server, else the running server's public URL recorded in DATA/server.json. */
+function machineServerUrl(values: Record<string, unknown>): string {
+  return serverUrl(values, {
+    public: true,
+    missing: (f) => usageError(`give --server URL (the address machines use to reach \`ferry serve\`); no running server is recorded in ${f}`, USAGE),
+  });
 }
 
 /** The IPv4 address and subnet of an interface on this machine. */
@@ -77,17 +68,17 @@ export async function run(argv: string[]): Promise<number> {
         tftp ??= ip.address;
       }
       process.stdout.write(
-        renderDnsmasqConfig({ interface: values.interface, subnet, tftpServer: tftp, serverUrl: serverUrl(values), dnsmasqTftpRoot: values['dnsmasq-tftp'] }),
+        renderDnsmasqConfig({ interface: values.interface, subnet, tftpServer: tftp, serverUrl: machineServerUrl(values), dnsmasqTftpRoot: values['dnsmasq-tftp'] }),
       );
       return 0;
     }
     case 'ipxe-chain':
-      process.stdout.write(renderIpxeChain(serverUrl(values)));
+      process.stdout.write(renderIpxeChain(machineServerUrl(values)));
       return 0;
     case 'pxelinux': {
       if (!values.mac) throw usageError('give --mac MAC', USAGE);
       const text = values.token
-        ? renderPxelinuxInstall({ serverUrl: serverUrl(values), token: values.token, mac: values.mac })
+        ? renderPxelinuxInstall({ serverUrl: machineServerUrl(values), token: values.token, mac: values.mac })
         : renderPxelinuxLocal({ mac: values.mac });
       process.stderr.write(`# TFTP file: ${pxelinuxConfigPath(values.mac)}\n`);
       process.stdout.write(text);

@@ -1,7 +1,7 @@
 /** `ferry redeploy RECORD`: deploy exactly the same image digest, layout and inputs again. */
 import { cliActor, DataDir } from '../server/context.js';
 import { parseTtl, redeploy } from '../server/db/deployments.js';
-import { dataDir, parse, printJson, printTable, usageError } from './util.js';
+import { dataDir, parse, printJson, printTable, usageError } from '../common/cli.js';
 
 const USAGE = 'ferry redeploy RECORD [--ttl 24h] [--json]';
 

@@ -1,5 +1,5 @@
 /** `ferry serve`: run the image server until interrupted. */
-import { parse, dataDir, usageError } from './util.js';
+import { parse, dataDir, usageError } from '../common/cli.js';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { startServer } from '../server/index.js';

@@ -7,7 +7,7 @@ import { FerryError } from '../common/errors.js';
 import { log } from '../common/log.js';
 import type { ProgressEvent } from '../common/progress.js';
 import { INSTALL_ROUTES, type InstallConfig, type InstallResult } from '../common/protocol.js';
-import { DEFAULT_BACKOFF, backoffDelay, delay, isRetriableNetworkError, type Backoff } from './retry.js';
+import { DEFAULT_BACKOFF, RetriableFailure, delay, isRetriableNetworkError, isRetriableStatus, retrying, type Backoff } from './retry.js';
 
 export interface ClientOptions {
   server: string;
@@ -48,45 +48,53 @@ export class ServerClient {
     this.backoff = o.backoff ?? DEFAULT_BACKOFF;
   }
 
-  /** A JSON call with retries on network errors and 5xx; a 4xx is final. */
-  async call<T>(method: 'GET' | 'POST', route: string, body: unknown, what: string, backoff = this.backoff): Promise<T> {
-    let attempt = 0;
+  /** A JSON call with retries on network errors and 5xx (installer/retry.ts); a 4xx is final. */
+  call<T>(method: 'GET' | 'POST', route: string, body: unknown, what: string, backoff = this.backoff): Promise<T> {
     const started = Date.now();
-    for (;;) {
-      let failure: string;
-      try {
-        const res = await request(this.server + route, {
-          method,
-          headers: { authorization: `Bearer ${this.token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
-          body: body !== undefined ? JSON.stringify(body) : undefined,
-          headersTimeout: 30_000,
-          bodyTimeout: 30_000,
+    return retrying(
+      async () => {
+        let res;
+        try {
+          res = await request(this.server + route, {
+            method,
+            headers: { authorization: `Bearer ${this.token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+            body: body !== undefined ? JSON.stringify(body) : undefined,
+            headersTimeout: 30_000,
+            bodyTimeout: 30_000,
+          });
+        } catch (e) {
+          throw this.networkFailure(e, what);
+        }
+        const text = await res.body.text().catch((e) => {
+          throw this.networkFailure(e, what);
         });
-        const text = await res.body.text();
-        if (res.statusCode < 300) return (text ? JSON.parse(text) : {}) as T;
-        if (res.statusCode < 500 && res.statusCode !== 408 && res.statusCode !== 429) throw explain4xx(res.statusCode, what, text);
-        failure = `HTTP ${res.statusCode}: ${text.slice(0, 200)}`;
-      } catch (e) {
-        if (e instanceof FerryError) throw e;
-        if (e instanceof SyntaxError) {
+        if (res.statusCode >= 300) {
+          if (!isRetriableStatus(res.statusCode)) throw explain4xx(res.statusCode, what, text);
+          throw new RetriableFailure(`HTTP ${res.statusCode}: ${text.slice(0, 200)}`, res.statusCode);
+        }
+        try {
+          return (text ? JSON.parse(text) : {}) as T;
+        } catch (e) {
           throw new FerryError('FERRY_E_SERVER_REFUSED', `the server's answer to ${what} is not JSON`, { hint: 'ferry.server must point at a Ferry server', cause: e });
         }
-        if (!isRetriableNetworkError(e)) {
-          throw new FerryError('FERRY_E_SERVER_UNREACHABLE', `could not reach the server for ${what}: ${(e as Error).message}`, {
-            details: { server: this.server }, hint: 'check ferry.server (the URL) and the network', cause: e,
-          });
-        }
-        failure = (e as Error).message;
-      }
-      if (Date.now() - started > backoff.giveUpAfterMs) {
-        throw new FerryError('FERRY_E_SERVER_UNREACHABLE', `gave up on ${what} after ${Math.round((Date.now() - started) / 1000)} s: ${failure}`, {
-          details: { server: this.server, attempts: attempt + 1 }, hint: 'check that the server runs and is reachable from this machine (ferry.server)',
-        });
-      }
-      const ms = backoffDelay(attempt++, backoff);
-      log.info('server call failed; retrying', { what, failure, delayMs: ms });
-      await delay(ms);
-    }
+      },
+      {
+        backoff,
+        onRetry: (r) => log.info('server call failed; retrying', { what, failure: r.error, delayMs: r.delayMs }),
+        giveUp: (last, r) =>
+          new FerryError('FERRY_E_SERVER_UNREACHABLE', `gave up on ${what} after ${Math.round((Date.now() - started) / 1000)} s: ${last.message}`, {
+            details: { server: this.server, attempts: r.attempts }, hint: 'check that the server runs and is reachable from this machine (ferry.server)',
+          }),
+      },
+    );
+  }
+
+  /** A network error: retriable as it is, or final as FERRY_E_SERVER_UNREACHABLE. */
+  private networkFailure(e: unknown, what: string): unknown {
+    if (e instanceof FerryError || isRetriableNetworkError(e)) return e;
+    return new FerryError('FERRY_E_SERVER_UNREACHABLE', `could not reach the server for ${what}: ${(e as Error).message}`, {
+      details: { server: this.server }, hint: 'check ferry.server (the URL) and the network', cause: e,
+    });
   }
 
   getConfig(): Promise<InstallConfig> {

@@ -1,15 +1,10 @@
 /** Who am I: the boot NIC's MAC from BOOTIF, else the first real network interface. */
 import * as fs from 'node:fs';
-
-const MAC = /^([0-9a-f]{2}[:-]){5}[0-9a-f]{2}$/i;
+import { parseMac } from '../common/mac.js';
 
 /** BOOTIF is `01-52-54-00-12-34-56` (ARP type 1, then the MAC); a plain MAC is accepted too. */
 export function macFromBootif(v: string): string | undefined {
-  const s = v.trim().toLowerCase();
-  const m = /^01-((?:[0-9a-f]{2}-){5}[0-9a-f]{2})$/.exec(s);
-  if (m) return m[1].replace(/-/g, ':');
-  if (MAC.test(s)) return s.replace(/-/g, ':');
-  return undefined;
+  return parseMac(v);
 }
 
 /** Kernel command line → key=value map (later keys win; bare words map to ""). */
@@ -56,6 +51,9 @@ export function readInterfaces(sys = '/sys/class/net'): Iface[] {
 
 /** Prefer a physical interface that is up, then any physical one, then anything but loopback. */
 export function pickMac(ifaces: Iface[]): string | undefined {
-  const real = ifaces.filter((i) => MAC.test(i.mac) && i.mac !== '00:00:00:00:00:00');
-  return (real.find((i) => i.physical && i.up) ?? real.find((i) => i.physical) ?? real.find((i) => i.up) ?? real[0])?.mac.toLowerCase();
+  const real = ifaces.flatMap((i) => {
+    const mac = parseMac(i.mac);
+    return mac && mac !== '00:00:00:00:00:00' ? [{ ...i, mac }] : [];
+  });
+  return (real.find((i) => i.physical && i.up) ?? real.find((i) => i.physical) ?? real.find((i) => i.up) ?? real[0])?.mac;
 }

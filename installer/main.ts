@@ -3,7 +3,7 @@
  * single executable). The same file is the extraction thread's code (installer/layers/worker.ts).
  */
 import { runExtractWorkerIfAny, setWorkerEntry } from './layers/index.js';
-import { installerMain } from './cli.js';
+import { installerMain } from './commands/index.js';
 
 /** How to start this program again as a thread: the bundle file, or inside a single executable its embedded copy. */
 function selfEntry(): { file: string } | { code: string } | undefined {

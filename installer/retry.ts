@@ -43,3 +43,56 @@ export function isRetriableNetworkError(e: unknown): boolean {
   const msg = e instanceof Error ? e.message : String(e);
   return /terminated|other side closed|socket hang up|premature close|aborted/i.test(msg);
 }
+
+/** HTTP answers worth another try: 5xx, 408 Request Timeout, 429 Too Many Requests. Any other 4xx is final. */
+export function isRetriableStatus(status: number): boolean {
+  return status >= 500 || status === 408 || status === 429;
+}
+
+/** A failure an attempt reports as worth another try (a retriable HTTP status, a short body). */
+export class RetriableFailure extends Error {
+  constructor(message: string, readonly status?: number) {
+    super(message);
+  }
+}
+
+export interface RetryOptions {
+  backoff: Backoff;
+  /** The error to throw when giving up, from the last failure. */
+  giveUp: (last: Error, info: { elapsedMs: number; attempts: number }) => Error;
+  /** Called before each wait (for a log line or a progress event). */
+  onRetry?: (info: { attempt: number; error: string; delayMs: number }) => void;
+  /** Default: RetriableFailure or isRetriableNetworkError. Anything else is thrown as it is. */
+  retriable?: (e: unknown) => boolean;
+  random?: () => number;
+}
+
+/**
+ * The installer's one retry loop for its HTTP calls: run `attempt` until it returns; a failure
+ * that is retriable waits backoffDelay and tries again, until `giveUpAfterMs` has passed since
+ * the first failure in a row (0: never retry). An attempt that made progress (bytes arrived)
+ * calls `progressed()`, which starts the count and the clock afresh.
+ */
+export async function retrying<T>(attempt: (progressed: () => void) => Promise<T>, o: RetryOptions): Promise<T> {
+  const retriable = o.retriable ?? ((e: unknown) => e instanceof RetriableFailure || isRetriableNetworkError(e));
+  let attempts = 0;
+  let firstFailure = 0;
+  const progressed = () => {
+    attempts = 0;
+    firstFailure = 0;
+  };
+  for (;;) {
+    try {
+      return await attempt(progressed);
+    } catch (e) {
+      if (!retriable(e)) throw e;
+      const err = e instanceof Error ? e : new Error(String(e));
+      if (!firstFailure) firstFailure = Date.now();
+      const elapsedMs = Date.now() - firstFailure;
+      if (elapsedMs >= o.backoff.giveUpAfterMs) throw o.giveUp(err, { elapsedMs, attempts: attempts + 1 });
+      const delayMs = backoffDelay(attempts++, o.backoff, o.random);
+      o.onRetry?.({ attempt: attempts, error: err.message, delayMs });
+      await delay(delayMs);
+    }
+  }
+}

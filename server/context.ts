@@ -7,11 +7,12 @@ import { randomBytes, createHash, timingSafeEqual } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { userInfo } from 'node:os';
+import { ADMIN_TOKEN_FILE } from '../common/cli.js';
 import { FerryError } from '../common/errors.js';
+import { recordAudit } from './db/audit.js';
 import { openDb, type Db } from './db/index.js';
 import { BlobStore } from './store/blobs.js';
 
-export const ADMIN_TOKEN_FILE = 'admin.token';
 
 export class DataDir {
   readonly db: Db;
@@ -42,10 +43,9 @@ export class DataDir {
   write<T>(fn: () => T): T {
     return this.db.transaction(fn).immediate();
   }
+  /** One audit row (server/db/audit.ts). */
   audit(actor: string, action: string, object: string | null, details?: unknown): void {
-    this.db
-      .prepare('INSERT INTO audit (ts, actor, action, object, details) VALUES (?, ?, ?, ?, ?)')
-      .run(now(), actor, action, object, details === undefined ? null : JSON.stringify(details));
+    recordAudit(this.db, actor, action, object, details);
   }
 }
 
@@ -78,18 +78,6 @@ export function ensureAdminToken(dir: string): string {
   writeFileSync(file, token + '\n', { mode: 0o600 });
   chmodSync(file, 0o600);
   return token;
-}
-
-export function readAdminToken(dir: string): string {
-  const file = join(dir, ADMIN_TOKEN_FILE);
-  try {
-    return readFileSync(file, 'utf8').trim();
-  } catch {
-    throw new FerryError('FERRY_E_NO_ADMIN_TOKEN', `no admin token in ${dir} (${file} is missing)`, {
-      details: { file },
-      hint: 'start the server once (ferry serve --data DIR) to create it, or pass the right --data',
-    });
-  }
 }
 
 export function newDeployToken(): string {

@@ -5,6 +5,7 @@
 import { createServer, type Server } from 'node:http';
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { serverInfoFile } from '../common/cli.js';
 import { FerryError } from '../common/errors.js';
 import { log } from '../common/log.js';
 import { DataDir, ensureAdminToken } from './context.js';
@@ -61,10 +62,6 @@ export function parseListen(listen: string | number): { host: string; port: numb
     throw new FerryError('FERRY_E_BAD_LISTEN', `--listen "${listen}" is not HOST:PORT`, { details: { listen }, hint: 'write e.g. 0.0.0.0:8080, 127.0.0.1:0 or [::]:8080' });
   }
   return { host: m[1] || m[2] || '127.0.0.1', port };
-}
-
-export function serverInfoFile(dataDir: string): string {
-  return join(dataDir, 'server.json');
 }
 
 export async function startServer(o: ServerOptions): Promise<RunningServer> {

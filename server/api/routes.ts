@@ -43,6 +43,7 @@ import {
   setNode,
   type NodeChanges,
 } from '../db/inventory.js';
+import { listAudit } from '../db/audit.js';
 import { renderIpxeFor } from '../boot/ipxe.js';
 import { bootDecision } from '../boot/decide.js';
 import { cloneImage, garbageCollect, getImage, imageInfo, listImages, NAME_RE, removeImage, setCustomizations, validateCustomizations, verifyImages } from '../store/images.js';
@@ -428,8 +429,7 @@ async function admin(ctx: ServerContext, req: IncomingMessage, res: ServerRespon
     }
     case 'audit': {
       want('GET');
-      const rows = d.db.prepare('SELECT * FROM audit ORDER BY id DESC LIMIT 1000').all() as any[];
-      return sendJson(res, 200, { audit: rows.map((r) => ({ ...r, details: r.details ? JSON.parse(r.details) : undefined })) });
+      return sendJson(res, 200, { audit: listAudit(d.db, { limit: 1000 }) });
     }
     case 'events': {
       want('GET');

@@ -12,9 +12,14 @@
  */
 import { FerryError, ValidationError, type Problem } from '../../common/errors.js';
 import { BOOT_ROUTES } from '../../common/protocol.js';
-import { bootifOf, normalizeMac } from './mac.js';
+import { bootifOf, normalizeMac } from '../../common/mac.js';
 
-export { bootifOf, normalizeMac, pxelinuxConfigPath } from './mac.js';
+export { bootifOf, normalizeMac } from '../../common/mac.js';
+
+/** pxelinux's per-machine configuration file, relative to the TFTP root. */
+export function pxelinuxConfigPath(mac: string): string {
+  return 'pxelinux.cfg/' + bootifOf(mac);
+}
 
 /**
  * The kernel console: the last `console=` becomes /dev/console, where the init

@@ -5,6 +5,7 @@
 import { createHash } from 'node:crypto';
 import { FerryError, ValidationError, type Problem } from '../../common/errors.js';
 import type { BootAction, FinishAction } from '../../common/protocol.js';
+import { normalizeMac } from '../../common/mac.js';
 import { now, type DataDir } from '../context.js';
 import { parseLayout } from '../../installer/layout/parse.js';
 import { assertName, findImage, parseRef } from '../store/images.js';
@@ -41,21 +42,8 @@ export interface NodeInfo {
   updatedAt: string;
 }
 
-/** aa:bb:cc:dd:ee:ff in lower case from any common spelling; undefined if not a MAC. */
-export function normaliseMac(s: string): string | undefined {
-  const hex = s.trim().toLowerCase().replace(/[:\-.]/g, '');
-  if (!/^[0-9a-f]{12}$/.test(hex)) return undefined;
-  if (!/^([0-9a-f]{2}[:\-]?){5}[0-9a-f]{2}$/i.test(s.trim()) && !/^[0-9a-f]{4}\.[0-9a-f]{4}\.[0-9a-f]{4}$/i.test(s.trim())) return undefined;
-  return hex.match(/../g)!.join(':');
-}
-
-export function mustMac(s: string, where = 'MAC'): string {
-  const m = normaliseMac(s);
-  if (!m) {
-    throw new FerryError('FERRY_E_BAD_MAC', `${where} "${s}" is not a MAC address`, { details: { mac: s }, hint: 'write six hex bytes such as 52:54:00:12:34:56' });
-  }
-  return m;
-}
+/** The one MAC parser (common/mac.ts), under the name server/api uses. */
+export { parseMac as normaliseMac } from '../../common/mac.js';
 
 export const KEY_RE = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
 
@@ -177,10 +165,10 @@ function applyNodeChanges(d: DataDir, id: number, name: string, c: NodeChanges):
   };
   if (c.macs) {
     d.db.prepare('DELETE FROM node_macs WHERE node_id = ?').run(id);
-    setMacs(c.macs.map((m) => mustMac(m)));
+    setMacs(c.macs.map((m) => normalizeMac(m)));
   }
-  if (c.addMacs) setMacs(c.addMacs.map((m) => mustMac(m)));
-  for (const m of c.removeMacs ?? []) d.db.prepare('DELETE FROM node_macs WHERE node_id = ? AND mac = ?').run(id, mustMac(m));
+  if (c.addMacs) setMacs(c.addMacs.map((m) => normalizeMac(m)));
+  for (const m of c.removeMacs ?? []) d.db.prepare('DELETE FROM node_macs WHERE node_id = ? AND mac = ?').run(id, normalizeMac(m));
   const row = d.db.prepare('SELECT * FROM nodes WHERE id = ?').get(id) as NodeRow;
   const inputs = { ...j<Record<string, string>>(row.inputs, {}), ...(c.inputs ?? {}) };
   for (const k of c.unsetInputs ?? []) delete inputs[k];

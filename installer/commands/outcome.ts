@@ -1,0 +1,32 @@
+/** What `ferry-installer run` and `ferry install` share: their options and how an outcome is reported. */
+import { parse as parseOptions } from '../../common/cli.js';
+import type { runInstall } from '../install.js';
+
+export const OPTIONS = {
+  server: { type: 'string' }, token: { type: 'string' }, bootif: { type: 'string' }, finish: { type: 'string' },
+  disk: { type: 'string', multiple: true }, root: { type: 'string' }, yes: { type: 'boolean' }, cmdline: { type: 'string' },
+  node: { type: 'string' }, 'admin-token': { type: 'string' }, 'no-initramfs': { type: 'boolean' },
+} as const;
+
+export function parse(argv: string[], u: string): Record<string, any> {
+  return parseOptions(argv, OPTIONS, u, { positionals: false }).values;
+}
+
+export function report(outcome: Awaited<ReturnType<typeof runInstall>>): number {
+  const r = outcome.result;
+  if (r.status === 'success') {
+    process.stderr.write(`ferry: install finished successfully${outcome.eventsDelivered ? '' : ' (some progress events did not reach the server)'}\n`);
+    return 0;
+  }
+  const e = r.error!;
+  const bar = '='.repeat(72);
+  process.stderr.write(`\n${bar}\nFERRY INSTALL FAILED in stage "${e.phase}"\n${e.code}: ${e.message}\n`);
+  const d = e.details as Record<string, unknown> | undefined;
+  if (d?.doing) process.stderr.write(`while: ${d.doing}\n`);
+  if (d?.argv) process.stderr.write(`command: ${(d.argv as string[]).join(' ')}\n`);
+  if (d?.stderrTail) process.stderr.write(`output:\n${d.stderrTail}\n`);
+  if (d?.hint) process.stderr.write(`fix: ${d.hint}\n`);
+  process.stderr.write(`${bar}\n`);
+  return 1;
+}
+

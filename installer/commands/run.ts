@@ -1,0 +1,57 @@
+/**
+ * `ferry-installer run`: the boot environment's install. The settings come from the kernel command
+ * line: ferry.server=URL ferry.token=TOKEN BOOTIF=01-… ferry.finish=reboot|poweroff|stay.
+ */
+import * as fs from 'node:fs';
+import { usageError } from '../../common/cli.js';
+import { FerryError } from '../../common/errors.js';
+import { log } from '../../common/log.js';
+import type { FinishAction } from '../../common/protocol.js';
+import { run } from '../../common/run.js';
+import { parseCmdline } from '../identify.js';
+import { runInstall, type InstallOptions } from '../install.js';
+import { parse, report } from './outcome.js';
+
+export const RUN_USAGE = 'ferry-installer run [--server URL --token TOKEN] [--bootif MAC] [--finish reboot|poweroff|stay] [--disk DEV]... [--root DIR] [--cmdline FILE]';
+
+function finishAction(v: string | undefined): FinishAction | undefined {
+  if (v === undefined || v === '') return undefined;
+  if (v === 'reboot' || v === 'poweroff' || v === 'stay') return v;
+  throw new FerryError('FERRY_E_USAGE', `finish action "${v}" is not reboot, poweroff or stay`, { hint: 'use ferry.finish=reboot|poweroff|stay' });
+}
+
+/** `ferry-installer run`: the boot environment's install. */
+export async function runCommand(argv: string[]): Promise<number> {
+  const v = parse(argv, RUN_USAGE);
+  if (v.help) {
+    process.stdout.write(`usage: ${RUN_USAGE}\n`);
+    return 0;
+  }
+  if (v.verbose) log.level = 'info';
+  const cmdlineFile = (v.cmdline as string | undefined) ?? '/proc/cmdline';
+  const k = fs.existsSync(cmdlineFile) ? parseCmdline(fs.readFileSync(cmdlineFile, 'utf8')) : {};
+  const server = (v.server as string | undefined) ?? k['ferry.server'];
+  const token = (v.token as string | undefined) ?? k['ferry.token'];
+  if (!server || !token) throw usageError('no server or token: give --server and --token, or boot with ferry.server=URL ferry.token=TOKEN', RUN_USAGE);
+  const opts: InstallOptions = {
+    server,
+    token,
+    bootif: (v.bootif as string | undefined) ?? k['BOOTIF'],
+    finish: finishAction((v.finish as string | undefined) ?? k['ferry.finish']),
+    disks: v.disk as string[] | undefined,
+    root: v.root as string | undefined,
+    // Being armed for install is the confirmation in the boot environment.
+    yes: true,
+    onNode: !v.root,
+    // ferry.initramfs=0 skips the rebuild (slow under emulation; the image's own initramfs stays).
+    initramfs: v['no-initramfs'] || k['ferry.initramfs'] === '0' ? false : undefined,
+  };
+  const outcome = await runInstall(opts);
+  const code = report(outcome);
+  if (code === 0 && outcome.finish !== 'stay') {
+    process.stderr.write(`ferry: ${outcome.finish} now\n`);
+    await run(['sync']);
+    await run([outcome.finish === 'reboot' ? 'reboot' : 'poweroff', '-f']);
+  }
+  return code;
+}
