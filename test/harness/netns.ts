@@ -117,11 +117,15 @@ export class NsProcess {
       this.all = keep(this.all + s);
       log.write(b);
     });
+    // The run directory may be gone (teardown) before the log is flushed: that must not crash the test.
+    log.on('error', () => {});
     this.exited = new Promise((resolve) => {
       proc.child.on('close', (code, signal) => {
-        this.exit = { code, signal };
-        log.end(`\n[harness] exited code=${code} signal=${signal}\n`);
-        resolve(this.exit);
+        const exit = { code, signal };
+        this.exit = exit;
+        const finish = () => resolve(exit);
+        log.once('error', finish);
+        log.end(`\n[harness] exited code=${code} signal=${signal}\n`, finish);
       });
     });
     this.done = proc.done;
@@ -144,21 +148,15 @@ export class NsProcess {
     return this.exit !== undefined;
   }
 
-  /** Wait until the output matches; fails early (with the output) if the process exits first. */
+  /** Wait until the output matches; fails at once (with the output) if the process exits first. */
   async waitForOutput(pattern: RegExp | string, timeoutMs: number, what?: string): Promise<string> {
-    const match = () => {
-      const m = typeof pattern === 'string' ? (this.all.includes(pattern) ? pattern : null) : pattern.exec(this.all)?.[0];
-      if (m) return m;
-      if (this.exit) throw new Error(`${this.argv[0]} exited (code ${this.exit.code}, signal ${this.exit.signal}) before printing ${pattern}:\n${this.all.slice(-2000)}`);
-      return null;
-    };
-    try {
-      return await waitFor(match, { what: what ?? `${pattern} in the output of ${this.argv.join(' ')}`, timeoutMs });
-    } catch (e) {
+    const match = () => (typeof pattern === 'string' ? (this.all.includes(pattern) ? pattern : null) : (pattern.exec(this.all)?.[0] ?? null));
+    const r = await waitFor(() => {
       const m = match();
-      if (m) return m;
-      throw e;
-    }
+      return m !== null ? { m } : this.exit ? { exited: this.exit } : null;
+    }, { what: what ?? `${pattern} in the output of ${this.argv.join(' ')}`, timeoutMs });
+    if (r.m !== undefined) return r.m;
+    throw new Error(`${this.argv.join(' ')} exited (code ${r.exited?.code}, signal ${r.exited?.signal}) before printing ${pattern}:\n${this.all.slice(-2000)}`);
   }
 
   /** Kill the process (SIGKILL by default) and wait for its exit. */
@@ -424,6 +422,10 @@ export async function sweepStale(): Promise<string[]> {
     }
     fs.rmSync(path.join(MARKER_DIR, id), { force: true });
     await fsp.rm(path.join(os.tmpdir(), `ferry-netns-${id}`), { recursive: true, force: true });
+  }
+  // Markers of runs that died before (or while) creating their namespaces.
+  for (const id of fs.existsSync(MARKER_DIR) ? fs.readdirSync(MARKER_DIR) : []) {
+    if (!ownerAlive(id) && !harnessNamespaces().has(id)) fs.rmSync(path.join(MARKER_DIR, id), { force: true });
   }
   return deleted;
 }

@@ -113,6 +113,12 @@ describe('netns harness: 4 nodes, one on a slow link', () => {
 describe('netns harness: teardown and the stale sweep', () => {
   it('teardown removes every namespace and process, even with processes still running', async () => {
     const net = await createNetwork({ nodes: 2 });
+    // A process that exits without printing what is awaited fails the wait at once, with its output.
+    const early = net.nodes[1].spawn(['sh', '-c', 'echo nope; exit 3']);
+    const t0 = Date.now();
+    await expect(early.waitForOutput('never printed', 60_000)).rejects.toThrow(/exited \(code 3.*\n.*nope/s);
+    expect(Date.now() - t0).toBeLessThan(30_000);
+    await expect(early.done).rejects.toThrow(/code 3/);
     const p = net.nodes[0].spawn(['sleep', '300']);
     await net.waitFor(async () => (await net.nodes[0].pids()).length === 1, { what: 'sleep in n0', timeoutMs: 10_000 });
     await net.teardown();
