@@ -6,7 +6,6 @@ import { FerryError, ValidationError, toFerryError } from '../common/errors.js';
 import { log } from '../common/log.js';
 import { VERSION } from '../common/version.js';
 import { fileURLToPath } from 'node:url';
-import { runExtractWorkerIfAny, setWorkerEntry } from '../installer/layers/worker.js';
 
 type Command = { summary: string; load: () => Promise<{ run(argv: string[]): Promise<number> }> };
 
@@ -74,11 +73,8 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-// The installer's extraction thread is this same bundle started again (installer/layers/worker.ts).
-const extractThread = runExtractWorkerIfAny();
 // Run when executed (the bundle's entry), not when imported by tests.
-if (!extractThread && process.argv[1] && /ferry(\.mjs)?$|cli\/main\.[tj]s$/.test(process.argv[1])) {
-  if (import.meta.url.endsWith('.mjs')) setWorkerEntry({ file: fileURLToPath(import.meta.url) });
+if (process.argv[1] && /ferry(\.mjs)?$|cli\/main\.[tj]s$/.test(process.argv[1])) {
   main(process.argv.slice(2)).then(
     (code) => {
       process.exitCode = code;

@@ -8,7 +8,7 @@ import { tail } from '../common/run.js';
 import { Chroot } from './chroot.js';
 import type { TargetView } from './customize/plan.js';
 import type { BootloaderRequest } from './disk/index.js';
-import type { TargetRoot } from './target.js';
+import type { TargetRoot } from '../layers/target.js';
 
 export interface BootloaderDecision {
   mode: 'bios' | 'uefi' | 'none';

@@ -5,7 +5,7 @@
  */
 import * as fs from 'node:fs';
 import { run, type RunOptions, type RunResult } from '../common/run.js';
-import { TargetRoot } from './target.js';
+import { TargetRoot } from '../layers/target.js';
 
 export interface ChrootMount {
   /** argv of the mount command (planned). */

@@ -7,7 +7,7 @@ import { FerryError } from '../../common/errors.js';
 import type { ProgressSink } from '../../common/progress.js';
 import { tail } from '../../common/run.js';
 import { Chroot } from '../chroot.js';
-import { TargetRoot, lstatOrUndefined } from '../target.js';
+import { TargetRoot, lstatOrUndefined } from '../../layers/target.js';
 import type { Op, TargetView } from './plan.js';
 
 export * from './plan.js';

@@ -8,26 +8,18 @@
  * the node stays armed); what was written stays inside the target root like everything else.
  */
 import { createHash } from 'node:crypto';
-import * as fs from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
-import { PassThrough, type Writable } from 'node:stream';
-import * as zlib from 'node:zlib';
 import { request } from 'undici';
 import { FerryError, toFerryError } from '../../common/errors.js';
 import { log } from '../../common/log.js';
 import type { ProgressSink } from '../../common/progress.js';
 import { blobPath, type LayerRef } from '../../common/protocol.js';
-import { resolveTool, run, spawnTool } from '../../common/run.js';
 import { DEFAULT_BACKOFF, backoffDelay, delay, isRetriableNetworkError, type Backoff } from '../retry.js';
-import type { TargetRoot } from '../target.js';
-import { Extractor, type ExtractStats } from './extract.js';
-import { TarParser } from './tar.js';
-import { errorFromReply, startExtractWorker, workerEntry, type WorkerReply } from './worker.js';
+import { drained, extractPipeline, type Pipeline } from '../../layers/apply.js';
+import type { ExtractStats } from '../../layers/extract.js';
+import type { TargetRoot } from '../../layers/target.js';
 
-export { Extractor } from './extract.js';
-export { TarParser } from './tar.js';
-export { runExtractWorkerIfAny, setWorkerEntry } from './worker.js';
+export { Extractor } from '../../layers/extract.js';
+export { TarParser } from '../../layers/tar.js';
 
 export interface FetchOptions {
   token?: string;
@@ -145,207 +137,22 @@ export interface ApplyLayerOptions {
   backoff?: Backoff;
 }
 
-interface Decompressor {
-  input: Writable;
-  done: Promise<void>;
-  abort(): void;
-}
-
-function decompressor(mediaType: string, feed: (b: Buffer) => void): Decompressor {
-  if (mediaType.endsWith('+zstd')) {
-    const z = spawnTool(['zstd', '-dcq'], { quiet: true });
-    z.child.stdout!.on('data', feed);
-    z.child.stdin!.on('error', () => {
-      /* zstd stopped reading: its exit status tells why */
-    });
-    return { input: z.child.stdin!, done: z.done.then(() => undefined), abort: () => z.child.kill('SIGKILL') };
-  }
-  if (mediaType.endsWith('+gzip')) {
-    const g = zlib.createGunzip({ chunkSize: 256 * 1024 });
-    g.on('data', feed);
-    const done = new Promise<void>((res, rej) => {
-      g.on('end', res);
-      g.on('close', res);
-      g.on('error', rej);
-    });
-    done.catch(() => {});
-    return { input: g, done, abort: () => g.destroy() };
-  }
-  if (mediaType.endsWith('.tar')) {
-    const p = new PassThrough();
-    p.on('data', feed);
-    const done = new Promise<void>((res) => {
-      p.on('end', res);
-      p.on('close', res);
-    });
-    return { input: p, done, abort: () => p.destroy() };
-  }
-  throw new FerryError('FERRY_E_LAYER_MEDIA_TYPE', `unsupported layer media type "${mediaType}"`, {
-    details: { mediaType }, hint: 'layers must be tar, tar+gzip or tar+zstd',
-  });
-}
-
-/** Wait for 'drain', or for the stream or the decompressor to end; leaves no listener behind. */
-function drained(w: Writable, ended: Promise<void>): Promise<void> {
-  return new Promise<void>((resolve) => {
-    let done = false;
-    const finish = () => {
-      if (done) return;
-      done = true;
-      w.off('drain', finish);
-      w.off('close', finish);
-      w.off('error', finish);
-      resolve();
-    };
-    w.on('drain', finish);
-    w.on('close', finish);
-    w.on('error', finish);
-    ended.then(finish, finish);
-  });
-}
-
-/** One layer's way from compressed bytes to files: a stream to write into, and its end. */
-interface Pipeline {
-  input: Writable;
-  /** Settles when the decompressor has finished (or failed: `failure()` then says why). */
-  decompressed: Promise<void>;
-  failure(): unknown;
-  abort(): Promise<void>;
-  /** After the last byte went in: wait for the extraction and return its statistics. */
-  finish(): Promise<ExtractStats>;
-}
-
-function corruptError(label: string, ref: LayerRef, e: unknown): FerryError {
-  return new FerryError('FERRY_E_LAYER_CORRUPT', `${label} could not be decompressed: ${(e as Error).message}`, {
-    details: { digest: ref.digest, mediaType: ref.mediaType, tool: (e as FerryError).details }, hint: 'the blob is damaged; re-import the image',
-  });
-}
-
-/** Decompress and extract on this thread (node:zlib or a zstd child feeding the parser). */
-function inThreadPipeline(ref: LayerRef, o: ApplyLayerOptions, label: string, warn: (m: string, d?: Record<string, unknown>) => void): Pipeline {
-  const extractor = new Extractor(o.target, warn);
-  const parser = new TarParser(extractor);
-  let failed: unknown;
-  const feed = (b: Buffer) => {
-    if (failed) return;
-    try {
-      parser.write(b);
-    } catch (e) {
-      failed = e;
-      d.abort();
-    }
-  };
-  const d = decompressor(ref.mediaType, feed);
-  const decompressed = d.done.then(
-    () => undefined,
-    (e) => {
-      failed ??= corruptError(label, ref, e);
-    },
-  );
-  return {
-    input: d.input,
-    decompressed,
-    failure: () => failed,
-    abort: async () => d.abort(),
-    async finish() {
-      d.input.end();
-      await decompressed;
-      if (!failed) {
-        try {
-          parser.end();
-        } catch (e) {
-          failed = e;
-        }
-      }
-      if (failed) throw toFerryError(failed);
-      await extractor.finish();
-      return extractor.stats;
-    },
-  };
-}
-
-const DECOMPRESS_ARGV: Record<string, string[]> = { '+zstd': ['zstd', '-dcq'], '+gzip': ['gzip', '-dc'], '.tar': ['cat'] };
-
-/** Decompress in a child writing into a FIFO that a worker thread extracts from (see worker.ts). */
-async function threadedPipeline(ref: LayerRef, o: ApplyLayerOptions, label: string, warn: (m: string, d?: Record<string, unknown>) => void): Promise<Pipeline> {
-  const suffix = Object.keys(DECOMPRESS_ARGV).find((k) => ref.mediaType.endsWith(k));
-  if (!suffix) decompressor(ref.mediaType, () => {}); // throws FERRY_E_LAYER_MEDIA_TYPE
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-layer-'));
-  const fifo = path.join(dir, 'tar');
-  await run(['mkfifo', '-m', '600', fifo], { quiet: true });
-  const argv = DECOMPRESS_ARGV[suffix!].map((a, i) => (i === 0 ? resolveTool(a) : a));
-  let failed: unknown;
-  const worker = startExtractWorker({ kind: 'ferry-extract', fifo, root: o.target.root });
-  const z = spawnTool(['sh', '-c', 'exec "$@" > "$FERRY_FIFO"', 'sh', ...argv], { env: { FERRY_FIFO: fifo }, quiet: true, stdout: 'ignore' });
-  z.child.stdin!.on('error', () => {
-    /* the decompressor stopped reading: its exit status or the worker's answer tells why */
-  });
-  const extracted = new Promise<ExtractStats>((resolve, reject) => {
-    worker.on('message', (r: WorkerReply) => {
-      if (r.type === 'warning') warn(r.message, r.details);
-      else if (r.type === 'done') resolve(r.stats);
-      else reject(errorFromReply(r));
-    });
-    worker.on('error', reject);
-    worker.on('exit', (code) => reject(new FerryError('FERRY_E_INTERNAL', `the extraction thread ended (exit code ${code}) without an answer`)));
-  });
-  extracted.catch((e) => {
-    failed ??= e;
-    // Unblock everything waiting on the FIFO or on the decompressor's input.
-    z.child.kill('SIGKILL');
-  });
-  const decompressed = z.done.then(
-    () => undefined,
-    (e) => {
-      failed ??= corruptError(label, ref, e);
-    },
-  );
-  const cleanup = () => fs.rmSync(dir, { recursive: true, force: true });
-  return {
-    input: z.child.stdin!,
-    decompressed,
-    failure: () => failed,
-    async abort() {
-      z.child.kill('SIGKILL');
-      await worker.terminate();
-      cleanup();
-    },
-    async finish() {
-      z.child.stdin!.end();
-      await decompressed;
-      try {
-        const stats = await extracted.catch((e) => {
-          failed ??= e;
-          return undefined;
-        });
-        if (failed || !stats) throw toFerryError(failed);
-        return stats;
-      } finally {
-        await worker.terminate();
-        cleanup();
-      }
-    },
-  };
-}
-
 export async function applyLayer(ref: LayerRef, o: ApplyLayerOptions): Promise<ExtractStats> {
   const label = `layer ${o.index !== undefined ? o.index + 1 : ''} ${ref.digest}`.replace('  ', ' ');
   const warn = (message: string, details?: Record<string, unknown>) => o.progress?.({ phase: 'layers', state: 'warning', object: ref.digest, message, details });
   // Entries get exactly the modes the layer says (open/mkdir modes are masked by the umask).
   const umask = process.umask(0);
   try {
-    const engine = workerEntry() ? 'thread' : 'in-thread';
-    const p = engine === 'thread' ? await threadedPipeline(ref, o, label, warn) : inThreadPipeline(ref, o, label, warn);
-    return await transfer(ref, o, label, p, engine);
+    return await transfer(ref, o, label, extractPipeline(ref, o.target, label, warn));
   } finally {
     process.umask(umask);
   }
 }
 
-async function transfer(ref: LayerRef, o: ApplyLayerOptions, label: string, p: Pipeline, engine: string): Promise<ExtractStats> {
+async function transfer(ref: LayerRef, o: ApplyLayerOptions, label: string, p: Pipeline): Promise<ExtractStats> {
   const hash = createHash('sha256');
   const url = new URL(blobPath(ref.digest), o.baseUrl.endsWith('/') ? o.baseUrl : o.baseUrl + '/').toString();
-  o.progress?.({ phase: 'layers', state: 'start', object: ref.digest, bytes: 0, total: ref.size, message: label, details: { engine } });
+  o.progress?.({ phase: 'layers', state: 'start', object: ref.digest, bytes: 0, total: ref.size, message: label });
   const sink = async (chunk: Buffer) => {
     hash.update(chunk);
     if (p.failure()) return; // keep hashing: a digest mismatch is the real cause of most failures

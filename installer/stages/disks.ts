@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { FerryError } from '../../common/errors.js';
-import { TargetRoot } from '../target.js';
+import { TargetRoot } from '../../layers/target.js';
 import type { DiskModule, Stage } from './types.js';
 
 /** The layouts side (installer/disk), loaded only when disks are installed (not for --root). */

@@ -7,7 +7,7 @@ import type { PHASES, ProgressSink } from '../../common/progress.js';
 import type { ServerClient } from '../client.js';
 import type { ApplyDiskPlanFn, DiscoverDisksFn, DiskPlan, Layout, PlanDisksFn, TeardownDiskPlanFn } from '../disk/index.js';
 import type { Backoff } from '../retry.js';
-import type { TargetRoot } from '../target.js';
+import type { TargetRoot } from '../../layers/target.js';
 
 export interface InstallOptions {
   server: string;

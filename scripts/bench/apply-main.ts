@@ -16,7 +16,6 @@ import { importImage, findImage, getImage, manifestOf } from '../../server/store
 import { addNode } from '../../server/db/inventory.js';
 import { armDeployment } from '../../server/db/deployments.js';
 import { runInstall } from '../../installer/install.js';
-import { runExtractWorkerIfAny, setWorkerEntry } from '../../installer/layers/worker.js';
 import { fileURLToPath } from 'node:url';
 
 const { values } = parseArgs({ options: { files: { type: 'string', default: '50000' }, mib: { type: 'string', default: '1024' }, rounds: { type: 'string', default: '1' } } });
@@ -154,11 +153,7 @@ async function main(): Promise<void> {
   }
 }
 
-// This bundle is also the installer's extraction thread (installer/layers/worker.ts).
-if (!runExtractWorkerIfAny()) {
-  setWorkerEntry({ file: fileURLToPath(import.meta.url) });
-  main().catch((e) => {
-    process.stderr.write(`${e instanceof Error ? e.stack : e}\n`);
-    process.exit(1);
-  });
-}
+main().catch((e) => {
+  process.stderr.write(`${e instanceof Error ? e.stack : e}\n`);
+  process.exit(1);
+});

@@ -8,13 +8,14 @@ import { existsSync, lstatSync, mkdirSync, readdirSync, rmSync, statfsSync, open
 import { join } from 'node:path';
 import { FerryError, ValidationError, type Problem } from '../../common/errors.js';
 import type { CustomizationItem, ImageManifest, LayerRef } from '../../common/protocol.js';
-import { run } from '../../common/run.js';
+import { extractLayerFile } from '../../layers/apply.js';
+import { TargetRoot } from '../../layers/target.js';
 import { formatBytes } from '../../common/units.js';
 import { now, type DataDir } from '../context.js';
 import { j } from '../db/index.js';
-import { layerNames, readTarFile, storeLayer, type BuiltLayer, type Compression } from './layers.js';
-import { tarName, tarStream, whiteoutEntry } from './tar.js';
-import { comparePaths, relinkHardlinks, scanTree, type TreeEntry, type TreeScan } from './tree.js';
+import { readTarFile, storeLayer, type BuiltLayer, type Compression } from './layers.js';
+import { tarName, tarStream, whiteoutEntry } from '../../layers/writer.js';
+import { comparePaths, relinkHardlinks, scanTree, type TreeEntry, type TreeScan } from '../../layers/tree.js';
 
 export const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 
@@ -399,88 +400,6 @@ export async function verifyImages(d: DataDir, ref?: string): Promise<VerifyResu
 
 // ---------------------------------------------------------------- export and commit
 
-/**
- * Resolve a path inside `root` without following any symlink; undefined when a
- * component is missing or is not a real directory (then nothing there can be removed).
- */
-function insideRoot(root: string, rel: string): string | undefined {
-  const parts = rel.split('/').filter((p) => p && p !== '.');
-  if (parts.some((p) => p === '..')) return undefined;
-  let cur = root;
-  for (let i = 0; i < parts.length - 1; i++) {
-    cur = join(cur, parts[i]);
-    try {
-      if (!lstatSync(cur).isDirectory()) return undefined;
-    } catch {
-      return undefined;
-    }
-  }
-  return join(cur, parts[parts.length - 1] ?? '');
-}
-
-/** Apply a layer's whiteouts to what the layers below it left in `root`. */
-export function applyWhiteouts(root: string, names: string[]): number {
-  let n = 0;
-  for (const raw of names) {
-    const name = raw.replace(/^\.\//, '').replace(/\/$/, '');
-    const slash = name.lastIndexOf('/');
-    const dir = slash < 0 ? '' : name.slice(0, slash);
-    const base = name.slice(slash + 1);
-    if (!base.startsWith('.wh.')) continue;
-    if (base === '.wh..wh..opq') {
-      const p = dir ? insideRoot(root, dir + '/x') : join(root, 'x');
-      if (!p) continue;
-      const d = p.slice(0, -2);
-      if (!existsSync(d)) continue;
-      for (const c of readdirSync(d)) rmSync(join(d, c), { recursive: true, force: true });
-      n++;
-    } else {
-      const p = insideRoot(root, (dir ? dir + '/' : '') + base.slice(4));
-      if (!p) continue;
-      rmSync(p, { recursive: true, force: true });
-      n++;
-    }
-  }
-  return n;
-}
-
-export function tarExtractArgv(layer: LayerRef, file: string, dir: string): string[] {
-  const z = layer.mediaType.endsWith('+zstd') ? ['--zstd'] : layer.mediaType.endsWith('+gzip') ? ['--gzip'] : [];
-  return ['tar', '-x', ...z, '-f', file, '-C', dir, '--numeric-owner', '--same-owner', '--same-permissions', '--xattrs', '--xattrs-include=*', '--exclude=.wh.*'];
-}
-
-/**
- * GNU tar follows a symlink that a lower layer left where a later layer's entry has a
- * directory (`lib -> /usr/lib`, then `lib/x`), which could write outside the export
- * directory. Layers Ferry builds never name paths through symlinks; a foreign tar that
- * does is refused here, before anything of that layer is extracted.
- */
-export function checkNoSymlinkParents(root: string, names: string[], digest: string): void {
-  const checked = new Map<string, boolean>();
-  for (const raw of names) {
-    const parts = raw.replace(/^\.\//, '').replace(/\/$/, '').split('/').filter((p) => p && p !== '.');
-    let rel = '';
-    for (let i = 0; i < parts.length - 1; i++) {
-      rel = rel ? `${rel}/${parts[i]}` : parts[i];
-      let isLink = checked.get(rel);
-      if (isLink === undefined) {
-        try {
-          isLink = lstatSync(join(root, rel)).isSymbolicLink();
-        } catch {
-          isLink = false;
-        }
-        checked.set(rel, isLink);
-      }
-      if (isLink) {
-        throw new FerryError('FERRY_E_LAYER_UNSAFE_PATH', `layer ${digest} holds "${raw}", whose parent ${rel} is a symlink in the layers below`, {
-          details: { digest, name: raw, symlink: rel },
-          hint: 'rebuild the archive with the real paths (where the symlink points), or import the tree with --dir',
-        });
-      }
-    }
-  }
-}
-
 /** Unpack an image into an empty (or new) directory, layer by layer, applying whiteouts. */
 export async function exportImage(d: DataDir, ref: string, dir: string): Promise<ImageInfo> {
   const row = getImage(d, ref);
@@ -492,6 +411,7 @@ export async function exportImage(d: DataDir, ref: string, dir: string): Promise
     });
   }
   mkdirSync(dir, { recursive: true });
+  const root = new TargetRoot(dir);
   for (const layer of info.layers) {
     if (!d.blobs.has(layer.digest)) {
       throw new FerryError('FERRY_E_BLOB_MISSING', `layer ${layer.digest} of image ${info.name}@${info.version} is missing from the store`, {
@@ -499,10 +419,10 @@ export async function exportImage(d: DataDir, ref: string, dir: string): Promise
         hint: 'run `ferry image verify`; re-import the image if its layers were lost',
       });
     }
-    const names = await layerNames(d.blobs, layer);
-    checkNoSymlinkParents(dir, names, layer.digest);
-    applyWhiteouts(dir, names.filter((n) => /(^|\/)\.wh\.[^/]*\/?$/.test(n)));
-    await run(tarExtractArgv(layer, d.blobs.path(layer.digest), dir));
+    // The one reader and extractor the installer uses (layers/): names are decided and written
+    // by the same parser, every path (hard-link targets included) resolved inside the export
+    // directory, symlinks left by lower layers followed inside it, never out of it.
+    await extractLayerFile(d.blobs.path(layer.digest), layer, root);
   }
   return info;
 }
@@ -561,7 +481,9 @@ export function diffTrees(oldScan: TreeScan, newScan: TreeScan): TreeDiff {
       of.mode !== nf.mode ||
       of.uid !== nf.uid ||
       of.gid !== nf.gid ||
-      of.mtimeNs !== nf.mtimeNs ||
+      // Microseconds: the export that gives the old tree sets times with utimes(2) through Node,
+      // which carries microseconds (layers themselves keep nanoseconds).
+      of.mtimeNs / 1000n !== nf.mtimeNs / 1000n ||
       (nt !== 'dir' && of.size !== nf.size) ||
       of.linkname !== nf.linkname ||
       of.devmajor !== nf.devmajor ||

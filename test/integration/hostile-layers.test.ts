@@ -5,11 +5,12 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { LayerRef } from '../../common/protocol.js';
 import { run } from '../../common/run.js';
 import { applyLayer } from '../../installer/layers/index.js';
-import { TargetRoot } from '../../installer/target.js';
+import { TargetRoot } from '../../layers/target.js';
 import { blobServer } from './helpers/net.js';
 import { describeTree, sha256File } from './helpers/trees.js';
 
-type Spec = Array<{ name: string; type?: 'file' | 'dir' | 'symlink' | 'link'; data?: string; link?: string }>;
+type Entry = { name: string; type?: 'file' | 'dir' | 'symlink' | 'link' | 'fifo' | 'char' | 'block'; data?: string; link?: string; mode?: number; mtime?: number; major?: number; minor?: number; pax?: Record<string, string> };
+type Spec = Entry[] | { global: Record<string, string>; entries: Entry[] };
 
 let work: string;
 let outside: string;
@@ -61,6 +62,48 @@ describe('hostile layers: nothing outside the target changes', () => {
     expect(err.details.entry).toBe('../outside/pwned');
     const err2 = await apply([{ name: 'a/../../outside/secret', data: 'x' }]).catch((e) => e);
     expect(err2.code).toBe('FERRY_E_LAYER_UNSAFE_PATH');
+  });
+
+  // Device nodes, fifos, xattrs and directory times are applied at the end of a layer: a later
+  // entry of the same layer that turns their parent into a symlink must not send them out.
+  it('never creates deferred device nodes, fifos, xattrs or directory times through a parent replaced later in the layer', async () => {
+    const outsideMtime = fs.statSync(outside).mtimeMs;
+    for (const link of [outside, '../outside', path.relative(root, outside)]) {
+      const w = await apply([
+        { name: 'a', type: 'dir', mtime: 1 },
+        { name: 'a/f', type: 'fifo', mode: 0o666 },
+        { name: 'a/null', type: 'char', major: 1, minor: 3, mode: 0o666 },
+        { name: 'a/disk', type: 'block', major: 7, minor: 0, mode: 0o666 },
+        { name: 'a/x', data: 'x', pax: { 'SCHILY.xattr.user.evil': 'pwned' } },
+        { name: 'a', type: 'symlink', link },
+      ]);
+      expect(w.devices).toBe(3);
+      expect(fs.lstatSync(path.join(root, 'a')).isSymbolicLink()).toBe(true);
+      fs.rmSync(path.join(root, 'a'));
+    }
+    for (const n of ['f', 'null', 'disk', 'x']) expect(fs.existsSync(path.join(outside, n))).toBe(false);
+    expect(fs.statSync(outside).mtimeMs).toBe(outsideMtime);
+    expect((await run(['getfattr', '-d', '-m', '-', outside], { okCodes: [0, 1] })).stdout).not.toContain('user.evil');
+  });
+
+  it('still creates deferred entries whose parents stayed real directories, inside the root', async () => {
+    await apply([
+      { name: 'd', type: 'dir', mtime: 1000 },
+      { name: 'd/f', type: 'fifo', mode: 0o600 },
+      { name: 'd/x', data: 'x', pax: { 'SCHILY.xattr.user.ok': 'yes' } },
+    ]);
+    expect(fs.lstatSync(path.join(root, 'd/f')).isFIFO()).toBe(true);
+    expect(fs.statSync(path.join(root, 'd')).mtimeMs).toBe(1000 * 1000);
+    expect((await run(['getfattr', '-n', 'user.ok', '--only-values', path.join(root, 'd/x')])).stdout).toBe('yes');
+  });
+
+  it('reads a pax global header and GNU.sparse.name with the one reader: confined or refused, never outside', async () => {
+    const e1 = await apply({ global: { path: '../outside/secret' }, entries: [{ name: 'innocent', data: 'g' }] }).catch((e) => e);
+    if (e1 instanceof Error) expect((e1 as { code?: string }).code).toBe('FERRY_E_LAYER_UNSAFE_PATH');
+    const e2 = await apply([{ name: 'innocent2', data: 's', pax: { 'GNU.sparse.name': '../outside/victim' } }]).catch((e) => e);
+    expect(e2.code).toBe('FERRY_E_LAYER_UNSAFE_PATH');
+    await apply([{ name: 'innocent3', data: 'abs', pax: { 'GNU.sparse.name': outside + '/victim' } }]);
+    expect(fs.readFileSync(path.join(root, outside, 'victim'), 'utf8')).toBe('abs');
   });
 
   it('writes absolute names inside the root', async () => {

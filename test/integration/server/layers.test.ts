@@ -234,7 +234,7 @@ describe('layers: full fidelity, determinism, export and commit', () => {
     rmSync(work, { recursive: true, force: true });
   });
 
-  it('refuses to export a layer that writes through a symlink of a lower layer', async () => {
+  it('exports a layer that writes through a symlink of a lower layer inside the export directory, as the installer does', async () => {
     const a = join(t.dir, 'sa'), b = join(t.dir, 'sb'), outside = join(t.dir, 'outside');
     mkdirSync(a);
     mkdirSync(outside);
@@ -245,8 +245,65 @@ describe('layers: full fidelity, determinism, export and commit', () => {
     // Only the file, not its directory: the name goes through the lower layer's symlink.
     await run(['tar', '-C', b, '-cf', join(t.dir, 'sb.tar'), 'lib/planted']);
     await importImage(d, 'through-link', { tars: [join(t.dir, 'sa.tar'), join(t.dir, 'sb.tar')], actor: 'test' });
-    await expect(exportImage(d, 'through-link', join(t.dir, 'through-out'))).rejects.toMatchObject({ code: 'FERRY_E_LAYER_UNSAFE_PATH', details: expect.objectContaining({ symlink: 'lib' }) });
+    const out = join(t.dir, 'through-out');
+    await exportImage(d, 'through-link', out);
     expect(readdirSync(outside)).toEqual([]);
+    // The absolute link is read as pointing inside the export (where the image will boot).
+    expect(readFileSync(join(out, outside, 'planted'), 'utf8')).toBe('x');
+  });
+
+  // Found by an adversarial review: export checked names with one parser and extracted with
+  // another (GNU tar), and a hard link through a lower layer's symlink linked a host file in.
+  describe('hostile layers on export and commit: nothing outside the export directory changes', () => {
+    const hostile = async (name: string, layers: unknown[]) => {
+      const tars: string[] = [];
+      for (const [i, spec] of layers.entries()) {
+        const f = join(t.dir, `${name}-${i}.tar`);
+        await run(['python3', join(__dirname, '..', 'helpers', 'hostile.py'), f, JSON.stringify(spec)]);
+        tars.push(f);
+      }
+      return importImage(d, name, { tars, actor: 'test' }).then(() => undefined, (e) => e as { code: string });
+    };
+    const host = () => join(t.dir, 'host');
+    const hostView = () => readdirSync(host()).sort().map((n) => `${n}:${lstatSync(join(host(), n)).nlink}:${readFileSync(join(host(), n), 'utf8')}`);
+    let before: string[];
+    afterEach(() => {
+      expect(hostView()).toEqual(before);
+    });
+    const setup = () => {
+      rmSync(host(), { recursive: true, force: true });
+      mkdirSync(host());
+      writeFileSync(join(host(), 'secret'), 'host secret');
+      before = hostView();
+    };
+
+    it('a pax global header path= is read by the one reader: refused or confined', async () => {
+      setup();
+      const imp = await hostile('g-path', [{ global: { path: `../../../../../../../..${host()}/pwned` }, entries: [{ name: 'innocent', data: 'g' }] }]);
+      if (imp) return expect(imp.code).toBe('FERRY_E_LAYER_UNSAFE_PATH');
+      const e = await exportImage(d, 'g-path', join(t.dir, 'g-out')).then(() => undefined, (x) => x);
+      expect(e?.code).toBe('FERRY_E_LAYER_UNSAFE_PATH');
+    });
+
+    it('GNU.sparse.name is read by the one reader: refused or confined', async () => {
+      setup();
+      const imp = await hostile('s-name', [[{ name: 'innocent', data: 's', pax: { 'GNU.sparse.name': `../../../../../../../..${host()}/pwned` } }]]);
+      if (imp) return expect(imp.code).toBe('FERRY_E_LAYER_UNSAFE_PATH');
+      const e = await exportImage(d, 's-name', join(t.dir, 's-out')).then(() => undefined, (x) => x);
+      expect(e?.code).toBe('FERRY_E_LAYER_UNSAFE_PATH');
+    });
+
+    it('a hard link through a lower layer\'s symlink never links a host file into the export or the image', async () => {
+      setup();
+      expect(await hostile('hl', [[{ name: 'o', type: 'symlink', link: host() }], [{ name: 'h', type: 'link', link: 'o/secret' }]])).toBeUndefined();
+      const e = await exportImage(d, 'hl', join(t.dir, 'hl-out')).then(() => undefined, (x) => x);
+      expect(e?.code).toBe('FERRY_E_LAYER_EXTRACT');
+      const work = join(t.dir, 'hl-work');
+      mkdirSync(work);
+      const c = await commitImage(d, 'hl', work, { actor: 'test' }).then(() => undefined, (x) => x);
+      expect(c?.code).toBe('FERRY_E_LAYER_EXTRACT');
+      expect(getImage(d, 'hl').version).toBe(1);
+    });
   });
 
   it('refuses a tar with names that leave the root, storing nothing', async () => {

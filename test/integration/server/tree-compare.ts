@@ -1,14 +1,15 @@
 /** Compare two directory trees attribute by attribute (for export/commit tests). */
 import { createHash } from 'node:crypto';
 import { readFileSync, lstatSync } from 'node:fs';
-import { scanTree } from '../../../server/store/tree.js';
+import { scanTree } from '../../../layers/tree.js';
 
 export interface EntryView {
   type: string;
   mode: string;
   uid: number;
   gid: number;
-  mtimeNs: string;
+  /** Microseconds: exports set times through Node's utimes, which carries microseconds. */
+  mtimeUs: string;
   size: number;
   link?: string;
   dev?: string;
@@ -25,7 +26,7 @@ export async function treeView(root: string, o: { ignoreRootMtime?: boolean } = 
       mode: e.mode.toString(8),
       uid: e.uid,
       gid: e.gid,
-      mtimeNs: e.path === '.' && o.ignoreRootMtime ? '-' : e.mtimeNs.toString(),
+      mtimeUs: e.path === '.' && o.ignoreRootMtime ? '-' : (e.mtimeNs / 1000n).toString(),
       size: e.size,
       xattrs: Object.fromEntries(e.xattrs.map(([k, b]) => [k, b.toString('hex')])),
     };

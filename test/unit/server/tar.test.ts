@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { paxRecord, planEntry, tarName, ustarHeader } from '../../../server/store/tar.js';
+import { paxRecord, planEntry, tarName, ustarHeader } from '../../../layers/writer.js';
 import { diffLayerEntries } from '../../../server/store/images.js';
-import { comparePaths, devMajor, devMinor, parseGetfattr, unescapeGetfattr, type TreeEntry } from '../../../server/store/tree.js';
+import { comparePaths, devMajor, devMinor, parseGetfattr, unescapeGetfattr, type TreeEntry } from '../../../layers/tree.js';
 
 const GOLDEN = join(import.meta.dirname, '..', '..', 'fixtures', 'server', 'tar-headers.golden.txt');
 

@@ -9,8 +9,11 @@
  */
 import { lstatSync, readdirSync, readlinkSync, openSync, readSync, closeSync, type BigIntStats } from 'node:fs';
 import { join } from 'node:path';
-import { FerryError } from '../../common/errors.js';
-import { run } from '../../common/run.js';
+import { FerryError } from '../common/errors.js';
+import { run } from '../common/run.js';
+import { parseGetfattr } from './getfattr.js';
+
+export { parseGetfattr, unescapeGetfattr } from './getfattr.js';
 
 export type EntryType = 'dir' | 'file' | 'symlink' | 'hardlink' | 'char' | 'block' | 'fifo';
 
@@ -61,49 +64,6 @@ export function devMinor(rdev: bigint): number {
 /** Byte-wise comparison of UTF-8 paths, as the sort order of layers. */
 export function comparePaths(a: string, b: string): number {
   return Buffer.compare(Buffer.from(a), Buffer.from(b));
-}
-
-/** Undo getfattr's escaping of file names: `\\` and octal `\NNN` bytes. */
-export function unescapeGetfattr(s: string): string {
-  const bytes: number[] = [];
-  const raw = Buffer.from(s, 'utf8');
-  for (let i = 0; i < raw.length; i++) {
-    if (raw[i] === 0x5c && i + 3 < raw.length && /^[0-7]{3}$/.test(raw.subarray(i + 1, i + 4).toString('latin1'))) {
-      bytes.push(parseInt(raw.subarray(i + 1, i + 4).toString('latin1'), 8));
-      i += 3;
-    } else if (raw[i] === 0x5c && raw[i + 1] === 0x5c) {
-      bytes.push(0x5c);
-      i += 1;
-    } else bytes.push(raw[i]);
-  }
-  return Buffer.from(bytes).toString('utf8');
-}
-
-/** Parse `getfattr -d -e base64 --absolute-names` output into path → sorted xattrs. */
-export function parseGetfattr(out: string): Map<string, [string, Buffer][]> {
-  const map = new Map<string, [string, Buffer][]>();
-  let current: [string, Buffer][] | undefined;
-  for (const line of out.split('\n')) {
-    if (line.startsWith('# file: ')) {
-      current = [];
-      map.set(unescapeGetfattr(line.slice('# file: '.length)), current);
-      continue;
-    }
-    if (!current || line === '') continue;
-    const eq = line.indexOf('=');
-    const name = eq < 0 ? line : line.slice(0, eq);
-    let v = eq < 0 ? '' : line.slice(eq + 1);
-    let value: Buffer;
-    if (v.startsWith('0s')) value = Buffer.from(v.slice(2), 'base64');
-    else if (v.startsWith('0x')) value = Buffer.from(v.slice(2), 'hex');
-    else {
-      if (v.startsWith('"') && v.endsWith('"')) v = v.slice(1, -1);
-      value = Buffer.from(v, 'utf8');
-    }
-    current.push([name, value]);
-  }
-  for (const list of map.values()) list.sort((a, b) => comparePaths(a[0], b[0]));
-  return map;
 }
 
 export async function readXattrs(root: string): Promise<Map<string, [string, Buffer][]>> {

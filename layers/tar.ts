@@ -7,7 +7,7 @@
  * stream objects (measured: per-entry streams cost more than the file writes themselves).
  * Formats read: v7, ustar (with prefix), GNU (long names, long links, base-256 numbers), PAX.
  */
-import { FerryError } from '../../common/errors.js';
+import { FerryError } from '../common/errors.js';
 
 export type EntryType = 'file' | 'dir' | 'symlink' | 'link' | 'char' | 'block' | 'fifo';
 

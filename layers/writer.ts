@@ -20,7 +20,7 @@
  */
 import { createHash } from 'node:crypto';
 import { closeSync, openSync, readSync } from 'node:fs';
-import { FerryError } from '../../common/errors.js';
+import { FerryError } from '../common/errors.js';
 import { sparseMap, type TreeEntry } from './tree.js';
 
 const BLOCK = 512;

@@ -11,13 +11,19 @@
  * Both are collected and applied at the end of the layer through the command runner (mknod,
  * `setfattr --restore`, one process for all xattrs), after ownership so that chown can't drop
  * a file capability, and before directory times so that the times stay as the layer says.
+ * A deferred operation keeps the entry's archive path and the host path it resolved to; at the
+ * end of the layer the archive path is resolved again, and the operation runs only if it still
+ * lands on the same host path. A later entry of the same layer that replaced a parent with a
+ * symlink (`a/` … `a/dev` … `a -> /etc`) would otherwise send mknod, setfattr or utimes through
+ * that link onto the host; such an operation is dropped (its entry was replaced) and warned about.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { FerryError } from '../../common/errors.js';
-import { run } from '../../common/run.js';
-import { TargetRoot, lstatOrUndefined } from '../target.js';
+import { FerryError } from '../common/errors.js';
+import { run } from '../common/run.js';
+import { TargetRoot, lstatOrUndefined } from './target.js';
+import { escapeGetfattr } from './getfattr.js';
 import type { TarEntry, TarHandler } from './tar.js';
 
 const { O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW } = fs.constants;
@@ -38,6 +44,8 @@ export interface ExtractStats {
 }
 
 interface Pending {
+  /** Archive path components, resolved again when the operation runs. */
+  parts: string[];
   host: string;
   e: TarEntry;
 }
@@ -62,7 +70,7 @@ export class Extractor implements TarHandler {
   private dirs = new Map<string, string>();
   private fd = -1;
   private dirTimes: Pending[] = [];
-  private nodes = new Map<string, TarEntry>();
+  private nodes = new Map<string, Pending>();
   private xattrs: Pending[] = [];
   /** Host paths this layer created: an opaque whiteout removes only what lower layers left. */
   private created = new Set<string>();
@@ -125,7 +133,7 @@ export class Extractor implements TarHandler {
       if (e.type === 'dir') {
         fs.chownSync(this.target.root, e.uid, e.gid);
         fs.chmodSync(this.target.root, e.mode);
-        this.dirTimes.push({ host: this.target.root, e });
+        this.dirTimes.push({ parts: [], host: this.target.root, e });
       }
       return;
     }
@@ -137,7 +145,7 @@ export class Extractor implements TarHandler {
     const dir = this.parentDir(parts, e.path);
     const host = dir + '/' + base;
     this.created.add(host);
-    if (e.xattrs.size) this.xattrs.push({ host, e });
+    if (e.xattrs.size) this.xattrs.push({ parts, host, e });
     switch (e.type) {
       case 'file': {
         let fd: number;
@@ -172,7 +180,7 @@ export class Extractor implements TarHandler {
         if (!made || e.uid !== ROOT_UID || e.gid !== ROOT_GID) fs.chownSync(host, e.uid, e.gid);
         if (!made || e.mode & 0o7000) fs.chmodSync(host, e.mode);
         this.dirs.set(parts.join('/'), host);
-        this.dirTimes.push({ host, e });
+        this.dirTimes.push({ parts, host, e });
         this.stats.dirs++;
         return;
       }
@@ -206,7 +214,7 @@ export class Extractor implements TarHandler {
       case 'block':
       case 'fifo': {
         this.clear(host, false);
-        this.nodes.set(host, e);
+        this.nodes.set(host, { parts, host, e });
         this.stats.devices++;
         return;
       }
@@ -255,16 +263,44 @@ export class Extractor implements TarHandler {
     const victim = base.slice(4);
     if (!victim || victim === '.' || victim === '..') throw unsafe('a whiteout names no valid file', name);
     const host = dir + '/' + victim;
+    // A whiteout hides what lower layers left; an entry of this same layer stays whatever the
+    // order of the two in the stream (`-x` sorts before `.wh.-x`).
+    if (this.created.has(host)) return;
     const st = lstatOrUndefined(host);
     if (!st) return;
     fs.rmSync(host, { recursive: st.isDirectory(), force: true });
     if (st.isDirectory() || st.isSymbolicLink()) this.dirs.clear();
   }
 
+  /**
+   * The host path of a deferred operation, if its archive path still resolves there inside the
+   * root (parents real directories, no symlink on the way); undefined when a later entry
+   * replaced a parent (the operation's entry is gone with it).
+   */
+  private stillAt(p: Pending, quiet = false): string | undefined {
+    if (p.parts.length === 0) return this.target.root;
+    let now: string | undefined;
+    try {
+      now = this.target.resolve(p.parts.join('/'));
+    } catch {
+      now = undefined;
+    }
+    if (now === p.host) {
+      // resolve() followed any symlink in the parents; the same host path means none was met.
+      const parent = lstatOrUndefined(p.host.slice(0, p.host.lastIndexOf('/')) || '/');
+      if (parent?.isDirectory()) return p.host;
+    }
+    if (!quiet) this.warn(`layer entry "${p.e.path}" was replaced by a later entry of the same layer before it could be created; skipped`, { entry: p.e.path });
+    return undefined;
+  }
+
   /** Apply what Node can't do inline: device nodes, fifos, xattrs; then directory times. */
   async finish(): Promise<void> {
     if (this.fd >= 0) throw new FerryError('FERRY_E_LAYER_CORRUPT', `the layer ended inside file "${this.current?.path}"`, { hint: 'the blob is truncated; rebuild it' });
-    for (const [host, e] of this.nodes) {
+    for (const pending of this.nodes.values()) {
+      const host = this.stillAt(pending);
+      if (!host) continue;
+      const { e } = pending;
       const mode = (e.mode & 0o7777).toString(8);
       const argv = e.type === 'fifo' ? ['mknod', '-m', mode, host, 'p'] : ['mknod', '-m', mode, host, e.type === 'char' ? 'c' : 'b', String(e.devmajor), String(e.devminor)];
       await run(argv, { quiet: true });
@@ -274,8 +310,9 @@ export class Extractor implements TarHandler {
     }
     this.nodes.clear();
     if (this.xattrs.length) await this.applyXattrs();
-    for (const { host, e } of this.dirTimes) {
-      if (lstatOrUndefined(host)?.isDirectory()) fs.utimesSync(host, e.mtime, e.mtime);
+    for (const pending of this.dirTimes) {
+      const host = this.stillAt(pending, true);
+      if (host && lstatOrUndefined(host)?.isDirectory()) fs.utimesSync(host, pending.e.mtime, pending.e.mtime);
     }
     this.dirTimes = [];
   }
@@ -283,10 +320,12 @@ export class Extractor implements TarHandler {
   private async applyXattrs(): Promise<void> {
     // getfattr's dump format; names and paths escaped as octal so any byte survives.
     const lines: string[] = [];
-    for (const { host, e } of this.xattrs) {
-      if (!lstatOrUndefined(host)) continue;
-      lines.push(`# file: ${escapeAttrText(host)}`);
-      for (const [k, v] of e.xattrs) lines.push(`${escapeAttrText(k)}=0x${v.toString('hex')}`);
+    for (const pending of this.xattrs) {
+      const host = this.stillAt(pending, true);
+      if (!host || !lstatOrUndefined(host)) continue;
+      const { e } = pending;
+      lines.push(`# file: ${escapeGetfattr(host)}`);
+      for (const [k, v] of e.xattrs) lines.push(`${escapeGetfattr(k)}=0x${v.toString('hex')}`);
       lines.push('');
     }
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-xattr-'));
@@ -299,14 +338,4 @@ export class Extractor implements TarHandler {
     }
     this.xattrs = [];
   }
-}
-
-/** The octal escaping getfattr uses for names and paths in its dump format. */
-export function escapeAttrText(s: string): string {
-  let out = '';
-  for (const b of Buffer.from(s, 'utf8')) {
-    if (b <= 0x20 || b >= 0x7f || b === 0x5c || b === 0x3d) out += '\\' + b.toString(8).padStart(3, '0');
-    else out += String.fromCharCode(b);
-  }
-  return out;
 }
