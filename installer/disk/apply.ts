@@ -10,8 +10,8 @@ import { log } from '../../common/log.js';
 import type { ProgressEvent } from '../../common/progress.js';
 import { run } from '../../common/run.js';
 import { waitFor } from '../../common/wait.js';
-import { baseName } from '../layout/names.js';
-import type { ApplyOptions, BlockDevice, DiskPlan, PlannedDisk, PlanStep } from '../layout/types.js';
+import { baseName } from '../../layout/names.js';
+import type { ApplyOptions, BlockDevice, DiskPlan, PlannedDisk, PlanStep } from '../../layout/types.js';
 import { discoverDisks } from './discover.js';
 
 function isBlockDevice(p: string): boolean {

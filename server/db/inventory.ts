@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import { FerryError, ValidationError, type Problem } from '../../common/errors.js';
 import type { BootAction, FinishAction } from '../../common/protocol.js';
 import { now, type DataDir } from '../context.js';
-import { parseLayout } from '../../installer/layout/parse.js';
+import { parseLayout } from '../../layout/parse.js';
 import { assertName, findImage, parseRef } from '../store/images.js';
 import { j } from './index.js';
 

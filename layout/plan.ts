@@ -7,8 +7,8 @@
  * exact byte arithmetic with 1 MiB alignment, adaptive sizes (sizes.ts), device names derived
  * for the disk actually used, and every reference rewritten to those names.
  */
-import { ValidationError, type Problem } from '../../common/errors.js';
-import { alignDown, formatBytes, MiB } from '../../common/units.js';
+import { ValidationError, type Problem } from '../common/errors.js';
+import { alignDown, formatBytes, MiB } from '../common/units.js';
 import { partitionDevice, lvDevice, splitLvDevice, splitPartitionDevice } from './names.js';
 import { distribute, toWant, type SizeContext, type Want } from './sizes.js';
 import { FAT_UUID_RE, mdadmUuid, seededUuid, seededVolumeId, UUID_RE } from './uuid.js';
