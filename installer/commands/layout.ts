@@ -12,9 +12,9 @@ import { FerryError, ValidationError, formatProblem } from '../../common/errors.
 import { formatEvent } from '../../common/progress.js';
 import { formatBytes, parseBytes } from '../../common/units.js';
 import { parse, printJson, usageError } from '../../common/cli.js';
-import { readLayout, parseLayout } from '../layout/parse.js';
-import { planDisks } from '../layout/plan.js';
-import type { DiskPlan, DiskTarget, Layout } from '../layout/types.js';
+import { readLayout, parseLayout } from '../../layout/parse.js';
+import { planDisks } from '../../layout/plan.js';
+import type { DiskPlan, DiskTarget, Layout } from '../../layout/types.js';
 
 const USAGE = `ferry layout validate FILE
        ferry layout plan FILE [(--disk DEV | --disk-size SIZE)...] [--sector-size 512|4096] [--map LAYOUTDEV=DEV]... [--seed S] [--json]

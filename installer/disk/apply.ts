@@ -10,9 +10,10 @@ import { log } from '../../common/log.js';
 import type { ProgressEvent } from '../../common/progress.js';
 import { run } from '../../common/run.js';
 import { waitFor } from '../../common/wait.js';
-import { baseName } from '../layout/names.js';
-import type { ApplyOptions, BlockDevice, DiskPlan, PlannedDisk, PlanStep } from '../layout/types.js';
+import { baseName } from '../../layout/names.js';
+import type { ApplyOptions, BlockDevice, DiskPlan, PlannedDisk, PlanStep } from '../../layout/types.js';
 import { discoverDisks } from './discover.js';
+import { refuseDisksInUse } from './in-use.js';
 
 function isBlockDevice(p: string): boolean {
   try {
@@ -45,6 +46,7 @@ export function inRoot(root: string, mp: string): string {
 
 /** Check that every disk of the plan is present, unchanged and free. */
 export function checkDisks(plan: DiskPlan, found: BlockDevice[]): void {
+  const mine: BlockDevice[] = [];
   for (const pd of plan.disks) {
     const d = found.find((x) => x.path === pd.path);
     if (!d) throw new FerryError('FERRY_E_DISK_NOT_FOUND', `${pd.path} (layout disk ${pd.layoutDev}) is not present`, { details: { device: pd.path } });
@@ -54,14 +56,9 @@ export function checkDisks(plan: DiskPlan, found: BlockDevice[]): void {
         hint: 'plan again against the disks as they are (ferry layout plan --disk DEV)',
       });
     }
-    if (d.readOnly) throw new FerryError('FERRY_E_DISK_IN_USE', `${pd.path} is read-only`, { details: { device: pd.path } });
-    if (d.mountpoints.length > 0) {
-      throw new FerryError('FERRY_E_DISK_MOUNTED', `${pd.path} is in use: ${d.mountpoints.join(', ')} ${d.mountpoints.length === 1 ? 'is' : 'are'} mounted from it`, {
-        details: { device: pd.path, mountpoints: d.mountpoints },
-        hint: 'unmount them (and swapoff) first; Ferry never writes to a disk with mounted file systems, --yes or not',
-      });
-    }
+    mine.push(d);
   }
+  refuseDisksInUse(mine);
 }
 
 async function runStep(s: PlanStep, emit: (e: ProgressEvent) => void, timeoutMs: number): Promise<void> {

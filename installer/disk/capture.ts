@@ -1,11 +1,11 @@
 /**
  * `ferry layout capture`: read a machine's disks with the system's own tools (lsblk, parted,
- * blkid, /proc/mdstat, the LVM reports) and write them as layout XML (installer/layout/capture.ts).
+ * blkid, /proc/mdstat, the LVM reports) and write them as layout XML (layout/capture.ts).
  */
 import { readFileSync } from 'node:fs';
 import { FerryError } from '../../common/errors.js';
 import { run } from '../../common/run.js';
-import { captureToXml, parseMdstat, parsePartedMachine, type CaptureInput, type CapturedFs } from '../layout/capture.js';
+import { captureToXml, parseMdstat, parsePartedMachine, type CaptureInput, type CapturedFs } from '../../layout/capture.js';
 import { parseLsblk, type LsblkNode } from './discover.js';
 
 async function blkid(dev: string): Promise<Record<string, string>> {

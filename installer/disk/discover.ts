@@ -7,7 +7,7 @@ import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
 import { FerryError } from '../../common/errors.js';
 import { run } from '../../common/run.js';
-import type { BlockDevice } from '../layout/types.js';
+import type { BlockDevice } from '../../layout/types.js';
 
 export interface LsblkNode {
   name: string;

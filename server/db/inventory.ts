@@ -7,7 +7,7 @@ import { FerryError, ValidationError, type Problem } from '../../common/errors.j
 import type { BootAction, FinishAction } from '../../common/protocol.js';
 import { normalizeMac } from '../../common/mac.js';
 import { now, type DataDir } from '../context.js';
-import { parseLayout } from '../../installer/layout/parse.js';
+import { parseLayout } from '../../layout/parse.js';
 import { assertName, findImage, parseRef } from '../store/images.js';
 import { j } from './index.js';
 

@@ -8,12 +8,12 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { run } from '../../common/run.js';
-import { parseLayout } from '../../installer/layout/parse.js';
-import { planDisks } from '../../installer/layout/plan.js';
+import { parseLayout } from '../../layout/parse.js';
+import { planDisks } from '../../layout/plan.js';
 import { applyDiskPlan, teardownDiskPlan } from '../../installer/disk/apply.js';
 import { discoverDisks } from '../../installer/disk/discover.js';
 import { captureLayout } from '../../installer/disk/capture.js';
-import type { DiskPlan } from '../../installer/layout/types.js';
+import type { DiskPlan } from '../../layout/types.js';
 import { blkid, ferry, kernelPartition, ROOT, Scratch, sha256File } from './layout-helpers.js';
 
 const GiB = 1024 ** 3;

@@ -3,9 +3,9 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { FerryError } from '../../common/errors.js';
 import { bootNeeds, checkBootNeeds, missingBootNeeds } from '../../installer/boot-needs.js';
-import { parseLayout } from '../../installer/layout/parse.js';
-import { planDisks } from '../../installer/layout/plan.js';
-import type { DiskTarget } from '../../installer/layout/types.js';
+import { parseLayout } from '../../layout/parse.js';
+import { planDisks } from '../../layout/plan.js';
+import type { DiskTarget } from '../../layout/types.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const GiB = 1024 ** 3;

@@ -3,7 +3,7 @@ import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
 const ROOT = join(import.meta.dirname, '..', '..');
-const SOURCE_DIRS = ['cli', 'common', 'layers', 'installer', 'server', 'scripts', 'initrd'];
+const SOURCE_DIRS = ['cli', 'common', 'layout', 'layers', 'installer', 'server', 'scripts', 'initrd'];
 
 function sources(dir: string): string[] {
   const out: string[] = [];

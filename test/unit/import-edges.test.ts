@@ -29,16 +29,6 @@ const MAY_IMPORT: Record<string, string[]> = {
   cli: ['cli', 'server', 'installer', 'layout', 'layers', 'common'],
 };
 
-/**
- * TEMPORARY: edges known to run against the direction while issue 11's branches are merged.
- * server/db/inventory.ts validates layouts with the installer's reader; the layout branch moves
- * it to layout/. The lead deletes this list after merging; an entry that no longer occurs fails
- * the test, so it cannot outlive its edge.
- */
-const KNOWN_UNTIL_MERGED = new Set<string>([
-  'server/db/inventory.ts -> installer/layout/parse.ts',
-]);
-
 function tsFiles(dir: string): string[] {
   if (!existsSync(dir)) return [];
   return readdirSync(dir).flatMap((e) => {
@@ -98,12 +88,7 @@ describe('import edges', () => {
   });
 
   it('run only in the direction cli -> server | installer -> layout/, layers/ -> common', () => {
-    const offending = against.filter((e) => !KNOWN_UNTIL_MERGED.has(e));
+    const offending = against;
     expect(offending, `imports against the direction (file -> import):\n${offending.join('\n')}`).toEqual([]);
-  });
-
-  it('allow no more than the edges still known', () => {
-    const stale = [...KNOWN_UNTIL_MERGED].filter((e) => !against.includes(e));
-    expect(stale, 'these edges are gone: delete them from KNOWN_UNTIL_MERGED').toEqual([]);
   });
 });

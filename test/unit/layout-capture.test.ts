@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { captureToXml, parseMdstat, parsePartedMachine, type CaptureInput } from '../../installer/layout/capture.js';
+import { captureToXml, parseMdstat, parsePartedMachine, type CaptureInput } from '../../layout/capture.js';
 import { parseLsblk } from '../../installer/disk/discover.js';
-import { parseLayout } from '../../installer/layout/parse.js';
-import { planDisks } from '../../installer/layout/plan.js';
-import type { DiskPlan, DiskTarget } from '../../installer/layout/types.js';
+import { parseLayout } from '../../layout/parse.js';
+import { planDisks } from '../../layout/plan.js';
+import type { DiskPlan, DiskTarget } from '../../layout/types.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const GiB = 1024 ** 3;

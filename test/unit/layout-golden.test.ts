@@ -6,9 +6,9 @@
 import { describe, expect, it } from 'vitest';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseLayout } from '../../installer/layout/parse.js';
-import { planDisks } from '../../installer/layout/plan.js';
-import type { DiskTarget } from '../../installer/layout/types.js';
+import { parseLayout } from '../../layout/parse.js';
+import { planDisks } from '../../layout/plan.js';
+import type { DiskTarget } from '../../layout/types.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const GOLDEN = join(ROOT, 'test', 'fixtures', 'golden');

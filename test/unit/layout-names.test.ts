@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { lvDevice, partitionDevice, splitLvDevice, splitPartitionDevice } from '../../installer/layout/names.js';
+import { lvDevice, partitionDevice, splitLvDevice, splitPartitionDevice } from '../../layout/names.js';
 
 describe('partition device names', () => {
   const table: [string, number, string][] = [

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseLayout, readLayout } from '../../installer/layout/parse.js';
+import { parseLayout, readLayout } from '../../layout/parse.js';
 import { isFerryError, ValidationError, type Problem } from '../../common/errors.js';
 
 const FIX = join(import.meta.dirname, '..', 'fixtures', 'systemimager-layouts');

@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseLayout } from '../../installer/layout/parse.js';
-import { planDisks } from '../../installer/layout/plan.js';
+import { parseLayout } from '../../layout/parse.js';
+import { planDisks } from '../../layout/plan.js';
 import { ValidationError } from '../../common/errors.js';
-import type { DiskPlan, DiskTarget } from '../../installer/layout/types.js';
+import type { DiskPlan, DiskTarget } from '../../layout/types.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const read = (f: string) => parseLayout(readFileSync(join(ROOT, f), 'utf8'), { file: f });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { distribute, specBytes, toWant, type Want } from '../../installer/layout/sizes.js';
+import { distribute, specBytes, toWant, type Want } from '../../layout/sizes.js';
 import { parseSize, MiB } from '../../common/units.js';
 
 const ctx = { percentBase: 1000n * MiB, sectorSize: 512n, unit: MiB };

@@ -12,9 +12,9 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseLayout } from '../../installer/layout/parse.js';
-import { planDisks } from '../../installer/layout/plan.js';
-import type { DiskPlan, DiskTarget } from '../../installer/layout/types.js';
+import { parseLayout } from '../../layout/parse.js';
+import { planDisks } from '../../layout/plan.js';
+import type { DiskPlan, DiskTarget } from '../../layout/types.js';
 import { SHELL_READY } from '../../initrd/build.js';
 import { GuestSet, type Guest } from './harness.js';
 

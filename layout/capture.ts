@@ -8,7 +8,7 @@
  * - File systems keep their UUIDs and labels (`mount_dev="UUID=…"`, `label`), as SystemImager's
  *   own capture did, so a reinstalled machine's fstab and bootloader still find them.
  */
-import { alignDown, MiB } from '../../common/units.js';
+import { alignDown, MiB } from '../common/units.js';
 import { partitionDevice } from './names.js';
 
 export interface CapturedPartition {

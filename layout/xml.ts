@@ -8,7 +8,7 @@
  */
 import { parseString } from 'xml2js';
 import sax from 'sax';
-import type { Problem } from '../../common/errors.js';
+import type { Problem } from '../common/errors.js';
 
 export interface XmlElement {
   name: string;

@@ -8,8 +8,8 @@
  * a DiskPlan names the devices of the machine at hand (`/dev/vda6`, `/dev/nvme0n1p6`).
  * All byte counts in a plan are plain numbers (exact up to 8 PiB), so plans are JSON.
  */
-import type { Problem } from '../../common/errors.js';
-import type { SizeSpec } from '../../common/units.js';
+import type { Problem } from '../common/errors.js';
+import type { SizeSpec } from '../common/units.js';
 
 /** Where an element stands in the XML: `/config/disk[1]/part[2]` and its 1-based line. */
 export interface Where {
@@ -372,7 +372,7 @@ export interface ApplyOptions {
   root: string;
   /** The operator confirmed destroying the disks' contents. Required. */
   yes: boolean;
-  progress?: (e: import('../../common/progress.js').ProgressEvent) => void;
+  progress?: (e: import('../common/progress.js').ProgressEvent) => void;
   /** Deadline for each device node to appear (default 20 s). */
   nodeTimeoutMs?: number;
 }

@@ -12,7 +12,7 @@
  *   items whose `max_size` exceeds their size, in proportion to their weights. What nobody may
  *   take stays unallocated.
  */
-import type { SizeSpec } from '../../common/units.js';
+import type { SizeSpec } from '../common/units.js';
 import type { AdaptiveSize } from './types.js';
 
 export interface SizeContext {

@@ -1,0 +1,87 @@
+/**
+ * Layout disks → the disks at hand: by serial, WWN, by-path, model and size hints, or in order.
+ */
+import { formatBytes } from '../common/units.js';
+import { type DiskTarget, type Layout, type LayoutDisk } from './types.js';
+import { err, type Ctx } from './plan-context.js';
+
+export function norm(s: string | undefined): string {
+  return (s ?? '').trim().toLowerCase().replace(/^0x/, '');
+}
+
+export function matches(d: DiskTarget, m: LayoutDisk['match']): boolean {
+  if (m.serial !== undefined && norm(d.serial) !== norm(m.serial)) return false;
+  if (m.wwn !== undefined && norm(d.wwn) !== norm(m.wwn)) return false;
+  if (m.model !== undefined && !norm(d.model).includes(norm(m.model))) return false;
+  if (m.minSize !== undefined && d.size < m.minSize) return false;
+  if (m.byPath !== undefined) {
+    const want = m.byPath.replace(/^\/dev\/disk\/by-path\//, '');
+    if (!(d.byPath ?? []).some((p) => p.replace(/^\/dev\/disk\/by-path\//, '') === want)) return false;
+  }
+  return true;
+}
+
+export function hasHints(m: LayoutDisk['match']): boolean {
+  return Object.values(m).some((v) => v !== undefined);
+}
+
+/**
+ * Which present disk each layout disk goes onto: the operator's --map first, then disks
+ * chosen by hints (no match is an error, never a guess), then the same path, then the
+ * remaining disks in the order given.
+ */
+export function mapDisks(layout: Layout, disks: DiskTarget[], map: Record<string, string> = {}, c?: Ctx): Map<string, DiskTarget> {
+  const ctx = c ?? { layout, seed: '', problems: [], warnings: [] };
+  const out = new Map<string, DiskTarget>();
+  const used = new Set<string>();
+  const byPath = new Map(disks.map((d) => [d.path, d]));
+  for (const [from, to] of Object.entries(map)) {
+    const ld = layout.disks.find((d) => d.dev === from);
+    if (!ld) {
+      err(ctx, 'FERRY_E_DISK_MAP', undefined, `--map ${from}=${to}: the layout has no disk ${from} (it has ${layout.disks.map((d) => d.dev).join(', ')})`, 'map the layout\'s own disk names');
+      continue;
+    }
+    const t = byPath.get(to);
+    if (!t) {
+      err(ctx, 'FERRY_E_DISK_MAP', ld.where, `--map ${from}=${to}: ${to} is not one of the disks given (${disks.map((d) => d.path).join(', ') || 'none'})`, 'name a disk that is also given with --disk');
+      continue;
+    }
+    if (used.has(to)) {
+      err(ctx, 'FERRY_E_DISK_MAP', ld.where, `--map: ${to} is mapped to two layout disks`);
+      continue;
+    }
+    out.set(from, t);
+    used.add(to);
+  }
+  const free = () => disks.filter((d) => !used.has(d.path));
+  for (const ld of layout.disks) {
+    if (out.has(ld.dev) || !hasHints(ld.match)) continue;
+    const cand = free().filter((d) => matches(d, ld.match));
+    if (cand.length === 0) {
+      const hints = Object.entries(ld.match).filter(([, v]) => v !== undefined).map(([k, v]) => `${k}=${v}`).join(', ');
+      err(ctx, 'FERRY_E_DISK_NO_MATCH', ld.where, `no disk matches the hints of layout disk ${ld.dev} (${hints}); disks available: ${free().map((d) => `${d.path} (${formatBytes(d.size)}${d.serial ? `, serial ${d.serial}` : ''}${d.model ? `, ${d.model}` : ''})`).join('; ') || 'none'}`, 'correct the hints, or choose the disk with --map');
+      continue;
+    }
+    out.set(ld.dev, cand[0]);
+    used.add(cand[0].path);
+  }
+  for (const ld of layout.disks) {
+    if (out.has(ld.dev) || hasHints(ld.match)) continue;
+    const same = byPath.get(ld.dev);
+    if (same && !used.has(same.path)) {
+      out.set(ld.dev, same);
+      used.add(same.path);
+    }
+  }
+  for (const ld of layout.disks) {
+    if (out.has(ld.dev) || hasHints(ld.match)) continue;
+    const next = free()[0];
+    if (!next) {
+      err(ctx, 'FERRY_E_DISK_MISSING', ld.where, `the layout needs ${layout.disks.length} disk(s) but only ${disks.length} ${disks.length === 1 ? 'is' : 'are'} available: none left for ${ld.dev}`, 'give another disk (--disk), or use a layout with fewer disks');
+      continue;
+    }
+    out.set(ld.dev, next);
+    used.add(next.path);
+  }
+  return out;
+}
