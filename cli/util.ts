@@ -4,6 +4,7 @@
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { FerryError } from '../common/errors.js';
+import { printable } from '../common/text.js';
 
 export type Options = NonNullable<ParseArgsConfig['options']>;
 
@@ -58,7 +59,7 @@ export function printJson(v: unknown): void {
 
 /** A plain aligned table for listings. */
 export function printTable(rows: Record<string, unknown>[], columns: string[]): void {
-  const cells = rows.map((r) => columns.map((c) => (r[c] === undefined || r[c] === null ? '' : String(r[c]))));
+  const cells = rows.map((r) => columns.map((c) => (r[c] === undefined || r[c] === null ? '' : printable(String(r[c])))));
   const widths = columns.map((c, i) => Math.max(c.length, ...cells.map((r) => r[i].length)));
   const line = (r: string[]) => r.map((x, i) => x.padEnd(widths[i])).join('  ').trimEnd();
   process.stdout.write(line(columns.map((c) => c.toUpperCase())) + '\n');
