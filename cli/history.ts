@@ -1,5 +1,6 @@
 /** `ferry history [NODE]`: deployment records; `ferry history --record N` shows one with its events. */
 import { formatEvent, isMilestone } from '../common/progress.js';
+import { printable, printableLines } from '../common/text.js';
 import { DataDir } from '../server/context.js';
 import { deploymentEvents, deploymentInfo, getDeploymentRow, listDeployments } from '../server/db/deployments.js';
 import { getNodeRow } from '../server/db/inventory.js';
@@ -24,16 +25,16 @@ export async function run(argv: string[]): Promise<number> {
       else {
         const took = info.startedAt && info.endedAt ? ` (${((Date.parse(info.endedAt) - Date.parse(info.startedAt)) / 1000).toFixed(0)} s)` : '';
         const inputs = Object.entries(info.inputs).map(([k, v]) => `${k}=${v}`).join(' ');
-        process.stdout.write(
+        process.stdout.write(printableLines(
           `record ${info.id}: ${info.node} ${info.image} ${info.status}${info.redeployOf ? ` (a redeploy of record ${info.redeployOf})` : ''}\n` +
             `image digest: ${info.imageDigest}\nlayout: ${info.layoutDigest}\ninputs: ${inputs || '(none)'}\n` +
             `created: ${info.createdAt} by ${info.createdBy}\n` +
             (info.startedAt ? `started: ${info.startedAt}\n` : '') +
             (info.endedAt ? `ended: ${info.endedAt}${took}\n` : ''),
-        );
-        if (info.error) process.stdout.write(`error: ${info.error.code}: ${info.error.message}\n`);
+        ));
+        if (info.error) process.stdout.write(`error: ${printable(info.error.code)}: ${printable(info.error.message)}\n`);
         const shown = values.all ? events : events.filter(isMilestone);
-        for (const e of shown) process.stdout.write(`${e.ts} ${formatEvent(e)}\n`);
+        for (const e of shown) process.stdout.write(`${printable(String(e.ts))} ${printable(formatEvent(e))}\n`);
         if (shown.length < events.length) process.stdout.write(`(${events.length - shown.length} progress and heartbeat events not shown: --all shows them)\n`);
       }
       return 0;

@@ -8,6 +8,7 @@ import { FerryError } from '../common/errors.js';
 import { ADMIN_ROUTES } from '../common/protocol.js';
 import { MonitorState, rowCells } from '../server/monitor.js';
 import { dataDir, parse, printJson, readAdminToken, serverUrl, usageError } from '../common/cli.js';
+import { printable } from '../common/text.js';
 
 const USAGE = 'ferry monitor [--server URL] [--once] [--json [--follow]] [--data DIR]';
 
@@ -50,7 +51,7 @@ export function frame(prev: string | undefined, next: string, tty: boolean): str
 }
 
 function render(state: MonitorState): string {
-  const rows = state.rows().map(rowCells);
+  const rows = state.rows().map(rowCells).map((r) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, printable(String(v))])) as typeof r);
   const cols = ['node', 'stage', 'percent', 'mb/s', 'eta', 'state'];
   const w = cols.map((c) => Math.max(c.length, ...rows.map((r) => r[c].length)));
   const line = (cells: string[]) => cells.map((x, i) => x.padEnd(w[i])).join('  ').trimEnd();

@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { FerryError } from './errors.js';
+import { printable } from './text.js';
 
 export type Options = NonNullable<ParseArgsConfig['options']>;
 
@@ -126,7 +127,7 @@ export function printJson(v: unknown): void {
 
 /** A plain aligned table for listings. */
 export function printTable(rows: Record<string, unknown>[], columns: string[]): void {
-  const cells = rows.map((r) => columns.map((c) => (r[c] === undefined || r[c] === null ? '' : String(r[c]))));
+  const cells = rows.map((r) => columns.map((c) => (r[c] === undefined || r[c] === null ? '' : printable(String(r[c])))));
   const widths = columns.map((c, i) => Math.max(c.length, ...cells.map((r) => r[i].length)));
   const line = (r: string[]) => r.map((x, i) => x.padEnd(widths[i])).join('  ').trimEnd();
   process.stdout.write(line(columns.map((c) => c.toUpperCase())) + '\n');

@@ -20,6 +20,9 @@ export class DataDir {
   constructor(readonly dir: string) {
     try {
       mkdirSync(dir, { recursive: true, mode: 0o700 });
+      // mkdir's mode applies only to a directory it creates: one made earlier 0755 (by hand, by
+      // an older Ferry) would let every local user read every image. Forced at every open.
+      chmodSync(dir, 0o700);
     } catch (e) {
       throw new FerryError('FERRY_E_DATA_DIR', `cannot create the data directory ${dir}: ${(e as Error).message}`, {
         details: { path: dir },

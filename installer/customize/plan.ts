@@ -129,12 +129,26 @@ export function detectNetSystem(v: TargetView): NetSystem | undefined {
   return undefined;
 }
 
+/**
+ * What the kernel accepts as an interface name (dev_valid_name): 1 to 15 bytes, not "." or "..",
+ * no "/", ":" or whitespace. Control characters are refused too: the name is written verbatim
+ * into ifupdown, networkd, netplan and NetworkManager files, where a newline adds a line (an `up`
+ * command run as root at every boot).
+ */
+export function validInterfaceName(name: string): boolean {
+  return Buffer.byteLength(name) >= 1 && Buffer.byteLength(name) <= 15 && name !== '.' && name !== '..' && !/[\s/:\u0000-\u001f\u007f"'\\#;=\[\]]/.test(name);
+}
+
 export function networkSettings(inputs: Record<string, string>, macs: string[]): NetSettings {
   const problems: Problem[] = [];
   const mode = (inputs['network.mode'] || (inputs['network.address'] ? 'static' : 'dhcp')).toLowerCase();
   if (mode !== 'dhcp' && mode !== 'static') problems.push({ severity: 'error', code: 'FERRY_E_CUSTOMIZE_INPUT', path: 'inputs.network.mode', message: `"${mode}" is neither dhcp nor static` });
   const dns = (inputs['network.dns'] || '').split(/[\s,;]+/).filter(Boolean);
   for (const d of dns) if (!isIP(d)) problems.push({ severity: 'error', code: 'FERRY_E_CUSTOMIZE_INPUT', path: 'inputs.network.dns', message: `"${d}" is not an IP address` });
+  const iface = inputs['network.interface'];
+  if (iface && !validInterfaceName(iface)) {
+    problems.push({ severity: 'error', code: 'FERRY_E_CUSTOMIZE_INPUT', path: 'inputs.network.interface', message: `${JSON.stringify(iface)} is not a Linux interface name (1 to 15 characters, no whitespace, "/" or ":", not "." or "..")` });
+  }
   const s: NetSettings = { mode: mode as NetSettings['mode'], dns, iface: inputs['network.interface'] || undefined, mac: inputs['network.interface'] ? undefined : macs[0]?.toLowerCase() };
   if (mode === 'static') {
     const a = inputs['network.address'] ?? '';
@@ -290,7 +304,8 @@ export function templateValues(c: CustomizeInputs): Record<string, string> {
 export function renderTemplate(template: string, values: Record<string, string>, where: string): string {
   const missing = new Set<string>();
   const out = template.replace(/\{\{\s*([A-Za-z0-9_.-]+)\s*\}\}/g, (_m, name: string) => {
-    if (!(name in values)) {
+    // Own values only: `in` follows the prototype chain ({{ constructor }} rendered Object's source).
+    if (!Object.hasOwn(values, name)) {
       missing.add(name);
       return '';
     }

@@ -19,6 +19,12 @@ export const ERR = { NOT_DEFINED: 0, NOT_FOUND: 1, ACCESS: 2, ILLEGAL: 4, UNKNOW
 export const DEFAULT_BLKSIZE = 512;
 export const MIN_BLKSIZE = 8;
 export const MAX_BLKSIZE = 65464;
+/**
+ * The longest retransmission timeout a client may ask for. RFC 2349 allows 255 s, but
+ * every slot a silent client holds is held for (retries + 1) × timeout: 64 requests
+ * asking 255 s and never answering would hold all transfers for 25 minutes.
+ */
+export const MAX_TIMEOUT_S = 5;
 
 export interface TftpRequest {
   op: 'read' | 'write';
@@ -74,10 +80,11 @@ export interface Negotiated {
 
 /**
  * RFC 2347–2349: accept blksize (capped at maxBlksize), tsize (answered with the
- * file's size) and timeout (1–255 s); ignore unknown options. An out-of-range
- * blksize/timeout is ignored rather than refused, as the RFCs allow.
+ * file's size) and timeout (1 s to maxTimeoutS, default MAX_TIMEOUT_S); ignore unknown
+ * options. An out-of-range blksize/timeout is ignored rather than refused, as the RFCs
+ * allow (a server may not change a timeout, only decline it: the default is used).
  */
-export function negotiate(options: Record<string, string>, size: number, o: { maxBlksize?: number; timeoutMs: number }): Negotiated {
+export function negotiate(options: Record<string, string>, size: number, o: { maxBlksize?: number; timeoutMs: number; maxTimeoutS?: number }): Negotiated {
   const oack: Record<string, string> = {};
   let blksize = DEFAULT_BLKSIZE;
   let timeoutMs = o.timeoutMs;
@@ -88,7 +95,8 @@ export function negotiate(options: Record<string, string>, size: number, o: { ma
   }
   if (options['tsize'] !== undefined) oack['tsize'] = String(size);
   const to = options['timeout'];
-  if (to !== undefined && /^\d+$/.test(to) && Number(to) >= 1 && Number(to) <= 255) {
+  const maxTimeoutS = Math.min(o.maxTimeoutS ?? MAX_TIMEOUT_S, 255);
+  if (to !== undefined && /^\d+$/.test(to) && Number(to) >= 1 && Number(to) <= maxTimeoutS) {
     timeoutMs = Number(to) * 1000;
     oack['timeout'] = to;
   }
@@ -112,13 +120,59 @@ export function resolveRequestPath(root: string, requested: string): { ok: true;
 
 /** netascii: CR LF line ends, a lone CR becomes CR NUL (RFC 1350, after RFC 764). */
 export function toNetascii(b: Buffer): Buffer {
-  const out: number[] = [];
+  const out = Buffer.allocUnsafe(netasciiLength(b));
+  let o = 0;
   for (const c of b) {
-    if (c === 0x0a) out.push(0x0d, 0x0a);
-    else if (c === 0x0d) out.push(0x0d, 0x00);
-    else out.push(c);
+    if (c === 0x0a) {
+      out[o++] = 0x0d;
+      out[o++] = 0x0a;
+    } else if (c === 0x0d) {
+      out[o++] = 0x0d;
+      out[o++] = 0x00;
+    } else out[o++] = c;
   }
-  return Buffer.from(out);
+  return out;
+}
+
+/** How many bytes `b` takes in netascii (what tsize announces in that mode). */
+export function netasciiLength(b: Buffer): number {
+  let extra = 0;
+  for (let i = b.indexOf(0x0a); i !== -1; i = b.indexOf(0x0a, i + 1)) extra++;
+  for (let i = b.indexOf(0x0d); i !== -1; i = b.indexOf(0x0d, i + 1)) extra++;
+  return b.length + extra;
+}
+
+/**
+ * netascii conversion of a file read in order, one block at a time: memory stays at
+ * one block and one input chunk whatever the file's size (converting the whole file
+ * took four requests for a 24 MiB file to 1.6 GiB). `read(n)` returns the next n
+ * converted bytes (fewer only at the end).
+ */
+export class NetasciiReader {
+  private carry: Buffer = Buffer.alloc(0);
+  private pos = 0;
+  private eof = false;
+  constructor(private readonly readRaw: (position: number, length: number) => Promise<Buffer>) {}
+  async read(n: number): Promise<Buffer> {
+    const parts: Buffer[] = [this.carry];
+    let have = this.carry.length;
+    while (have < n && !this.eof) {
+      // Each input byte gives one or two output bytes: n - have input bytes never
+      // overshoot by more than one block.
+      const raw = await this.readRaw(this.pos, n - have);
+      if (raw.length === 0) {
+        this.eof = true;
+        break;
+      }
+      this.pos += raw.length;
+      const conv = toNetascii(raw);
+      parts.push(conv);
+      have += conv.length;
+    }
+    const all = Buffer.concat(parts);
+    this.carry = all.subarray(n);
+    return all.subarray(0, n);
+  }
 }
 
 export interface TftpClientInfo {
@@ -144,6 +198,14 @@ export interface TftpOptions {
   retries?: number;
   /** Concurrent transfers; more requests are refused (default 64). */
   maxTransfers?: number;
+  /**
+   * Concurrent transfers from one client address (default 8): one client cannot take
+   * every slot. Firmware asks for one file at a time; a retry while the previous
+   * transfer times out is the most a well-behaved client holds.
+   */
+  maxPerClient?: number;
+  /** The longest timeout a client may negotiate, in seconds (default MAX_TIMEOUT_S). */
+  maxTimeoutS?: number;
   maxBlksize?: number;
 }
 
@@ -156,23 +218,50 @@ export interface TftpServer {
 }
 
 interface Source {
-  size: number;
+  /** The size sent as tsize; for netascii from a file, counted when first asked. */
+  size(): Promise<number>;
+  /** The next `length` bytes: transfers read in order, once each block. */
   read(offset: number, length: number): Promise<Buffer>;
   close(): Promise<void>;
 }
 
 function bufferSource(b: Buffer): Source {
-  return { size: b.length, read: async (o, n) => b.subarray(o, o + n), close: async () => {} };
+  return { size: async () => b.length, read: async (o, n) => b.subarray(o, o + n), close: async () => {} };
 }
 
-async function fileSource(fh: FileHandle, size: number): Promise<Source> {
+function fileSource(fh: FileHandle, size: number): Source {
   return {
-    size,
+    size: async () => size,
     read: async (o, n) => {
       const b = Buffer.alloc(n);
       const { bytesRead } = await fh.read(b, 0, n, o);
       return b.subarray(0, bytesRead);
     },
+    close: () => fh.close(),
+  };
+}
+
+const COUNT_CHUNK = 1 << 16;
+
+function netasciiFileSource(fh: FileHandle): Source {
+  const raw = async (position: number, length: number) => {
+    const b = Buffer.alloc(length);
+    const { bytesRead } = await fh.read(b, 0, length, position);
+    return b.subarray(0, bytesRead);
+  };
+  const reader = new NetasciiReader(raw);
+  return {
+    // Counted in 64 KiB reads, never the whole file in memory.
+    size: async () => {
+      let total = 0;
+      for (let pos = 0; ; ) {
+        const b = await raw(pos, COUNT_CHUNK);
+        if (b.length === 0) return total;
+        total += netasciiLength(b);
+        pos += b.length;
+      }
+    },
+    read: (_o, n) => reader.read(n),
     close: () => fh.close(),
   };
 }
@@ -197,6 +286,9 @@ export async function startTftpServer(o: TftpOptions): Promise<TftpServer> {
   const timeoutDefault = o.timeoutMs ?? 2000;
   const retries = o.retries ?? 5;
   const maxTransfers = o.maxTransfers ?? 64;
+  const maxPerClient = o.maxPerClient ?? 8;
+  /** Transfers in progress by client address. */
+  const perClient = new Map<string, number>();
   /** Each transfer's socket and how to stop it (close() ends them all). */
   const transfers = new Map<Socket, () => void>();
   const host = o.host ?? '127.0.0.1';
@@ -220,14 +312,7 @@ export async function startTftpServer(o: TftpOptions): Promise<TftpServer> {
     const st = await stat(real);
     if (!st.isFile()) throw new TftpError(ERR.NOT_FOUND, 'file not found');
     const fh = await open(real, 'r');
-    if (req.mode === 'netascii') {
-      try {
-        return bufferSource(toNetascii(await fh.readFile()));
-      } finally {
-        await fh.close();
-      }
-    }
-    return fileSource(fh, st.size);
+    return req.mode === 'netascii' ? netasciiFileSource(fh) : fileSource(fh, st.size);
   };
 
   const transfer = async (req: TftpRequest, client: RemoteInfo): Promise<void> => {
@@ -284,15 +369,18 @@ export async function startTftpServer(o: TftpOptions): Promise<TftpServer> {
       });
       if (req.op === 'write') throw new TftpError(ERR.ACCESS, 'this TFTP server is read-only');
       src = await openSource(req, peer);
-      const n = negotiate(req.options, src.size, { maxBlksize: o.maxBlksize, timeoutMs: timeoutDefault });
+      const size = req.options['tsize'] !== undefined ? await src.size() : 0;
+      const n = negotiate(req.options, size, { maxBlksize: o.maxBlksize, timeoutMs: timeoutDefault, maxTimeoutS: o.maxTimeoutS });
       if (Object.keys(n.oack).length) await exchange(encodeOack(n.oack), 0, n.timeoutMs);
       let block = 1;
+      let sent = 0;
       for (let offset = 0; ; offset += n.blksize, block++) {
         const data = await src.read(offset, n.blksize);
         await exchange(encodeData(block, data), block, n.timeoutMs);
+        sent += data.length;
         if (data.length < n.blksize) break;
       }
-      log.info('tftp sent', { file: req.filename, client: `${client.address}:${client.port}`, bytes: src.size, blksize: n.blksize, ms: Date.now() - started });
+      log.info('tftp sent', { file: req.filename, client: `${client.address}:${client.port}`, bytes: sent, blksize: n.blksize, ms: Date.now() - started });
     } catch (e) {
       const err = e instanceof TftpError ? e : new TftpError(ERR.NOT_DEFINED, (e as Error).message);
       log.info('tftp refused or failed', { file: req.filename, client: `${client.address}:${client.port}`, error: err.message });
@@ -300,6 +388,9 @@ export async function startTftpServer(o: TftpOptions): Promise<TftpServer> {
     } finally {
       await src?.close().catch(() => {});
       transfers.delete(sock);
+      const left = (perClient.get(client.address) ?? 1) - 1;
+      if (left > 0) perClient.set(client.address, left);
+      else perClient.delete(client.address);
       try {
         sock.close();
       } catch {
@@ -318,6 +409,13 @@ export async function startTftpServer(o: TftpOptions): Promise<TftpServer> {
       main.send(encodeError(ERR.NOT_DEFINED, 'too many transfers; try again'), rinfo.port, rinfo.address);
       return;
     }
+    const mine = perClient.get(rinfo.address) ?? 0;
+    if (mine >= maxPerClient) {
+      log.info('tftp refused', { file: req.filename, client: `${rinfo.address}:${rinfo.port}`, error: 'too many transfers from this address' });
+      main.send(encodeError(ERR.NOT_DEFINED, 'too many transfers from this address; try again'), rinfo.port, rinfo.address);
+      return;
+    }
+    perClient.set(rinfo.address, mine + 1);
     void transfer(req, rinfo);
   });
   await new Promise<void>((resolve, reject) => {

@@ -350,6 +350,13 @@ export function parseTtl(s: string): number {
   if (!m || Number(m[1]) <= 0) {
     throw new FerryError('FERRY_E_BAD_VALUE', `"${s}" is not a duration`, { details: { ttl: s }, hint: 'write a positive number with s, m, h or d, such as 6h' });
   }
-  return Number(m[1]) * { s: 1000, m: 60_000, h: 3600_000, d: 86400_000 }[(m[2] ?? 's') as 's']!;
+  const ms = Number(m[1]) * { s: 1000, m: 60_000, h: 3600_000, d: 86400_000 }[(m[2] ?? 's') as 's']!;
+  // Beyond a year a token is as good as permanent, and 999999999d overflows a Date (an internal error).
+  if (ms > MAX_TTL_MS) {
+    throw new FerryError('FERRY_E_BAD_VALUE', `"${s}" is longer than the longest deploy token life, 365 days`, { details: { ttl: s, maxDays: 365 }, hint: 'give at most 365d' });
+  }
+  return ms;
 }
+
+export const MAX_TTL_MS = 365 * 86400_000;
 

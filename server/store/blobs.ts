@@ -33,8 +33,8 @@ export class BlobStore {
   constructor(readonly dataDir: string) {
     this.dir = join(dataDir, 'blobs', 'sha256');
     this.tmpDir = join(dataDir, 'tmp');
-    mkdirSync(this.dir, { recursive: true });
-    mkdirSync(this.tmpDir, { recursive: true });
+    mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+    mkdirSync(this.tmpDir, { recursive: true, mode: 0o700 });
   }
 
   /** The file of a digest. The digest is validated, so the path never leaves the store. */
@@ -64,7 +64,8 @@ export class BlobStore {
     const tmp = this.tempPath();
     // Synchronous writes: blobs are written by CLI commands (import, commit), where a
     // thread-pool round trip per 64 KiB chunk only slowed the compressor's pipe down.
-    const fd = openSync(tmp, 'wx', 0o644);
+    // Never world- or group-readable: images hold password hashes and host keys.
+    const fd = openSync(tmp, 'wx', 0o600);
     const hash = createHash('sha256');
     let size = 0;
     try {

@@ -63,3 +63,33 @@ describe('TFTP paths', () => {
     expect(toNetascii(Buffer.from('a\nb\rc'))).toEqual(Buffer.from('a\r\nb\r\0c', 'latin1'));
   });
 });
+
+describe('TFTP hardening (pure)', () => {
+  it('declines a timeout above the cap (255 s would hold a slot for minutes)', () => {
+    expect(negotiate({ timeout: '255' }, 1, { timeoutMs: 2000 })).toEqual({ blksize: 512, timeoutMs: 2000, oack: {} });
+    expect(negotiate({ timeout: '6' }, 1, { timeoutMs: 2000 }).oack).toEqual({});
+    expect(negotiate({ timeout: '5' }, 1, { timeoutMs: 2000 })).toMatchObject({ timeoutMs: 5000, oack: { timeout: '5' } });
+    expect(negotiate({ timeout: '30' }, 1, { timeoutMs: 2000, maxTimeoutS: 300 }).timeoutMs).toBe(30_000);
+    expect(negotiate({ timeout: '256' }, 1, { timeoutMs: 2000, maxTimeoutS: 300 }).oack).toEqual({});
+  });
+  it('converts netascii block by block exactly as the whole-buffer conversion', async () => {
+    const { NetasciiReader, netasciiLength } = await import('../../../server/boot/tftp.js');
+    // Hostile: all line ends (every byte doubles), CR at block edges, random bytes.
+    const inputs = [Buffer.alloc(5000, 0x0a), Buffer.alloc(5000, 0x0d), Buffer.from('a\r\n\r\rb\n'.repeat(700)), Buffer.from(Array.from({ length: 9000 }, (_, i) => (i * 7919) % 256))];
+    for (const input of inputs) {
+      for (const bs of [8, 511, 512, 1428]) {
+        const r = new NetasciiReader(async (p, n) => input.subarray(p, p + n));
+        const blocks: Buffer[] = [];
+        for (;;) {
+          const b = await r.read(bs);
+          expect(b.length).toBeLessThanOrEqual(bs);
+          blocks.push(b);
+          if (b.length < bs) break;
+        }
+        const whole = toNetascii(input);
+        expect(Buffer.concat(blocks).equals(whole)).toBe(true);
+        expect(netasciiLength(input)).toBe(whole.length);
+      }
+    }
+  });
+});
