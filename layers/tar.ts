@@ -305,7 +305,7 @@ export class TarParser {
         case 'size': e.size = Number(s()); break;
         case 'uid': e.uid = Number(s()); break;
         case 'gid': e.gid = Number(s()); break;
-        case 'mtime': e.mtime = Number(s()); break;
+        case 'mtime': e.mtime = paxTime(s()); break;
         case 'GNU.sparse.major': sparseMajor = Number(s()); break;
         case 'GNU.sparse.name': e.path = s(); break;
         case 'GNU.sparse.realsize': case 'GNU.sparse.size': sparseRealSize = Number(s()); break;
@@ -433,4 +433,18 @@ export class TarParser {
     }
     if (this.remaining <= 0) throw corrupt(`sparse map of ${e.path} runs past its data`);
   }
+}
+
+/**
+ * A pax time (`SEC.FRACTION`) as seconds for utimes(2) through Node, which takes a double and
+ * keeps microseconds (truncating). A double near 2^31 s is only good to about 240 ns, so
+ * `Number('1796245145.255314999')` can land just above or below the microsecond boundary and
+ * the file gets the next or previous microsecond; the middle of the intended microsecond is
+ * safe from that rounding, so every time is kept exactly to the microsecond.
+ */
+export function paxTime(v: string): number {
+  const m = /^(\d+)(?:\.(\d*))?$/.exec(v);
+  if (!m) return Number(v);
+  const us = Number(((m[2] ?? '') + '000000').slice(0, 6));
+  return Number(m[1]) + (us + 0.5) / 1e6;
 }
