@@ -37,11 +37,14 @@ export interface TarHandler {
 }
 
 const BLOCK = 512;
+/** The largest pax, global pax or GNU long name/link header read. */
+export const MAX_META = 1 << 20;
+const META_NAMES: Record<string, string> = { x: 'pax header', g: 'global pax header', L: 'GNU long name', K: 'GNU long link name' };
 
 function corrupt(message: string, details: Record<string, unknown> = {}): FerryError {
   return new FerryError('FERRY_E_LAYER_CORRUPT', `the layer is not a valid tar stream: ${message}`, {
     details,
-    hint: 'rebuild the layer from its source tree (ferry image build/capture); the stored blob is damaged or not a tar',
+    hint: 'the stored blob is damaged or not a tar: run ferry image verify, and import the image again from its source (ferry image import NAME --dir DIR)',
   });
 }
 
@@ -254,6 +257,11 @@ export class TarParser {
     const flag = String.fromCharCode(h[156]);
     const size = num(h, 124, 136);
     if (flag === 'x' || flag === 'g' || flag === 'L' || flag === 'K') {
+      // Meta headers are held in memory whole: bound them (GNU tar's own long names stop at
+      // PATH_MAX; a pax record set of a real file, xattrs included, is a few KiB).
+      if (size > MAX_META) {
+        throw corrupt(`a ${META_NAMES[flag]} of ${size} bytes after ${this.entries} entries is over the ${MAX_META >> 20} MiB limit`, { entries: this.entries, size });
+      }
       this.metaKind = flag;
       this.metaParts = [];
       this.remaining = size;

@@ -8,8 +8,8 @@ import { createHash } from 'node:crypto';
 import { createReadStream, openSync, readSync, closeSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import tarStreamLib from 'tar-stream';
 import { FerryError } from '../../common/errors.js';
+import { TarParser } from '../../layers/tar.js';
 import type { LayerMediaType, LayerRef } from '../../common/protocol.js';
 import { spawnTool } from '../../common/run.js';
 import type { BlobStore } from './blobs.js';
@@ -87,52 +87,57 @@ export function unsafeLayerName(name: string): string | undefined {
 }
 
 /**
- * Follows a tar stream with tar-stream's parser: counts entries and refuses names that
- * would land outside the target root, so a hostile tar never enters the store.
+ * Follows a tar stream with the same reader the extractor uses (layers/tar.ts): counts
+ * entries and refuses names that would land outside the target root, so a hostile tar
+ * never enters the store, and what is checked here is what an install will read.
+ * The reader is synchronous and bounds its meta headers, so a stream of random bytes or
+ * a huge pax header ends in an error at once instead of waiting for more input.
  */
 export class TarInspector {
   count = 0;
   names: string[] = [];
-  private ex = tarStreamLib.extract();
-  private failure: Error | undefined;
-  private finished: Promise<void>;
+  private failure: FerryError | undefined;
+  private parser: TarParser;
   constructor(private keepNames = false) {
-    this.ex.on('entry', (h, stream, next) => {
-      this.count++;
-      const why = unsafeLayerName(h.name) ?? (h.type === 'link' && h.linkname ? unsafeLayerName(h.linkname) : undefined);
-      if (why && !this.failure) {
-        this.failure = new FerryError('FERRY_E_LAYER_UNSAFE_PATH', `the tar entry "${h.name}" is refused: ${why}`, {
-          details: { name: h.name, linkname: h.linkname },
-          hint: 'create the archive with relative names (tar -C ROOT -cf FILE .)',
-        });
-      }
-      if (this.keepNames) this.names.push(h.name);
-      stream.on('end', () => next());
-      stream.resume();
+    this.parser = new TarParser({
+      entry: (e) => {
+        this.count++;
+        const why = unsafeLayerName(e.path) ?? (e.type === 'link' && e.linkname ? unsafeLayerName(e.linkname) : undefined);
+        if (why && !this.failure) {
+          this.failure = new FerryError('FERRY_E_LAYER_UNSAFE_PATH', `the tar entry "${e.path}" is refused: ${why}`, {
+            details: { name: e.path, linkname: e.linkname },
+            hint: 'create the archive with relative names (tar -C ROOT -cf FILE .)',
+          });
+        }
+        if (this.keepNames) this.names.push(e.path);
+      },
+      data: () => {},
+      entryEnd: () => {},
     });
-    this.finished = new Promise((resolve, reject) => {
-      this.ex.on('finish', () => resolve());
-      this.ex.on('close', () => resolve());
-      this.ex.on('error', (e: Error) => {
-        this.failure ??= new FerryError('FERRY_E_LAYER_INVALID', `the layer is not a valid tar stream: ${e.message}`, {
-          details: { reason: e.message },
-          hint: 'give an uncompressed, gzip or zstd tar archive',
-        });
-        resolve();
-      });
-      void reject;
-    });
+  }
+  private guard(f: () => void): void {
+    if (this.failure) throw this.failure;
+    try {
+      f();
+    } catch (e) {
+      throw (this.failure = invalid(e));
+    }
+    if (this.failure) throw this.failure;
   }
   async write(chunk: Buffer): Promise<void> {
-    if (this.failure) throw this.failure;
-    if (!this.ex.write(chunk)) await new Promise<void>((r) => this.ex.once('drain', () => r()));
-    if (this.failure) throw this.failure;
+    this.guard(() => this.parser.write(chunk));
   }
   async end(): Promise<void> {
-    this.ex.end(undefined as unknown as Buffer);
-    await this.finished;
-    if (this.failure) throw this.failure;
+    this.guard(() => this.parser.end());
   }
+}
+
+function invalid(e: unknown): FerryError {
+  const reason = e instanceof FerryError ? e.message.replace(/^the layer is not a valid tar stream: /, '') : (e as Error).message;
+  return new FerryError('FERRY_E_LAYER_INVALID', `the archive is not a valid tar stream: ${reason}`, {
+    details: { reason },
+    hint: 'give an uncompressed, gzip or zstd tar archive (tar -C ROOT -cf FILE .)',
+  });
 }
 
 export type SourceCompression = 'gzip' | 'zstd' | 'none';
