@@ -2,7 +2,7 @@
  * The installer's side of the wire contract (common/protocol.ts): configuration with retries,
  * events in batches with retries, a heartbeat with jitter, the final result.
  */
-import { request } from 'undici';
+import { httpRequest } from './http.js';
 import { FerryError } from '../common/errors.js';
 import { log } from '../common/log.js';
 import type { ProgressEvent } from '../common/progress.js';
@@ -55,7 +55,7 @@ export class ServerClient {
       async () => {
         let res;
         try {
-          res = await request(this.server + route, {
+          res = await httpRequest(this.server + route, {
             method,
             headers: { authorization: `Bearer ${this.token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
             body: body !== undefined ? JSON.stringify(body) : undefined,

@@ -4,7 +4,7 @@
  * start and end of each; on failure an error event with the stage, what was being done, and for
  * a command its argv and output tail; then it stops (no retry loop, no reboot).
  */
-import { toFerryError, type FerryError } from '../common/errors.js';
+import { FerryError, toFerryError } from '../common/errors.js';
 import { log } from '../common/log.js';
 import { formatEvent, throttled, type ProgressEvent, type ProgressSink } from '../common/progress.js';
 import type { FinishAction, InstallResult } from '../common/protocol.js';
@@ -60,13 +60,14 @@ export async function runInstall(opts: InstallOptions): Promise<InstallOutcome> 
   };
   const ctx: InstallContext = { opts, client, emit: throttled(emit, 1000), doing: 'starting', mounted: false, finish: opts.finish ?? 'reboot', warnings: [] };
   sender.start();
+  const guard = crashGuard();
   let result: InstallResult = { status: 'success' };
   for (const stage of STAGES) {
     sender.phase = stage.name;
     const t0 = Date.now();
     emit({ phase: stage.name, state: 'start' });
     try {
-      await stage.run(ctx);
+      await Promise.race([stage.run(ctx), guard.crashed]);
       emit({ phase: stage.name, state: 'end', message: `${((Date.now() - t0) / 1000).toFixed(1)} s` });
     } catch (err) {
       const e = toFerryError(err);
@@ -87,7 +88,39 @@ export async function runInstall(opts: InstallOptions): Promise<InstallOutcome> 
   } catch (e) {
     say(`could not report the result to the server: ${(e as Error).message}`);
   }
+  guard.release();
   const fin = result.status === 'success' ? (opts.onNode ? ctx.finish : 'stay') : 'stay';
   return { result, finish: fin, eventsDelivered: delivered };
 }
 
+
+/**
+ * An error thrown where no caller can catch it (an event handler, a timer: a library's socket
+ * handler asserting, as undici 7 did) would kill the installer with no result sent and leave the
+ * deployment "running" until its heartbeat times out. While the stages run, such an error fails
+ * the current stage instead: teardown runs and the failure is reported like any other.
+ */
+function crashGuard(): { crashed: Promise<never>; release(): void } {
+  let fail!: (e: unknown) => void;
+  const crashed = new Promise<never>((_, reject) => {
+    fail = reject;
+  });
+  crashed.catch(() => {}); // handled by the stage loop's race; never an unhandled rejection itself
+  const onError = (e: unknown): void => {
+    log.error('uncaught error in the installer', { message: e instanceof Error ? e.message : String(e) });
+    fail(new FerryError('FERRY_E_INTERNAL', `uncaught error in the installer: ${e instanceof Error ? e.message : String(e)}`, {
+      details: { stack: e instanceof Error ? e.stack?.split('\n').slice(0, 8).join('\n') : undefined },
+      hint: 'a bug in the installer or a library it uses: report it with this message; the disks may be partly written',
+      cause: e,
+    }));
+  };
+  process.on('uncaughtException', onError);
+  process.on('unhandledRejection', onError);
+  return {
+    crashed,
+    release() {
+      process.off('uncaughtException', onError);
+      process.off('unhandledRejection', onError);
+    },
+  };
+}

@@ -1,5 +1,5 @@
 /** `ferry install` and `ferry-installer install`: the install onto disks or a directory of an ordinary host. */
-import { request } from 'undici';
+import { httpRequest } from '../http.js';
 import { dataDir, readAdminToken, usageError } from '../../common/cli.js';
 import { FerryError } from '../../common/errors.js';
 import { log } from '../../common/log.js';
@@ -18,7 +18,7 @@ function adminTokenFrom(v: Record<string, unknown>): string {
 
 /** Arm a deployment for a node (what `ferry deploy` does), returning its deploy token. */
 export async function armNode(server: string, adminToken: string, node: string): Promise<ArmResponse['deployment']> {
-  const res = await request(server.replace(/\/+$/, '') + ADMIN_ROUTES.deployments, {
+  const res = await httpRequest(server.replace(/\/+$/, '') + ADMIN_ROUTES.deployments, {
     method: 'POST',
     headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' },
     body: JSON.stringify({ node }),

@@ -8,7 +8,7 @@
  * the node stays armed); what was written stays inside the target root like everything else.
  */
 import { createHash } from 'node:crypto';
-import { request } from 'undici';
+import { httpRequest } from '../http.js';
 import { FerryError, toFerryError } from '../../common/errors.js';
 import { log } from '../../common/log.js';
 import type { ProgressSink } from '../../common/progress.js';
@@ -47,7 +47,7 @@ export async function streamBlob(url: string, size: number, sink: (chunk: Buffer
       const headers: Record<string, string> = {};
       if (o.token) headers.authorization = `Bearer ${o.token}`;
       if (received > 0) headers.range = `bytes=${received}-`;
-      const res = await request(url, { headers, headersTimeout: 30_000, bodyTimeout: 60_000 });
+      const res = await httpRequest(url, { headers, headersTimeout: 30_000, bodyTimeout: 60_000 });
       status = res.statusCode;
       if (status >= 400) {
         const text = (await res.body.text().catch(() => '')).slice(0, 500);

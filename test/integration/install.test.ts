@@ -173,6 +173,56 @@ describe('install into a directory from the real server', () => {
     }
   });
 
+  it('survives a server side closing (FIN) in the middle of a body it is still pushing, many times in a row', async () => {
+    // A layer download applies backpressure on every chunk; a FIN landing on a paused response
+    // crashed undici 7 uncatchably (nodejs/undici#5360). Cuts at seeded random points up to 1 MiB.
+    const src = dir('src');
+    const buf = randomBytes(6 << 20);
+    fs.writeFileSync(path.join(src, 'noise'), buf);
+    await server.image('fin', src);
+    const armed = server.arm('n7', 'fin');
+    let seed = 7;
+    const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    const proxy = await droppingProxy(server.url, 1 << 20, { fin: true, random });
+    await server.restart({ publicUrl: proxy.url });
+    try {
+      const dst = dir('dst');
+      const { outcome } = await install(armed.token, dst, { server: proxy.url });
+      expect(outcome.result.status, JSON.stringify(outcome.result.error)).toBe('success');
+      expect(proxy.drops).toBeGreaterThanOrEqual(8);
+      expect(fs.readFileSync(path.join(dst, 'noise')).equals(buf)).toBe(true);
+      expect(server.deployment(armed.id).row.status).toBe('success');
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it('ends an error thrown where nobody can catch it (a socket or timer handler) as a reported failure', async () => {
+    const src = dir('src');
+    fs.writeFileSync(path.join(src, 'f'), 'x');
+    await server.image('boom', src);
+    const armed = server.arm('n8', 'boom');
+    // The runner's own listener must be the only one, as in the installer's process.
+    const saved = process.rawListeners('uncaughtException') as ((e: Error) => void)[];
+    process.removeAllListeners('uncaughtException');
+    try {
+      const { outcome, events } = await install(armed.token, dir('dst'), {
+        onEvent: (e) => {
+          if (e.phase === 'layers' && e.state === 'start') setImmediate(() => { throw new Error('assert(!this.paused)'); });
+        },
+      });
+      expect(outcome.result.status).toBe('failed');
+      expect(outcome.result.error).toMatchObject({ code: 'FERRY_E_INTERNAL', phase: 'layers' });
+      expect(outcome.result.error?.message).toMatch(/uncaught error in the installer: assert\(!this\.paused\)/);
+      expect(events.some((e) => e.state === 'error' && e.phase === 'layers')).toBe(true);
+      expect(server.deployment(armed.id).row.status).toBe('failed');
+      // And the guard is gone once the install has ended.
+      expect(process.listenerCount('uncaughtException')).toBe(0);
+    } finally {
+      for (const l of saved) process.on('uncaughtException', l);
+    }
+  });
+
   it('explains a rejected token and stops', async () => {
     const { outcome } = await install('not-a-token', dir('dst'));
     expect(outcome.result.status).toBe('failed');

@@ -36,27 +36,41 @@ export async function blobServer(dir: string, token = 'tok', o: { noRange?: bool
 
 /**
  * A TCP proxy to `target` that cuts every connection after `dropEvery` bytes went to the client
- * (0: never). Counts connections and cut connections.
+ * (0: never). Counts connections and cut connections. growing: connection n is cut after
+ * n × dropEvery bytes; random: after a random count up to dropEvery; fin: the cut is a FIN to the
+ * client (its socket ends, as when a server closes its side, and the response says
+ * `Connection: close`) instead of a reset.
  */
-export async function droppingProxy(target: string, dropEvery: number, o: { growing?: boolean } = {}): Promise<{ url: string; connections: number; drops: number; close(): Promise<void> }> {
+export async function droppingProxy(target: string, dropEvery: number, o: { growing?: boolean; random?: () => number; fin?: boolean } = {}): Promise<{ url: string; connections: number; drops: number; close(): Promise<void> }> {
   const u = new URL(target);
   const state = { connections: 0, drops: 0 };
   const sockets = new Set<net.Socket>();
   const srv = net.createServer((client) => {
     state.connections++;
     // growing: connection n is cut after n × dropEvery bytes (a server without Range still progresses).
-    const limit = o.growing ? dropEvery * state.connections : dropEvery;
+    const limit = o.growing ? dropEvery * state.connections : o.random ? 1 + Math.floor(o.random() * dropEvery) : dropEvery;
     const up = net.connect(Number(u.port), u.hostname);
     sockets.add(client);
     sockets.add(up);
     let sent = 0;
+    let cut = false;
     client.on('data', (d) => up.write(d));
-    up.on('data', (d) => {
+    up.on('data', (d: Buffer) => {
+      if (cut) return;
+      // fin: the server says it closes after this response (Connection: close), as a server
+      // going away or a proxy does; the client must then take the FIN as the end of the message.
+      if (o.fin && sent === 0) d = Buffer.from(d.toString('latin1').replace(/\r\nConnection: keep-alive\r\n/i, '\r\nConnection: close     \r\n'), 'latin1');
       if (limit && sent + d.length >= limit) {
         client.write(d.subarray(0, limit - sent));
         state.drops++;
-        client.destroy();
-        up.destroy();
+        if (o.fin) {
+          cut = true;
+          up.destroy();
+          client.end();
+        } else {
+          client.destroy();
+          up.destroy();
+        }
         return;
       }
       sent += d.length;
@@ -64,7 +78,8 @@ export async function droppingProxy(target: string, dropEvery: number, o: { grow
     });
     const end = () => { client.destroy(); up.destroy(); sockets.delete(client); sockets.delete(up); };
     client.on('close', end);
-    up.on('close', end);
+    // After a FIN the client reads what is left and closes its side; until then it stays open.
+    up.on('close', () => { if (!cut) end(); });
     client.on('error', end);
     up.on('error', end);
   });
