@@ -99,6 +99,24 @@ describe('customization plan (golden)', () => {
     expect(() => planCustomization([{ kind: 'regexp', path: '/nope', pattern: 'a', replacement: 'b' }], base, view(debian))).toThrow(/does not exist/);
   });
 
+  it('stops a regexp item that backtracks catastrophically, with its file and pattern, in bounded time', () => {
+    // (a+)+$ on 40 a's and a b: about 2^40 steps for V8's backtracking engine (hours).
+    const hostile = view({ ...debian, '/etc/motd': 'a'.repeat(40) + 'b\n' });
+    const t0 = Date.now();
+    let err: unknown;
+    try {
+      planCustomization([{ kind: 'regexp', path: '/etc/motd', pattern: '(a+)+$', replacement: 'x' }], { ...base, regexpLimitMs: 300 }, hostile);
+    } catch (e) {
+      err = e;
+    }
+    expect(Date.now() - t0).toBeLessThan(20_000);
+    expect(err).toMatchObject({ code: 'FERRY_E_CUSTOMIZE_INPUT', details: { path: '/etc/motd', pattern: '(a+)+$', limitMs: 300 } });
+    expect((err as Error).message).toMatch(/ran longer than 0\.3 s/);
+    // The same limit leaves an ordinary pattern, with its groups and flags, as it was.
+    const ops = planCustomization([{ kind: 'regexp', path: '/etc/motd', pattern: '^(A+)(B)$', flags: 'gim', replacement: '$2$1' }], { ...base, regexpLimitMs: 300 }, view({ ...debian, '/etc/motd': 'aab\nx\n' }));
+    expect(ops.find((o) => o.op === 'write' && o.path === '/etc/motd')).toMatchObject({ content: 'baa\nx\n' });
+  });
+
   it('rebuilds the initramfs with dracut when the image has no update-initramfs, and not when told', () => {
     const ops = planCustomization([], base, view({ '/usr/bin/dracut': null }));
     expect(ops.at(-1)).toMatchObject({ op: 'chroot', argv: ['/usr/bin/dracut', '--force', '--regenerate-all'] });
