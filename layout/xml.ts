@@ -25,21 +25,46 @@ interface X2JNode {
   $$?: X2JNode[];
 }
 
-function lineAt(text: string, offset: number): number {
+/** Line numbers of increasing offsets, counting each newline once (linear in the text). */
+function lineCounter(text: string): (offset: number) => number {
+  let at = 0;
   let line = 1;
-  const end = Math.min(offset, text.length);
-  for (let i = 0; i < end; i++) if (text.charCodeAt(i) === 10) line++;
-  return line;
+  return (offset) => {
+    const end = Math.min(offset, text.length);
+    if (end < at) {
+      at = 0;
+      line = 1;
+    }
+    for (; at < end; at++) if (text.charCodeAt(at) === 10) line++;
+    return line;
+  };
 }
+
+/**
+ * How deep elements may nest. An autoinstall layout is at most four deep; xml2js and the tree
+ * builder recurse, so a document nested thousands deep would overflow the stack (an internal
+ * error) instead of getting an answer.
+ */
+export const MAX_XML_DEPTH = 64;
 
 /** Start-tag lines in document order, or the first well-formedness error. */
 function tagLines(text: string): { lines: number[]; error?: Problem } {
   const lines: number[] = [];
   const p = sax.parser(true, { position: true });
   let error: Problem | undefined;
+  let depth = 0;
+  const lineAt = lineCounter(text);
   p.onopentag = () => {
     // startTagPosition is one past the '<'.
-    lines.push(lineAt(text, p.startTagPosition - 1));
+    const line = lineAt(p.startTagPosition - 1);
+    lines.push(line);
+    if (++depth > MAX_XML_DEPTH && !error) {
+      error = { severity: 'error', code: 'FERRY_E_LAYOUT_XML', message: `elements nested more than ${MAX_XML_DEPTH} deep (a layout needs at most 4)`, line, path: '/' };
+      throw new Error('too deep'); // stop reading: nothing after this is looked at
+    }
+  };
+  p.onclosetag = () => {
+    depth--;
   };
   p.onerror = (e: Error) => {
     if (!error) {

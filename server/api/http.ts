@@ -2,6 +2,7 @@
  * Small HTTP plumbing on node:http: JSON answers, error bodies (ErrorBody), bounded
  * JSON request bodies, bearer tokens.
  */
+import { jsonDepth, MAX_JSON_DEPTH } from '../../common/json-depth.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { FerryError, ValidationError, toFerryError } from '../../common/errors.js';
 import type { ErrorBody } from '../../common/protocol.js';
@@ -97,6 +98,10 @@ export async function readJson(req: IncomingMessage, limit = DEFAULT_BODY_LIMIT)
   }
   const text = Buffer.concat(chunks).toString('utf8');
   if (text.trim() === '') throw new ValidationError('FERRY_E_BAD_REQUEST', 'the request body', [{ severity: 'error', code: 'FERRY_E_BAD_JSON', path: '$', message: 'the body is empty; a JSON value is required' }]);
+  const depth = jsonDepth(text);
+  if (depth > MAX_JSON_DEPTH) {
+    throw new ValidationError('FERRY_E_BAD_JSON', 'the request body', [{ severity: 'error', code: 'FERRY_E_BAD_JSON', path: '$', message: `nests ${depth} levels deep; at most ${MAX_JSON_DEPTH} are accepted` }]);
+  }
   try {
     return JSON.parse(text);
   } catch (e) {

@@ -116,6 +116,17 @@ describe('validation reports every problem with path and line', () => {
     expect(p[0].line).toBeGreaterThanOrEqual(3);
   });
 
+  it('a document nested thousands deep is a layout error on the line where it goes too deep, not a stack overflow', () => {
+    const deep = '<config>\n' + '<a>\n'.repeat(6000) + '</a>'.repeat(6000) + '\n</config>';
+    const t0 = Date.now();
+    const p = errors(deep);
+    expect(Date.now() - t0).toBeLessThan(10_000);
+    expect(p).toEqual([expect.objectContaining({ code: 'FERRY_E_LAYOUT_XML', line: 65, message: expect.stringMatching(/nested more than 64 deep/) })]);
+    // Line numbers stay right on a long flat document (they are counted once, in one pass).
+    const flat = '<config>\n' + '<!-- x -->\n'.repeat(20000) + '<disk dev="/dev/sda" label_type="gpt" unit_of_measurement="MB"><part num="1" size="*" p_type="primary" /></disk>\n<bogus/>\n</config>';
+    expect(readLayout(flat).problems.find((x) => /bogus/.test(x.message))?.line).toBe(20003);
+  });
+
   it('a wrong root element', () => {
     expect(errors('<layout/>')[0]).toMatchObject({ code: 'FERRY_E_LAYOUT_XML', line: 1 });
   });

@@ -174,6 +174,17 @@ describe('server security and blob transfer', () => {
       expect(chunked.statusCode).toBe(413);
       await chunked.body.dump();
 
+      // Details nested 20,000 deep (and a string full of brackets, which does not count).
+      const deep = `{"events":[{"phase":"layers","state":"info","details":{"x":${'['.repeat(20000)}${']'.repeat(20000)}}}]}`;
+      for (const route of [INSTALL_ROUTES.events, INSTALL_ROUTES.result]) {
+        const r = await call(base, 'POST', route, { token: tokA, rawBody: deep });
+        expect(r.status).toBe(400);
+        expect(r.json.error.code).toBe('FERRY_E_BAD_JSON');
+        expect(r.json.error.details.problems[0].message).toMatch(/nests 20004 levels deep; at most 64/);
+      }
+      const brackets = await call(base, 'POST', INSTALL_ROUTES.events, { token: tokA, rawBody: JSON.stringify({ events: [{ phase: 'layers', state: 'info', message: '['.repeat(5000) }] }) });
+      expect(brackets.status).toBe(200);
+
       const arm = await call(base, 'POST', ADMIN_ROUTES.deployments, { token: admin, rawBody: '[]' });
       expect(arm.status).toBe(400);
       expect(arm.json.error.code).toBe('FERRY_E_BAD_REQUEST');
