@@ -3,6 +3,7 @@
  * a loopback port.
  */
 import { createServer, type Server } from 'node:http';
+import { limitConnectionsPerClient } from './api/conn-limit.js';
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { serverInfoFile } from '../common/cli.js';
@@ -83,6 +84,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
   server.headersTimeout = 30_000;
   server.requestTimeout = 120_000;
   server.keepAliveTimeout = 10_000;
+  limitConnectionsPerClient(server);
   await new Promise<void>((resolve, reject) => {
     server.once('error', (e: NodeJS.ErrnoException) =>
       reject(new FerryError('FERRY_E_LISTEN', `cannot listen on ${host}:${port}: ${e.message}`, { details: { host, port, errno: e.code }, hint: e.code === 'EADDRINUSE' ? 'another program uses this port; choose another with --listen' : 'check the address and your permissions' })),

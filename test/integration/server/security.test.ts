@@ -4,6 +4,7 @@ import { request as httpRequest } from 'node:http';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
+import { connect, type Socket } from 'node:net';
 import { request } from 'undici';
 import { ADMIN_ROUTES, INSTALL_ROUTES, blobPath, type LayerRef } from '../../../common/protocol.js';
 import { armDeployment } from '../../../server/db/deployments.js';
@@ -140,6 +141,55 @@ describe('server security and blob transfer', () => {
         expect(JSON.parse(r.body).error.code).toMatch(/^FERRY_E_/);
       }
     }
+  });
+
+  it('one client with hundreds of half-sent requests cannot take the server from the others', async () => {
+    const u = new URL(base);
+    const open = (localAddress: string) =>
+      new Promise<Socket>((resolve, reject) => {
+        const s = connect({ host: u.hostname, port: Number(u.port), localAddress }, () => resolve(s));
+        s.on('error', reject);
+      });
+    const hog: Socket[] = [];
+    const answered = new Set<Socket>();
+    try {
+      // 300 connections from 127.0.0.2, each with a request that never ends its headers.
+      for (let i = 0; i < 300; i++) {
+        const s = await open('127.0.0.2');
+        s.on('error', () => {});
+        s.on('data', (d) => {
+          if (/^HTTP\/1\.1 503 /.test(String(d))) answered.add(s);
+        });
+        s.write('GET /api/v1/images HTTP/1.1\r\nHost: x\r\n');
+        hog.push(s);
+      }
+      await new Promise((r) => setTimeout(r, 300));
+      // 64 are held (until headersTimeout), every other one was refused at once.
+      expect(answered.size).toBe(300 - 64);
+      // The refused ones were told why.
+      const refused = await new Promise<string>((resolve) => {
+        const s = connect({ host: u.hostname, port: Number(u.port), localAddress: '127.0.0.2' });
+        let got = '';
+        s.on('data', (d) => (got += d));
+        s.on('close', () => resolve(got));
+        s.on('error', () => {});
+      });
+      expect(refused).toMatch(/^HTTP\/1\.1 503 [\s\S]*FERRY_E_TOO_MANY_CONNECTIONS/);
+      // Everyone else is served as usual.
+      const other = await call(base, 'GET', '/api/v1/admin/nodes', { token: admin });
+      expect(other.status).toBe(200);
+    } finally {
+      for (const s of hog) s.destroy();
+    }
+    // And the client itself is served again once its connections are gone.
+    await new Promise((r) => setTimeout(r, 200));
+    const again = await new Promise<string>((resolve) => {
+      const s = connect({ host: u.hostname, port: Number(u.port), localAddress: '127.0.0.2' }, () => s.write(`GET /api/v1/admin/nodes HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${admin}\r\nConnection: close\r\n\r\n`));
+      let got = '';
+      s.on('data', (d) => (got += d));
+      s.on('close', () => resolve(got));
+    });
+    expect(again).toMatch(/^HTTP\/1\.1 200 /);
   });
 
   describe('request bodies', () => {
