@@ -7,7 +7,7 @@ import { Readable } from 'node:stream';
 import { connect, type Socket } from 'node:net';
 import { request } from 'undici';
 import { ADMIN_ROUTES, INSTALL_ROUTES, blobPath, type LayerRef } from '../../../common/protocol.js';
-import { armDeployment } from '../../../server/db/deployments.js';
+import { armDeployment, deploymentEvents, getDeploymentRow, recordEvents } from '../../../server/db/deployments.js';
 import { addNode } from '../../../server/db/inventory.js';
 import { imageInfo, getImage, importImage } from '../../../server/store/images.js';
 import { call, harness, LAYOUT, type Harness } from './helpers.js';
@@ -190,6 +190,27 @@ describe('server security and blob transfer', () => {
       s.on('close', () => resolve(got));
     });
     expect(again).toMatch(/^HTTP\/1\.1 200 /);
+  });
+
+  it('bounds what one deployment stores: past the budget only starts, ends and errors, and one warning', () => {
+    addNode(h.data, 'ev', { macs: ['02:00:00:00:00:0e'], image: 'small', layoutXml: LAYOUT }, 'test');
+    const armed = armDeployment(h.data, 'ev', { actor: 'test' });
+    const row = getDeploymentRow(h.data, armed.id)!;
+    const budget = { events: 50, bytes: 1 << 20, essential: 5 };
+    const flood = Array.from({ length: 100 }, (_, i) => ({ phase: 'layers', state: 'progress' as const, bytes: i, message: 'x' }));
+    expect(recordEvents(h.data, row, flood, budget)).toHaveLength(51);
+    const ev = deploymentEvents(h.data, armed.id);
+    expect(ev.filter((e) => e.code === 'FERRY_W_EVENTS_DROPPED')).toHaveLength(1);
+    // Still kept: what the record needs (stage ends and errors), up to the essential margin.
+    const more = [...flood.slice(0, 10), { phase: 'layers', state: 'end' as const }, { phase: 'customize', state: 'error' as const, code: 'FERRY_E_X', message: 'boom' }];
+    expect(recordEvents(h.data, row, more, budget).map((e) => e.state)).toEqual(['end', 'error']);
+    expect(recordEvents(h.data, row, Array.from({ length: 10 }, () => ({ phase: 'x', state: 'start' as const })), budget)).toHaveLength(2); // 50 + the warning + end + error + 2 = 55
+    expect(deploymentEvents(h.data, armed.id)).toHaveLength(budget.events + budget.essential);
+    // The byte bound holds the same way: 3 events of 400 KiB fill a 1 MiB budget.
+    addNode(h.data, 'ev2', { macs: ['02:00:00:00:00:0f'], image: 'small', layoutXml: LAYOUT }, 'test');
+    const a2 = armDeployment(h.data, 'ev2', { actor: 'test' });
+    const big = Array.from({ length: 5 }, () => ({ phase: 'layers', state: 'info' as const, details: { blob: 'y'.repeat(400 << 10) } }));
+    expect(recordEvents(h.data, getDeploymentRow(h.data, a2.id)!, big, budget).map((e) => e.code ?? e.state)).toEqual(['info', 'info', 'FERRY_W_EVENTS_DROPPED']);
   });
 
   describe('request bodies', () => {
