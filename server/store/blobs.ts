@@ -5,7 +5,7 @@
  * partial blob and any static server or cache can serve the directory as it is.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, mkdirSync, readdirSync, statSync, unlinkSync, openSync, fsyncSync, closeSync, existsSync, writeSync } from 'node:fs';
+import { createReadStream, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, unlinkSync, openSync, fsyncSync, closeSync, existsSync, writeFileSync, writeSync } from 'node:fs';
 import { rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -23,6 +23,42 @@ export function assertDigest(digest: string, what = 'digest'): void {
       details: { digest },
       hint: 'copy the digest exactly as `ferry image show` prints it',
     });
+  }
+}
+
+/** Whether a process of this machine's PID namespace is alive (EPERM: alive, not ours). */
+export function pidAlive(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** DATA/tmp entries are named PREFIX-PID-HEX: the PID of the process that owns them. */
+const TEMP_RE = /^[a-z]+-(\d+)-[0-9a-f]{12}(\.json)?(\.new)?$/;
+
+/**
+ * What an import or commit in progress holds: blobs it has stored but not yet registered in an
+ * image. The digests are listed in DATA/tmp/lease-PID-HEX.json, written before each blob is
+ * moved into place, so `image gc` (in this or any other process) reads them after it lists the
+ * blobs and never removes one. A lease of a process that died is ignored and reclaimed.
+ */
+export class Lease {
+  private digests = new Set<string>();
+  constructor(private readonly file: string) {}
+  hold(digest: string): void {
+    if (this.digests.has(digest)) return;
+    this.digests.add(digest);
+    writeFileSync(this.file + '.new', JSON.stringify([...this.digests]), { mode: 0o600 });
+    renameSync(this.file + '.new', this.file);
+  }
+  release(): void {
+    this.digests.clear();
+    rmSync(this.file, { force: true });
+    rmSync(this.file + '.new', { force: true });
   }
 }
 
@@ -60,7 +96,7 @@ export class BlobStore {
    * Stream bytes into the store. Hashes while writing; when `expect` is given and
    * differs, nothing is stored. Returns the blob's digest and size.
    */
-  async ingest(source: AsyncIterable<Buffer | Uint8Array> | Readable, expect?: string, beforeCommit?: () => Promise<unknown>): Promise<BlobInfo> {
+  async ingest(source: AsyncIterable<Buffer | Uint8Array> | Readable, expect?: string, beforeCommit?: () => Promise<unknown>, lease?: Lease): Promise<BlobInfo> {
     const tmp = this.tempPath();
     // Synchronous writes: blobs are written by CLI commands (import, commit), where a
     // thread-pool round trip per 64 KiB chunk only slowed the compressor's pipe down.
@@ -99,6 +135,7 @@ export class BlobStore {
         throw e;
       }
     }
+    lease?.hold(digest);
     await this.commitTemp(tmp, digest);
     return { digest, size };
   }
@@ -138,14 +175,41 @@ export class BlobStore {
     return 'sha256:' + h.digest('hex');
   }
 
-  /** Remove temporary files left by interrupted writes of earlier processes. */
+  /** A lease for blobs this process stores and has not registered yet (release it when done). */
+  lease(): Lease {
+    return new Lease(this.tempPath('lease') + '.json');
+  }
+
+  /** Digests held by leases of living processes (this one included). */
+  leased(): Set<string> {
+    const out = new Set<string>();
+    for (const f of readdirSync(this.tmpDir)) {
+      const m = TEMP_RE.exec(f);
+      if (!m || !f.startsWith('lease-') || !f.endsWith('.json') || !pidAlive(Number(m[1]))) continue;
+      try {
+        for (const d of JSON.parse(readFileSync(join(this.tmpDir, f), 'utf8')) as string[]) out.add(d);
+      } catch (e) {
+        // Released between the listing and the read: it holds nothing any more.
+        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Remove what interrupted writes left in DATA/tmp: every entry (a file, or a directory such as
+   * an interrupted commit's export) whose owning process is gone, at once; an entry whose name
+   * names no process, once it is older than `olderThanMs`. Entries of living processes stay.
+   */
   cleanTemp(olderThanMs = 3600_000): number {
     let n = 0;
     for (const f of readdirSync(this.tmpDir)) {
       const p = join(this.tmpDir, f);
+      const m = TEMP_RE.exec(f);
       try {
-        if (Date.now() - statSync(p).mtimeMs > olderThanMs) {
-          unlinkSync(p);
+        const stale = m ? !pidAlive(Number(m[1])) : Date.now() - statSync(p).mtimeMs > olderThanMs;
+        if (stale) {
+          rmSync(p, { recursive: true, force: true });
           n++;
         }
       } catch {

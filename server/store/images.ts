@@ -254,24 +254,30 @@ export async function importImage(d: DataDir, name: string, o: ImportOptions): P
   }
   const compression = o.compression ?? 'zstd';
   const layers: LayerRef[] = [];
-  if (o.dir) {
-    const scan = await scanTree(o.dir);
-    o.onScan?.(scan);
-    checkRoom(d, scan.contentBytes + scan.entries.length * 1536 + (1 << 20), `importing ${o.dir}`);
-    layers.push(registerLayer(d, await storeLayer(d.blobs, tarStream(scan.entries), compression, { inspect: false })));
-  } else {
-    const sizes = o.tars!.map((f) => {
-      try {
-        return lstatSync(f).size;
-      } catch {
-        throw new FerryError('FERRY_E_SOURCE_MISSING', `the tar file ${f} cannot be read`, { details: { path: f }, hint: 'give existing files with --tar' });
-      }
-    });
-    // A plain tar compresses to less than itself; a compressed one recompresses to about its size.
-    checkRoom(d, sizes.reduce((a, b) => a + b, 0) * 1.1 + (1 << 20), `importing ${o.tars!.join(', ')}`);
-    for (const f of o.tars!) layers.push(registerLayer(d, await storeLayer(d.blobs, readTarFile(f), compression)));
+  // Stored but not yet in an image: held against a concurrent `image gc` until registered.
+  const lease = d.blobs.lease();
+  try {
+    if (o.dir) {
+      const scan = await scanTree(o.dir);
+      o.onScan?.(scan);
+      checkRoom(d, scan.contentBytes + scan.entries.length * 1536 + (1 << 20), `importing ${o.dir}`);
+      layers.push(registerLayer(d, await storeLayer(d.blobs, tarStream(scan.entries), compression, { inspect: false, lease })));
+    } else {
+      const sizes = o.tars!.map((f) => {
+        try {
+          return lstatSync(f).size;
+        } catch {
+          throw new FerryError('FERRY_E_SOURCE_MISSING', `the tar file ${f} cannot be read`, { details: { path: f }, hint: 'give existing files with --tar' });
+        }
+      });
+      // A plain tar compresses to less than itself; a compressed one recompresses to about its size.
+      checkRoom(d, sizes.reduce((a, b) => a + b, 0) * 1.1 + (1 << 20), `importing ${o.tars!.join(', ')}`);
+      for (const f of o.tars!) layers.push(registerLayer(d, await storeLayer(d.blobs, readTarFile(f), compression, { lease })));
+    }
+    return insertImage(d, { name, version: 1, layers, customizations: o.customizations ?? [], inputs: o.inputs }, o.actor, 'image.import');
+  } finally {
+    lease.release();
   }
-  return insertImage(d, { name, version: 1, layers, customizations: o.customizations ?? [], inputs: o.inputs }, o.actor, 'image.import');
 }
 
 export function setCustomizations(d: DataDir, ref: string, items: CustomizationItem[], actor: string): ImageInfo {
@@ -336,13 +342,18 @@ export function removeImage(d: DataDir, ref: string, actor: string): string[] {
 
 /** Blobs no image and no pending deployment refers to are removed from the store. */
 export function garbageCollect(d: DataDir, actor: string, dryRun = false): { removed: string[]; freedBytes: number; kept: number } {
+  // List the blobs first, then what holds them: an import stores a blob only after its lease
+  // names it and releases the lease only after its image row exists, so every blob listed here
+  // is seen as held by one or the other.
+  const stored = d.blobs.list();
   const keep = new Set<string>((d.db.prepare('SELECT DISTINCT digest FROM image_layers').all() as { digest: string }[]).map((r) => r.digest));
   for (const r of d.db.prepare("SELECT manifest FROM deployments WHERE status IN ('armed', 'running')").all() as { manifest: string }[]) {
     for (const l of (JSON.parse(r.manifest) as ImageManifest).layers) keep.add(l.digest);
   }
+  for (const digest of d.blobs.leased()) keep.add(digest);
   const removed: string[] = [];
   let freedBytes = 0;
-  for (const digest of d.blobs.list()) {
+  for (const digest of stored) {
     if (keep.has(digest)) continue;
     freedBytes += d.blobs.size(digest);
     removed.push(digest);
@@ -536,13 +547,14 @@ export async function commitImage(d: DataDir, ref: string, dir: string, o: { act
   checkRoom(d, cur.uncompressedSize * 1.1 + (1 << 20), `committing ${dir} onto ${row.name}@${row.version}`);
   const newScan = await scanTree(dir);
   const tmp = d.blobs.tempPath('commit');
+  const lease = d.blobs.lease();
   try {
     await exportImage(d, ref, tmp);
     const oldScan = await scanTree(tmp);
     const diff = diffTrees(oldScan, newScan);
     if (diff.changed.length === 0 && diff.deleted.length === 0) return { added: 0, deleted: 0 };
     checkRoom(d, diff.changed.reduce((s, e) => s + e.size + 1536, 0) + (1 << 20), `committing ${dir}`);
-    const layer = registerLayer(d, await storeLayer(d.blobs, tarStream(diffLayerEntries(diff)), o.compression ?? 'zstd', { inspect: false }));
+    const layer = registerLayer(d, await storeLayer(d.blobs, tarStream(diffLayerEntries(diff)), o.compression ?? 'zstd', { inspect: false, lease }));
     const image = insertImage(
       d,
       { name: row.name, version: latest.version + 1, master: row.master ?? undefined, layers: [...cur.layers, layer], customizations: cur.customizations, inputs: cur.inputs },
@@ -551,6 +563,7 @@ export async function commitImage(d: DataDir, ref: string, dir: string, o: { act
     );
     return { image, added: diff.changed.length, deleted: diff.deleted.length };
   } finally {
+    lease.release();
     rmSync(tmp, { recursive: true, force: true });
   }
 }

@@ -5,14 +5,14 @@
  * compressor's version.
  */
 import { createHash } from 'node:crypto';
-import { createReadStream, openSync, readSync, closeSync } from 'node:fs';
+import { createReadStream, openSync, readSync, closeSync, statSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { FerryError } from '../../common/errors.js';
 import { TarParser } from '../../layers/tar.js';
 import type { LayerMediaType, LayerRef } from '../../common/protocol.js';
 import { spawnTool } from '../../common/run.js';
-import type { BlobStore } from './blobs.js';
+import type { BlobStore, Lease } from './blobs.js';
 
 export type Compression = 'zstd' | 'none';
 
@@ -34,7 +34,7 @@ export const ZSTD_ARGV = ['zstd', '-3', '-T1', '-q', '-c'];
  * Store a tar stream as a layer. `check` sees every tar entry header (to refuse unsafe
  * names) while the bytes flow to the compressor; it runs on a copy of the stream.
  */
-export async function storeLayer(store: BlobStore, tar: AsyncIterable<Buffer>, compression: Compression, o: { inspect?: boolean } = {}): Promise<BuiltLayer> {
+export async function storeLayer(store: BlobStore, tar: AsyncIterable<Buffer>, compression: Compression, o: { inspect?: boolean; lease?: Lease } = {}): Promise<BuiltLayer> {
   const diffHash = createHash('sha256');
   let uncompressedSize = 0;
   // Foreign archives are parsed on the way in; layers Ferry writes from a scanned tree
@@ -51,14 +51,14 @@ export async function storeLayer(store: BlobStore, tar: AsyncIterable<Buffer>, c
   }
   let blob;
   if (compression === 'none') {
-    blob = await store.ingest(observed());
+    blob = await store.ingest(observed(), undefined, undefined, o.lease);
   } else {
     const z = spawnTool(ZSTD_ARGV, { quiet: true });
     const feeding = pipeline(Readable.from(observed()), z.child.stdin!);
     feeding.catch(() => {});
     // zstd ends its output cleanly even when its input was cut short by a refused
     // entry, so the blob is kept only once the producer and zstd both succeeded.
-    const storing = store.ingest(z.child.stdout!, undefined, () => Promise.all([feeding, z.done]));
+    const storing = store.ingest(z.child.stdout!, undefined, () => Promise.all([feeding, z.done]), o.lease);
     try {
       const [, b] = await Promise.all([feeding, storing, z.done]);
       blob = b;
@@ -142,28 +142,82 @@ function invalid(e: unknown): FerryError {
 
 export type SourceCompression = 'gzip' | 'zstd' | 'none';
 
+function compressionOf(b: Buffer): SourceCompression {
+  if (b.length >= 2 && b[0] === 0x1f && b[1] === 0x8b) return 'gzip';
+  if (b.length >= 4 && b.readUInt32LE(0) === 0xfd2fb528) return 'zstd';
+  return 'none';
+}
+
 /** Recognise a tar file's compression from its first bytes (not its name). */
 export function sniffCompression(file: string): SourceCompression {
   const fd = openSync(file, 'r');
   const b = Buffer.alloc(4);
+  let n = 0;
   try {
-    readSync(fd, b, 0, 4, 0);
+    n = readSync(fd, b, 0, 4, 0);
   } finally {
     closeSync(fd);
   }
-  if (b[0] === 0x1f && b[1] === 0x8b) return 'gzip';
-  if (b.readUInt32LE(0) === 0xfd2fb528) return 'zstd';
-  return 'none';
+  return compressionOf(b.subarray(0, n));
+}
+
+const DECOMPRESS: Record<Exclude<SourceCompression, 'none'>, string[]> = { gzip: ['gzip', '-dc'], zstd: ['zstd', '-dcq'] };
+
+/**
+ * The uncompressed tar bytes of a pipe (`--tar /dev/stdin`, a FIFO): read once, the
+ * compression recognised from the first bytes, the rest fed to the decompressor.
+ */
+async function* readTarStream(file: string): AsyncGenerator<Buffer> {
+  const src = createReadStream(file, { highWaterMark: 1 << 20 });
+  const it = src[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+  try {
+    let head = Buffer.alloc(0);
+    let ended = false;
+    while (head.length < 4 && !ended) {
+      const n = await it.next();
+      if (n.done) ended = true;
+      else head = Buffer.concat([head, n.value]);
+    }
+    async function* all(): AsyncGenerator<Buffer> {
+      if (head.length) yield head;
+      if (ended) return;
+      for (;;) {
+        const n = await it.next();
+        if (n.done) return;
+        yield n.value;
+      }
+    }
+    const c = compressionOf(head);
+    if (c === 'none') {
+      yield* all();
+      return;
+    }
+    const p = spawnTool(DECOMPRESS[c], { quiet: true });
+    const feeding = pipeline(Readable.from(all()), p.child.stdin!);
+    feeding.catch(() => {});
+    try {
+      for await (const chunk of p.child.stdout!) yield chunk as Buffer;
+      await Promise.all([feeding, p.done]);
+    } finally {
+      if (p.child.exitCode === null) p.child.kill('SIGKILL');
+    }
+  } finally {
+    src.destroy();
+  }
 }
 
 /** The uncompressed tar bytes of a file, through gzip/zstd when needed. */
 export async function* readTarFile(file: string): AsyncGenerator<Buffer> {
+  if (!statSync(file).isFile()) {
+    yield* readTarStream(file);
+    return;
+  }
   const c = sniffCompression(file);
   if (c === 'none') {
     for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 })) yield chunk as Buffer;
     return;
   }
-  const p = spawnTool(c === 'gzip' ? ['gzip', '-dc', '--', file] : ['zstd', '-dcq', '--', file], { quiet: true });
+  const p = spawnTool([...DECOMPRESS[c], '--', file], { quiet: true });
   p.child.stdin!.end();
   try {
     for await (const chunk of p.child.stdout!) yield chunk as Buffer;
