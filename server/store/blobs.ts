@@ -115,7 +115,7 @@ export class BlobStore {
     } catch (e) {
       closeSync(fd);
       await unlink(tmp).catch(() => {});
-      throw e;
+      throw this.explainNoSpace(e);
     }
     closeSync(fd);
     const digest = 'sha256:' + hash.digest('hex');
@@ -138,6 +138,17 @@ export class BlobStore {
     lease?.hold(digest);
     await this.commitTemp(tmp, digest);
     return { digest, size };
+  }
+
+  /** ENOSPC or EDQUOT while writing a blob: FERRY_E_NO_ROOM naming the data directory. */
+  explainNoSpace(e: unknown): unknown {
+    const code = (e as NodeJS.ErrnoException)?.code;
+    if (code !== 'ENOSPC' && code !== 'EDQUOT') return e;
+    return new FerryError('FERRY_E_NO_ROOM', `the data directory ${this.dataDir} ran out of ${code === 'EDQUOT' ? 'quota' : 'space'} while storing a layer (nothing was stored)`, {
+      details: { dataDir: this.dataDir, errno: code },
+      hint: 'free space (ferry image gc removes unreferenced layers), or use a data directory on a larger file system',
+      cause: e,
+    });
   }
 
   /** Move a finished, fsynced temporary file into place under its digest. */

@@ -64,8 +64,11 @@ export async function storeLayer(store: BlobStore, tar: AsyncIterable<Buffer>, c
       blob = b;
     } catch (e) {
       z.child.kill('SIGKILL');
-      await Promise.allSettled([feeding, storing, z.done]);
-      throw e;
+      // A full disk fails the write first; zstd then dies of SIGPIPE and the feeder of EPIPE.
+      // The store's error says what ran out: report it rather than whichever came first.
+      const settled = await Promise.allSettled([feeding, storing, z.done]);
+      const noRoom = settled.find((r) => r.status === 'rejected' && (r.reason as FerryError)?.code === 'FERRY_E_NO_ROOM');
+      throw noRoom ? (noRoom as PromiseRejectedResult).reason : e;
     }
   }
   return {
