@@ -28,7 +28,8 @@ export async function run(argv: string[]): Promise<number> {
     const nodes = selectNodes(d, positionals);
     if (values.check) {
       // The arm-time checks, reported for every node, with nothing armed or stored.
-      const report = nodes.map((n) => checkDeployment(d, n, { image: values.image, layout }));
+      const inputs = values.set ? parsePairs(values.set, '--set') : undefined;
+      const report = nodes.map((n) => checkDeployment(d, n, { image: values.image, layout, inputs }));
       const bad = report.some((r) => r.problems.some((p) => p.severity === 'error'));
       if (values.json) printJson({ ok: !bad, nodes: report });
       else {

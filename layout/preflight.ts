@@ -5,6 +5,7 @@
  * armed or `ferry deploy --check` asks). Every problem is reported at once, each with its code.
  */
 import { ValidationError, type Problem } from '../common/errors.js';
+import { nodeInputProblems } from '../common/inputs.js';
 import { readLayout } from './parse.js';
 import { planDisks } from './plan.js';
 import type { DiskPlan, DiskTarget, Layout } from './types.js';
@@ -85,16 +86,20 @@ export interface ArmCheckInput {
   hardware?: DiskTarget[];
   /** What the node probed of them, when known. */
   probes?: DiskProbe[];
+  /** The deployment's merged inputs and the node's name: hostname and network.* land in files. */
+  inputs?: Record<string, string>;
+  nodeName?: string;
 }
 
 /**
  * Pure: what the server can check when a node is armed, with the same functions the installer
  * runs: the layout reads without errors, has a root file system, the disk map names layout
- * disks, and (when the node's disks are known) the layout plans onto them and they are free.
+ * disks, the inputs that land in files (hostname, network.*) are valid, and (when the node's disks are known) the layout plans onto them and they are free.
  */
 export function armChecks(input: ArmCheckInput): { layout?: Layout; plan?: DiskPlan; problems: Problem[] } {
   const { layout, problems } = readLayout(input.layoutXml, { file: input.layoutSource });
   const out = [...problems];
+  if (input.nodeName !== undefined) out.push(...nodeInputProblems(input.inputs ?? {}, input.nodeName));
   if (!layout) return { problems: out };
   if (!layout.filesystems.some((f) => f.mp === '/')) {
     out.push({ severity: 'error', code: 'FERRY_E_LAYOUT_NO_ROOT', path: '/config', message: 'the layout has no <fsinfo> with mp="/": the installed system would have no root file system', hint: 'add <fsinfo real_dev="…" mp="/" fs="ext4"/> for the root file system' });

@@ -153,9 +153,9 @@ export interface DeployCheck {
  * the layout and its values, a root file system, the disk map. The server knows nothing of a
  * node's disks, so armChecks says so in a warning and the node checks them before writing.
  */
-function armTimeProblems(d: DataDir, layoutDigest: string, diskMap: string | null, xml?: string): Problem[] {
+function armTimeProblems(d: DataDir, node: { name: string; disk_map: string | null }, inputs: Record<string, string>, layoutDigest: string, xml?: string): Problem[] {
   const layout = xml ?? getLayout(d, layoutDigest).xml;
-  return armChecks({ layoutXml: layout, layoutSource: `layout ${layoutDigest}`, diskMap: diskMap ? j<Record<string, string>>(diskMap, {}) : undefined }).problems;
+  return armChecks({ layoutXml: layout, layoutSource: `layout ${layoutDigest}`, diskMap: node.disk_map ? j<Record<string, string>>(node.disk_map, {}) : undefined, inputs, nodeName: node.name }).problems;
 }
 
 /** Everything `armDeployment` would check, without arming or storing anything. */
@@ -168,10 +168,12 @@ export function checkDeployment(d: DataDir, nodeName: string, o: Omit<ArmOptions
   };
   try {
     const node = getNodeRow(d, nodeName);
+    let imageInputs: Record<string, string> = {};
     try {
       const imageRef = o.image ?? node.image;
       if (!imageRef) throw new FerryError('FERRY_E_NODE_NO_IMAGE', `node ${nodeName} has no image to deploy`, { hint: `give --image IMG, or assign one: ferry node set ${nodeName} --image IMG` });
       const image = getImage(d, imageRef);
+      imageInputs = j<Record<string, string>>(image.inputs, {});
       const m = manifestOf(image);
       out.image = `${image.name}@${image.version}`;
       checkBlobs(d, m, `image ${out.image}`);
@@ -186,7 +188,8 @@ export function checkDeployment(d: DataDir, nodeName: string, o: Omit<ArmOptions
     }
     if (xml === undefined && !digest) throw new FerryError('FERRY_E_NODE_NO_LAYOUT', `node ${nodeName} has no disk layout`, { hint: `give --layout FILE, or assign one: ferry node set ${nodeName} --layout FILE` });
     out.layoutDigest = digest;
-    out.problems.push(...armTimeProblems(d, digest ?? 'given', node.disk_map, xml));
+    const inputs = { ...imageInputs, ...j<Record<string, string>>(node.inputs, {}), ...(o.inputs ?? {}) };
+    out.problems.push(...armTimeProblems(d, node, inputs, digest ?? 'given', xml));
   } catch (e) {
     fail(e);
   }
@@ -210,7 +213,7 @@ export function armDeployment(d: DataDir, nodeName: string, o: ArmOptions): Arme
   }
   const inputs = { ...j<Record<string, string>>(image.inputs, {}), ...j<Record<string, string>>(node.inputs, {}), ...(o.inputs ?? {}) };
   // Check before anything is armed: every problem at once, none of them found on the node later.
-  const problems = armTimeProblems(d, layoutDigest, node.disk_map);
+  const problems = armTimeProblems(d, node, inputs, layoutDigest);
   if (problems.some((p) => p.severity === 'error')) throw new ValidationError('FERRY_E_DEPLOY_CHECK', `node ${nodeName} cannot be armed`, problems);
   const armed = insertDeployment(d, node, m, layoutDigest, inputs, { bootloader: node.bootloader, finish: node.finish, diskMap: node.disk_map, ttlMs: o.ttlMs ?? DEFAULT_TTL_MS, actor: o.actor });
   return problems.length ? { ...armed, warnings: problems } : armed;

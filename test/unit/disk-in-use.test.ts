@@ -129,6 +129,17 @@ describe('arm-time checks (the server runs them with what it knows)', () => {
     const r = armChecks({ layoutXml: xml.replace('fs="ext4"', 'fs="btrfs" mkfs_opts="-d single /dev/vdb"') });
     expect(r.problems.filter((p) => p.severity === 'error')).toMatchObject([{ code: 'FERRY_E_LAYOUT_OPTIONS', path: '/config/fsinfo[1]/@mkfs_opts' }]);
   });
+  it('refuses node inputs that would land in files badly, before the node boots', () => {
+    const codes = (inputs: Record<string, string>, nodeName = 'web1') => armChecks({ layoutXml: xml, inputs, nodeName }).problems.filter((p) => p.severity === 'error').map((p) => p.path);
+    expect(codes({ 'network.interface': 'eth0\n    up touch /pwned' })).toEqual(['inputs.network.interface']);
+    expect(codes({ 'network.interface': 'x'.repeat(16) })).toEqual(['inputs.network.interface']);
+    expect(codes({ 'network.mode': 'static', 'network.address': '10.0.0.1', 'network.gateway': 'gw' })).toEqual(['inputs.network.address', 'inputs.network.gateway']);
+    expect(codes({ hostname: 'bad host\n127.0.0.1 evil' })).toEqual(['inputs.hostname']);
+    expect(codes({}, 'node_with_underscore')).toEqual(['inputs.hostname']);
+    expect(codes({ hostname: 'web-1.example.org', 'network.interface': 'enp0s31f6', 'network.mode': 'static', 'network.address': '192.0.2.10/24', 'network.gateway': '192.0.2.1', 'network.dns': '192.0.2.53' })).toEqual([]);
+    // Only own values count: an input named like an Object member is an input, not a method.
+    expect(codes({ constructor: 'x' } as Record<string, string>)).toEqual([]);
+  });
   it('with the node\'s disks: plans onto them and checks them with the same function as the node', () => {
     const hw = [{ path: '/dev/vda', size: 8 * 2 ** 30, sectorSize: 512 }];
     expect(armChecks({ layoutXml: xml, hardware: hw }).problems).toEqual([]);

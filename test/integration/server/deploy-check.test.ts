@@ -27,12 +27,13 @@ describe('ferry deploy checks before it arms', () => {
     await ferry(['node', 'add', 'good', '--mac', '52:54:00:00:10:01', '--image', 'base', '--layout', join(t.dir, 'good.xml')]);
     await ferry(['node', 'add', 'noroot', '--mac', '52:54:00:00:10:02', '--image', 'base', '--layout', join(t.dir, 'noroot.xml')]);
     await ferry(['node', 'add', 'badmap', '--mac', '52:54:00:00:10:03', '--image', 'base', '--layout', join(t.dir, 'good.xml'), '--disk-map', '/dev/sdz=/dev/vda']);
+    await ferry(['node', 'add', 'badnet', '--mac', '52:54:00:00:10:05', '--image', 'base', '--layout', join(t.dir, 'good.xml'), '--set', 'network.interface=eth0\n    up touch /pwned']);
     await ferry(['node', 'add', 'noimage', '--mac', '52:54:00:00:10:04', '--layout', join(t.dir, 'good.xml')]);
   });
   afterAll(() => t?.cleanup());
 
   it('--check reports every node\'s problems and arms nothing', async () => {
-    const r = await ferry(['deploy', '--check', 'good', 'noroot', 'badmap', 'noimage', '--json'], [1]);
+    const r = await ferry(['deploy', '--check', 'good', 'noroot', 'badmap', 'badnet', 'noimage', '--json'], [1]);
     const rep = JSON.parse(r.stdout) as { ok: boolean; nodes: { node: string; problems: { severity: string; code: string }[] }[] };
     expect(rep.ok).toBe(false);
     const codes = Object.fromEntries(rep.nodes.map((n) => [n.node, n.problems.map((p) => `${p.severity}:${p.code}`)]));
@@ -40,6 +41,7 @@ describe('ferry deploy checks before it arms', () => {
       good: ['warning:FERRY_W_ARM_NO_HARDWARE'],
       noroot: ['error:FERRY_E_LAYOUT_NO_ROOT'],
       badmap: ['error:FERRY_E_DISK_MAP'],
+      badnet: ['error:FERRY_E_CUSTOMIZE_INPUT'],
       noimage: ['error:FERRY_E_NODE_NO_IMAGE', 'warning:FERRY_W_ARM_NO_HARDWARE'],
     });
     const text = await ferry(['deploy', '--check', 'good'], [0]);
