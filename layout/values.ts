@@ -34,6 +34,15 @@ export function gptNameProblem(name: string): string | undefined {
   return undefined;
 }
 
+/**
+ * A name found on a disk made into a GPT name a layout may hold (`layout capture`): tools write
+ * names such as "EFI System Partition"; the captured layout must read back without an error.
+ */
+export function safeGptName(name: string): string | undefined {
+  const s = name.replace(/[\s"'\\]+/g, '-').replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, '').replace(/^-+/, '').slice(0, GPT_NAME_MAX);
+  return s && !gptNameProblem(s) ? s : undefined;
+}
+
 /** Device paths the layout names: /dev/NAME with the characters the kernel and udev use. */
 export function devicePathProblem(dev: string): string | undefined {
   if (!/^\/dev\/[A-Za-z0-9_.:+@,=-]+(\/[A-Za-z0-9_.:+@,=-]+)*$/.test(dev)) return `"${dev}" is not a device path (/dev/NAME of letters, digits and _ . : + @ , = -)`;

@@ -7,7 +7,8 @@ import { describe, expect, it } from 'vitest';
 import { readLayout, parseLayout } from '../../layout/parse.js';
 import { planDisks } from '../../layout/plan.js';
 import { foreignDevices } from '../../layout/owned.js';
-import { didYouMean, fstabField, mkfsOptionProblems, optionListProblems } from '../../layout/values.js';
+import { didYouMean, fstabField, gptNameProblem, mkfsOptionProblems, optionListProblems, safeGptName } from '../../layout/values.js';
+import { captureToXml } from '../../layout/capture.js';
 import type { Problem } from '../../common/errors.js';
 import type { DiskPlan } from '../../layout/types.js';
 
@@ -50,6 +51,23 @@ describe('values that would become more command words are refused where they are
     for (const ok of ['root', 'EFI-system', 'x'.repeat(36), 'données', '😀'.repeat(18)]) {
       expect(errors(layout({ part: `p_name="${ok}"` })), ok).toEqual([]);
     }
+  });
+
+  it('a captured disk with names other tools write (spaces, quotes) captures into a layout that reads back', () => {
+    for (const n of ['EFI System Partition', 'Microsoft reserved partition', "Bob's \"data\"", '-leading', 'x y '.repeat(20)]) {
+      const safe = safeGptName(n);
+      expect(safe, n).toBeDefined();
+      expect(gptNameProblem(safe!), n).toBeUndefined();
+    }
+    const xml = captureToXml({
+      disks: [{ path: '/dev/vda', size: 8 * GiB, sectorSize: 512, label: 'gpt', partitions: [
+        { number: 1, start: 1024 ** 2, size: 512 * 1024 ** 2, name: 'EFI System Partition', flags: ['esp'] },
+        { number: 2, start: 513 * 1024 ** 2, size: 4 * GiB, name: 'Linux filesystem', flags: [] },
+      ] }],
+      raids: [], volumeGroups: [], filesystems: [{ device: '/dev/vda2', type: 'ext4', mountpoint: '/' }],
+    } as unknown as Parameters<typeof captureToXml>[0]);
+    expect(xml).toContain('p_name="EFI-System-Partition"');
+    expect(errors(xml)).toEqual([]);
   });
 
   it('a hostile GPT name never reaches parted: the argv holds the planned words only', () => {
