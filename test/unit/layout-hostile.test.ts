@@ -256,3 +256,67 @@ describe('unknown attributes and elements are warnings with a suggestion', () =>
     for (const f of files) expect(warnings(readFileSync(f, 'utf8')).filter((p) => p.code === 'FERRY_W_LAYOUT_UNKNOWN_ATTR'), f).toEqual([]);
   });
 });
+
+describe('fuzzed attribute values: refused, or harmless in every command and file', () => {
+  /** Small deterministic generator (mulberry32), so a failure is reproducible. */
+  function rng(seed: number): () => number {
+    return () => {
+      seed = (seed + 0x6d2b79f5) | 0;
+      let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+      t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+      return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    };
+  }
+  const PIECES = [' ', '\t', '\n', '\r', '"', "'", '\\', '#', ',', '=', ':', '/', '..', '-', '--', '/dev/vdb', '/dev/vda', 'select', 'mklabel', '2048s', '-d', 'device=', 'logdev=', '$(x)', ';', '|', '\u0085', '\u2028', '\u0000'.replace('\u0000', '\u0001'), 'é', '😀', 'a', 'root', 'defaults', '-O', '^has_journal', '-b', '4096'];
+  const ATTRS: [string, string][] = [
+    ['part', 'p_name'], ['fs', 'label'], ['fs', 'mkfs_opts'], ['fs', 'options'], ['fs', 'mount_dev'], ['extraMp', 'mp'], ['extraDev', 'real_dev'], ['extraFs', 'fs'], ['comment', 'comment'],
+  ];
+  const ESC = (v: string) => xmlAttr(v).replace(/\u0001/g, '&#1;');
+
+  it('300 random layouts: every refusal is coded and placed; every accepted plan keeps its words and lines', () => {
+    const next = rng(20261203);
+    let accepted = 0;
+    for (let i = 0; i < 300; i++) {
+      const [where, attr] = ATTRS[Math.floor(next() * ATTRS.length)];
+      let v = '';
+      const n = 1 + Math.floor(next() * 6);
+      for (let k = 0; k < n; k++) v += PIECES[Math.floor(next() * PIECES.length)];
+      const a = `${attr}="${ESC(v)}"`;
+      const xml =
+        where === 'part' ? layout({ part: a })
+        : where === 'fs' ? layout({ fs: a })
+        : where === 'extraMp' ? layout({ extraFs: `<fsinfo line="11" real_dev="/dev/sda1" fs="ext4" ${a.replace(/^mp="/, 'mp="/x')}/>` })
+        : where === 'extraDev' ? layout({ extraFs: `<fsinfo line="11" mp="/mnt" fs="nfs" ${a}/>` })
+        : where === 'extraFs' ? layout({ extraFs: `<fsinfo line="11" real_dev="proc" mp="/proc" ${a}/>` })
+        : layout({ extraFs: `<fsinfo line="1" ${a}/>` });
+      const r = readLayout(xml);
+      const errs = r.problems.filter((p) => p.severity === 'error');
+      for (const p of errs) {
+        expect(p.code, JSON.stringify(v)).toMatch(/^FERRY_E_LAYOUT_[A-Z_]+$/);
+        expect(p.path, JSON.stringify(v)).toMatch(p.code === 'FERRY_E_LAYOUT_XML' ? /^\/$/ : /^\/config/);
+      }
+      if (errs.length) continue;
+      let plan: DiskPlan;
+      try {
+        plan = planDisks(r.layout!, disks);
+      } catch (e) {
+        // A plan-time refusal (a label too long for ext4, a bad UUID) is coded too.
+        expect((e as { code?: string }).code, JSON.stringify(v)).toMatch(/^FERRY_E_/);
+        continue;
+      }
+      accepted++;
+      expect(foreignDevices(plan), JSON.stringify(v)).toEqual([]);
+      for (const s of plan.steps) for (const w of s.argv) expect(w, JSON.stringify(v)).not.toMatch(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/);
+      const parted = plan.steps.find((s) => s.kind === 'partition')!.argv;
+      // mklabel + two mkpart of exactly name, start, end (no fs-type hint on these parts), then flags.
+      expect(parted.slice(0, 9), JSON.stringify(v)).toEqual(['parted', '-s', '-a', 'none', '/dev/vda', 'unit', 's', 'mklabel', 'gpt']);
+      for (const w of parted.slice(9)) expect(w, JSON.stringify(v)).not.toMatch(/\s|^-|["'\\]/);
+      const lines = plan.fstab.split('\n').filter((l) => l && !l.startsWith('#'));
+      expect(lines.length, JSON.stringify(v)).toBe(r.layout!.filesystems.filter((f) => f.realDev).length);
+      for (const l of lines) expect(l.split(/[ \t]+/), JSON.stringify(v)).toHaveLength(6);
+      expect(plan.fstab.split('\n').length, JSON.stringify(v)).toBe(2 + r.layout!.filesystems.length + 1);
+    }
+    // The generator must leave some layouts valid, or the second half would test nothing.
+    expect(accepted).toBeGreaterThan(20);
+  });
+});
