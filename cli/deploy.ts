@@ -1,15 +1,15 @@
 /** `ferry deploy NODE|@GROUP|PROP=VALUE…`: arm installs, one deployment and token per node. */
 import { readFileSync } from 'node:fs';
-import { FerryError } from '../common/errors.js';
+import { FerryError, formatProblem } from '../common/errors.js';
 import { cliActor, DataDir } from '../server/context.js';
-import { armDeployment, parseTtl, type Armed } from '../server/db/deployments.js';
+import { armDeployment, checkDeployment, parseTtl, type Armed } from '../server/db/deployments.js';
 import { parsePairs, selectNodes } from '../server/db/inventory.js';
 import { dataDir, parse, printJson, printTable, usageError } from '../common/cli.js';
 
-const USAGE = 'ferry deploy NODE|@GROUP|PROPERTY=VALUE... [--image IMG] [--layout FILE] [--set KEY=VALUE]... [--ttl 24h] [--json]';
+const USAGE = 'ferry deploy NODE|@GROUP|PROPERTY=VALUE... [--image IMG] [--layout FILE] [--set KEY=VALUE]... [--ttl 24h] [--check] [--json]';
 
 export async function run(argv: string[]): Promise<number> {
-  const { values, positionals } = parse(argv, { image: { type: 'string' }, layout: { type: 'string' }, set: { type: 'string', multiple: true }, ttl: { type: 'string' } }, USAGE);
+  const { values, positionals } = parse(argv, { image: { type: 'string' }, layout: { type: 'string' }, set: { type: 'string', multiple: true }, ttl: { type: 'string' }, check: { type: 'boolean' } }, USAGE);
   if (values.help) {
     process.stdout.write(USAGE + '\n');
     return 0;
@@ -26,6 +26,21 @@ export async function run(argv: string[]): Promise<number> {
   const d = new DataDir(dataDir(values));
   try {
     const nodes = selectNodes(d, positionals);
+    if (values.check) {
+      // The arm-time checks, reported for every node, with nothing armed or stored.
+      const inputs = values.set ? parsePairs(values.set, '--set') : undefined;
+      const report = nodes.map((n) => checkDeployment(d, n, { image: values.image, layout, inputs }));
+      const bad = report.some((r) => r.problems.some((p) => p.severity === 'error'));
+      if (values.json) printJson({ ok: !bad, nodes: report });
+      else {
+        for (const r of report) {
+          const errors = r.problems.filter((p) => p.severity === 'error').length;
+          process.stdout.write(`${r.node}: ${errors ? `${errors} error(s)` : 'ok'}${r.image ? `, image ${r.image}` : ''}${r.layoutDigest ? `, layout ${r.layoutDigest.slice(0, 19)}` : ''}\n`);
+          for (const p of r.problems) process.stdout.write(`  ${formatProblem(p).replace(/\n/g, '\n  ')}\n`);
+        }
+      }
+      return bad ? 1 : 0;
+    }
     const inputs = values.set ? parsePairs(values.set, '--set') : undefined;
     const ttlMs = values.ttl ? parseTtl(values.ttl) : undefined;
     const armed: Armed[] = [];
@@ -33,6 +48,11 @@ export async function run(argv: string[]): Promise<number> {
     d.write(() => {
       for (const n of nodes) armed.push(armDeployment(d, n, { image: values.image, layout, layoutSource: values.layout, inputs, ttlMs, actor: cliActor() }));
     });
+    const warned = new Set<string>();
+    for (const w of armed.flatMap((a) => a.warnings ?? [])) {
+      if (!warned.has(w.code + w.message)) process.stderr.write(formatProblem(w) + '\n');
+      warned.add(w.code + w.message);
+    }
     if (values.json) printJson({ deployments: armed });
     else printTable(armed.map((a) => ({ deployment: a.id, node: a.node, expires: a.expiresAt.slice(0, 19), token: a.token })), ['deployment', 'node', 'expires', 'token']);
     return 0;

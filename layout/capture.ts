@@ -10,6 +10,7 @@
  */
 import { alignDown, MiB } from '../common/units.js';
 import { partitionDevice } from './names.js';
+import { safeGptName } from './values.js';
 
 export interface CapturedPartition {
   number: number;
@@ -140,7 +141,7 @@ export function captureToXml(c: CaptureInput): string {
       if (vgOf.has(dev) && !flags.includes('lvm')) flags.push('lvm');
       out.push(`    <part ${attrs({
         num: p.number, size: fill ? '*' : sizeText(p.size), p_type: type,
-        p_name: d.label === 'gpt' && p.name && p.name !== 'primary' ? p.name : undefined,
+        p_name: d.label === 'gpt' && p.name && p.name !== 'primary' ? safeGptName(p.name) : undefined,
         flags: flags.join(',') || undefined, raid_dev: raidOf.get(dev), lvm_group: vgOf.get(dev),
       })} />`);
     }

@@ -16,6 +16,7 @@ import { normaliseUnit } from '../common/units.js';
 import { Reader } from './reader.js';
 import { checkReferences } from './references.js';
 import { parseXml, type XmlElement } from './xml.js';
+import { devicePathProblem, fsTypeProblem, gptNameProblem, lvOptionProblems, mkfsOptionProblems, mountOptionsProblem, mountPointProblem } from './values.js';
 import {
   type AdaptiveSize, type Layout, type LayoutBootloader, type LayoutDisk, type LayoutFs, type LayoutLv, type LayoutPart,
   type LayoutRaid, type LayoutVolumeGroup, type PartType, type RaidLevel,
@@ -38,6 +39,28 @@ const KNOWN_FLAGS = new Set([
 ]);
 const BOOTLOADERS = new Set(['grub', 'grub2', 'syslinux', 'extlinux', 'systemd-boot', 'refind', 'clover', 'none']);
 
+/** The attributes each element takes: SystemImager's (autoinstallscript.conf(5)) and Ferry's. */
+export const ATTRIBUTES = {
+  config: [],
+  disk: ['dev', 'label_type', 'unit_of_measurement', 'serial', 'wwn', 'by_path', 'model', 'min_size'],
+  part: ['num', 'size', 'p_type', 'p_name', 'flags', 'lvm_group', 'raid_dev', 'id', 'min_size', 'max_size', 'weight'],
+  raid: ['name', 'raid_level', 'level', 'devices', 'spares', 'raid_devices', 'spare_devices', 'chunk_size', 'layout', 'lvm_group', 'rounding', 'persistence'],
+  lvm: ['version'],
+  lvm_group: ['name', 'max_log_vols', 'max_phys_vols', 'phys_extent_size', 'phys_exent_size'],
+  lv: ['name', 'size', 'lv_options', 'min_size', 'max_size', 'weight'],
+  fsinfo: ['line', 'comment', 'real_dev', 'mount_dev', 'mp', 'fs', 'mkfs_opts', 'options', 'dump', 'pass', 'format', 'label'],
+  bootloader: ['flavor', 'install_type', 'default_entry', 'timeout'],
+  target: ['dev', 'path'],
+  boel: ['devstyle'],
+} as const satisfies Record<string, readonly string[]>;
+const TOP_ELEMENTS = ['disk', 'raid', 'lvm', 'fsinfo', 'bootloader', 'boel'];
+
+/** Report a value rule's problem (from values.ts) as a layout error at the attribute. */
+function check(r: Reader, el: XmlElement, attr: string, problem: string | undefined, hint?: string): boolean {
+  if (problem) r.error('FERRY_E_LAYOUT_VALUE', r.where(el, attr), problem, hint);
+  return !problem;
+}
+
 const UNREADABLE: AdaptiveSize = { size: { kind: 'bytes', bytes: 0n }, text: '' };
 
 function isFill(s: AdaptiveSize | undefined): boolean {
@@ -45,6 +68,7 @@ function isFill(s: AdaptiveSize | undefined): boolean {
 }
 
 function readDisk(r: Reader, el: XmlElement): LayoutDisk | undefined {
+  r.knownAttributes(el, ATTRIBUTES.disk);
   const dev = r.required(el, 'dev');
   let label = r.attr(el, 'label_type')?.toLowerCase();
   if (label === undefined) {
@@ -71,7 +95,7 @@ function readDisk(r: Reader, el: XmlElement): LayoutDisk | undefined {
   const parts: LayoutPart[] = [];
   for (const c of el.children) {
     if (c.name !== 'part') {
-      r.warn('FERRY_W_LAYOUT_IGNORED', r.where(c), `<${c.name}> inside <disk> is ignored`);
+      r.unknownElement(c, 'inside <disk>', ['part']);
       continue;
     }
     const p = readPart(r, c, unit, label as 'msdos' | 'gpt');
@@ -79,12 +103,14 @@ function readDisk(r: Reader, el: XmlElement): LayoutDisk | undefined {
   }
   if (dev === undefined) return undefined;
   if (!dev.startsWith('/dev/')) r.error('FERRY_E_LAYOUT_ATTR', r.where(el, 'dev'), `dev="${dev}" is not a device path`, 'write the disk as /dev/NAME');
+  else check(r, el, 'dev', devicePathProblem(dev), 'write the disk as /dev/NAME');
   const disk: LayoutDisk = { dev, label: label === 'gpt' ? 'gpt' : 'msdos', unit, parts, match, where: r.where(el) };
   checkDiskParts(r, disk);
   return disk;
 }
 
 function readPart(r: Reader, el: XmlElement, unit: string, label: 'msdos' | 'gpt'): LayoutPart | undefined {
+  r.knownAttributes(el, ATTRIBUTES.part);
   const num = r.int(el, 'num', { min: 1 });
   if (r.attr(el, 'num') === undefined) r.required(el, 'num');
   const size = r.adaptive(el, unit);
@@ -102,7 +128,8 @@ function readPart(r: Reader, el: XmlElement, unit: string, label: 'msdos' | 'gpt
   for (const f of flags) {
     if (!KNOWN_FLAGS.has(f)) r.warn('FERRY_W_LAYOUT_FLAG', r.where(el, 'flags'), `unknown partition flag "${f}" is ignored`);
   }
-  const pname = r.attr(el, 'p_name');
+  let pname = r.attr(el, 'p_name');
+  if (pname !== undefined && pname !== '-' && !check(r, el, 'p_name', gptNameProblem(pname), 'use a GPT name of at most 36 characters without spaces, quotes or backslashes (such as "root" or "EFI-system")')) pname = undefined;
   const id = r.attr(el, 'id');
   if (id !== undefined) r.warn('FERRY_W_LAYOUT_IGNORED', r.where(el, 'id'), `id="${id}" is kept for reference only; flags decide the partition type`);
   if (num === undefined) return undefined;
@@ -154,6 +181,7 @@ function checkDiskParts(r: Reader, d: LayoutDisk): void {
 }
 
 function readRaid(r: Reader, el: XmlElement): LayoutRaid | undefined {
+  r.knownAttributes(el, ATTRIBUTES.raid);
   const name = r.required(el, 'name');
   const levelText = r.attr(el, 'raid_level') ?? r.attr(el, 'level');
   let level: RaidLevel | undefined;
@@ -188,19 +216,25 @@ function readRaid(r: Reader, el: XmlElement): LayoutRaid | undefined {
       else chunkKiB = kib;
     } else if (spec) r.error('FERRY_E_LAYOUT_ATTR', r.where(el, 'chunk_size'), `chunk_size="${cs}" must be an absolute size`);
   }
+  for (const [attr, list] of [['devices', devices], ['spares', spares]] as const) {
+    for (const m of list) check(r, el, attr, devicePathProblem(m), 'list member devices as /dev/NAME, separated by spaces or commas');
+  }
+  const algo = r.attr(el, 'layout');
+  if (algo !== undefined && !/^[a-z0-9-]+$/i.test(algo)) r.error('FERRY_E_LAYOUT_VALUE', r.where(el, 'layout'), `RAID layout "${algo}" is not an mdadm layout name`, 'use an mdadm layout such as left-symmetric, n2 or f2');
   if (name === undefined || level === undefined) return undefined;
   if (!/^\/dev\/md([0-9]+|\/[A-Za-z0-9_.-]+)$/.test(name)) {
     r.error('FERRY_E_LAYOUT_ATTR', r.where(el, 'name'), `RAID name "${name}" is not /dev/mdN or /dev/md/NAME`);
   }
   return {
     name, level, devices, spares, raidDevices, spareDevices, chunkKiB,
-    layoutAlgorithm: r.attr(el, 'layout'),
+    layoutAlgorithm: algo !== undefined && /^[a-z0-9-]+$/i.test(algo) ? algo : undefined,
     lvmGroup: r.attr(el, 'lvm_group'),
     where: r.where(el),
   };
 }
 
 function readVolumeGroup(r: Reader, el: XmlElement): LayoutVolumeGroup | undefined {
+  r.knownAttributes(el, ATTRIBUTES.lvm_group);
   const name = r.required(el, 'name');
   let extentSize = 4 * 1024 * 1024;
   let peAttr = 'phys_extent_size';
@@ -223,18 +257,21 @@ function readVolumeGroup(r: Reader, el: XmlElement): LayoutVolumeGroup | undefin
   const names = new Set<string>();
   for (const c of el.children) {
     if (c.name !== 'lv') {
-      r.warn('FERRY_W_LAYOUT_IGNORED', r.where(c), `<${c.name}> inside <lvm_group> is ignored`);
+      r.unknownElement(c, 'inside <lvm_group>', ['lv']);
       continue;
     }
+    r.knownAttributes(c, ATTRIBUTES.lv);
     const lvName = r.required(c, 'name');
     // lvcreate's -L default unit is MiB; SystemImager passed the size straight through.
     const size = r.adaptive(c, 'MiB');
     const opts = r.attr(c, 'lv_options');
+    const lvOptions = opts ? opts.split(/\s+/) : [];
+    for (const p of lvOptionProblems(lvOptions)) r.error('FERRY_E_LAYOUT_OPTIONS', r.where(c, 'lv_options'), `lv_options="${opts}": ${p}`, 'give lvcreate options only (--type raid1 -m 1, -i 2 -I 64); the volume group and its physical volumes are the layout\'s');
     if (lvName === undefined) continue;
     if (!/^[A-Za-z0-9+_.][A-Za-z0-9+_.-]*$/.test(lvName)) r.error('FERRY_E_LAYOUT_ATTR', r.where(c, 'name'), `logical volume name "${lvName}" has characters LVM does not allow`);
     if (names.has(lvName)) r.error('FERRY_E_LAYOUT_DUP', r.where(c), `logical volume ${lvName} is defined twice in ${name}`);
     names.add(lvName);
-    lvs.push({ name: lvName, size: size ?? UNREADABLE, options: opts ? opts.split(/\s+/) : [], where: r.where(c) });
+    lvs.push({ name: lvName, size: size ?? UNREADABLE, options: lvOptions, where: r.where(c) });
   }
   const fills = lvs.filter((l) => isFill(l.size));
   if (fills.length > 1) r.error('FERRY_E_LAYOUT_TWO_FILLS', fills[1].where, `volume group ${name} has two logical volumes with size "*" (${fills.map((l) => l.name).join(', ')}); only one may fill what is left`);
@@ -244,6 +281,7 @@ function readVolumeGroup(r: Reader, el: XmlElement): LayoutVolumeGroup | undefin
 }
 
 function readFs(r: Reader, el: XmlElement): LayoutFs | undefined {
+  r.knownAttributes(el, ATTRIBUTES.fsinfo);
   const comment = r.attr(el, 'comment');
   const lineAttr = r.int(el, 'line');
   // A comment-only line is how SystemImager kept fstab's comments.
@@ -253,7 +291,8 @@ function readFs(r: Reader, el: XmlElement): LayoutFs | undefined {
   const realDev = r.required(el, 'real_dev');
   const mp = r.required(el, 'mp');
   const fs = r.required(el, 'fs')?.toLowerCase();
-  const mountDev = r.attr(el, 'mount_dev');
+  let mountDev = r.attr(el, 'mount_dev');
+  if (mountDev !== undefined && mountDev.startsWith('/') && !check(r, el, 'mount_dev', devicePathProblem(mountDev), 'write mount_dev as LABEL=…, UUID=… or /dev/NAME')) mountDev = undefined;
   let label = r.attr(el, 'label');
   let uuid: string | undefined;
   if (mountDev) {
@@ -264,21 +303,30 @@ function readFs(r: Reader, el: XmlElement): LayoutFs | undefined {
   }
   const format = (r.attr(el, 'format') ?? 'yes').toLowerCase() !== 'no';
   const mkfs = r.attr(el, 'mkfs_opts');
+  const mkfsOpts = mkfs ? mkfs.split(/\s+/) : [];
+  const options = r.attr(el, 'options') ?? 'defaults';
+  check(r, el, 'options', mountOptionsProblem(options), 'write mount options as a comma list without spaces (defaults,noatime)');
+  if (realDev !== undefined && realDev.startsWith('/dev/')) check(r, el, 'real_dev', devicePathProblem(realDev), 'name the device as /dev/NAME');
   if (realDev === undefined || mp === undefined || fs === undefined) return undefined;
-  if (mp !== 'swap' && mp !== 'none' && !mp.startsWith('/')) r.error('FERRY_E_LAYOUT_ATTR', r.where(el, 'mp'), `mount point "${mp}" is not an absolute path, swap or none`);
-  else if (mp.split('/').includes('..')) r.error('FERRY_E_LAYOUT_ATTR', r.where(el, 'mp'), `mount point "${mp}" contains "..": mount points stay inside the installed system`);
+  if (!check(r, el, 'fs', fsTypeProblem(fs), 'name a file system type (ext4, xfs, swap, nfs…)')) return undefined;
+  const mpProblem = mountPointProblem(mp);
+  if (mpProblem) r.error(mp.startsWith('/') || mp === 'swap' || mp === 'none' ? 'FERRY_E_LAYOUT_VALUE' : 'FERRY_E_LAYOUT_ATTR', r.where(el, 'mp'), mpProblem, 'give an absolute path inside the installed system (/var/lib), swap or none');
+  if (mkfsOpts.length) {
+    for (const p of mkfsOptionProblems(fs, mkfsOpts)) r.error('FERRY_E_LAYOUT_OPTIONS', r.where(el, 'mkfs_opts'), `mkfs_opts="${mkfs}": ${p}`, 'give options of this file system\'s mkfs only (for ext4: -b 4096 -O ^has_journal -E stride=16); the device is the layout\'s, never an option');
+  }
   return {
     line: lineAttr, realDev, mountDev, mp, fs,
-    options: r.attr(el, 'options') ?? 'defaults',
+    options,
     dump: r.int(el, 'dump') ?? 0,
     pass: r.int(el, 'pass') ?? 0,
     format, label, uuid, comment,
-    mkfsOpts: mkfs ? mkfs.split(/\s+/) : [],
+    mkfsOpts,
     where: r.where(el),
   };
 }
 
 function readBootloader(r: Reader, el: XmlElement): LayoutBootloader | undefined {
+  r.knownAttributes(el, ATTRIBUTES.bootloader);
   const flavor = r.attr(el, 'flavor')?.toLowerCase() ?? 'grub2';
   if (r.attr(el, 'flavor') === undefined) r.warn('FERRY_W_LAYOUT_DEFAULT', r.where(el), 'no flavor: using grub2');
   if (!BOOTLOADERS.has(flavor)) r.warn('FERRY_W_LAYOUT_BOOTLOADER', r.where(el, 'flavor'), `bootloader flavor "${flavor}" is not one Ferry installs; it is passed on as is`);
@@ -291,9 +339,10 @@ function readBootloader(r: Reader, el: XmlElement): LayoutBootloader | undefined
   const targets: LayoutBootloader['targets'] = [];
   for (const c of el.children) {
     if (c.name !== 'target') {
-      r.warn('FERRY_W_LAYOUT_IGNORED', r.where(c), `<${c.name}> inside <bootloader> is ignored`);
+      r.unknownElement(c, 'inside <bootloader>', ['target']);
       continue;
     }
+    r.knownAttributes(c, ATTRIBUTES.target);
     const dev = r.required(c, 'dev');
     if (dev) targets.push({ dev, path: r.attr(c, 'path'), where: r.where(c) });
   }
@@ -312,6 +361,7 @@ export function readLayout(xml: string, opts: { file?: string } = {}): ReadResul
   const { root, problem } = parseXml(xml);
   if (!root) return { problems: [problem!] };
   const at = r.where(root);
+  r.knownAttributes(root, ATTRIBUTES.config);
   if (root.name !== 'config') {
     r.error('FERRY_E_LAYOUT_XML', at, `the root element is <${root.name}>; a layout's is <config>`);
     return { problems: r.problems };
@@ -329,6 +379,8 @@ export function readLayout(xml: string, opts: { file?: string } = {}): ReadResul
         break;
       }
       case 'raid': {
+        // The flat syntax's attributes are checked by readRaid.
+        if (c.attrs.name === undefined) r.knownAttributes(c, []);
         if (c.attrs.name !== undefined) {
           // Flat syntax: one <raid name=… devices=…> per array.
           const a = readRaid(r, c);
@@ -336,7 +388,7 @@ export function readLayout(xml: string, opts: { file?: string } = {}): ReadResul
         }
         for (const rd of c.children) {
           if (rd.name !== 'raid_disk') {
-            r.warn('FERRY_W_LAYOUT_IGNORED', r.where(rd), `<${rd.name}> inside <raid> is ignored`);
+            r.unknownElement(rd, 'inside <raid>', ['raid_disk']);
             continue;
           }
           const a = readRaid(r, rd);
@@ -345,11 +397,12 @@ export function readLayout(xml: string, opts: { file?: string } = {}): ReadResul
         break;
       }
       case 'lvm': {
+        r.knownAttributes(c, ATTRIBUTES.lvm);
         const v = r.attr(c, 'version');
         if (v !== undefined && v !== '2') r.warn('FERRY_W_LAYOUT_IGNORED', r.where(c, 'version'), `LVM metadata version ${v} is not made any more; LVM2 metadata is written`);
         for (const g of c.children) {
           if (g.name !== 'lvm_group') {
-            r.warn('FERRY_W_LAYOUT_IGNORED', r.where(g), `<${g.name}> inside <lvm> is ignored`);
+            r.unknownElement(g, 'inside <lvm>', ['lvm_group']);
             continue;
           }
           const vg = readVolumeGroup(r, g);
@@ -370,10 +423,11 @@ export function readLayout(xml: string, opts: { file?: string } = {}): ReadResul
       }
       case 'boel':
         // Brian's Own Embedded Linux settings: read so old files load, then ignored.
+        r.knownAttributes(c, ATTRIBUTES.boel);
         layout.boel = { devstyle: r.attr(c, 'devstyle') };
         break;
       default:
-        r.warn('FERRY_W_LAYOUT_IGNORED', r.where(c), `<${c.name}> is not part of a layout and is ignored`);
+        r.unknownElement(c, 'in <config>', TOP_ELEMENTS);
     }
   }
   if (layout.disks.length === 0) r.error('FERRY_E_LAYOUT_ATTR', at, 'the layout has no <disk>', 'describe at least one disk');

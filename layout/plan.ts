@@ -15,6 +15,8 @@ import { FAT_UUID_RE, mdadmUuid, seededUuid, seededVolumeId, UUID_RE } from './u
 import { MKFS_TYPES, type BootloaderRequest, type DiskPlan, type DiskTarget, type Layout, type PlanOptions, type PlanStep, type PlannedDisk, type PlannedFilesystem, type PlannedLv, type PlannedMount, type PlannedRaid, type PlannedVolumeGroup } from './types.js';
 import { FAT, FS_MIN_BYTES, FS_MODULES, fstabType, LABEL_MAX, mkfsArgv } from './filesystems.js';
 import { mapDisks } from './mapping.js';
+import { fstabField } from './values.js';
+import { foreignDevices } from './owned.js';
 import { partedArgv, planPartitions, type PartUse } from './partitions.js';
 import { err, warn, type Ctx } from './plan-context.js';
 import { MD_DATA_OFFSET, RAID_MODULE, raidSize } from './raid.js';
@@ -119,7 +121,8 @@ export function planDisks(layout: Layout, disks: DiskTarget[], opts: PlanOptions
   ];
   for (const { f } of fsOrder) {
     if (f.comment !== undefined && !f.realDev) {
-      fstabLines.push(f.comment.startsWith('#') ? f.comment : `# ${f.comment}`);
+      // The parser refuses control characters; a comment stays one line whatever it holds.
+      fstabLines.push((f.comment.startsWith('#') ? f.comment : `# ${f.comment}`).replace(/[\r\n]/g, ' '));
       continue;
     }
     const layoutDev = canonicalDevice(f.realDev, diskDevs, vgNames);
@@ -161,7 +164,8 @@ export function planDisks(layout: Layout, disks: DiskTarget[], opts: PlanOptions
     else if (pf.format && uuid) spec = `UUID=${uuid}`;
     else if (pf.format && f.label) spec = `LABEL=${f.label}`;
     else spec = device ?? f.realDev;
-    fstabLines.push([spec, mountpoint, pf.fstabType, f.options || 'defaults', String(f.dump), String(f.pass)].join('\t'));
+    // fstab's own escaping: a mount point or a source with a space stays one field.
+    fstabLines.push([spec, mountpoint, pf.fstabType, f.options || 'defaults', String(f.dump), String(f.pass)].map(fstabField).join('\t'));
   }
 
   // Bootloader request with resolved devices.
@@ -257,11 +261,18 @@ export function planDisks(layout: Layout, disks: DiskTarget[], opts: PlanOptions
     ? raids.map((r) => `ARRAY ${r.device} metadata=1.2 UUID=${mdadmUuid(r.uuid)}`).join('\n') + '\n'
     : undefined;
 
-  return {
+  const plan: DiskPlan = {
     seed, layoutDigest: layout.digest, disks: planned, raids, volumeGroups: vgs, filesystems, modules, steps,
     commands: steps.map((s) => s.argv), mounts, fstab: fstabLines.join('\n') + '\n', mdadmConf, bootloader, deviceMap,
     warnings: c.warnings,
   };
+  // The last line of defence: whatever the layout said, no command names a disk the plan does not own.
+  const foreign = foreignDevices(plan);
+  if (foreign.length) {
+    throw new ValidationError('FERRY_E_PLAN_FOREIGN_DEVICE', `layout ${layout.file ?? ''} plans commands on devices it does not own`.replace('layout  ', 'layout '),
+      foreign.map((f) => ({ severity: 'error' as const, code: 'FERRY_E_PLAN_FOREIGN_DEVICE', message: `${f.argv[0]} would name ${f.device}, which is none of the plan's disks (${plan.disks.map((d) => d.path).join(', ')}), partitions, arrays or volumes: ${f.argv.join(' ')}` })), layout.file);
+  }
+  return plan;
 }
 
 function depth(mp: string): number {

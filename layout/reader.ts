@@ -6,11 +6,14 @@ import type { Problem } from '../common/errors.js';
 import { parseSize, type SizeSpec } from '../common/units.js';
 import type { XmlElement } from './xml.js';
 import type { AdaptiveSize, RaidLevel, Where } from './types.js';
+import { controlProblem, didYouMean } from './values.js';
 
 export const RAID_MIN_MEMBERS: Record<RaidLevel, number> = { linear: 1, raid0: 2, raid1: 2, raid4: 3, raid5: 3, raid6: 4, raid10: 2 };
 
 export class Reader {
   problems: Problem[] = [];
+  /** Attributes already refused for control characters (each is reported once). */
+  private refused = new Set<string>();
 
   error(code: string, at: Where, message: string, hint?: string): void {
     this.problems.push({ severity: 'error', code, message, path: at.path, line: at.line, hint });
@@ -23,12 +26,36 @@ export class Reader {
     return { path: attr ? `${el.path}/@${attr}` : el.path, line: el.line };
   }
 
-  /** An attribute's value, trimmed; undefined when absent or empty. */
+  /**
+   * An attribute's value, trimmed; undefined when absent or empty. Own attributes only (a
+   * layout attribute named `constructor` is not Object's). A value with a control character
+   * (`&#10;`, `&#9;` in the XML) is refused here, for every attribute: no layout value is
+   * meant to hold one, and in a command or a file each would start a new word or line.
+   */
   attr(el: XmlElement, name: string): string | undefined {
-    const v = el.attrs[name];
+    const v = Object.hasOwn(el.attrs, name) ? el.attrs[name] : undefined;
     if (v === undefined) return undefined;
+    const bad = controlProblem(v);
+    if (bad) {
+      const key = `${el.path}/@${name}`;
+      if (!this.refused.has(key)) {
+        this.refused.add(key);
+        this.error('FERRY_E_LAYOUT_VALUE', this.where(el, name), `${name}=${bad}`, 'remove the control character (newlines, tabs and the like are never part of a layout value)');
+      }
+      return undefined;
+    }
     const t = v.trim();
     return t === '' ? undefined : t;
+  }
+
+  /** Warn about attributes `el` does not have, naming the closest known one (`flag` → `flags`). */
+  knownAttributes(el: XmlElement, known: readonly string[]): void {
+    for (const a of Object.keys(el.attrs)) {
+      if (known.includes(a)) continue;
+      const near = didYouMean(a, known);
+      this.warn('FERRY_W_LAYOUT_UNKNOWN_ATTR', this.where(el, a), `<${el.name}> has no attribute ${a}; it is ignored${near ? ` (did you mean ${near}?)` : ''}`,
+        near ? `rename ${a} to ${near}` : `remove ${a}; <${el.name}> takes ${known.join(', ') || 'no attributes'}`);
+    }
   }
 
   required(el: XmlElement, name: string): string | undefined {
@@ -89,9 +116,10 @@ export class Reader {
     return { size, text, min, max, weight };
   }
 
-  unknownChildren(el: XmlElement, allowed: string[]): void {
-    for (const c of el.children) {
-      if (!allowed.includes(c.name)) this.warn('FERRY_W_LAYOUT_IGNORED', this.where(c), `<${c.name}> is not part of a layout here and is ignored`);
-    }
+  /** Warn about an element that has no place here, naming the closest one that has. */
+  unknownElement(c: XmlElement, where: string, allowed: readonly string[]): void {
+    const near = didYouMean(c.name, allowed);
+    this.warn('FERRY_W_LAYOUT_IGNORED', this.where(c), `<${c.name}> ${where} is ignored${near ? ` (did you mean <${near}>?)` : ''}`,
+      near ? `rename <${c.name}> to <${near}>` : `remove it; ${where} takes ${allowed.map((a) => `<${a}>`).join(', ')}`);
   }
 }

@@ -11,6 +11,7 @@ declare module 'sax' {
     position: number;
     startTagPosition: number;
     onopentag: (tag: Tag) => void;
+    onattribute: (attr: { name: string; value: string }) => void;
     onclosetag: (name: string) => void;
     onerror: (e: Error) => void;
     write(s: string): SAXParser;

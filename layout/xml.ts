@@ -47,17 +47,29 @@ function lineCounter(text: string): (offset: number) => number {
  */
 export const MAX_XML_DEPTH = 64;
 
-/** Start-tag lines in document order, or the first well-formedness error. */
-function tagLines(text: string): { lines: number[]; error?: Problem } {
+/**
+ * Start-tag lines and attributes in document order, or the first well-formedness error.
+ * Attributes are taken from sax's per-attribute events into objects without a prototype:
+ * xml2js (and sax's own tag object) assign them to plain objects, where an attribute named
+ * `__proto__` silently vanishes instead of being reported as unknown.
+ */
+function tagLines(text: string): { lines: number[]; attrs: Record<string, string>[]; error?: Problem } {
   const lines: number[] = [];
+  const attrs: Record<string, string>[] = [];
+  let pending: Record<string, string> = Object.create(null);
   const p = sax.parser(true, { position: true });
   let error: Problem | undefined;
   let depth = 0;
   const lineAt = lineCounter(text);
+  p.onattribute = (a: { name: string; value: string }) => {
+    Object.defineProperty(pending, a.name, { value: a.value, enumerable: true, writable: true, configurable: true });
+  };
   p.onopentag = () => {
     // startTagPosition is one past the '<'.
     const line = lineAt(p.startTagPosition - 1);
     lines.push(line);
+    attrs.push(pending);
+    pending = Object.create(null);
     if (++depth > MAX_XML_DEPTH && !error) {
       error = { severity: 'error', code: 'FERRY_E_LAYOUT_XML', message: `elements nested more than ${MAX_XML_DEPTH} deep (a layout needs at most 4)`, line, path: '/' };
       throw new Error('too deep'); // stop reading: nothing after this is looked at
@@ -78,7 +90,7 @@ function tagLines(text: string): { lines: number[]; error?: Problem } {
   } catch (e) {
     if (!error) error = { severity: 'error', code: 'FERRY_E_LAYOUT_XML', message: `malformed XML: ${(e as Error).message.split('\n')[0]}`, line: p.line + 1, path: '/' };
   }
-  return { lines, error };
+  return { lines, attrs, error };
 }
 
 /**
@@ -86,7 +98,7 @@ function tagLines(text: string): { lines: number[]; error?: Problem } {
  * well-formedness error (strict XML: SystemImager's own tools used a strict parser too).
  */
 export function parseXml(text: string): { root?: XmlElement; problem?: Problem } {
-  const { lines, error } = tagLines(text);
+  const { lines, attrs, error } = tagLines(text);
   if (error) return { problem: error };
   let doc: Record<string, X2JNode> | undefined;
   let err: Error | undefined;
@@ -109,7 +121,7 @@ export function parseXml(text: string): { root?: XmlElement; problem?: Problem }
   if (!rootName) return { problem: { severity: 'error', code: 'FERRY_E_LAYOUT_XML', path: '/', message: 'malformed XML: no root element' } };
   let n = 0;
   const build = (node: X2JNode, name: string, path: string): XmlElement => {
-    const el: XmlElement = { name, attrs: { ...(node.$ ?? {}) }, children: [], path, line: lines[n++] };
+    const el: XmlElement = { name, attrs: attrs[n] ?? Object.create(null), children: [], path, line: lines[n++] };
     const counts = new Map<string, number>();
     for (const c of node.$$ ?? []) {
       const cn = c['#name'];

@@ -7,6 +7,7 @@
 import { isIP } from 'node:net';
 import { runInNewContext } from 'node:vm';
 import { FerryError, type Problem } from '../../common/errors.js';
+import { networkInputProblems, validHostname } from '../../common/inputs.js';
 import type { CustomizationItem } from '../../common/protocol.js';
 
 /** What the planner may read of the target. */
@@ -92,11 +93,8 @@ function norm(p: string): string {
 // ------------------------------------------------------------------------------------------
 // hostname and /etc/hosts
 
-const LABEL = /^(?!-)[a-z0-9-]{1,63}(?<!-)$/i;
-
-export function validHostname(h: string): boolean {
-  return h.length <= 253 && h.split('.').every((l) => LABEL.test(l));
-}
+// The rules live in common/inputs.ts: the server checks the same inputs when a node is armed.
+export { validHostname, validInterfaceName } from '../../common/inputs.js';
 
 export const DEFAULT_HOSTS = `127.0.0.1\tlocalhost
 ::1\tlocalhost ip6-localhost ip6-loopback
@@ -154,39 +152,20 @@ export function detectNetSystem(v: TargetView): NetSystem | undefined {
   return undefined;
 }
 
-/**
- * What the kernel accepts as an interface name (dev_valid_name): 1 to 15 bytes, not "." or "..",
- * no "/", ":" or whitespace. Control characters are refused too: the name is written verbatim
- * into ifupdown, networkd, netplan and NetworkManager files, where a newline adds a line (an `up`
- * command run as root at every boot).
- */
-export function validInterfaceName(name: string): boolean {
-  return Buffer.byteLength(name) >= 1 && Buffer.byteLength(name) <= 15 && name !== '.' && name !== '..' && !/[\s/:\u0000-\u001f\u007f"'\\#;=\[\]]/.test(name);
-}
-
 export function networkSettings(inputs: Record<string, string>, macs: string[]): NetSettings {
-  const problems: Problem[] = [];
+  const problems: Problem[] = networkInputProblems(inputs);
   const mode = (inputs['network.mode'] || (inputs['network.address'] ? 'static' : 'dhcp')).toLowerCase();
-  if (mode !== 'dhcp' && mode !== 'static') problems.push({ severity: 'error', code: 'FERRY_E_CUSTOMIZE_INPUT', path: 'inputs.network.mode', message: `"${mode}" is neither dhcp nor static` });
   const dns = (inputs['network.dns'] || '').split(/[\s,;]+/).filter(Boolean);
-  for (const d of dns) if (!isIP(d)) problems.push({ severity: 'error', code: 'FERRY_E_CUSTOMIZE_INPUT', path: 'inputs.network.dns', message: `"${d}" is not an IP address` });
-  const iface = inputs['network.interface'];
-  if (iface && !validInterfaceName(iface)) {
-    problems.push({ severity: 'error', code: 'FERRY_E_CUSTOMIZE_INPUT', path: 'inputs.network.interface', message: `${JSON.stringify(iface)} is not a Linux interface name (1 to 15 characters, no whitespace, "/" or ":", not "." or "..")` });
-  }
   const s: NetSettings = { mode: mode as NetSettings['mode'], dns, iface: inputs['network.interface'] || undefined, mac: inputs['network.interface'] ? undefined : macs[0]?.toLowerCase() };
   if (mode === 'static') {
     const a = inputs['network.address'] ?? '';
     const m = /^([^/]+)\/(\d{1,3})$/.exec(a);
-    if (!m || !isIP(m[1]) || Number(m[2]) > (isIP(m[1]) === 6 ? 128 : 32)) {
-      problems.push({ severity: 'error', code: 'FERRY_E_CUSTOMIZE_INPUT', path: 'inputs.network.address', message: `"${a}" is not an address with a prefix length (192.0.2.10/24)` });
-    } else {
+    // Validated by networkInputProblems above.
+    if (m && isIP(m[1])) {
       s.address = m[1];
       s.prefix = Number(m[2]);
     }
-    const g = inputs['network.gateway'];
-    if (g && !isIP(g)) problems.push({ severity: 'error', code: 'FERRY_E_CUSTOMIZE_INPUT', path: 'inputs.network.gateway', message: `"${g}" is not an IP address` });
-    s.gateway = g || undefined;
+    s.gateway = inputs['network.gateway'] || undefined;
   }
   if (problems.length) {
     throw new FerryError('FERRY_E_CUSTOMIZE_INPUT', 'network inputs are invalid:\n' + problems.map((p) => `  ${p.path}: ${p.message}`).join('\n'), {

@@ -3,7 +3,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { TargetRoot } from '../../layers/target.js';
-import { refuseDisksInUse } from '../disk/in-use.js';
+import { preflightProblems } from '../disk/in-use.js';
+import { refuseProblems } from '../../layout/preflight.js';
 import type { DiskModule, Stage } from './types.js';
 
 /** The layouts side (installer/disk), loaded only when disks are installed (not for --root). */
@@ -34,8 +35,16 @@ export const disks: Stage = {
     ctx.plan = plan;
     for (const w of plan.warnings) ctx.emit({ phase: 'disks', state: 'warning', message: w.message, code: w.code });
     ctx.emit({ phase: 'disks', state: 'info', message: `plan: ${plan.disks.map((d) => d.path).join(', ')}; ${plan.commands.length} commands`, details: { commands: plan.commands, fstab: plan.fstab } });
-    // Before anything else is asked (--yes): a disk the system uses is refused with the reason.
-    refuseDisksInUse(plan.disks.map((pd) => found.find((d) => d.path === pd.path)).filter((d) => d !== undefined));
+    // Before the first write, and before anything else is asked (--yes): every reason not to
+    // write these disks (mounted, swap, busy arrays, loop backing, the running root, another
+    // O_EXCL opener, a changed size), all at once, with the disks untouched.
+    ctx.doing = 'checking the disks before the first write';
+    const problems = preflightProblems(plan, found);
+    if (problems.length) {
+      for (const p of problems) ctx.emit({ phase: 'disks', state: 'warning', object: p.path, code: p.code, message: p.message });
+      refuseProblems(`refusing to write ${plan.disks.map((d) => d.path).join(', ')}: checked before the first write, nothing was touched`, problems);
+    }
+    ctx.emit({ phase: 'disks', state: 'info', message: `pre-write check: ${plan.disks.map((d) => d.path).join(', ')} free (not mounted, no swap, no busy holder, no loop device on it, not the running root, not held open exclusively)` });
     const root = ctx.opts.mountRoot ?? fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-target-'));
     ctx.root = root;
     ctx.doing = 'partitioning, making file systems and mounting them';

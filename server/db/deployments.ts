@@ -7,6 +7,7 @@ import { FerryError, ValidationError, type Problem } from '../../common/errors.j
 import type { ImageManifest, InstallConfig, InstallResult } from '../../common/protocol.js';
 import { PHASES, type ProgressEvent } from '../../common/progress.js';
 import { newDeployToken, now, sameSecret, type DataDir } from '../context.js';
+import { armChecks } from '../../layout/preflight.js';
 import { getImage, manifestOf } from '../store/images.js';
 import { getLayout, getNodeRow, storeLayout } from './inventory.js';
 import { j } from './index.js';
@@ -95,6 +96,8 @@ export interface Armed {
   node: string;
   token: string;
   expiresAt: string;
+  /** Warnings of the arm-time checks (the layout's, and what could not be checked here). */
+  warnings?: Problem[];
 }
 
 function checkBlobs(d: DataDir, m: ImageManifest, what: string): void {
@@ -137,6 +140,62 @@ function insertDeployment(
   return { id, node: node.name, token, expiresAt };
 }
 
+/** What `ferry deploy --check` reports for one node: every problem arming it would meet. */
+export interface DeployCheck {
+  node: string;
+  image?: string;
+  layoutDigest?: string;
+  problems: Problem[];
+}
+
+/**
+ * The arm-time checks, with the same pure functions the installer runs (layout/preflight.ts):
+ * the layout and its values, a root file system, the disk map. The server knows nothing of a
+ * node's disks, so armChecks says so in a warning and the node checks them before writing.
+ */
+function armTimeProblems(d: DataDir, node: { name: string; disk_map: string | null }, inputs: Record<string, string>, layoutDigest: string, xml?: string): Problem[] {
+  const layout = xml ?? getLayout(d, layoutDigest).xml;
+  return armChecks({ layoutXml: layout, layoutSource: `layout ${layoutDigest}`, diskMap: node.disk_map ? j<Record<string, string>>(node.disk_map, {}) : undefined, inputs, nodeName: node.name }).problems;
+}
+
+/** Everything `armDeployment` would check, without arming or storing anything. */
+export function checkDeployment(d: DataDir, nodeName: string, o: Omit<ArmOptions, 'actor' | 'ttlMs' | 'layoutSource'>): DeployCheck {
+  const out: DeployCheck = { node: nodeName, problems: [] };
+  const fail = (e: unknown) => {
+    if (e instanceof ValidationError) out.problems.push(...e.problems);
+    else if (e instanceof FerryError) out.problems.push({ severity: 'error', code: e.code, message: e.message, hint: e.hint });
+    else throw e;
+  };
+  try {
+    const node = getNodeRow(d, nodeName);
+    let imageInputs: Record<string, string> = {};
+    try {
+      const imageRef = o.image ?? node.image;
+      if (!imageRef) throw new FerryError('FERRY_E_NODE_NO_IMAGE', `node ${nodeName} has no image to deploy`, { hint: `give --image IMG, or assign one: ferry node set ${nodeName} --image IMG` });
+      const image = getImage(d, imageRef);
+      imageInputs = j<Record<string, string>>(image.inputs, {});
+      const m = manifestOf(image);
+      out.image = `${image.name}@${image.version}`;
+      checkBlobs(d, m, `image ${out.image}`);
+    } catch (e) {
+      fail(e);
+    }
+    let xml: string | undefined;
+    let digest = node.layout_digest ?? undefined;
+    if (o.layout !== undefined) {
+      if (/^sha256:[0-9a-f]{64}$/.test(o.layout)) digest = o.layout;
+      else xml = o.layout;
+    }
+    if (xml === undefined && !digest) throw new FerryError('FERRY_E_NODE_NO_LAYOUT', `node ${nodeName} has no disk layout`, { hint: `give --layout FILE, or assign one: ferry node set ${nodeName} --layout FILE` });
+    out.layoutDigest = digest;
+    const inputs = { ...imageInputs, ...j<Record<string, string>>(node.inputs, {}), ...(o.inputs ?? {}) };
+    out.problems.push(...armTimeProblems(d, node, inputs, digest ?? 'given', xml));
+  } catch (e) {
+    fail(e);
+  }
+  return out;
+}
+
 /** Arm one node: a deployment record and a fresh deploy token. */
 export function armDeployment(d: DataDir, nodeName: string, o: ArmOptions): Armed {
   const node = getNodeRow(d, nodeName);
@@ -153,7 +212,11 @@ export function armDeployment(d: DataDir, nodeName: string, o: ArmOptions): Arme
     throw new FerryError('FERRY_E_NODE_NO_LAYOUT', `node ${nodeName} has no disk layout`, { details: { node: nodeName }, hint: `give --layout FILE, or assign one: ferry node set ${nodeName} --layout FILE` });
   }
   const inputs = { ...j<Record<string, string>>(image.inputs, {}), ...j<Record<string, string>>(node.inputs, {}), ...(o.inputs ?? {}) };
-  return insertDeployment(d, node, m, layoutDigest, inputs, { bootloader: node.bootloader, finish: node.finish, diskMap: node.disk_map, ttlMs: o.ttlMs ?? DEFAULT_TTL_MS, actor: o.actor });
+  // Check before anything is armed: every problem at once, none of them found on the node later.
+  const problems = armTimeProblems(d, node, inputs, layoutDigest);
+  if (problems.some((p) => p.severity === 'error')) throw new ValidationError('FERRY_E_DEPLOY_CHECK', `node ${nodeName} cannot be armed`, problems);
+  const armed = insertDeployment(d, node, m, layoutDigest, inputs, { bootloader: node.bootloader, finish: node.finish, diskMap: node.disk_map, ttlMs: o.ttlMs ?? DEFAULT_TTL_MS, actor: o.actor });
+  return problems.length ? { ...armed, warnings: problems } : armed;
 }
 
 /** Deploy exactly what a record deployed (image digest, layout, inputs) again. */
