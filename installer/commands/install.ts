@@ -12,7 +12,7 @@ const INSTALL_USAGE = 'ferry install --server URL (--token TOKEN | --node NAME [
 function adminTokenFrom(v: Record<string, unknown>): string {
   return readAdminToken(dataDir(v), {
     given: v['admin-token'] as string | undefined,
-    hint: 'give --data DIR of the server, or --admin-token TOKEN, or arm the node with ferry deploy and pass --token',
+    hint: 'give --data DIR of the server, or --admin-token TOKEN, or arm the node (ferry deploy NODE) and pass its token with --token',
   });
 }
 
