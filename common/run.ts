@@ -171,6 +171,9 @@ export function run(argv: string[], opts: RunOptions = {}): Promise<RunResult> {
   });
 }
 
+/** What runs commands: run() itself, or a fake that records them (the unit tier). */
+export type Runner = (argv: string[], opts?: RunOptions) => Promise<RunResult>;
+
 export interface Spawned {
   child: ChildProcess;
   /** Resolves when the command exits successfully; rejects like run() does. */
