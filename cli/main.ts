@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 type Command = { summary: string; load: () => Promise<{ run(argv: string[]): Promise<number> }> };
 
 // One line per command family; each area adds its own.
-const COMMANDS: Record<string, Command> = {
+export const COMMANDS: Record<string, Command> = {
   install: { summary: 'install a node\'s image onto disks of this host (--disk DEV --yes) or a directory', load: () => import('./install.js') },
   layout: { summary: 'validate, plan, apply and capture disk layouts', load: () => import('./layout.js') },
   serve: { summary: 'run the image server (installer API, blobs, network boot, admin API)', load: () => import('./serve.js') },

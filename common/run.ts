@@ -25,15 +25,60 @@ export function resolveTool(name: string): string {
   return env || name;
 }
 
-/** Which Debian package provides a tool: named in the error when a tool is missing. */
-const PACKAGE_OF: Record<string, string> = {
-  parted: 'parted', wipefs: 'util-linux', lsblk: 'util-linux', blkid: 'util-linux', losetup: 'util-linux',
-  mount: 'mount', umount: 'mount', sfdisk: 'fdisk', partprobe: 'parted', 'mkfs.ext4': 'e2fsprogs',
-  'mkfs.ext2': 'e2fsprogs', 'mkfs.ext3': 'e2fsprogs', 'mke2fs': 'e2fsprogs', tune2fs: 'e2fsprogs',
-  'mkfs.xfs': 'xfsprogs', 'mkfs.btrfs': 'btrfs-progs', 'mkfs.vfat': 'dosfstools', 'mkfs.fat': 'dosfstools',
-  mkswap: 'util-linux', mdadm: 'mdadm', pvcreate: 'lvm2', vgcreate: 'lvm2', lvcreate: 'lvm2', lvm: 'lvm2',
-  zstd: 'zstd', tar: 'tar', getfattr: 'attr', setfattr: 'attr', gzip: 'gzip', nginx: 'nginx-light', mknod: 'coreutils', chroot: 'coreutils', 'update-grub': 'grub2-common', 'grub-mkconfig': 'grub2-common', 'qemu-system-x86_64': 'qemu-system-x86', 'grub-install': 'grub2-common',
+/**
+ * Every program Ferry runs, with the Debian package that provides it: named in the error when
+ * a tool is missing, and checked by test/unit/tools.test.ts (every tool the code runs is here;
+ * every tool the installer runs is in the boot environment, initrd/packages.txt).
+ *
+ * `by` says who runs it: the installer (in the boot environment, and `ferry install` on a
+ * host), the server side (`ferry serve`, image commands), or the builders and tests.
+ * `bootEnv` names the boot environment's provider when it is not `package` (busybox applets).
+ * Programs run inside an installed image (grub-install, update-initramfs, efibootmgr, the
+ * customization scripts) are the image's own and not listed.
+ */
+export interface Tool {
+  package: string;
+  by: readonly ('installer' | 'server' | 'build')[];
+  bootEnv?: string;
+}
+
+const I = ['installer'] as const;
+const IS = ['installer', 'server'] as const;
+const S = ['server'] as const;
+const B = ['build'] as const;
+
+export const TOOLS: Readonly<Record<string, Tool>> = {
+  // disks: discovery, partitions, RAID, LVM, file systems, mounts (installer/disk, layout/)
+  lsblk: { package: 'util-linux', by: I }, blkid: { package: 'util-linux', by: I }, wipefs: { package: 'util-linux', by: I },
+  partx: { package: 'util-linux', by: I }, mkswap: { package: 'util-linux', by: I },
+  parted: { package: 'parted', by: I },
+  modprobe: { package: 'kmod', by: I },
+  mdadm: { package: 'mdadm', by: I },
+  pvcreate: { package: 'lvm2', by: I }, vgcreate: { package: 'lvm2', by: I }, lvcreate: { package: 'lvm2', by: I },
+  vgchange: { package: 'lvm2', by: I }, lvchange: { package: 'lvm2', by: I },
+  pvs: { package: 'lvm2', by: I }, vgs: { package: 'lvm2', by: I }, lvs: { package: 'lvm2', by: I },
+  'mkfs.ext2': { package: 'e2fsprogs', by: I }, 'mkfs.ext3': { package: 'e2fsprogs', by: I }, 'mkfs.ext4': { package: 'e2fsprogs', by: I },
+  'mkfs.xfs': { package: 'xfsprogs', by: I }, 'mkfs.btrfs': { package: 'btrfs-progs', by: I }, 'mkfs.fat': { package: 'dosfstools', by: I },
+  'mkfs.jfs': { package: 'jfsutils', by: I }, 'mkfs.reiserfs': { package: 'reiserfsprogs', by: I },
+  mount: { package: 'mount', by: I }, umount: { package: 'mount', by: I },
+  // layers (layers/): decompression, xattrs, device nodes
+  zstd: { package: 'zstd', by: [...IS, 'build'] }, setfattr: { package: 'attr', by: IS }, getfattr: { package: 'attr', by: S },
+  gzip: { package: 'gzip', by: S },
+  mknod: { package: 'coreutils', by: IS, bootEnv: 'busybox-static' },
+  // the target and the end of an install (installer/chroot.ts, stages/finish.ts, commands/run.ts)
+  chroot: { package: 'coreutils', by: I, bootEnv: 'busybox-static' }, sync: { package: 'coreutils', by: I, bootEnv: 'busybox-static' },
+  reboot: { package: 'systemd-sysv', by: I, bootEnv: 'busybox-static' }, poweroff: { package: 'systemd-sysv', by: I, bootEnv: 'busybox-static' },
+  // building the boot environment (initrd/)
+  'apt-get': { package: 'apt', by: B }, 'apt-cache': { package: 'apt', by: B }, 'dpkg-deb': { package: 'dpkg', by: B },
+  depmod: { package: 'kmod', by: B }, busybox: { package: 'busybox-static', by: B },
+  // tests and scripts
+  losetup: { package: 'mount', by: B }, tar: { package: 'tar', by: B }, 'qemu-system-x86_64': { package: 'qemu-system-x86', by: B },
 };
+
+/** Which Debian package provides a tool, by its name or path. */
+export function packageOf(tool: string): string | undefined {
+  return (TOOLS[tool] ?? TOOLS[tool.split('/').pop()!])?.package;
+}
 
 let guard: ((argv: string[]) => void) | undefined = () => {
   // The unit tier is pure: no processes. The vitest unit project sets this variable.
@@ -112,7 +157,7 @@ function failure(argv: string[], code: number | null, signal: string | null, std
 
 function spawnError(argv: string[], e: NodeJS.ErrnoException): FerryError {
   if (e.code === 'ENOENT') {
-    const pkg = PACKAGE_OF[argv[0]] ?? PACKAGE_OF[argv[0].split('/').pop()!];
+    const pkg = packageOf(argv[0]);
     return new FerryError('FERRY_E_TOOL_MISSING', `the program "${argv[0]}" was not found`, {
       details: { argv, tool: argv[0], package: pkg },
       hint: pkg ? `install the Debian package "${pkg}" (apt-get install ${pkg}) or set FERRY_TOOL_${argv[0].toUpperCase().replace(/[^A-Z0-9]/g, '_')}` : 'install it, or point Ferry at it with FERRY_TOOL_<NAME>=/path',
@@ -170,6 +215,9 @@ export function run(argv: string[], opts: RunOptions = {}): Promise<RunResult> {
     });
   });
 }
+
+/** What runs commands: run() itself, or a fake that records them (the unit tier). */
+export type Runner = (argv: string[], opts?: RunOptions) => Promise<RunResult>;
 
 export interface Spawned {
   child: ChildProcess;

@@ -20,6 +20,7 @@ import { foreignDevices } from './owned.js';
 import { partedArgv, planPartitions, type PartUse } from './partitions.js';
 import { err, warn, type Ctx } from './plan-context.js';
 import { MD_DATA_OFFSET, RAID_MODULE, raidSize } from './raid.js';
+import { LVM_ENV, mountSteps, releaseSteps, rescanStep, teardownSteps } from './plan-steps.js';
 
 export { mapDisks } from './mapping.js';
 
@@ -209,15 +210,12 @@ export function planDisks(layout: Layout, disks: DiskTarget[], opts: PlanOptions
   if (vgs.length) need('dm_mod');
   for (const f of filesystems) if (f.format) for (const m of FS_MODULES[f.fs] ?? []) need(m);
 
-  const steps: PlanStep[] = [];
+  const steps: PlanStep[] = releaseSteps(planned.map((d) => disks.find((t) => t.path === d.path)).filter((t): t is DiskTarget => t !== undefined));
   for (const m of modules) steps.push({ kind: 'modprobe', argv: ['modprobe', m], mayFail: true, comment: `kernel module ${m} (may be built in)` });
   for (const d of planned) steps.push({ kind: 'wipe', argv: ['wipefs', '-a', '-f', d.path], device: d.path, comment: `clear old signatures and partition tables on ${d.path} (layout ${d.layoutDev})` });
   for (const d of planned) {
-    steps.push({
-      kind: 'partition', argv: partedArgv(d, uses), device: d.path,
-      waitFor: d.partitions.filter((p) => p.type !== 'extended').map((p) => p.device),
-      comment: `${d.label} label and ${d.partitions.length} partition(s) on ${d.path}`,
-    });
+    steps.push({ kind: 'partition', argv: partedArgv(d, uses), device: d.path, comment: `${d.label} label and ${d.partitions.length} partition(s) on ${d.path}` });
+    steps.push(rescanStep(d));
   }
   // Old file systems at the same offsets would confuse blkid and mdadm.
   for (const d of planned) for (const p of d.partitions) if (p.type !== 'extended') steps.push({ kind: 'wipe', argv: ['wipefs', '-a', '-f', p.device], device: p.device });
@@ -236,8 +234,7 @@ export function planDisks(layout: Layout, disks: DiskTarget[], opts: PlanOptions
     steps.push({ kind: 'raid', argv, device: r.device, waitFor: [r.device], comment: `${r.level} array ${r.layoutName} of ${r.size} bytes` });
     steps.push({ kind: 'wipe', argv: ['wipefs', '-a', '-f', r.device], device: r.device });
   }
-  // Without udev (the boot environment has none) device-mapper must create its own nodes.
-  const lvmEnv = { DM_DISABLE_UDEV: '1' };
+  const lvmEnv = LVM_ENV;
   for (const v of vgs) {
     for (const pv of v.pvs) steps.push({ kind: 'lvm', argv: ['pvcreate', '-ff', '-y', '--dataalignment', '1m', pv], device: pv, env: lvmEnv });
     steps.push({ kind: 'lvm', argv: ['vgcreate', '-y', '--physicalextentsize', `${v.extentSize / 1024}k`, v.name, ...v.pvs], env: lvmEnv, comment: `${v.extents} extents of ${v.extentSize} bytes` });
@@ -256,6 +253,7 @@ export function planDisks(layout: Layout, disks: DiskTarget[], opts: PlanOptions
     .filter((f) => f.mount)
     .map((f) => ({ device: f.device, mountpoint: f.mountpoint.length > 1 ? f.mountpoint.replace(/\/+$/, '') : f.mountpoint, fstype: f.fstabType }))
     .sort((a, b) => depth(a.mountpoint) - depth(b.mountpoint) || a.mountpoint.localeCompare(b.mountpoint));
+  steps.push(...mountSteps(mounts));
 
   const mdadmConf = raids.length
     ? raids.map((r) => `ARRAY ${r.device} metadata=1.2 UUID=${mdadmUuid(r.uuid)}`).join('\n') + '\n'
@@ -263,7 +261,7 @@ export function planDisks(layout: Layout, disks: DiskTarget[], opts: PlanOptions
 
   const plan: DiskPlan = {
     seed, layoutDigest: layout.digest, disks: planned, raids, volumeGroups: vgs, filesystems, modules, steps,
-    commands: steps.map((s) => s.argv), mounts, fstab: fstabLines.join('\n') + '\n', mdadmConf, bootloader, deviceMap,
+    commands: steps.map((s) => s.argv), teardown: teardownSteps(steps), mounts, fstab: fstabLines.join('\n') + '\n', mdadmConf, bootloader, deviceMap,
     warnings: c.warnings,
   };
   // The last line of defence: whatever the layout said, no command names a disk the plan does not own.

@@ -176,6 +176,11 @@ export interface Layout {
 export interface DiskTarget {
   /** `/dev/vda`, `/dev/nvme0n1`, `/dev/loop3`. */
   path: string;
+  /**
+   * Arrays and volumes built on the disk (by path, the topmost first), as discovery found
+   * them: the plan releases them before anything else.
+   */
+  holders?: string[];
   size: number;
   /** Logical sector size in bytes (512 or 4096). */
   sectorSize: number;
@@ -312,7 +317,16 @@ export interface BootloaderRequest {
   timeout?: number;
 }
 
-export type StepKind = 'modprobe' | 'wipe' | 'partition' | 'raid' | 'lvm' | 'mkfs';
+/**
+ * What a step does. Setup, in this order: `release` (stop arrays and volumes an earlier install
+ * left on the disks), `modprobe`, `wipe`, `partition`, `rescan` (have the kernel read the new
+ * table), `raid`, `lvm`, `mkfs`, `mount`. Teardown: `umount`, `deactivate` (volume groups),
+ * `stop` (arrays).
+ */
+export type StepKind = 'release' | 'modprobe' | 'wipe' | 'partition' | 'rescan' | 'raid' | 'lvm' | 'mkfs' | 'mount' | 'umount' | 'deactivate' | 'stop';
+
+/** Stands for the target root in the argv of mount steps (`mount -t ext4 /dev/vda2 $ROOT/boot`). */
+export const TARGET_ROOT = '$ROOT';
 
 /** One command of a plan; applyDiskPlan runs them in order. */
 export interface PlanStep {
@@ -320,12 +334,21 @@ export interface PlanStep {
   argv: string[];
   /** The device this step writes to (disk, partition, array, volume). */
   device?: string;
-  /** Device nodes that must exist after this step before the next one starts. */
+  /**
+   * Device nodes that must exist after this step before the next one starts; a planned
+   * partition must also have the planned start and size in the kernel's view.
+   */
   waitFor?: string[];
   /** A failure is logged and tolerated (modprobe on a kernel with built-in drivers, partx). */
   mayFail?: boolean;
   /** Extra environment (DM_DISABLE_UDEV=1 for LVM without udev). */
   env?: Record<string, string>;
+  /** mount and umount: the mount point inside the target root (argv names it under $ROOT). */
+  mountpoint?: string;
+  /** Run only when this holds: `device` is present, or `mountpoint` is mounted under the root. */
+  when?: 'present' | 'mounted';
+  /** Teardown steps: the index in `steps` of the setup step this one undoes. */
+  undoes?: number;
   /** Why, for people reading the plan. */
   comment?: string;
 }
@@ -345,9 +368,12 @@ export interface DiskPlan {
   filesystems: PlannedFilesystem[];
   /** Kernel modules the layout needs (loaded by modprobe steps). */
   modules: string[];
+  /** Every command that sets the disks up, in order, mounts under the target root last. */
   steps: PlanStep[];
   /** Every argv of `steps`, in order: the plan's commands. */
   commands: string[][];
+  /** What undoes the steps, in reverse: unmounts, then volume groups, then arrays. */
+  teardown: PlanStep[];
   /** Mounts under the target root, parents first. */
   mounts: PlannedMount[];
   /** The target's /etc/fstab. */

@@ -4,15 +4,21 @@ import { dataDir, readAdminToken, usageError } from '../../common/cli.js';
 import { FerryError } from '../../common/errors.js';
 import { log } from '../../common/log.js';
 import { ADMIN_ROUTES, type ArmResponse } from '../../common/protocol.js';
-import { runInstall } from '../install.js';
-import { parse, report } from './outcome.js';
+import { runInstall, type InstallContext, type InstallOptions } from '../install.js';
+import { ServerClient } from '../client.js';
+import { formatPlan } from '../disk/print.js';
+import { config } from '../stages/config.js';
+import { planTargetDisks } from '../stages/disks.js';
+import { identify } from '../stages/identify.js';
+import { parse as parseOptions } from '../../common/cli.js';
+import { OPTIONS, report } from './outcome.js';
 
-const INSTALL_USAGE = 'ferry install --server URL (--token TOKEN | --node NAME [--data DIR | --admin-token T]) (--disk DEV... --yes | --root DIR) [--no-initramfs]';
+const INSTALL_USAGE = 'ferry install --server URL (--token TOKEN | --node NAME [--data DIR | --admin-token T]) (--disk DEV... --yes | --root DIR) [--no-initramfs]\n       ferry install --dry-run --server URL --token TOKEN (--disk DEV... | --root DIR) [--json]';
 
 function adminTokenFrom(v: Record<string, unknown>): string {
   return readAdminToken(dataDir(v), {
     given: v['admin-token'] as string | undefined,
-    hint: 'give --data DIR of the server, or --admin-token TOKEN, or arm the node with ferry deploy and pass --token',
+    hint: 'give --data DIR of the server, or --admin-token TOKEN, or arm the node (ferry deploy NODE) and pass its token with --token',
   });
 }
 
@@ -42,7 +48,8 @@ export async function armNode(server: string, adminToken: string, node: string):
 
 /** `ferry install`: the same install onto disks or a directory of this host. */
 export async function installCommand(argv: string[]): Promise<number> {
-  const v = parse(argv, INSTALL_USAGE);
+  // --dry-run is the host install's own (ferry-installer run on a node has none).
+  const v = parseOptions(argv, { ...OPTIONS, 'dry-run': { type: 'boolean' } }, INSTALL_USAGE, { positionals: false }).values;
   if (v.help) {
     process.stdout.write(`usage: ${INSTALL_USAGE}\n`);
     return 0;
@@ -52,6 +59,10 @@ export async function installCommand(argv: string[]): Promise<number> {
   if (!server) throw usageError('--server is required', INSTALL_USAGE);
   if (!v.token && !v.node) throw usageError('give --token TOKEN, or --node NAME to arm a deployment', INSTALL_USAGE);
   if (!v.root && !(v.disk as string[] | undefined)?.length) throw usageError('name the target with --disk DEV (repeatable) or --root DIR', INSTALL_USAGE);
+  if (v['dry-run']) {
+    if (!v.token) throw usageError('--dry-run reads an armed deployment: give its --token (ferry deploy NODE arms one); --node would arm a new one', INSTALL_USAGE);
+    return dryRun({ server, token: v.token as string, disks: v.disk as string[] | undefined, root: v.root as string | undefined, yes: false, finish: 'stay', onNode: false }, !!v.json);
+  }
   if (v.disk && !v.yes) {
     throw new FerryError('FERRY_E_NOT_CONFIRMED', `installing erases ${(v.disk as string[]).join(', ')}; add --yes to confirm`, {
       details: { disks: v.disk }, hint: 'add --yes after checking the device names (lsblk)',
@@ -75,4 +86,48 @@ export async function installCommand(argv: string[]): Promise<number> {
   });
   if (v.json) process.stdout.write(JSON.stringify(outcome.result, null, 2) + '\n');
   return report(outcome);
+}
+
+/**
+ * `ferry install --dry-run`: what the install would do, and nothing of it. It reads the
+ * deployment's configuration (the server records the deployment as started, as when the real
+ * install reads it; no event or result is sent, so the same token then installs), plans the
+ * layout onto the disks as they are, runs the checks made before the first write (disks
+ * present, unchanged, not in use) and prints the whole plan: every disk command in order, the
+ * teardown, the layers, the customizations and the bootloader request.
+ */
+async function dryRun(opts: InstallOptions, json: boolean): Promise<number> {
+  const client = new ServerClient({ server: opts.server, token: opts.token });
+  const notes: string[] = [];
+  const ctx: InstallContext = {
+    opts, client, doing: 'starting', mounted: false, finish: 'stay', warnings: [],
+    emit: (e) => {
+      if (e.state === 'warning') notes.push(`warning: ${e.message}`);
+    },
+  };
+  await identify.run(ctx);
+  await config.run(ctx);
+  const c = ctx.config!;
+  let plan: import('../../layout/types.js').DiskPlan | undefined;
+  if (!opts.root) {
+    const planned = await planTargetDisks(ctx);
+    plan = planned.plan;
+    const { preflight } = await import('../disk/apply.js');
+    preflight(plan, planned.found);
+  }
+  if (json) {
+    process.stdout.write(JSON.stringify({ dryRun: true, node: c.node.name, deployment: c.deployment.id, image: c.image, root: opts.root, bootloader: c.bootloader, plan }, null, 2) + '\n');
+    return 0;
+  }
+  const w = (l: string) => process.stdout.write(l + '\n');
+  w(`dry run of deployment ${c.deployment.id}: node ${c.node.name}, image ${c.image.name}@${c.image.version} (${c.image.digest.slice(0, 19)}...)`);
+  if (plan) process.stdout.write(formatPlan(plan));
+  else w(`target: the directory ${opts.root}; no disks are touched`);
+  w(`layers (${c.image.layers.length}, from ${c.transport.kind === 'http' ? c.transport.baseUrl : c.transport.kind}):`);
+  for (const l of c.image.layers) w(`  ${l.digest}  ${l.size} bytes  ${l.mediaType}`);
+  w(`customizations: ${c.image.customizations.map((x) => x.kind).join(', ') || 'none'}`);
+  w(`bootloader: ${c.bootloader}${plan ? `, layout asks ${plan.bootloader.mode ?? 'detect'}` : ''}`);
+  for (const n of notes) w(n);
+  w('dry run: nothing was changed');
+  return 0;
 }

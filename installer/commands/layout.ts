@@ -3,22 +3,23 @@
  *
  *   validate FILE
  *   plan FILE [(--disk DEV | --disk-size SIZE)...] [--sector-size N] [--map LAYOUTDEV=DEV]... [--seed S] [--json]
- *   apply FILE --disk DEV... [--map …] [--seed S] --root DIR --yes [--json]
+ *   apply FILE --disk DEV... [--map …] [--seed S] --root DIR (--yes | --dry-run) [--json]
  *   teardown FILE --disk DEV... [--map …] --root DIR
  *   capture [--disk DEV]... [--root DIR]
  */
 import { readFileSync } from 'node:fs';
 import { FerryError, ValidationError, formatProblem } from '../../common/errors.js';
 import { formatEvent } from '../../common/progress.js';
-import { formatBytes, parseBytes } from '../../common/units.js';
+import { parseBytes } from '../../common/units.js';
+import { formatPlan } from '../disk/print.js';
 import { parse, printJson, usageError } from '../../common/cli.js';
 import { readLayout, parseLayout } from '../../layout/parse.js';
 import { planDisks } from '../../layout/plan.js';
-import type { DiskPlan, DiskTarget, Layout } from '../../layout/types.js';
+import type { BlockDevice, DiskPlan, DiskTarget, Layout } from '../../layout/types.js';
 
 const USAGE = `ferry layout validate FILE
        ferry layout plan FILE [(--disk DEV | --disk-size SIZE)...] [--sector-size 512|4096] [--map LAYOUTDEV=DEV]... [--seed S] [--json]
-       ferry layout apply FILE --disk DEV... [--map LAYOUTDEV=DEV]... [--seed S] --root DIR --yes [--json]
+       ferry layout apply FILE --disk DEV... [--map LAYOUTDEV=DEV]... [--seed S] --root DIR (--yes | --dry-run) [--json]
        ferry layout teardown FILE --disk DEV... [--map LAYOUTDEV=DEV]... [--seed S] --root DIR
        ferry layout capture [--disk DEV]... [--root DIR]`;
 
@@ -30,6 +31,7 @@ const OPTIONS = {
   seed: { type: 'string' },
   root: { type: 'string' },
   yes: { type: 'boolean' },
+  'dry-run': { type: 'boolean' },
 } as const;
 
 function readFile(file: string): string {
@@ -86,30 +88,8 @@ function loadLayout(file: string): Layout {
   return parseLayout(readFile(file), { file });
 }
 
-function printPlan(plan: DiskPlan): void {
-  const w = (s: string) => process.stdout.write(s + '\n');
-  for (const d of plan.disks) {
-    w(`disk ${d.path} (layout ${d.layoutDev}): ${d.label}, ${d.size} bytes (${formatBytes(d.size)}), ${d.sectorSize}-byte sectors, ${d.unallocated} bytes unallocated`);
-    for (const p of d.partitions.slice().sort((a, b) => a.start - b.start)) {
-      w(`  ${String(p.number).padStart(2)} ${p.device.padEnd(18)} ${p.type.padEnd(8)} start ${String(p.start).padStart(14)}  size ${String(p.size).padStart(14)} (${formatBytes(p.size)})${p.flags.length ? '  flags ' + p.flags.join(',') : ''}${p.layoutNum !== p.number ? `  (layout num ${p.layoutNum})` : ''}`);
-    }
-  }
-  for (const r of plan.raids) w(`raid ${r.device}: ${r.level} of ${r.members.join(' ')}${r.spares.length ? ' spares ' + r.spares.join(' ') : ''}, ${r.size} bytes, uuid ${r.uuid}`);
-  for (const v of plan.volumeGroups) {
-    w(`volume group ${v.name} on ${v.pvs.join(' ')}: ${v.extents} extents of ${v.extentSize} bytes`);
-    for (const l of v.lvs) w(`  ${l.device}: ${l.extents} extents, ${l.size} bytes (${formatBytes(l.size)})`);
-  }
-  w('file systems:');
-  for (const f of plan.filesystems) {
-    w(`  ${f.device.padEnd(24)} ${f.fs.padEnd(8)} ${f.mountpoint.padEnd(14)} ${f.format ? `uuid ${f.uuid ?? '-'}` : '(fstab only)'}${f.label ? ` label ${f.label}` : ''}`);
-  }
-  w(`bootloader: ${plan.bootloader.mode ?? 'detect'}${plan.bootloader.flavor ? ` (${plan.bootloader.flavor})` : ''}${plan.bootloader.targets.length ? ' on ' + plan.bootloader.targets.join(' ') : ''}${plan.bootloader.esp ? `, ESP ${plan.bootloader.esp.device}` : ''}`);
-  w('commands:');
-  for (const s of plan.steps) w(`  ${s.env ? Object.entries(s.env).map(([k, x]) => `${k}=${x} `).join('') : ''}${s.argv.join(' ')}${s.mayFail ? '   # may fail' : ''}`);
-  w('mounts:');
-  for (const m of plan.mounts) w(`  ${m.device} on ${m.mountpoint} (${m.fstype})`);
-  w('fstab:');
-  process.stdout.write(plan.fstab.replace(/^/gm, '  '));
+function printPlan(plan: DiskPlan, root?: string): void {
+  process.stdout.write(formatPlan(plan, root));
   for (const p of plan.warnings) process.stderr.write(formatProblem(p) + '\n');
 }
 
@@ -157,9 +137,19 @@ export async function layoutCommand(argv: string[]): Promise<number> {
     }
     case 'apply': {
       if (!positionals[0]) throw usageError('apply needs a FILE', USAGE);
-      if (!v.root) throw usageError('apply needs --root DIR (where the file systems are mounted)', USAGE);
+      if (!v.root && !v['dry-run']) throw usageError('apply needs --root DIR (where the file systems are mounted)', USAGE);
       const layout = loadLayout(positionals[0]);
-      const plan = planDisks(layout, await targets(layout, v, true), { map: parseMap(v.map), seed: v.seed });
+      const found = await targets(layout, v, true);
+      const plan = planDisks(layout, found, { map: parseMap(v.map), seed: v.seed });
+      if (v['dry-run']) {
+        // Everything apply would run, with the checks it makes first; nothing is written.
+        if (v.json) printJson(plan);
+        else printPlan(plan, v.root);
+        const { preflight } = await import('../disk/apply.js');
+        preflight(plan, found as BlockDevice[]);
+        if (!v.json) process.stdout.write(`dry run: nothing was changed; apply with --yes to run these ${plan.steps.length} steps\n`);
+        return 0;
+      }
       const { applyDiskPlan } = await import('../disk/apply.js');
       await applyDiskPlan(plan, {
         root: v.root, yes: !!v.yes,

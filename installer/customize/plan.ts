@@ -169,7 +169,7 @@ export function networkSettings(inputs: Record<string, string>, macs: string[]):
   }
   if (problems.length) {
     throw new FerryError('FERRY_E_CUSTOMIZE_INPUT', 'network inputs are invalid:\n' + problems.map((p) => `  ${p.path}: ${p.message}`).join('\n'), {
-      details: { problems }, hint: 'correct the node\'s or deployment\'s network.* inputs (ferry node set … --input network.address=192.0.2.10/24)',
+      details: { problems }, hint: 'correct the node\'s or deployment\'s network.* inputs (ferry node set … --set network.address=192.0.2.10/24)',
     });
   }
   return s;

@@ -1,36 +1,24 @@
 /**
- * Applying a disk plan: check the disks are the ones planned and free, run the plan's steps,
- * wait for each device node the kernel must create, then mount the file systems under the
- * target root, parents first. Teardown undoes the mounts, volume groups and arrays.
+ * Applying a disk plan: check the disks are the ones planned and free, then run the plan's
+ * steps in order (release what an earlier install left, partitions, the rescan, arrays,
+ * volumes, file systems, mounts under the target root), waiting for each device node the kernel
+ * must create. Everything that runs is a step of the plan; when a step fails, what the steps
+ * before it set up is undone in reverse (the plan's teardown steps for them), and the error is
+ * the step's. Teardown runs the plan's teardown steps.
  */
-import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { isAbsolute, relative, resolve } from 'node:path';
 import { FerryError } from '../../common/errors.js';
 import { log } from '../../common/log.js';
 import type { ProgressEvent } from '../../common/progress.js';
-import { run } from '../../common/run.js';
 import { waitFor } from '../../common/wait.js';
-import { baseName } from '../../layout/names.js';
-import type { ApplyOptions, BlockDevice, DiskPlan, PlannedDisk, PlanStep } from '../../layout/types.js';
-import { discoverDisks } from './discover.js';
-import { refuseDisksInUse } from './in-use.js';
+import { stepArgv } from '../../layout/plan-steps.js';
+import type { ApplyOptions, BlockDevice, DiskPlan, PlannedPartition, PlanStep } from '../../layout/types.js';
+import { systemHost, type DiskHost } from './host.js';
+import { refuseDisksInUse, type SystemView } from './in-use.js';
 
-function isBlockDevice(p: string): boolean {
-  try {
-    return statSync(p).isBlockDevice();
-  } catch {
-    return false;
-  }
-}
-
-/** The kernel's view of a partition (sysfs counts 512-byte units whatever the sector size). */
-function kernelGeometry(dev: string): { start: number; size: number } | undefined {
-  try {
-    const base = `/sys/class/block/${baseName(dev)}`;
-    return { start: Number(readFileSync(`${base}/start`, 'utf8')) * 512, size: Number(readFileSync(`${base}/size`, 'utf8')) * 512 };
-  } catch {
-    return undefined;
-  }
+export interface DiskApplyOptions extends ApplyOptions {
+  /** The machine the plan runs on (default: this one). */
+  host?: DiskHost;
 }
 
 /** A path inside the target root; refuses anything that would land outside it. */
@@ -45,7 +33,7 @@ export function inRoot(root: string, mp: string): string {
 }
 
 /** Check that every disk of the plan is present, unchanged and free. */
-export function checkDisks(plan: DiskPlan, found: BlockDevice[]): void {
+export function checkDisks(plan: DiskPlan, found: BlockDevice[], sys?: SystemView): void {
   const mine: BlockDevice[] = [];
   for (const pd of plan.disks) {
     const d = found.find((x) => x.path === pd.path);
@@ -58,143 +46,132 @@ export function checkDisks(plan: DiskPlan, found: BlockDevice[]): void {
     }
     mine.push(d);
   }
-  refuseDisksInUse(mine);
+  refuseDisksInUse(mine, sys);
 }
 
-async function runStep(s: PlanStep, emit: (e: ProgressEvent) => void, timeoutMs: number): Promise<void> {
-  emit({ phase: 'disks', state: 'progress', object: s.device ?? s.argv[s.argv.length - 1], message: s.comment ?? s.argv.join(' ') });
+/**
+ * What applying checks before the first write: the disks (checkDisks), and that the plan
+ * releases every array and volume found on them.
+ */
+export function preflight(plan: DiskPlan, found: BlockDevice[], sys?: SystemView): void {
+  checkDisks(plan, found, sys);
+  const released = new Set(plan.steps.filter((s) => s.kind === 'release').map((s) => s.device));
+  const holders = [...new Set(plan.disks.flatMap((pd) => found.find((x) => x.path === pd.path)?.holders ?? []))];
+  for (const h of holders) {
+    if (released.has(h)) continue;
+    // The plan releases arrays and logical volumes; one made before they were there does not.
+    const known = /^\/dev\/(md|mapper\/)/.test(h);
+    throw new FerryError('FERRY_E_DISK_IN_USE', `${h} is built on ${plan.disks.map((d) => d.path).join(', ')} and ${known ? 'the plan does not release it (it was made before it was there)' : 'Ferry does not know how to release it'}`, {
+      details: { holder: h },
+      hint: known ? 'plan again against the disks as they are (ferry layout plan --disk DEV), then apply that plan' : `release ${h} by hand, then apply again`,
+    });
+  }
+}
+
+function partitionsOf(plan: DiskPlan): Map<string, PlannedPartition> {
+  return new Map(plan.disks.flatMap((d) => d.partitions.map((p) => [p.device, p] as const)));
+}
+
+/** Whether a step's condition (`when`) holds now. */
+function holds(s: PlanStep, root: string, host: DiskHost): boolean {
+  if (s.when === 'present') return !!s.device && host.isBlockDevice(s.device);
+  if (s.when === 'mounted') return host.isMountpoint(inRoot(root, s.mountpoint!));
+  return true;
+}
+
+async function runStep(s: PlanStep, ctx: { plan: DiskPlan; root: string; host: DiskHost; emit: (e: ProgressEvent) => void; timeoutMs: number; parts: Map<string, PlannedPartition> }): Promise<void> {
+  const { host, root } = ctx;
+  if (!holds(s, root, host)) {
+    log.info('step skipped', { argv: s.argv, when: s.when });
+    return;
+  }
+  if (s.kind === 'mount') {
+    host.mkdir(root);
+    host.mkdir(inRoot(root, s.mountpoint!));
+  }
+  const argv = stepArgv(s, (mp) => inRoot(root, mp));
+  ctx.emit({ phase: 'disks', state: 'progress', object: s.device ?? argv[argv.length - 1], message: s.comment ?? argv.join(' ') });
   try {
-    await run(s.argv, { env: s.env, timeoutMs: s.kind === 'mkfs' || s.kind === 'raid' ? 600_000 : 120_000 });
+    await host.run(argv, { env: s.env, timeoutMs: s.kind === 'mkfs' || s.kind === 'raid' ? 600_000 : 120_000 });
   } catch (e) {
     if (!s.mayFail) throw e;
-    log.info('tolerated failure', { argv: s.argv, error: (e as Error).message.split('\n')[0] });
+    log.info('tolerated failure', { argv, error: (e as Error).message.split('\n')[0] });
   }
   if (s.waitFor?.length) {
     const devices = s.waitFor;
-    await waitFor(() => devices.every(isBlockDevice), { what: `device nodes ${devices.join(', ')} after ${s.argv[0]}`, timeoutMs });
+    const ready = () => devices.every((d) => {
+      if (!host.isBlockDevice(d)) return false;
+      const p = ctx.parts.get(d);
+      if (!p) return true;
+      // Without sysfs (odd containers) the node's presence is all we can check.
+      const g = host.partitionGeometry(d);
+      return !g || (g.start === p.start && g.size === p.size);
+    });
+    const geometry = devices.some((d) => ctx.parts.has(d)) ? ' with the planned geometry' : '';
+    await waitFor(ready, { what: `device nodes ${devices.join(', ')}${geometry} after ${argv[0]}`, timeoutMs: ctx.timeoutMs });
   }
 }
 
-async function waitForPartitions(pd: PlannedDisk, timeoutMs: number): Promise<void> {
-  const parts = pd.partitions.filter((p) => p.type !== 'extended');
-  const ready = () => parts.every((p) => {
-    if (!isBlockDevice(p.device)) return false;
-    const g = kernelGeometry(p.device);
-    // Without sysfs (odd containers) the node's presence is all we can check.
-    return !g || (g.start === p.start && g.size === p.size);
-  });
-  try {
-    await waitFor(ready, { what: `partitions of ${pd.path}`, timeoutMs: Math.min(5000, timeoutMs) });
-    return;
-  } catch {
-    // A loop device (or a kernel that missed parted's update) may need the table read again.
-    await run(['partx', '-u', pd.path]).catch((e) => log.info('partx -u failed', { error: (e as Error).message.split('\n')[0] }));
-  }
-  await waitFor(ready, { what: `partitions ${parts.map((p) => p.device).join(', ')} of ${pd.path} with the planned geometry`, timeoutMs });
-}
-
-function holdersOf(found: BlockDevice[], plan: DiskPlan): string[] {
-  return [...new Set(plan.disks.flatMap((pd) => found.find((x) => x.path === pd.path)?.holders ?? []))];
-}
-
-/** Active logical volumes by their /dev/mapper path → `vg/lv`. */
-async function logicalVolumes(): Promise<Map<string, string>> {
-  const r = await run(['lvs', '--reportformat', 'json', '-o', 'vg_name,lv_name,lv_dm_path'], { env: { DM_DISABLE_UDEV: '1' }, quiet: true });
-  const doc = JSON.parse(r.stdout) as { report: { lv: { vg_name: string; lv_name: string; lv_dm_path: string }[] }[] };
-  return new Map((doc.report[0]?.lv ?? []).map((l) => [l.lv_dm_path, `${l.vg_name}/${l.lv_name}`]));
-}
-
-/** Release arrays and volumes built on the disks (left by an earlier install), when allowed. */
-async function releaseHolders(found: BlockDevice[], plan: DiskPlan): Promise<void> {
-  // Volumes before the arrays under them; an array on two disks is stopped once.
-  const holders = holdersOf(found, plan);
-  const lvm = { DM_DISABLE_UDEV: '1' };
-  let lvByPath: Map<string, string> | undefined;
-  for (const h of holders) {
-    if (!existsSync(h)) continue;
-    const name = baseName(h);
-    if (/^md/.test(name)) await run(['mdadm', '--stop', h]);
-    else if (h.startsWith('/dev/mapper/') || /^dm-/.test(name)) {
-      // Logical volumes are deactivated through LVM (the boot environment has no dmsetup).
-      lvByPath ??= await logicalVolumes();
-      const lv = lvByPath.get(h);
-      if (lv) await run(['lvchange', '-a', 'n', lv], { env: lvm });
-      else await run(['dmsetup', 'remove', '--retry', name], { env: lvm });
+/** Run teardown steps; every one is attempted, and the failures are returned. */
+async function runTeardown(steps: PlanStep[], root: string, host: DiskHost): Promise<string[]> {
+  const errors: string[] = [];
+  for (const s of steps) {
+    try {
+      if (!holds(s, root, host)) continue;
+      await host.run(stepArgv(s, (mp) => inRoot(root, mp)), { env: s.env, timeoutMs: 120_000 });
+    } catch (e) {
+      errors.push((e as Error).message.split('\n')[0]);
     }
-    else throw new FerryError('FERRY_E_DISK_IN_USE', `${h} is built on ${plan.disks.map((d) => d.path).join(', ')} and Ferry does not know how to release it`, { details: { holder: h }, hint: `release ${h} by hand, then apply again` });
   }
+  return errors;
 }
 
 /**
  * Execute a plan. Refuses without `yes`, refuses always when anything on the disks is mounted,
  * and checks that the disks are the size the plan assumed.
  */
-export async function applyDiskPlan(plan: DiskPlan, opts: ApplyOptions): Promise<void> {
+export async function applyDiskPlan(plan: DiskPlan, opts: DiskApplyOptions): Promise<void> {
   const emit = opts.progress ?? (() => {});
-  const timeoutMs = opts.nodeTimeoutMs ?? 20_000;
+  const host = opts.host ?? systemHost;
+  const root = opts.root;
+  const paths = plan.disks.map((d) => d.path);
   if (!opts.yes) {
-    throw new FerryError('FERRY_E_CONFIRM_REQUIRED', `applying the layout destroys everything on ${plan.disks.map((d) => d.path).join(', ')}`, {
-      details: { disks: plan.disks.map((d) => d.path) },
-      hint: 'check the plan (ferry layout plan …), then confirm with --yes',
+    throw new FerryError('FERRY_E_CONFIRM_REQUIRED', `applying the layout destroys everything on ${paths.join(', ')}`, {
+      details: { disks: paths },
+      hint: 'check the plan (ferry layout plan …, or --dry-run), then confirm with --yes',
     });
   }
-  const found = await discoverDisks({ only: plan.disks.map((d) => d.path) });
-  checkDisks(plan, found);
-  if (found.some((d) => d.holders.length > 0)) {
-    emit({ phase: 'disks', state: 'info', message: `releasing ${holdersOf(found, plan).join(', ')} built on the target disks` });
-    await releaseHolders(found, plan);
-    checkDisks(plan, await discoverDisks({ only: plan.disks.map((d) => d.path) }));
-  }
-  emit({ phase: 'disks', state: 'start', message: `${plan.steps.length} steps on ${plan.disks.map((d) => d.path).join(', ')}` });
-  for (const s of plan.steps) {
-    if (s.kind === 'partition') {
-      await runStep({ ...s, waitFor: undefined }, emit, timeoutMs);
-      await waitForPartitions(plan.disks.find((d) => d.path === s.device)!, timeoutMs);
-    } else await runStep(s, emit, timeoutMs);
-  }
-  await mountPlan(plan, opts.root, emit);
-  emit({ phase: 'disks', state: 'end', message: `${plan.mounts.length} file system(s) mounted under ${opts.root}` });
-}
-
-/** Mount the plan's file systems under root, parents first. */
-export async function mountPlan(plan: DiskPlan, root: string, emit: (e: ProgressEvent) => void = () => {}): Promise<void> {
-  mkdirSync(root, { recursive: true });
-  for (const m of plan.mounts) {
-    const target = inRoot(root, m.mountpoint);
-    mkdirSync(target, { recursive: true });
-    emit({ phase: 'disks', state: 'progress', object: m.device, message: `mount ${m.device} on ${target}` });
-    await run(['mount', '-t', m.fstype, m.device, target]);
-  }
-}
-
-/** Unmount what applyDiskPlan mounted, deactivate its volume groups, stop its arrays. */
-export async function teardownDiskPlan(plan: DiskPlan, root: string): Promise<void> {
-  const errors: string[] = [];
-  const attempt = async (argv: string[], env?: Record<string, string>) => {
-    try {
-      await run(argv, { env });
-    } catch (e) {
-      errors.push((e as Error).message.split('\n')[0]);
+  preflight(plan, await host.discover(paths), host.system());
+  const ctx = { plan, root, host, emit, timeoutMs: opts.nodeTimeoutMs ?? 20_000, parts: partitionsOf(plan) };
+  emit({ phase: 'disks', state: 'start', message: `${plan.steps.length} steps on ${paths.join(', ')}` });
+  let done = 0;
+  try {
+    for (const [i, s] of plan.steps.entries()) {
+      if (s.kind === 'release' && i === 0) emit({ phase: 'disks', state: 'info', message: `releasing ${plan.steps.filter((x) => x.kind === 'release').map((x) => x.device).join(', ')} built on the target disks` });
+      await runStep(s, ctx);
+      // Released: the disks must now be free, as for a fresh install.
+      if (s.kind === 'release' && plan.steps[i + 1]?.kind !== 'release') checkDisks(plan, await host.discover(paths), host.system());
+      done = i + 1;
     }
-  };
-  for (const m of [...plan.mounts].reverse()) {
-    const target = inRoot(root, m.mountpoint);
-    if (isMountpoint(target)) await attempt(['umount', target]);
+  } catch (e) {
+    const undo = plan.teardown.filter((t) => t.undoes !== undefined && t.undoes < done);
+    if (undo.length) {
+      emit({ phase: 'disks', state: 'info', message: `step ${done + 1} failed: undoing ${undo.length} step(s) before it` });
+      const errors = await runTeardown(undo, root, host);
+      if (errors.length) {
+        log.error('undoing after a failure left things in place', { errors });
+        emit({ phase: 'disks', state: 'warning', message: `undoing after the failure left ${errors.length} thing(s) in place: ${errors.join('; ')}` });
+      }
+    }
+    throw e;
   }
-  for (const v of plan.volumeGroups) await attempt(['vgchange', '-a', 'n', v.name], { DM_DISABLE_UDEV: '1' });
-  for (const r of plan.raids) if (existsSync(r.device)) await attempt(['mdadm', '--stop', r.device]);
+  emit({ phase: 'disks', state: 'end', message: `${plan.mounts.length} file system(s) mounted under ${root}` });
+}
+
+/** Undo applyDiskPlan: the plan's teardown steps (unmount, deactivate volume groups, stop arrays). */
+export async function teardownDiskPlan(plan: DiskPlan, root: string, opts: { host?: DiskHost } = {}): Promise<void> {
+  const errors = await runTeardown(plan.teardown, root, opts.host ?? systemHost);
   if (errors.length) {
     throw new FerryError('FERRY_E_TEARDOWN', `teardown left ${errors.length} thing(s) in place:\n  ${errors.join('\n  ')}`, { details: { errors }, hint: 'see what still uses the devices (lsblk, mount, cat /proc/mdstat) and release it by hand' });
   }
 }
-
-function isMountpoint(p: string): boolean {
-  try {
-    const mounts = readFileSync('/proc/self/mountinfo', 'utf8');
-    const target = resolve(p);
-    return mounts.split('\n').some((l) => l.split(' ')[4] === target.replace(/ /g, '\\040'));
-  } catch {
-    return false;
-  }
-}
-

@@ -7,5 +7,6 @@ export { parseLayout, readLayout } from '../../layout/parse.js';
 export { partitionDevice, lvDevice } from '../../layout/names.js';
 export { planDisks, mapDisks } from '../../layout/plan.js';
 export { discoverDisks, parseLsblk } from './discover.js';
-export { applyDiskPlan, teardownDiskPlan, mountPlan, checkDisks } from './apply.js';
+export { applyDiskPlan, teardownDiskPlan, checkDisks, preflight } from './apply.js';
+export { systemHost, type DiskHost } from './host.js';
 export { captureLayout } from './capture.js';

@@ -5,7 +5,8 @@ import * as path from 'node:path';
 import { TargetRoot } from '../../layers/target.js';
 import { preflightProblems } from '../disk/in-use.js';
 import { refuseProblems } from '../../layout/preflight.js';
-import type { DiskModule, Stage } from './types.js';
+import type { BlockDevice, DiskPlan } from '../../layout/types.js';
+import type { DiskModule, InstallContext, Stage } from './types.js';
 
 /** The layouts side (installer/disk), loaded only when disks are installed (not for --root). */
 export async function diskModule(): Promise<DiskModule> {
@@ -14,6 +15,21 @@ export async function diskModule(): Promise<DiskModule> {
 }
 
 export { disksInUse } from '../disk/in-use.js';
+
+/** The layout planned onto the disks present (those of --disk only, when given): what `disks` applies and `--dry-run` prints. */
+export async function planTargetDisks(ctx: InstallContext): Promise<{ plan: DiskPlan; found: BlockDevice[] }> {
+  const c = ctx.config!;
+  const dm = (ctx.disk ??= await diskModule());
+  ctx.doing = 'reading the layout';
+  ctx.layout = dm.parseLayout(c.layout.xml, { file: `layout ${c.layout.digest}` });
+  ctx.doing = 'finding the disks';
+  const found = await dm.discoverDisks(ctx.opts.disks?.length ? { only: ctx.opts.disks } : {});
+  ctx.doing = 'planning the disks';
+  const plan = dm.planDisks(ctx.layout, found, { map: c.diskMap });
+  ctx.plan = plan;
+  for (const w of plan.warnings) ctx.emit({ phase: 'disks', state: 'warning', message: w.message, code: w.code });
+  return { plan, found };
+}
 
 export const disks: Stage = {
   name: 'disks',
@@ -24,16 +40,8 @@ export const disks: Stage = {
       ctx.emit({ phase: 'disks', state: 'info', message: `installing into the directory ${ctx.opts.root}; no disks are touched` });
       return;
     }
-    const c = ctx.config!;
-    const dm = (ctx.disk = await diskModule());
-    ctx.doing = 'reading the layout';
-    ctx.layout = dm.parseLayout(c.layout.xml, { file: `layout ${c.layout.digest}` });
-    ctx.doing = 'finding the disks';
-    const found = await dm.discoverDisks(ctx.opts.disks?.length ? { only: ctx.opts.disks } : {});
-    ctx.doing = 'planning the disks';
-    const plan = dm.planDisks(ctx.layout, found, { map: c.diskMap });
-    ctx.plan = plan;
-    for (const w of plan.warnings) ctx.emit({ phase: 'disks', state: 'warning', message: w.message, code: w.code });
+    const { plan, found } = await planTargetDisks(ctx);
+    const dm = ctx.disk!;
     ctx.emit({ phase: 'disks', state: 'info', message: `plan: ${plan.disks.map((d) => d.path).join(', ')}; ${plan.commands.length} commands`, details: { commands: plan.commands, fstab: plan.fstab } });
     // Before the first write, and before anything else is asked (--yes): every reason not to
     // write these disks (mounted, swap, busy arrays, loop backing, the running root, another
