@@ -26,6 +26,9 @@ export function foreignDevices(plan: DiskPlan): { step: PlanStep['kind']; argv: 
   const own = ownedDevices(plan);
   const out: { step: PlanStep['kind']; argv: string[]; device: string }[] = [];
   for (const s of plan.steps) {
+    // Releasing an old array or volume names a device discovery found built on one of the
+    // plan's own disks (DiskTarget.holders), never a layout value: it is the plan's to stop.
+    if (s.kind === 'release') continue;
     for (const w of s.argv.slice(1)) {
       // A device may stand alone or inside an option value (`device=/dev/X`, `--x=/dev/X`).
       for (const m of w.matchAll(/\/dev\/[^\s,=]+/g)) {

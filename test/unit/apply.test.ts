@@ -71,7 +71,7 @@ describe('applying a plan with a recording runner', () => {
     const host = new FakeDiskHost(p);
     host.procMounts = '/dev/nvme1n1p3 /srv ext4 rw 0 0\n';
     const e = await failure(applyDiskPlan(p, { root: TARGET, yes: true, host }));
-    expect(e.code).toBe('FERRY_E_DISK_IN_USE');
+    expect(e.code).toBe('FERRY_E_DISK_MOUNTED');
     expect(host.lines().filter((l) => !l.startsWith('(discover)'))).toEqual([]);
   });
 
