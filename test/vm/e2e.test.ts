@@ -92,18 +92,9 @@ describe('end to end', () => {
     milestone(g, 'login prompt');
   }
 
-  it('BIOS, virtio disk: PXE boot, install, reboot, local boot, login prompt with the hostname Ferry set', async () => {
-    const n: NodeSpec = { name: 'bios1', hostname: 'ferry-bios', firmware: 'bios', bus: 'virtio', layout: 'bios-msdos.xml', initramfs: 'kept' };
-    const { g, id } = await armAndBoot(n);
-    await installToLogin(n, g, id);
-    await loginAsRoot(g, n.hostname);
-    expect((await g.sh('hostname')).trim()).toBe(n.hostname);
-    // The root file system is the layout's ext4 on the virtio disk, mounted through fstab.
-    expect((await g.sh('findmnt -n -o SOURCE,FSTYPE /')).trim()).toMatch(/^\/dev\/vda1\s+ext4$/);
-    expect(await g.sh('test -d /sys/firmware/efi && echo uefi || echo bios')).toMatch(/bios/);
-    // The server switched the node to local boot.
-    expect(JSON.parse(await env.ferry('node', 'show', n.name, '--json'))).toMatchObject({ bootAction: 'local' });
-  });
+  // BIOS with a virtio disk and the bios-msdos layout is what `make demo` installs (test/vm/demo.test.ts:
+  // network boot, install, local boot, login prompt with the hostname): pair-a below is the
+  // same machine with a static address, so no test installs it a third time.
 
   it('UEFI, GPT, NVMe disk: PXE boot, install, reboot into the installed system', async () => {
     const n: NodeSpec = { name: 'uefi1', hostname: 'ferry-uefi', firmware: 'uefi', bus: 'nvme', layout: 'uefi-gpt.xml', initramfs: 'kept' };
@@ -191,7 +182,10 @@ describe('end to end', () => {
     for (const { n, g } of booted) {
       await loginAsRoot(g, n.hostname);
       expect((await g.sh('hostname')).trim()).toBe(n.hostname);
-      expect((await g.sh('findmnt -n -o SOURCE /')).trim()).toBe(rootDevice[n.name]);
+      expect((await g.sh('findmnt -n -o SOURCE,FSTYPE /')).trim()).toMatch(new RegExp(`^${rootDevice[n.name]}\\s+ext4$`));
+      expect(await g.sh('test -d /sys/firmware/efi && echo uefi || echo bios')).toMatch(/bios/);
+      // The server switched the node to local boot.
+      expect(JSON.parse(await env.ferry('node', 'show', n.name, '--json'))).toMatchObject({ bootAction: 'local' });
       // The address is the static one Ferry wrote (systemd-networkd), not a DHCP lease.
       const addrs = await g.sh('ip -4 -o addr show scope global');
       expect(addrs).toContain(` ${n.inputs!['network.address']} `);
