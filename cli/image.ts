@@ -24,7 +24,7 @@ import { dataDir, parseSubcommand, printJson, printTable, usageError } from '../
 const USAGE = `ferry image import NAME (--dir DIR | --tar FILE...) [--customizations FILE.json] [--set KEY=VALUE]... [--compression zstd|none]
 ferry image ls [--json]
 ferry image show NAME[@VERSION] [--json]
-ferry image export NAME[@VERSION] DIR
+ferry image export NAME[@VERSION] DIR [--devices]
 ferry image commit NAME[@VERSION] DIR [--compression zstd|none]
 ferry image clone MASTER[@VERSION] NAME [--set KEY=VALUE]... [--customizations FILE.json]
 ferry image customize NAME --customizations FILE.json
@@ -66,6 +66,7 @@ export async function run(argv: string[]): Promise<number> {
       set: { type: 'string', multiple: true },
       compression: { type: 'string' },
       'dry-run': { type: 'boolean' },
+      devices: { type: 'boolean' },
     },
     USAGE,
   );
@@ -122,8 +123,9 @@ export async function run(argv: string[]): Promise<number> {
       }
       case 'export': {
         need(2, 'NAME[@VERSION] DIR');
-        const info = await exportImage(d, positionals[0], positionals[1]);
-        process.stdout.write(`exported ${info.name}@${info.version} into ${positionals[1]}\n`);
+        const info = await exportImage(d, positionals[0], positionals[1], { devices: values.devices });
+        process.stdout.write(`exported ${info.name}@${info.version} into ${positionals[1]} (mode 0700)\n`);
+        if (info.skippedDevices) process.stderr.write(`ferry: warning: ${info.skippedDevices} device node(s) of the image not created (on this server they would reach its own devices); --devices creates them\n`);
         return 0;
       }
       case 'commit': {

@@ -11,7 +11,7 @@ import * as zlib from 'node:zlib';
 import { FerryError, toFerryError } from '../common/errors.js';
 import type { LayerRef } from '../common/protocol.js';
 import { spawnTool } from '../common/run.js';
-import { Extractor, type ExtractStats } from './extract.js';
+import { Extractor, type ExtractOptions, type ExtractStats } from './extract.js';
 import { TarParser } from './tar.js';
 import type { TargetRoot } from './target.js';
 
@@ -94,8 +94,8 @@ export function corruptError(label: string, ref: LayerRef, e: unknown): FerryErr
 }
 
 /** Decompress (node:zlib or a zstd child) and feed the parser and the extractor on this thread. */
-export function extractPipeline(ref: LayerRef, target: TargetRoot, label: string, warn: Warn): Pipeline {
-  const extractor = new Extractor(target, warn);
+export function extractPipeline(ref: LayerRef, target: TargetRoot, label: string, warn: Warn, opts: ExtractOptions = {}): Pipeline {
+  const extractor = new Extractor(target, warn, opts);
   const parser = new TarParser(extractor);
   let failed: unknown;
   const feed = (b: Buffer) => {
@@ -141,11 +141,11 @@ export function extractPipeline(ref: LayerRef, target: TargetRoot, label: string
  * Extract a layer stored in a local file (the server's blob store) into `target`, checking its
  * digest as it is read: a blob that does not match fails with FERRY_E_LAYER_DIGEST.
  */
-export async function extractLayerFile(file: string, ref: LayerRef, target: TargetRoot, o: { warn?: Warn } = {}): Promise<ExtractStats> {
+export async function extractLayerFile(file: string, ref: LayerRef, target: TargetRoot, o: { warn?: Warn } & ExtractOptions = {}): Promise<ExtractStats> {
   const label = `layer ${ref.digest}`;
   const umask = process.umask(0);
   try {
-    const p = extractPipeline(ref, target, label, o.warn ?? (() => {}));
+    const p = extractPipeline(ref, target, label, o.warn ?? (() => {}), { devices: o.devices });
     const hash = createHash('sha256');
     try {
       for await (const chunk of fs.createReadStream(file, { highWaterMark: 1 << 20 })) {

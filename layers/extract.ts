@@ -39,8 +39,19 @@ export interface ExtractStats {
   symlinks: number;
   hardlinks: number;
   devices: number;
+  /** Device nodes not created (ExtractOptions.devices false). */
+  skippedDevices: number;
   whiteouts: number;
   bytes: number;
+}
+
+export interface ExtractOptions {
+  /**
+   * Create character and block device nodes (default true: an installed system needs them).
+   * False for an export an operator reads on the server: a block device node of the image
+   * (`/dev/sda`, 0666) would be the server's own disk there. Fifos are created either way.
+   */
+  devices?: boolean;
 }
 
 interface Pending {
@@ -65,7 +76,7 @@ export function entryParts(name: string): string[] {
 }
 
 export class Extractor implements TarHandler {
-  readonly stats: ExtractStats = { entries: 0, files: 0, dirs: 0, symlinks: 0, hardlinks: 0, devices: 0, whiteouts: 0, bytes: 0 };
+  readonly stats: ExtractStats = { entries: 0, files: 0, dirs: 0, symlinks: 0, hardlinks: 0, devices: 0, skippedDevices: 0, whiteouts: 0, bytes: 0 };
   /** Archive directory path → host directory (no symlinks in it), valid while nothing is replaced. */
   private dirs = new Map<string, string>();
   private fd = -1;
@@ -77,7 +88,7 @@ export class Extractor implements TarHandler {
   private current?: TarEntry;
   private currentHost = '';
 
-  constructor(private target: TargetRoot, private warn: (msg: string, details?: Record<string, unknown>) => void = () => {}) {}
+  constructor(private target: TargetRoot, private warn: (msg: string, details?: Record<string, unknown>) => void = () => {}, private opts: ExtractOptions = {}) {}
 
   private parentDir(parts: string[], name: string): string {
     const key = parts.slice(0, -1).join('/');
@@ -213,6 +224,10 @@ export class Extractor implements TarHandler {
       case 'char':
       case 'block':
       case 'fifo': {
+        if (e.type !== 'fifo' && this.opts.devices === false) {
+          this.stats.skippedDevices++;
+          return;
+        }
         this.clear(host, false);
         this.nodes.set(host, { parts, host, e });
         this.stats.devices++;

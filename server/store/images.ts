@@ -4,7 +4,7 @@
  * copied) and carries its own customization inputs.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, lstatSync, mkdirSync, readdirSync, rmSync, statfsSync, openSync, readSync, closeSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, rmSync, statfsSync, openSync, readSync, closeSync } from 'node:fs';
 import { join } from 'node:path';
 import { FerryError, ValidationError, type Problem } from '../../common/errors.js';
 import type { CustomizationItem, ImageManifest, LayerRef } from '../../common/protocol.js';
@@ -411,8 +411,12 @@ export async function verifyImages(d: DataDir, ref?: string): Promise<VerifyResu
 
 // ---------------------------------------------------------------- export and commit
 
-/** Unpack an image into an empty (or new) directory, layer by layer, applying whiteouts. */
-export async function exportImage(d: DataDir, ref: string, dir: string): Promise<ImageInfo> {
+/**
+ * Unpack an image into an empty (or new) directory, made 0700: an image holds password hashes
+ * and host keys. Device nodes are created only with `devices` (commit's own export, inside the
+ * 0700 DATA/tmp, needs them to compare trees): an image's /dev/sda would be the server's disk.
+ */
+export async function exportImage(d: DataDir, ref: string, dir: string, o: { devices?: boolean } = {}): Promise<ImageInfo & { skippedDevices: number }> {
   const row = getImage(d, ref);
   const info = imageInfo(row);
   if (existsSync(dir) && readdirSync(dir).length > 0) {
@@ -421,8 +425,10 @@ export async function exportImage(d: DataDir, ref: string, dir: string): Promise
       hint: 'export into a new or empty directory',
     });
   }
-  mkdirSync(dir, { recursive: true });
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  chmodSync(dir, 0o700);
   const root = new TargetRoot(dir);
+  let skippedDevices = 0;
   for (const layer of info.layers) {
     if (!d.blobs.has(layer.digest)) {
       throw new FerryError('FERRY_E_BLOB_MISSING', `layer ${layer.digest} of image ${info.name}@${info.version} is missing from the store`, {
@@ -433,9 +439,11 @@ export async function exportImage(d: DataDir, ref: string, dir: string): Promise
     // The one reader and extractor the installer uses (layers/): names are decided and written
     // by the same parser, every path (hard-link targets included) resolved inside the export
     // directory, symlinks left by lower layers followed inside it, never out of it.
-    await extractLayerFile(d.blobs.path(layer.digest), layer, root);
+    skippedDevices += (await extractLayerFile(d.blobs.path(layer.digest), layer, root, { devices: o.devices ?? false })).skippedDevices;
   }
-  return info;
+  // The layers set the root's mode (0755 in a system image); the export itself stays 0700.
+  chmodSync(dir, 0o700);
+  return { ...info, skippedDevices };
 }
 
 function sameContent(a: string, b: string, size: number): boolean {
@@ -470,7 +478,12 @@ export interface TreeDiff {
 }
 
 /** Compare a new tree with the old one: what a layer on top of the old must hold. */
-export function diffTrees(oldScan: TreeScan, newScan: TreeScan): TreeDiff {
+/**
+ * keepMissingDevices: a device node of the old tree missing from the new one is not a deletion
+ * (`image export` leaves device nodes out unless --devices, so a commit from such an export
+ * must not remove them from the image; removing their directory still does).
+ */
+export function diffTrees(oldScan: TreeScan, newScan: TreeScan, opts: { keepMissingDevices?: boolean } = {}): TreeDiff {
   const old = new Map(oldScan.entries.map((e) => [e.path, e]));
   const fresh = new Set(newScan.entries.map((e) => e.path));
   // The file an old hardlink entry stands for, to compare content through links.
@@ -489,7 +502,8 @@ export function diffTrees(oldScan: TreeScan, newScan: TreeScan): TreeDiff {
     const ot = of.type, nt = nf.type;
     const differs =
       ot !== nt ||
-      of.mode !== nf.mode ||
+      // The root's mode is the image's own: an export shows it 0700 (exportImage).
+      (of.mode !== nf.mode && n.path !== '.') ||
       of.uid !== nf.uid ||
       of.gid !== nf.gid ||
       // Microseconds: the export that gives the old tree sets times with utimes(2) through Node,
@@ -511,6 +525,7 @@ export function diffTrees(oldScan: TreeScan, newScan: TreeScan): TreeDiff {
   }
   for (const o of oldScan.entries) {
     if (fresh.has(o.path) || o.path === '.') continue;
+    if (opts.keepMissingDevices && (o.type === 'char' || o.type === 'block')) continue;
     const slash = o.path.lastIndexOf('/');
     const parent = slash < 0 ? '.' : o.path.slice(0, slash);
     // Only the top of a removed subtree needs a whiteout.
@@ -549,9 +564,9 @@ export async function commitImage(d: DataDir, ref: string, dir: string, o: { act
   const tmp = d.blobs.tempPath('commit');
   const lease = d.blobs.lease();
   try {
-    await exportImage(d, ref, tmp);
+    await exportImage(d, ref, tmp, { devices: true });
     const oldScan = await scanTree(tmp);
-    const diff = diffTrees(oldScan, newScan);
+    const diff = diffTrees(oldScan, newScan, { keepMissingDevices: true });
     if (diff.changed.length === 0 && diff.deleted.length === 0) return { added: 0, deleted: 0 };
     checkRoom(d, diff.changed.reduce((s, e) => s + e.size + 1536, 0) + (1 << 20), `committing ${dir}`);
     const layer = registerLayer(d, await storeLayer(d.blobs, tarStream(diffLayerEntries(diff)), o.compression ?? 'zstd', { inspect: false, lease }));

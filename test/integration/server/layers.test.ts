@@ -1,5 +1,5 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { appendFileSync, chmodSync, lchownSync, linkSync, mkdirSync, rmSync, symlinkSync, writeFileSync, truncateSync, openSync, writeSync, closeSync, readdirSync, readFileSync, lstatSync } from 'node:fs';
+import { appendFileSync, chmodSync, existsSync, statSync, lchownSync, linkSync, mkdirSync, rmSync, symlinkSync, writeFileSync, truncateSync, openSync, writeSync, closeSync, readdirSync, readFileSync, lstatSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { run } from '../../../common/run.js';
@@ -131,7 +131,10 @@ describe('layers: full fidelity, determinism, export and commit', () => {
 
   it('exports a tree identical in every attribute', async () => {
     const out = join(t.dir, 'export');
-    await exportImage(d, 'rich', out);
+    await exportImage(d, 'rich', out, { devices: true });
+    // The export itself is 0700 (the image holds secrets); the rest is the image exactly.
+    expect(statSync(out).mode & 0o7777).toBe(0o700);
+    chmodSync(out, statSync(tree).mode & 0o7777);
     const want = await treeView(tree);
     const got = await treeView(out);
     expect(Object.keys(got).sort()).toEqual(Object.keys(want).sort());
@@ -146,6 +149,28 @@ describe('layers: full fidelity, determinism, export and commit', () => {
     expect(lstatSync(join(out, 'srv', 'hl-c')).ino).toBe(lstatSync(join(out, 'hl-b')).ino);
     expect(lstatSync(join(out, 'hl-a')).nlink).toBe(3);
     rmSync(out, { recursive: true, force: true });
+  });
+
+  it('an export is 0700 and has no device nodes unless asked; a commit from it keeps them in the image', async () => {
+    await cloneImage(d, 'rich', 'rich-nodev', { actor: 'test' });
+    const out = join(t.dir, 'export-nodev');
+    const info = await exportImage(d, 'rich-nodev', out);
+    expect(info.skippedDevices).toBe(3); // tty0, loopX and bigdev
+    expect(existsSync(join(out, 'tty0'))).toBe(false);
+    expect(existsSync(join(out, 'loopX'))).toBe(false);
+    expect(statSync(out).mode & 0o777).toBe(0o700);
+    // The image's files are all there; until the operator opens it, only root reaches them.
+    expect(existsSync(join(out, 'etc', 'shadow'))).toBe(true);
+    appendFileSync(join(out, 'etc', 'hostname'), 'nodev\n');
+    const c = await commitImage(d, 'rich-nodev', out, { actor: 'test' });
+    expect(c.deleted).toBe(0);
+    expect(c.added).toBe(1); // etc/hostname only: not the root's 0700, not the missing nodes
+    const again = join(t.dir, 'export-nodev-2');
+    await exportImage(d, `rich-nodev@${c.image!.version}`, again, { devices: true });
+    expect(lstatSync(join(again, 'tty0')).isCharacterDevice()).toBe(true);
+    expect(lstatSync(join(again, 'loopX')).isBlockDevice()).toBe(true);
+    rmSync(out, { recursive: true, force: true });
+    rmSync(again, { recursive: true, force: true });
   });
 
   it('refuses to export into a directory that has files', async () => {
