@@ -225,7 +225,14 @@ const nodeFields = {
   /** reboot, poweroff or stay. */
   finish: Type.Optional(Str()),
   /** Layout disk to device: {"/dev/sda": "/dev/vda"}; null removes it. */
-  diskMap: Type.Optional(Type.Unsafe<Record<string, string> | null>({ ...StringMap(), type: ['object', 'null'], ferryMessage: 'must be an object of strings or null' })),
+  diskMap: Type.Optional(
+    Type.Unsafe<Record<string, string> | null>({
+      type: ['object', 'null'],
+      propertyNames: { type: 'string', pattern: '^/dev/', ferryMessage: 'must be a device path /dev/…' },
+      additionalProperties: { type: 'string', pattern: '^/dev/', ferryMessage: 'must be a device path /dev/…' },
+      ferryMessage: 'must be an object {"/dev/FROM": "/dev/TO"} or null',
+    }),
+  ),
   /** install or local. */
   bootAction: Type.Optional(Type.Unsafe<'install' | 'local'>({ type: 'string', ferryMessage: 'must be a string' })),
 };

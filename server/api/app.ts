@@ -52,7 +52,8 @@ function answer(reply: FastifyReply, e: unknown): FastifyReply {
 /** Limits of time on receiving a request (sending an answer, such as a long blob, is not bounded). */
 export const TIMEOUTS = { headersMs: 30_000, requestMs: 120_000, keepAliveMs: 10_000 };
 
-export async function buildApp(ctx: ServerContext): Promise<FastifyInstance> {
+/** The app with every resource, plus `extra` modules (tests, or modules not yet in RESOURCES). */
+export async function buildApp(ctx: ServerContext, extra: Resource[] = []): Promise<FastifyInstance> {
   const app = Fastify({
     logger: false,
     bodyLimit: DEFAULT_BODY_LIMIT,
@@ -107,6 +108,6 @@ export async function buildApp(ctx: ServerContext): Promise<FastifyInstance> {
     throw notFound(pathOf(request));
   });
 
-  for (const r of RESOURCES) await app.register(async (scope) => r(scope, ctx));
+  for (const r of [...RESOURCES, ...extra]) await app.register(async (scope) => r(scope, ctx));
   return app;
 }
