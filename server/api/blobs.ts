@@ -8,7 +8,7 @@ import { BLOB_PREFIX } from '../../common/protocol.js';
 import { blobDigest } from './auth.js';
 import { serveFile } from './files.js';
 import { httpError } from './http.js';
-import { onlyMethods, pathOf, type Resource } from './route.js';
+import { onlyMethods, onRawSocket, pathOf, type Resource } from './route.js';
 
 export const blobs: Resource = (app, ctx) => {
   const url = `${BLOB_PREFIX}:digest`;
@@ -20,8 +20,7 @@ export const blobs: Resource = (app, ctx) => {
       const digest = blobDigest(pathOf(request));
       const file = ctx.data.blobs.path(digest);
       if (!existsSync(file)) throw httpError('FERRY_E_BLOB_MISSING', `blob ${digest} is not in the store`, 'run `ferry image verify` on the server');
-      reply.hijack();
-      await serveFile(request.raw, reply.raw, file, { etag: `"${digest}"`, contentType: 'application/octet-stream', immutable: true });
+      await onRawSocket(request, reply, () => serveFile(request.raw, reply.raw, file, { etag: `"${digest}"`, contentType: 'application/octet-stream', immutable: true }));
     },
   });
   onlyMethods(app, url, ['GET', 'HEAD']);

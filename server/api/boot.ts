@@ -10,7 +10,7 @@ import { BOOT_ROUTES } from '../../common/protocol.js';
 import { bootDecision } from '../boot/decide.js';
 import { renderIpxeFor } from '../boot/ipxe.js';
 import { normaliseMac } from '../db/inventory.js';
-import { onlyMethods, type Resource } from './route.js';
+import { onlyMethods, onRawSocket, type Resource } from './route.js';
 import { serveFile } from './files.js';
 import { httpError } from './http.js';
 
@@ -41,8 +41,7 @@ export const boot: Resource = (app, ctx) => {
         const file = join(ctx.bootDir, name);
         if (!existsSync(file)) throw httpError('FERRY_E_BOOT_FILE_MISSING', `the boot file ${file} does not exist`, 'build the boot environment (make initrd) or start the server with --boot-dir DIR');
         const st = statSync(file);
-        reply.hijack();
-        await serveFile(request.raw, reply.raw, file, { etag: `"${st.size.toString(16)}-${Math.floor(st.mtimeMs).toString(16)}"`, contentType: 'application/octet-stream' });
+        await onRawSocket(request, reply, () => serveFile(request.raw, reply.raw, file, { etag: `"${st.size.toString(16)}-${Math.floor(st.mtimeMs).toString(16)}"`, contentType: 'application/octet-stream' }));
       },
     });
     onlyMethods(app, url, ['GET', 'HEAD']);

@@ -4,12 +4,12 @@
  * socket, outside fastify's reply, and lives until the client or the server goes.
  */
 import { monitorSnapshot } from '../monitor.js';
-import { ADMIN, onlyMethods, type Resource } from './route.js';
+import { ADMIN, onlyMethods, onRawSocket, type Resource } from './route.js';
 
 export const monitor: Resource = (app, ctx) => {
   app.get(`${ADMIN}events`, { config: { auth: 'admin' } }, async (request, reply) => {
-    reply.hijack();
-    ctx.hub.attach(request.raw, reply.raw, monitorSnapshot(ctx.data));
+    const snapshot = monitorSnapshot(ctx.data);
+    await onRawSocket(request, reply, () => ctx.hub.attach(request.raw, reply.raw, snapshot));
   });
   onlyMethods(app, `${ADMIN}events`, ['GET'], 'admin');
 };

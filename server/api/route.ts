@@ -4,7 +4,7 @@
  * apart from app.ts, which imports every resource module.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { FastifyInstance, FastifyRequest, HTTPMethods } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest, HTTPMethods } from 'fastify';
 import { FerryError } from '../../common/errors.js';
 import { log } from '../../common/log.js';
 import { API_PREFIX } from '../../common/protocol.js';
@@ -67,6 +67,20 @@ export function onlyMethods(app: FastifyInstance, url: string, allowed: HTTPMeth
 }
 
 /**
+ * Answer on the raw socket, outside fastify's reply (files, the event stream): fastify no longer
+ * sends anything, so a failure is answered here (or the socket closed, once bytes went out).
+ */
+export async function onRawSocket(request: FastifyRequest, reply: FastifyReply, fn: () => void | Promise<void>): Promise<void> {
+  reply.hijack();
+  try {
+    await fn();
+  } catch (e) {
+    logFailure(request, e);
+    sendError(reply.raw, e);
+  }
+}
+
+/**
  * Mount a plain (ctx, req, res) handler: the token hook runs as for every route (its grant is
  * `authOf(req)`), the body is left unread for the handler, and what it throws is answered
  * with Ferry's error body.
@@ -79,15 +93,7 @@ export function mountRaw(app: FastifyInstance, ctx: ServerContext, route: { meth
       method: route.method,
       url: route.url,
       config: { auth: route.auth },
-      handler: async (request, reply) => {
-        reply.hijack();
-        try {
-          await handler(ctx, request.raw, reply.raw);
-        } catch (e) {
-          logFailure(request, e);
-          sendError(reply.raw, e);
-        }
-      },
+      handler: (request, reply) => onRawSocket(request, reply, () => handler(ctx, request.raw, reply.raw)),
     });
   });
 }

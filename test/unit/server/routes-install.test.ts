@@ -27,6 +27,13 @@ describe('installer API, blobs and network boot (fastify inject)', () => {
   });
   afterAll(() => f?.close());
 
+  it('bounds requests as before: 1 MiB bodies, headers in 30 s, the request in 120 s, keep-alive 10 s', () => {
+    expect(f.app.initialConfig.bodyLimit).toBe(1 << 20);
+    expect(f.app.server.headersTimeout).toBe(30_000);
+    expect(f.app.server.requestTimeout).toBe(120_000);
+    expect(f.app.server.keepAliveTimeout).toBe(10_000);
+  });
+
   it('GET config answers the deployment with its image, layout and transport', async () => {
     const r = await f.app.inject({ method: 'GET', url: INSTALL_ROUTES.config, headers: bearer(token) });
     expect(r.statusCode).toBe(200);
