@@ -63,6 +63,7 @@ function Tagged<const T extends TSchema[]>(tag: string, branches: [...T], o: Rec
 // ------------------------------------------------------------------ progress events
 
 export const EVENT_STATES = ['start', 'progress', 'end', 'error', 'info', 'warning', 'heartbeat'] as const;
+export type EventState = (typeof EVENT_STATES)[number];
 export const MAX_EVENTS_PER_POST = 1000;
 
 /** One progress event (common/progress.ts). Unknown fields are accepted and not stored. */
