@@ -58,6 +58,22 @@ describe('installer API, blobs and network boot (fastify inject)', () => {
     expect(wrong.json().error).toMatchObject({ code: 'FERRY_E_METHOD_NOT_ALLOWED', details: { allowed: ['POST'] } });
   });
 
+  it('expired and revoked deploy tokens are refused on the installer API and on blobs', async () => {
+    addNode(f.ctx.data, 'e1', { macs: ['52:54:00:aa:00:0e'], image: 'base', layoutXml: LAYOUT }, 'test');
+    const first = armDeployment(f.ctx.data, 'e1', { actor: 'test' });
+    const second = armDeployment(f.ctx.data, 'e1', { actor: 'test' });
+    const revoked = await f.app.inject({ method: 'GET', url: INSTALL_ROUTES.config, headers: bearer(first.token) });
+    expect(revoked.statusCode).toBe(401);
+    expect(revoked.json().error.code).toBe('FERRY_E_TOKEN_REVOKED');
+    f.ctx.data.db.prepare('UPDATE deployments SET expires_at = ? WHERE id = ?').run(new Date(Date.now() - 1000).toISOString(), second.id);
+    for (const url of [INSTALL_ROUTES.config, blobPath(layer.digest)]) {
+      const r = await f.app.inject({ method: 'GET', url, headers: bearer(second.token) });
+      expect(r.statusCode, url).toBe(401);
+      expect(r.json().error).toMatchObject({ code: 'FERRY_E_TOKEN_EXPIRED', hint: expect.stringMatching(/arm the node again/) });
+    }
+    expect((await f.app.inject({ method: 'GET', url: INSTALL_ROUTES.config, headers: { authorization: 'Bearer ' } })).json().error.code).toBe('FERRY_E_TOKEN_INVALID');
+  });
+
   it('POST events stores them and names every bad field by its JSON path', async () => {
     const ok = await f.app.inject({ method: 'POST', url: INSTALL_ROUTES.events, headers: bearer(token), payload: { events: [{ phase: 'disks', state: 'start' }, { phase: 'layers', state: 'progress', bytes: 1, total: 2 }] } });
     expect(ok.statusCode).toBe(200);
