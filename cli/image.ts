@@ -15,11 +15,11 @@ import {
   listImages,
   removeImage,
   setCustomizations,
-  validateCustomizations,
   verifyImages,
 } from '../server/store/images.js';
 import type { Compression } from '../server/store/layers.js';
 import { dataDir, parseSubcommand, printJson, printTable, usageError } from '../common/cli.js';
+import { validateCustomizations } from '../common/schema/validate.js';
 
 const USAGE = `ferry image import NAME (--dir DIR | --tar FILE...) [--customizations FILE.json] [--set KEY=VALUE]... [--compression zstd|none]
 ferry image ls [--json]

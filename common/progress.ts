@@ -5,22 +5,9 @@
 export const PHASES = ['identify', 'config', 'disks', 'layers', 'customize', 'bootloader', 'finish'] as const;
 export type Phase = (typeof PHASES)[number] | (string & {});
 
-export type EventState = 'start' | 'progress' | 'end' | 'error' | 'info' | 'warning' | 'heartbeat';
-
-export interface ProgressEvent {
-  phase: Phase;
-  state: EventState;
-  /** What is being worked on: a layer digest, a device, a file. */
-  object?: string;
-  bytes?: number;
-  total?: number;
-  message?: string;
-  /** On `error`: the error's code and data. */
-  code?: string;
-  details?: Record<string, unknown>;
-  /** ISO time; set by the emitter if absent. */
-  ts?: string;
-}
+/** One event, as the installer API receives it: declared once, as a schema (common/schema/api.ts). */
+export type { EventState, ProgressEventBody as ProgressEvent } from './schema/api.js';
+import type { ProgressEventBody as ProgressEvent } from './schema/api.js';
 
 export type ProgressSink = (e: ProgressEvent) => void;
 

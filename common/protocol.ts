@@ -8,7 +8,6 @@
  *  - a deploy token (random, scoped to one deployment, expiring) for /api/v1/install/…
  *    and for the blobs that deployment's image uses.
  */
-import type { ProgressEvent } from './progress.js';
 
 export const API_PREFIX = '/api/v1';
 
@@ -49,19 +48,12 @@ export interface LayerRef {
   uncompressedSize?: number;
 }
 
-/** What to customize: declared by the image, values come from node/deployment inputs. */
-export type CustomizationItem =
-  | { kind: 'hostname' } // inputs.hostname, else the node's name
-  | {
-      kind: 'network';
-      /** Which configuration system to write; auto detects it in the image. */
-      system?: 'auto' | 'ifupdown' | 'networkd' | 'networkmanager' | 'netplan';
-    } // inputs: network.mode=dhcp|static, network.address=CIDR, network.gateway, network.dns, network.interface
-  | { kind: 'file'; path: string; content: string; encoding?: 'utf8' | 'base64'; mode?: number; uid?: number; gid?: number }
-  | { kind: 'regexp'; path: string; pattern: string; flags?: string; replacement: string }
-  | { kind: 'template'; path: string; template: string; mode?: number } // {{ name }} from inputs and node fields
-  | { kind: 'authorized-keys'; user: string; keys?: string[] } // plus inputs ssh.authorized_keys
-  | { kind: 'script'; script: string; interpreter?: string }; // run inside the target with /dev, /proc, /sys bound
+/**
+ * The request bodies are declared once, as schemas (common/schema/api.ts); their types are
+ * derived from the schemas and re-exported here. The server validates every body with them.
+ */
+export type { CustomizationItem, InstallEventsBody, InstallResult, ArmRequest, DeployRequest, NodeCreateBody, NodePatchBody, GroupChangeBody, CloneRequest } from './schema/api.js';
+import type { CustomizationItem } from './schema/api.js';
 
 export interface ImageManifest {
   name: string;
@@ -93,24 +85,10 @@ export interface InstallConfig {
   diskMap?: Record<string, string>;
 }
 
-export interface InstallEventsBody {
-  events: ProgressEvent[];
-}
-
-export interface InstallResult {
-  status: 'success' | 'failed';
-  error?: { code: string; message: string; details?: Record<string, unknown>; phase?: string };
-}
-
 /** Admin API: arm a deployment (used by `ferry deploy` and `ferry install --node`). */
 export const ADMIN_ROUTES = {
   deployments: `${API_PREFIX}/admin/deployments`,
 } as const;
-export interface ArmRequest {
-  node: string;
-  image?: string;
-  layout?: string;
-}
 export interface ArmResponse {
   deployment: { id: number; node: string; token: string; expiresAt: string };
 }

@@ -2,7 +2,6 @@
  * The image server: `startServer` is what `ferry serve` runs and what tests start on
  * a loopback port.
  */
-import { createServer, type Server } from 'node:http';
 import { limitConnectionsPerClient } from './api/conn-limit.js';
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -11,7 +10,7 @@ import { FerryError } from '../common/errors.js';
 import { log } from '../common/log.js';
 import { DataDir, ensureAdminToken } from './context.js';
 import { EventHub } from './api/events.js';
-import { handle, type ServerContext } from './api/routes.js';
+import { buildApp, type ServerContext } from './api/app.js';
 import { bootDecision } from './boot/decide.js';
 import { normalizeMac, renderIpxeChain, renderPxelinuxFor } from './boot/ipxe.js';
 import { startTftpServer, type TftpServer } from './boot/tftp.js';
@@ -72,25 +71,16 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
   data.blobs.cleanTemp();
   const hub = new EventHub();
   const ctx: ServerContext = { data, adminToken, publicUrl: '', bootDir: o.bootDir ?? join(o.dataDir, 'boot'), hub, kernelArgs: o.kernelArgs ?? [] };
-  const server: Server = createServer((req, res) => {
-    handle(ctx, req, res).catch((e) => {
-      log.error('request handler failed', { error: (e as Error).message });
-      if (!res.headersSent) res.writeHead(500);
-      res.end();
-    });
-  });
-  // Slow or idle clients must not pin sockets forever. requestTimeout bounds receiving a
-  // request (headers and body), not sending the answer, so long blob downloads are unaffected.
-  server.headersTimeout = 30_000;
-  server.requestTimeout = 120_000;
-  server.keepAliveTimeout = 10_000;
-  limitConnectionsPerClient(server);
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', (e: NodeJS.ErrnoException) =>
-      reject(new FerryError('FERRY_E_LISTEN', `cannot listen on ${host}:${port}: ${e.message}`, { details: { host, port, errno: e.code }, hint: e.code === 'EADDRINUSE' ? 'another program uses this port; choose another with --listen' : 'check the address and your permissions' })),
-    );
-    server.listen(port, host, () => resolve());
-  });
+  const app = await buildApp(ctx);
+  limitConnectionsPerClient(app.server);
+  try {
+    await app.listen({ port, host });
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    await app.close().catch(() => undefined);
+    throw new FerryError('FERRY_E_LISTEN', `cannot listen on ${host}:${port}: ${e.message}`, { details: { host, port, errno: e.code }, hint: e.code === 'EADDRINUSE' ? 'another program uses this port; choose another with --listen' : 'check the address and your permissions' });
+  }
+  const server = app.server;
   const addr = server.address();
   const actualPort = typeof addr === 'object' && addr ? addr.port : port;
   const urlHost = host.includes(':') ? `[${host}]` : host === '0.0.0.0' ? '127.0.0.1' : host;
@@ -104,7 +94,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     try {
       tftp = await startTftpServer({ root: o.tftp.root, host: t.host, port: t.port, virtualFile: (rel, client) => bootFile(ctx, rel, client.address) });
     } catch (e) {
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await app.close();
       data.close();
       throw e;
     }
@@ -122,10 +112,8 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
       closed = true;
       await tftp?.close();
       hub.close();
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      });
+      // forceCloseConnections: keep-alive sockets and blob downloads in flight end here too.
+      await app.close();
       rmSync(serverInfoFile(o.dataDir), { force: true });
       data.close();
     },

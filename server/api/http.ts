@@ -1,11 +1,15 @@
 /**
- * Small HTTP plumbing on node:http: JSON answers, error bodies (ErrorBody), bounded
- * JSON request bodies, bearer tokens.
+ * Ferry's HTTP conventions, shared by the fastify app (server/api/app.ts) and route modules
+ * mounted as plain (ctx, req, res) handlers: error bodies (ErrorBody) and their statuses,
+ * JSON answers, the JSON body rules, bearer tokens, names in URLs, 404 and 405 answers.
  */
 import { jsonDepth, MAX_JSON_DEPTH } from '../../common/json-depth.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { FerryError, ValidationError, toFerryError } from '../../common/errors.js';
 import type { ErrorBody } from '../../common/protocol.js';
+import { NAME_PATTERN } from '../../common/schema/api.js';
+
+const NAME_RE = new RegExp(NAME_PATTERN);
 
 /** The HTTP status of each error code the API answers with; others are 400, internal 500. */
 const STATUS: Record<string, number> = {
@@ -45,22 +49,28 @@ export function sendJson(res: ServerResponse, status: number, body: unknown, hea
   res.end(text);
 }
 
-export function sendError(res: ServerResponse, e: unknown): void {
+/** The answer to an error: its status, the headers it needs and the ErrorBody. */
+export function errorAnswer(e: unknown): { status: number; headers: Record<string, string>; body: ErrorBody } {
   const err = toFerryError(e);
   const status = statusOf(err);
   const details = { ...err.details };
   // Internal causes stay in the server's log, not in answers to clients.
   if (status >= 500) for (const k of Object.keys(details)) delete details[k];
   const body: ErrorBody = { error: { code: err.code, message: status >= 500 && err.code === 'FERRY_E_INTERNAL' ? 'internal server error' : err.message, hint: err.hint, details } };
-  if (res.headersSent) {
-    res.destroy();
-    return;
-  }
   const headers: Record<string, string> = {};
   // The client may still be sending a body we refused; close instead of reading it.
   if (status === 413) headers.connection = 'close';
   if (status === 401) headers['www-authenticate'] = 'Bearer realm="ferry"';
-  sendJson(res, status, body, headers);
+  return { status, headers, body };
+}
+
+export function sendError(res: ServerResponse, e: unknown): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  const a = errorAnswer(e);
+  sendJson(res, a.status, a.body, a.headers);
 }
 
 export function httpError(code: string, message: string, hint?: string, details?: Record<string, unknown>): FerryError {
@@ -77,26 +87,20 @@ export function bearer(req: IncomingMessage): string | undefined {
 
 export const DEFAULT_BODY_LIMIT = 1 << 20;
 
-/**
- * Read a JSON body of at most `limit` bytes. Larger bodies are refused as soon as the
- * declared length or the received bytes pass the limit (the rest is not read).
- */
-export async function readJson(req: IncomingMessage, limit = DEFAULT_BODY_LIMIT): Promise<unknown> {
-  const ct = (req.headers['content-type'] ?? 'application/json').split(';')[0].trim().toLowerCase();
+export function bodyTooLarge(limit = DEFAULT_BODY_LIMIT): FerryError {
+  return httpError('FERRY_E_BODY_TOO_LARGE', `the request body is larger than the limit of ${limit} bytes`, 'send less data per request', { limit });
+}
+
+/** Bodies are JSON; a request without a Content-Type is read as JSON too. */
+export function checkJsonType(contentType: string | undefined): void {
+  const ct = (contentType ?? 'application/json').split(';')[0].trim().toLowerCase();
   if (ct !== 'application/json') {
     throw httpError('FERRY_E_UNSUPPORTED_MEDIA_TYPE', `the request body must be application/json, not ${ct}`, 'send JSON with Content-Type: application/json');
   }
-  const declared = Number(req.headers['content-length'] ?? NaN);
-  const tooLarge = () => httpError('FERRY_E_BODY_TOO_LARGE', `the request body is larger than the limit of ${limit} bytes`, 'send less data per request', { limit });
-  if (declared > limit) throw tooLarge();
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const c of req) {
-    size += (c as Buffer).length;
-    if (size > limit) throw tooLarge();
-    chunks.push(c as Buffer);
-  }
-  const text = Buffer.concat(chunks).toString('utf8');
+}
+
+/** The one JSON body parser: an empty or malformed body is a problem at `$`. */
+export function parseJsonBody(text: string): unknown {
   if (text.trim() === '') throw new ValidationError('FERRY_E_BAD_REQUEST', 'the request body', [{ severity: 'error', code: 'FERRY_E_BAD_JSON', path: '$', message: 'the body is empty; a JSON value is required' }]);
   const depth = jsonDepth(text);
   if (depth > MAX_JSON_DEPTH) {
@@ -109,7 +113,41 @@ export async function readJson(req: IncomingMessage, limit = DEFAULT_BODY_LIMIT)
   }
 }
 
-/** Drain (up to a bound) a request body the route does not read, so keep-alive works. */
-export function discardBody(req: IncomingMessage): void {
-  req.resume();
+/**
+ * Read a JSON body of at most `limit` bytes, for route modules mounted as plain handlers
+ * (app.ts mountRaw); fastify routes get theirs parsed by the same rules. Larger bodies are
+ * refused as soon as the declared length or the received bytes pass the limit.
+ */
+export async function readJson(req: IncomingMessage, limit = DEFAULT_BODY_LIMIT): Promise<unknown> {
+  checkJsonType(req.headers['content-type']);
+  const declared = Number(req.headers['content-length'] ?? NaN);
+  if (declared > limit) throw bodyTooLarge(limit);
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const c of req) {
+    size += (c as Buffer).length;
+    if (size > limit) throw bodyTooLarge(limit);
+    chunks.push(c as Buffer);
+  }
+  return parseJsonBody(Buffer.concat(chunks).toString('utf8'));
+}
+
+export function methodNotAllowed(allowed: string[]): FerryError {
+  return new FerryError('FERRY_E_METHOD_NOT_ALLOWED', `method not allowed here; use ${allowed.join(' or ')}`, { details: { allowed }, hint: `use ${allowed.join(' or ')}` });
+}
+
+export function notFound(path: string): FerryError {
+  return new FerryError('FERRY_E_NOT_FOUND', `nothing at ${path.slice(0, 200)}`, { details: { path: path.slice(0, 200) }, hint: 'see docs/operator-guide.md for the server\'s routes' });
+}
+
+/** A name taken from a URL (already decoded once by the router), held to the command line's rule. */
+export function urlName(s: string, kind: string): string {
+  const plain = s.replace(/@[0-9]+$/, '');
+  if (!NAME_RE.test(plain)) {
+    throw new FerryError('FERRY_E_BAD_NAME', `${kind} name ${JSON.stringify(s.slice(0, 200))} in the URL is not allowed`, {
+      details: { kind, name: s.slice(0, 200) },
+      hint: 'names hold only letters, digits, ".", "_" and "-" (no "/" or "..")',
+    });
+  }
+  return s;
 }

@@ -5,7 +5,7 @@
  */
 import { FerryError, ValidationError, type Problem } from '../../common/errors.js';
 import type { ImageManifest, InstallConfig, InstallResult } from '../../common/protocol.js';
-import { PHASES, type ProgressEvent } from '../../common/progress.js';
+import type { ProgressEvent } from '../../common/progress.js';
 import { newDeployToken, now, sameSecret, type DataDir } from '../context.js';
 import { armChecks } from '../../layout/preflight.js';
 import { getImage, manifestOf } from '../store/images.js';
@@ -308,37 +308,6 @@ export function installConfig(d: DataDir, row: DeploymentRow, baseUrl: string): 
   return cfg;
 }
 
-export const MAX_EVENTS_PER_POST = 1000;
-const STATES = ['start', 'progress', 'end', 'error', 'info', 'warning', 'heartbeat'];
-
-/** Validate an events body, naming each bad field by its JSON path. */
-export function validateEvents(body: unknown): ProgressEvent[] {
-  const problems: Problem[] = [];
-  const bad = (path: string, message: string) => problems.push({ severity: 'error', code: 'FERRY_E_BAD_REQUEST', path, message });
-  if (!body || typeof body !== 'object' || Array.isArray(body)) {
-    bad('$', 'must be an object {"events": [...]}');
-  } else {
-    const events = (body as any).events;
-    if (!Array.isArray(events)) bad('$.events', 'must be an array of events');
-    else {
-      if (events.length > MAX_EVENTS_PER_POST) bad('$.events', `holds ${events.length} events; at most ${MAX_EVENTS_PER_POST} per request`);
-      events.slice(0, MAX_EVENTS_PER_POST).forEach((e: any, i: number) => {
-        const p = `$.events[${i}]`;
-        if (!e || typeof e !== 'object' || Array.isArray(e)) return bad(p, 'must be an object');
-        if (typeof e.phase !== 'string' || !e.phase || e.phase.length > 64) bad(`${p}.phase`, `must be a string of 1-64 characters (${PHASES.join(', ')}, …)`);
-        if (!STATES.includes(e.state)) bad(`${p}.state`, `must be one of ${STATES.join(', ')}`);
-        for (const k of ['object', 'code'] as const) if (e[k] !== undefined && (typeof e[k] !== 'string' || e[k].length > 1024)) bad(`${p}.${k}`, 'must be a string of at most 1024 characters');
-        if (e.message !== undefined && (typeof e.message !== 'string' || e.message.length > 16384)) bad(`${p}.message`, 'must be a string of at most 16384 characters');
-        for (const k of ['bytes', 'total'] as const) if (e[k] !== undefined && (typeof e[k] !== 'number' || !Number.isFinite(e[k]) || e[k] < 0)) bad(`${p}.${k}`, 'must be a non-negative number');
-        if (e.ts !== undefined && (typeof e.ts !== 'string' || Number.isNaN(Date.parse(e.ts)))) bad(`${p}.ts`, 'must be an ISO 8601 time');
-        if (e.details !== undefined && (!e.details || typeof e.details !== 'object' || Array.isArray(e.details))) bad(`${p}.details`, 'must be an object');
-      });
-    }
-  }
-  if (problems.length) throw new ValidationError('FERRY_E_BAD_REQUEST', 'the events body is invalid', problems);
-  return (body as any).events as ProgressEvent[];
-}
-
 /**
  * What one deployment may store: a deploy token is readable by anyone on the boot network, so
  * its events must not fill the server's disk. A real install sends a few thousand (the installer
@@ -391,28 +360,6 @@ export function recordEvents(d: DataDir, row: DeploymentRow, events: ProgressEve
       .run(last?.phase ?? null, received, row.id);
   });
   return out;
-}
-
-export function validateResult(body: unknown): InstallResult {
-  const problems: Problem[] = [];
-  const bad = (path: string, message: string) => problems.push({ severity: 'error', code: 'FERRY_E_BAD_REQUEST', path, message });
-  const b = body as any;
-  if (!b || typeof b !== 'object' || Array.isArray(b)) bad('$', 'must be an object {"status": "success"|"failed", "error"?: {...}}');
-  else {
-    if (b.status !== 'success' && b.status !== 'failed') bad('$.status', 'must be "success" or "failed"');
-    if (b.error !== undefined) {
-      if (!b.error || typeof b.error !== 'object' || Array.isArray(b.error)) bad('$.error', 'must be an object');
-      else {
-        if (typeof b.error.code !== 'string' || b.error.code.length > 128) bad('$.error.code', 'must be a string of at most 128 characters');
-        if (typeof b.error.message !== 'string' || b.error.message.length > 65536) bad('$.error.message', 'must be a string of at most 65536 characters');
-        if (b.error.phase !== undefined && typeof b.error.phase !== 'string') bad('$.error.phase', 'must be a string');
-        if (b.error.details !== undefined && (typeof b.error.details !== 'object' || Array.isArray(b.error.details) || !b.error.details)) bad('$.error.details', 'must be an object');
-      }
-    }
-    if (b.status === 'failed' && b.error === undefined) bad('$.error', 'is required when status is "failed"');
-  }
-  if (problems.length) throw new ValidationError('FERRY_E_BAD_REQUEST', 'the result body is invalid', problems);
-  return b as InstallResult;
 }
 
 /** The final result: success switches the node to local boot. */

@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, rmSync, statfsSync, openSync, readSync, closeSync } from 'node:fs';
 import { join } from 'node:path';
-import { FerryError, ValidationError, type Problem } from '../../common/errors.js';
+import { FerryError } from '../../common/errors.js';
 import type { CustomizationItem, ImageManifest, LayerRef } from '../../common/protocol.js';
 import { extractLayerFile } from '../../layers/apply.js';
 import { TargetRoot } from '../../layers/target.js';
@@ -106,76 +106,6 @@ export function imageInfo(row: ImageRow): ImageInfo {
 
 export function listImages(d: DataDir): ImageInfo[] {
   return (d.db.prepare('SELECT * FROM images ORDER BY name, version').all() as ImageRow[]).map(imageInfo);
-}
-
-/** Validate customization items (a JSON array of CustomizationItem), reporting every problem. */
-export function validateCustomizations(v: unknown, file?: string): CustomizationItem[] {
-  const problems: Problem[] = [];
-  const err = (path: string, message: string) => problems.push({ severity: 'error', code: 'FERRY_E_BAD_CUSTOMIZATIONS', path, message });
-  if (!Array.isArray(v)) {
-    err('$', 'must be a JSON array of customization items');
-  } else {
-    const str = (o: any, k: string, p: string, required = true) => {
-      if (o[k] === undefined) {
-        if (required) err(`${p}.${k}`, 'is required');
-      } else if (typeof o[k] !== 'string') err(`${p}.${k}`, 'must be a string');
-    };
-    const num = (o: any, k: string, p: string) => {
-      if (o[k] !== undefined && (!Number.isInteger(o[k]) || o[k] < 0)) err(`${p}.${k}`, 'must be a non-negative integer');
-    };
-    v.forEach((it: any, i: number) => {
-      const p = `$[${i}]`;
-      if (!it || typeof it !== 'object' || Array.isArray(it)) return err(p, 'must be an object');
-      switch (it.kind) {
-        case 'hostname':
-          break;
-        case 'network':
-          if (it.system !== undefined && !['auto', 'ifupdown', 'networkd', 'networkmanager', 'netplan'].includes(it.system)) err(`${p}.system`, 'must be auto, ifupdown, networkd, networkmanager or netplan');
-          break;
-        case 'file':
-          str(it, 'path', p);
-          str(it, 'content', p);
-          if (it.encoding !== undefined && !['utf8', 'base64'].includes(it.encoding)) err(`${p}.encoding`, 'must be utf8 or base64');
-          num(it, 'mode', p);
-          num(it, 'uid', p);
-          num(it, 'gid', p);
-          break;
-        case 'regexp':
-          str(it, 'path', p);
-          str(it, 'pattern', p);
-          str(it, 'replacement', p);
-          str(it, 'flags', p, false);
-          if (typeof it.pattern === 'string') {
-            try {
-              new RegExp(it.pattern, typeof it.flags === 'string' ? it.flags : undefined);
-            } catch (e) {
-              err(`${p}.pattern`, `is not a valid regular expression: ${(e as Error).message}`);
-            }
-          }
-          break;
-        case 'template':
-          str(it, 'path', p);
-          str(it, 'template', p);
-          num(it, 'mode', p);
-          break;
-        case 'authorized-keys':
-          str(it, 'user', p);
-          if (it.keys !== undefined && (!Array.isArray(it.keys) || it.keys.some((k: unknown) => typeof k !== 'string'))) err(`${p}.keys`, 'must be an array of strings');
-          break;
-        case 'script':
-          str(it, 'script', p);
-          str(it, 'interpreter', p, false);
-          break;
-        default:
-          err(`${p}.kind`, `unknown kind ${JSON.stringify(it.kind)}: use hostname, network, file, regexp, template, authorized-keys or script`);
-      }
-      for (const k of ['path']) {
-        if (typeof it[k] === 'string' && !it[k].startsWith('/')) err(`${p}.${k}`, 'must be an absolute path inside the image');
-      }
-    });
-  }
-  if (problems.length) throw new ValidationError('FERRY_E_BAD_CUSTOMIZATIONS', `customization items${file ? ' in ' + file : ''} are invalid`, problems, file);
-  return v as CustomizationItem[];
 }
 
 /** Refuse before writing when the store's file system lacks the room. */

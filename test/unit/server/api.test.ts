@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { parseRange } from '../../../server/api/files.js';
-import { parseTtl, validateEvents, validateResult } from '../../../server/db/deployments.js';
+import { parseTtl } from '../../../server/db/deployments.js';
+import { validateCustomizations, validateEvents, validateResult } from '../../../common/schema/validate.js';
 import { normaliseMac, parsePairs } from '../../../server/db/inventory.js';
-import { canonicalJson, parseRef, validateCustomizations } from '../../../server/store/images.js';
+import { canonicalJson, parseRef } from '../../../server/store/images.js';
 import { parseListen } from '../../../server/index.js';
 import { MonitorState, formatEta, rowCells } from '../../../server/monitor.js';
 import { unsafeLayerName } from '../../../server/store/layers.js';

@@ -1,0 +1,287 @@
+/**
+ * The wire contract, declared once: every request body the server accepts (installer API,
+ * admin API) and the image's customization items, as JSON Schema built with TypeBox. The
+ * TypeScript types are derived from these schemas (`Static<…>`), the server validates with
+ * them (server/api/, through common/schema/validate.ts), the CLI validates customization
+ * files with the same schema, and docs/customizations.md is checked against it.
+ *
+ * `ferryMessage` (an annotation keyword registered in validate.ts) is the problem text an
+ * operator reads when a value breaks the rules of that schema; the JSON path comes from ajv.
+ */
+import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import { PHASES } from '../progress.js';
+
+/** Names of nodes, images and groups: as on the command line (no "/", no ".."). */
+export const NAME_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$';
+const NAME_BODY = '[A-Za-z0-9][A-Za-z0-9._-]{0,127}';
+const IMAGE_REF_PATTERN = `^${NAME_BODY}(@[0-9]+)?$`;
+const TTL_PATTERN = '^[0-9]+[smhd]?$';
+const KEY_PATTERN = '^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$';
+/** A node selector as on the command line: NAME, @GROUP or PROPERTY=VALUE. */
+const SELECTOR_PATTERN = `^(?:@?${NAME_BODY}|(?!@)[^=]*=[\\s\\S]*)$`;
+
+/**
+ * Mark a top-level schema with the error code of a refusal and the name of what it checks
+ * ("the events body"); validate.ts answers with them (annotation keywords ferryCode, ferryWhat).
+ */
+function contract<T extends TSchema>(schema: T, code: string, what: string): T {
+  return Object.assign(schema, { ferryCode: code, ferryWhat: what });
+}
+
+/** A string that is one of `values` (a plain `enum`: one problem, not one per alternative). */
+function Enum<const T extends readonly string[]>(values: T, o: Record<string, unknown> = {}) {
+  return Type.Unsafe<T[number]>({ type: 'string', enum: [...values], ferryMessage: `must be one of ${values.join(', ')}`, ...o });
+}
+
+/** An object of strings whose keys are input/property names. */
+function StringMap(o: Record<string, unknown> = {}) {
+  return Type.Unsafe<Record<string, string>>({
+    type: 'object',
+    propertyNames: { type: 'string', pattern: KEY_PATTERN, ferryMessage: 'key may hold only letters, digits, "_", "." and "-"' },
+    additionalProperties: { type: 'string', ferryMessage: 'must be a string' },
+    ferryMessage: 'must be an object of strings',
+    ...o,
+  });
+}
+
+const StringList = (ferryMessage = 'must be an array of strings') => Type.Array(Type.String(), { ferryMessage });
+const Mac = Type.String({ format: 'mac', ferryMessage: 'is not a MAC address (aa:bb:cc:dd:ee:ff)' });
+const Name = (what: string) => Type.String({ pattern: NAME_PATTERN, ferryMessage: `must be a ${what} name` });
+const ImageRef = Type.String({ pattern: IMAGE_REF_PATTERN, ferryMessage: 'must be an image name, optionally NAME@VERSION' });
+const LayoutRef = Type.String({ minLength: 1, ferryMessage: 'must be the layout XML or a stored layout digest' });
+const Ttl = Type.String({ pattern: TTL_PATTERN, ferryMessage: 'must be a duration such as "6h"' });
+const AnyObject = Type.Unsafe<Record<string, unknown>>({ type: 'object', ferryMessage: 'must be an object' });
+
+/**
+ * A union told apart by one property (`kind`, `status`): ajv picks the branch by that value
+ * (its `discriminator` keyword), so a bad item gets the problems of its own kind only.
+ */
+function Tagged<const T extends TSchema[]>(tag: string, branches: [...T], o: Record<string, unknown> = {}) {
+  return Type.Unsafe<Static<T[number]>>({ type: 'object', required: [tag], properties: { [tag]: { type: 'string' } }, discriminator: { propertyName: tag }, oneOf: branches, ...o });
+}
+
+// ------------------------------------------------------------------ progress events
+
+export const EVENT_STATES = ['start', 'progress', 'end', 'error', 'info', 'warning', 'heartbeat'] as const;
+export type EventState = (typeof EVENT_STATES)[number];
+export const MAX_EVENTS_PER_POST = 1000;
+
+/** One progress event (common/progress.ts). Unknown fields are accepted and not stored. */
+export const ProgressEventSchema = Type.Object(
+  {
+    phase: Type.String({ minLength: 1, maxLength: 64, ferryMessage: `must be a string of 1-64 characters (${PHASES.join(', ')}, …)` }),
+    state: Enum(EVENT_STATES),
+    /** What is being worked on: a layer digest, a device, a file. */
+    object: Type.Optional(Type.String({ maxLength: 1024, ferryMessage: 'must be a string of at most 1024 characters' })),
+    bytes: Type.Optional(Type.Number({ minimum: 0, ferryMessage: 'must be a non-negative number' })),
+    total: Type.Optional(Type.Number({ minimum: 0, ferryMessage: 'must be a non-negative number' })),
+    message: Type.Optional(Type.String({ maxLength: 16384, ferryMessage: 'must be a string of at most 16384 characters' })),
+    /** On `error`: the error's code and data. */
+    code: Type.Optional(Type.String({ maxLength: 1024, ferryMessage: 'must be a string of at most 1024 characters' })),
+    details: Type.Optional(AnyObject),
+    /** ISO time; set by the emitter if absent. */
+    ts: Type.Optional(Type.String({ format: 'date-time', ferryMessage: 'must be an ISO 8601 time' })),
+  },
+  { ferryMessage: 'must be an object' },
+);
+
+// ------------------------------------------------------------------ installer API (deploy token)
+
+/** POST /api/v1/install/events */
+export const InstallEventsBodySchema = contract(
+  Type.Object(
+  { events: Type.Array(ProgressEventSchema, { maxItems: MAX_EVENTS_PER_POST, ferryMessage: `must be an array of at most ${MAX_EVENTS_PER_POST} events per request` }) },
+  { ferryMessage: 'must be an object {"events": [...]}' },
+),
+  'FERRY_E_BAD_REQUEST',
+  'the events body',
+);
+
+const InstallErrorSchema = Type.Object(
+  {
+    code: Type.String({ maxLength: 128, ferryMessage: 'must be a string of at most 128 characters' }),
+    message: Type.String({ maxLength: 65536, ferryMessage: 'must be a string of at most 65536 characters' }),
+    details: Type.Optional(AnyObject),
+    phase: Type.Optional(Type.String({ ferryMessage: 'must be a string' })),
+  },
+  { ferryMessage: 'must be an object' },
+);
+
+/** POST /api/v1/install/result. A failure carries its error. */
+export const InstallResultSchema = contract(
+  Tagged(
+  'status',
+  [
+    Type.Object({ status: Type.Literal('success'), error: Type.Optional(InstallErrorSchema) }),
+    Type.Object({ status: Type.Literal('failed'), error: InstallErrorSchema }),
+  ],
+  { ferryMessage: 'must be an object {"status": "success"|"failed", "error"?: {...}}' },
+),
+  'FERRY_E_BAD_REQUEST',
+  'the result body',
+);
+
+// ------------------------------------------------------------------ customization items
+
+const AbsPath = Type.String({ pattern: '^/', ferryMessage: 'must be an absolute path inside the image' });
+const FileMode = Type.Integer({ minimum: 0, ferryMessage: 'must be a non-negative integer' });
+const Str = (ferryMessage = 'must be a string') => Type.String({ ferryMessage });
+const item = <const K extends string, P extends Record<string, TSchema>>(kind: K, props: P, description: string) =>
+  Type.Object({ kind: Type.Literal(kind), ...props }, { additionalProperties: false, description, ferryMessage: 'must be an object' });
+
+export const NETWORK_SYSTEMS = ['auto', 'ifupdown', 'networkd', 'networkmanager', 'netplan'] as const;
+
+/** What to customize: declared by the image, values come from node/deployment inputs. */
+export const CustomizationItemSchema = Tagged(
+  'kind',
+  [
+    item('hostname', {}, 'Sets the hostname from inputs.hostname, else the node\'s name.'),
+    item('network', { system: Type.Optional(Enum(NETWORK_SYSTEMS, { description: 'which configuration system to write; auto detects it in the image' })) }, 'Writes the network configuration from inputs network.mode=dhcp|static, network.address=CIDR, network.gateway, network.dns, network.interface.'),
+    item(
+      'file',
+      {
+        path: AbsPath,
+        content: Type.String({ description: 'the file\'s content, as text or in base64 (see encoding)', ferryMessage: 'must be a string' }),
+        encoding: Type.Optional(Enum(['utf8', 'base64'] as const, { description: 'how content is written' })),
+        mode: Type.Optional(FileMode),
+        uid: Type.Optional(FileMode),
+        gid: Type.Optional(FileMode),
+      },
+      'Writes a file with the given content.',
+    ),
+    item(
+      'regexp',
+      {
+        path: AbsPath,
+        pattern: Type.String({ format: 'regexp', ferryMessage: 'is not a valid regular expression' }),
+        flags: Type.Optional(Type.String({ pattern: '^[dgimsuy]*$', ferryMessage: 'must hold only the regular expression flags d, g, i, m, s, u, y' })),
+        replacement: Type.String({ description: 'what replaces each match; $1… name groups', ferryMessage: 'must be a string' }),
+      },
+      'Replaces what a regular expression matches in a file of the image.',
+    ),
+    item('template', { path: AbsPath, template: Str(), mode: Type.Optional(FileMode) }, 'Writes a file from a template: {{ name }} is replaced by the input or node field of that name.'),
+    item('authorized-keys', { user: Type.String({ description: 'the user (of the image\'s /etc/passwd)', ferryMessage: 'must be a string' }), keys: Type.Optional(Type.Array(Type.String(), { description: 'one public key per string', ferryMessage: 'must be an array of strings' })) }, 'Adds SSH keys to a user\'s authorized_keys, plus those of input ssh.authorized_keys.'),
+    item('script', { script: Type.String({ description: 'the script\'s text', ferryMessage: 'must be a string' }), interpreter: Type.Optional(Type.String({ description: 'the program that runs it, inside the target', ferryMessage: 'must be a string' })) }, 'Runs a script inside the target with /dev, /proc and /sys bound.'),
+  ],
+  { ferryMessage: 'must be an object' },
+);
+
+/** POST /api/v1/admin/images/NAME/customizations, and `ferry image … --customizations FILE`. */
+export const CustomizationsSchema = contract(
+  Type.Array(CustomizationItemSchema, { ferryMessage: 'must be a JSON array of customization items' }),
+  'FERRY_E_BAD_CUSTOMIZATIONS',
+  'customization items',
+);
+
+// ------------------------------------------------------------------ admin API (admin token)
+
+/** POST /api/v1/admin/deployments: arm one node (`ferry deploy`, `ferry install --node`). */
+export const ArmRequestSchema = contract(
+  Type.Object(
+  {
+    node: Name('node'),
+    image: Type.Optional(ImageRef),
+    layout: Type.Optional(LayoutRef),
+    inputs: Type.Optional(StringMap()),
+    ttl: Type.Optional(Ttl),
+  },
+  { additionalProperties: false, ferryMessage: 'must be an object {"node": NAME, "image"?: IMG, "layout"?: XML}' },
+),
+  'FERRY_E_BAD_REQUEST',
+  'the deployment request',
+);
+
+/** POST /api/v1/admin/deploy: several nodes at once, selected as on the command line. */
+export const DeployRequestSchema = contract(
+  Type.Object(
+  {
+    select: Type.Array(Type.String({ pattern: SELECTOR_PATTERN, ferryMessage: 'is not a node name, @group or property=value' }), {
+      minItems: 1,
+      ferryMessage: 'must name at least one node, @group or property=value',
+    }),
+    image: Type.Optional(ImageRef),
+    layout: Type.Optional(LayoutRef),
+    inputs: Type.Optional(StringMap()),
+    ttl: Type.Optional(Ttl),
+  },
+  { additionalProperties: false, ferryMessage: 'must be an object {"select": [NAME | @GROUP | KEY=VALUE, ...]}' },
+),
+  'FERRY_E_BAD_REQUEST',
+  'the deploy request',
+);
+
+const nodeFields = {
+  addMacs: Type.Optional(Type.Array(Mac, { ferryMessage: 'must be an array of MAC addresses' })),
+  removeMacs: Type.Optional(Type.Array(Mac, { ferryMessage: 'must be an array of MAC addresses' })),
+  image: Type.Optional(Type.Unsafe<string | null>({ type: ['string', 'null'], ferryMessage: 'must be an image name or null' })),
+  layout: Type.Optional(Type.String({ ferryMessage: 'must be the layout XML' })),
+  inputs: Type.Optional(StringMap()),
+  unsetInputs: Type.Optional(StringList()),
+  properties: Type.Optional(StringMap()),
+  unsetProperties: Type.Optional(StringList()),
+  groups: Type.Optional(StringList()),
+  removeGroups: Type.Optional(StringList()),
+  /** auto, none, bios or uefi (checked with the node, as on the command line). */
+  bootloader: Type.Optional(Str()),
+  /** reboot, poweroff or stay. */
+  finish: Type.Optional(Str()),
+  /** Layout disk to device: {"/dev/sda": "/dev/vda"}; null removes it. */
+  diskMap: Type.Optional(
+    Type.Unsafe<Record<string, string> | null>({
+      type: ['object', 'null'],
+      propertyNames: { type: 'string', pattern: '^/dev/', ferryMessage: 'must be a device path /dev/…' },
+      additionalProperties: { type: 'string', pattern: '^/dev/', ferryMessage: 'must be a device path /dev/…' },
+      ferryMessage: 'must be an object {"/dev/FROM": "/dev/TO"} or null',
+    }),
+  ),
+  /** install or local. */
+  bootAction: Type.Optional(Type.Unsafe<'install' | 'local'>({ type: 'string', ferryMessage: 'must be a string' })),
+};
+
+/** POST /api/v1/admin/nodes */
+export const NodeCreateSchema = contract(
+  Type.Object(
+  { name: Name('node'), macs: Type.Array(Mac, { minItems: 1, ferryMessage: 'must be a non-empty array of MAC addresses' }), ...nodeFields },
+  { additionalProperties: false, ferryMessage: 'must be an object' },
+),
+  'FERRY_E_BAD_REQUEST',
+  'the node',
+);
+
+/** PATCH /api/v1/admin/nodes/NAME (a name in the body is ignored: the URL names the node). */
+export const NodePatchSchema = contract(
+  Type.Object(
+  { name: Type.Optional(Str()), macs: Type.Optional(Type.Array(Mac, { ferryMessage: 'must be an array of MAC addresses' })), ...nodeFields },
+  { additionalProperties: false, ferryMessage: 'must be an object' },
+),
+  'FERRY_E_BAD_REQUEST',
+  'the node',
+);
+
+/** POST (add) and DELETE (remove) /api/v1/admin/groups/NAME */
+export const GroupChangeSchema = contract(
+  Type.Object(
+  { nodes: Type.Optional(StringList()), includes: Type.Optional(StringList()), description: Type.Optional(Str()) },
+  { additionalProperties: false, ferryMessage: 'must be an object' },
+),
+  'FERRY_E_BAD_REQUEST',
+  'the group change',
+);
+
+/** POST /api/v1/admin/images/NAME/clone */
+export const CloneRequestSchema = contract(
+  Type.Object({ name: Name('image'), inputs: Type.Optional(StringMap()) }, { additionalProperties: false, ferryMessage: 'must be an object {"name": NAME}' }),
+  'FERRY_E_BAD_REQUEST',
+  'the clone request',
+);
+
+export type ProgressEventBody = Static<typeof ProgressEventSchema>;
+export type InstallEventsBody = Static<typeof InstallEventsBodySchema>;
+export type InstallResult = Static<typeof InstallResultSchema>;
+export type CustomizationItem = Static<typeof CustomizationItemSchema>;
+export type ArmRequest = Static<typeof ArmRequestSchema>;
+export type DeployRequest = Static<typeof DeployRequestSchema>;
+export type NodeCreateBody = Static<typeof NodeCreateSchema>;
+export type NodePatchBody = Static<typeof NodePatchSchema>;
+export type GroupChangeBody = Static<typeof GroupChangeSchema>;
+export type CloneRequest = Static<typeof CloneRequestSchema>;

@@ -1,0 +1,83 @@
+/**
+ * Tokens, checked in one place for every /api and /blobs request (app.ts runs `authorize`
+ * as the first hook of every request, before its body is read):
+ *  - `admin`: the admin token only (the admin API, the event stream);
+ *  - `deploy`: a deployment's token only (the installer API);
+ *  - `blob`: either; a deploy token reads only the blobs of its deployment's image;
+ *  - `none`: network boot (firmware cannot send a token).
+ * A route names its kind in its config (`config: { auth }`); a request that matches no route
+ * is held to the kind of its prefix, so an unknown /api URL still needs the admin token.
+ */
+import type { IncomingMessage } from 'node:http';
+import { API_PREFIX, BLOB_PREFIX, DIGEST_RE, INSTALL_ROUTES } from '../../common/protocol.js';
+import { FerryError } from '../../common/errors.js';
+import { sameSecret } from '../context.js';
+import { checkDeployToken, deploymentUsesBlob, type DeploymentRow } from '../db/deployments.js';
+import { bearer, httpError } from './http.js';
+import type { ServerContext } from './route.js';
+
+export type AuthKind = 'admin' | 'deploy' | 'blob' | 'none';
+export type Auth = { kind: 'admin' } | { kind: 'deploy'; row: DeploymentRow } | { kind: 'none' };
+
+const INSTALL = new Set<string>(Object.values(INSTALL_ROUTES));
+
+/** The kind of a URL that matched no route. */
+export function authOfPath(path: string): AuthKind {
+  if (path.startsWith(BLOB_PREFIX)) return 'blob';
+  if (INSTALL.has(path)) return 'deploy';
+  if (path.startsWith(API_PREFIX + '/')) return 'admin';
+  return 'none';
+}
+
+function authenticate(ctx: ServerContext, req: IncomingMessage): Auth {
+  const t = bearer(req);
+  if (t === undefined) throw httpError('FERRY_E_TOKEN_MISSING', 'this request needs a token (Authorization: Bearer TOKEN)', 'send the admin token (DATA/admin.token) or the deployment\'s token');
+  if (t && sameSecret(t, ctx.adminToken)) return { kind: 'admin' };
+  const c = checkDeployToken(ctx.data, t);
+  if (!c.ok) throw httpError(c.code, c.message, c.code === 'FERRY_E_TOKEN_EXPIRED' ? 'arm the node again (ferry deploy NODE) for a fresh token' : 'use the token from the kernel command line (ferry.token=) or DATA/admin.token');
+  return { kind: 'deploy', row: c.row };
+}
+
+/** A blob's digest, from the URL: refused before the token is looked at, as it names no file. */
+export function blobDigest(path: string): string {
+  const digest = path.slice(BLOB_PREFIX.length);
+  if (!DIGEST_RE.test(digest)) {
+    throw new FerryError('FERRY_E_BAD_DIGEST', `"${digest.slice(0, 100)}" is not a blob digest (sha256:<64 hex>)`, { details: { digest: digest.slice(0, 100) }, hint: 'blobs are named sha256:<64 lowercase hex digits>' });
+  }
+  return digest;
+}
+
+/** Check the request's token against what its route needs; throws the refusal. */
+export function authorize(ctx: ServerContext, req: IncomingMessage, kind: AuthKind, path: string): Auth {
+  if (kind === 'none') return { kind: 'none' };
+  if (kind === 'blob') {
+    const digest = blobDigest(path);
+    const a = authenticate(ctx, req);
+    if (a.kind === 'deploy' && !deploymentUsesBlob(a.row, digest)) {
+      throw httpError('FERRY_E_FORBIDDEN', `deployment ${a.row.id}'s image does not use blob ${digest}`, 'a deploy token reads only the layers of its own deployment');
+    }
+    return a;
+  }
+  const a = authenticate(ctx, req);
+  if (kind === 'admin' && a.kind !== 'admin') throw httpError('FERRY_E_FORBIDDEN', 'a deploy token cannot use the admin API', 'use the admin token (DATA/admin.token)');
+  if (kind === 'deploy' && a.kind !== 'deploy') throw httpError('FERRY_E_FORBIDDEN', 'the installer API needs a deploy token, not the admin token', 'use the token of a deployment (ferry deploy NODE prints it)');
+  return a;
+}
+
+const granted = new WeakMap<IncomingMessage, Auth>();
+
+export function grant(req: IncomingMessage, a: Auth): void {
+  granted.set(req, a);
+}
+
+/** What the token hook granted this request (for fastify routes and plain handlers alike). */
+export function authOf(req: IncomingMessage): Auth {
+  return granted.get(req) ?? { kind: 'none' };
+}
+
+/** The deployment of a request the hook let in with a deploy token. */
+export function deploymentOf(req: IncomingMessage): DeploymentRow {
+  const a = authOf(req);
+  if (a.kind !== 'deploy') throw new FerryError('FERRY_E_INTERNAL', 'a deploy-token route ran without a deploy token');
+  return a.row;
+}

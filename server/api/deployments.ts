@@ -1,0 +1,64 @@
+/**
+ * Deployments (admin token): arm one node (POST /deployments, what `ferry deploy` and
+ * `ferry install --node` send), arm a selection (POST /deploy: NAME, @GROUP, KEY=VALUE), list,
+ * read one with its events, redeploy a record. Every armed deployment is published.
+ */
+import { ADMIN_ROUTES, type ArmResponse } from '../../common/protocol.js';
+import { ArmRequestSchema, DeployRequestSchema, type ArmRequest, type DeployRequest } from '../../common/schema/api.js';
+import { armDeployment, deploymentEvents, deploymentInfo, getDeploymentRow, listDeployments, parseTtl, redeploy } from '../db/deployments.js';
+import { selectNodes } from '../db/inventory.js';
+import { ADMIN, ACTOR, onlyMethods, pathOf, type Resource } from './route.js';
+import { notFound, urlName } from './http.js';
+
+const ID_RE = /^[0-9]{1,12}$/;
+
+export const deployments: Resource = (app, ctx) => {
+  const d = ctx.data;
+  const admin = { auth: 'admin' } as const;
+  const publish = (id: number) => ctx.hub.publish('deployment', deploymentInfo(getDeploymentRow(d, id)));
+
+  app.post<{ Body: ArmRequest }>(ADMIN_ROUTES.deployments, { config: admin, schema: { body: ArmRequestSchema } }, async (request, reply) => {
+    const b = request.body;
+    const armed = armDeployment(d, b.node, { image: b.image, layout: b.layout, layoutSource: 'api', inputs: b.inputs, ttlMs: b.ttl ? parseTtl(b.ttl) : undefined, actor: ACTOR });
+    publish(armed.id);
+    return reply.code(201).send({ deployment: armed } satisfies ArmResponse);
+  });
+  app.get<{ Querystring: { node?: string; active?: string } }>(ADMIN_ROUTES.deployments, { config: admin }, async (request) => {
+    const node = typeof request.query.node === 'string' && request.query.node ? urlName(request.query.node, 'node') : undefined;
+    return { deployments: listDeployments(d, { node, active: request.query.active === '1' }) };
+  });
+  onlyMethods(app, ADMIN_ROUTES.deployments, ['GET', 'POST'], 'admin');
+
+  /** The id in the URL, or 404 for anything else (it names no file, but keep URLs exact). */
+  const idOf = (request: { params: unknown; url: string }): number => {
+    const id = (request.params as { id: string }).id;
+    if (!ID_RE.test(id)) throw notFound(pathOf(request as never));
+    return Number(id);
+  };
+  const one = `${ADMIN_ROUTES.deployments}/:id`;
+  app.get(one, { config: admin }, async (request) => {
+    const id = idOf(request);
+    return { deployment: deploymentInfo(getDeploymentRow(d, id)), events: deploymentEvents(d, id) };
+  });
+  onlyMethods(app, one, ['GET'], 'admin');
+  app.get(`${one}/events`, { config: admin }, async (request) => ({ events: deploymentEvents(d, idOf(request)) }));
+  onlyMethods(app, `${one}/events`, ['GET'], 'admin');
+  app.post(`${one}/redeploy`, { config: admin }, async (request, reply) => {
+    const armed = redeploy(d, idOf(request), { actor: ACTOR });
+    return reply.code(201).send({ deployment: armed } satisfies ArmResponse);
+  });
+  onlyMethods(app, `${one}/redeploy`, ['POST'], 'admin');
+
+  app.post<{ Body: DeployRequest }>(`${ADMIN}deploy`, { config: admin, schema: { body: DeployRequestSchema } }, async (request, reply) => {
+    const b = request.body;
+    const armed: ArmResponse['deployment'][] = [];
+    d.write(() => {
+      for (const n of selectNodes(d, b.select)) {
+        armed.push(armDeployment(d, n, { image: b.image, layout: b.layout, layoutSource: 'api', inputs: b.inputs, ttlMs: b.ttl ? parseTtl(b.ttl) : undefined, actor: ACTOR }));
+      }
+    });
+    for (const a of armed) publish(a.id);
+    return reply.code(201).send({ deployments: armed });
+  });
+  onlyMethods(app, `${ADMIN}deploy`, ['POST'], 'admin');
+};

@@ -1,0 +1,35 @@
+/**
+ * The installer API (a deployment's token, checked by the token hook): its configuration,
+ * its progress events and its result. Every event and result is published to the monitor.
+ */
+import { INSTALL_ROUTES } from '../../common/protocol.js';
+import { InstallEventsBodySchema, InstallResultSchema, type InstallEventsBody, type InstallResult } from '../../common/schema/api.js';
+import { deploymentInfo, getDeploymentRow, installConfig, recordEvents, recordResult } from '../db/deployments.js';
+import { onlyMethods, type Resource } from './route.js';
+import { deploymentOf } from './auth.js';
+
+export const install: Resource = (app, ctx) => {
+  const deploy = { auth: 'deploy' } as const;
+  app.get(INSTALL_ROUTES.config, { config: deploy }, async (request) => {
+    const row = deploymentOf(request.raw);
+    const cfg = installConfig(ctx.data, row, ctx.publicUrl);
+    ctx.hub.publish('deployment', deploymentInfo(getDeploymentRow(ctx.data, row.id)));
+    return cfg;
+  });
+  onlyMethods(app, INSTALL_ROUTES.config, ['GET']);
+
+  app.post<{ Body: InstallEventsBody }>(INSTALL_ROUTES.events, { config: deploy, schema: { body: InstallEventsBodySchema } }, async (request) => {
+    const row = deploymentOf(request.raw);
+    const stored = recordEvents(ctx.data, row, request.body.events);
+    for (const e of stored) ctx.hub.publish('progress', { deployment: row.id, node: row.node_name, event: e });
+    return { ok: true, stored: stored.length };
+  });
+  onlyMethods(app, INSTALL_ROUTES.events, ['POST']);
+
+  app.post<{ Body: InstallResult }>(INSTALL_ROUTES.result, { config: deploy, schema: { body: InstallResultSchema } }, async (request) => {
+    const row = deploymentOf(request.raw);
+    ctx.hub.publish('deployment', recordResult(ctx.data, row, request.body));
+    return { ok: true };
+  });
+  onlyMethods(app, INSTALL_ROUTES.result, ['POST']);
+};

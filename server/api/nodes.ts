@@ -1,0 +1,37 @@
+/**
+ * Nodes (admin token): create, list, read, change (PATCH: add/remove MACs, set/unset inputs
+ * and properties, groups, image, layout, boot action), delete; and the MACs that asked for a
+ * boot script without being known (GET /discovered).
+ */
+import { NodeCreateSchema, NodePatchSchema, type NodeCreateBody, type NodePatchBody } from '../../common/schema/api.js';
+import { addNode, getNode, listDiscovered, listNodes, removeNode, setNode, type NodeChanges } from '../db/inventory.js';
+import { ADMIN, ACTOR, onlyMethods, type Resource } from './route.js';
+import { urlName } from './http.js';
+
+/** A node body as the database layer's changes. */
+export function nodeChanges(b: NodeCreateBody | NodePatchBody): NodeChanges {
+  const { name: _name, layout, bootAction, ...rest } = b;
+  return { ...rest, layoutXml: layout, layoutSource: layout !== undefined ? 'api' : undefined, bootAction };
+}
+
+export const nodes: Resource = (app, ctx) => {
+  const d = ctx.data;
+  const admin = { auth: 'admin' } as const;
+  const list = `${ADMIN}nodes`;
+  app.post<{ Body: NodeCreateBody }>(list, { config: admin, schema: { body: NodeCreateSchema } }, async (request, reply) => reply.code(201).send({ node: addNode(d, request.body.name, nodeChanges(request.body), ACTOR) }));
+  app.get(list, { config: admin }, async () => ({ nodes: listNodes(d) }));
+  onlyMethods(app, list, ['GET', 'POST'], 'admin');
+
+  const one = `${list}/:name`;
+  const nameOf = (p: unknown) => urlName((p as { name: string }).name, 'node');
+  app.get(one, { config: admin }, async (request) => ({ node: getNode(d, nameOf(request.params)) }));
+  app.patch<{ Body: NodePatchBody }>(one, { config: admin, schema: { body: NodePatchSchema } }, async (request) => ({ node: setNode(d, nameOf(request.params), nodeChanges(request.body), ACTOR) }));
+  app.delete(one, { config: admin }, async (request) => {
+    removeNode(d, nameOf(request.params), ACTOR);
+    return { ok: true };
+  });
+  onlyMethods(app, one, ['GET', 'PATCH', 'DELETE'], 'admin');
+
+  app.get(`${ADMIN}discovered`, { config: admin }, async () => ({ discovered: listDiscovered(d) }));
+  onlyMethods(app, `${ADMIN}discovered`, ['GET'], 'admin');
+};
