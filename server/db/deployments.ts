@@ -11,7 +11,7 @@ import { getImage, manifestOf } from '../store/images.js';
 import { getLayout, getNodeRow, storeLayout } from './inventory.js';
 import { j } from './index.js';
 
-export type DeploymentStatus = 'armed' | 'running' | 'success' | 'failed' | 'superseded';
+export type DeploymentStatus = 'armed' | 'running' | 'success' | 'failed' | 'superseded' | 'cancelled' | 'lost';
 
 export interface DeploymentRow {
   id: number;
@@ -211,16 +211,39 @@ export function deploymentEvents(d: DataDir, id: number, afterId = 0): StoredEve
 
 // ---------------------------------------------------------------- installer side
 
-export type TokenCheck = { ok: true; row: DeploymentRow } | { ok: false; code: 'FERRY_E_TOKEN_INVALID' | 'FERRY_E_TOKEN_EXPIRED' | 'FERRY_E_TOKEN_REVOKED'; message: string };
+/** A deployment that ended: its token is refused from then on (checkDeployToken). */
+export const ENDED_STATUSES = ['success', 'failed', 'cancelled'] as const;
 
-/** Find the deployment a deploy token belongs to and check it may still be used. */
+export type TokenCheck =
+  | { ok: true; row: DeploymentRow }
+  | { ok: false; code: 'FERRY_E_TOKEN_INVALID' | 'FERRY_E_TOKEN_EXPIRED' | 'FERRY_E_TOKEN_REVOKED' | 'FERRY_E_TOKEN_ENDED'; message: string; hint: string };
+
+/**
+ * Find the deployment a deploy token belongs to and check it may still be used: from arming
+ * until the deployment ends (a result, a cancel, its expiry or a newer arm). Every installer
+ * route and every blob download goes through here, so an ended deployment's token reads
+ * nothing, not its config and not its layers.
+ */
 export function checkDeployToken(d: DataDir, token: string): TokenCheck {
-  if (!token.startsWith('ferry-deploy-')) return { ok: false, code: 'FERRY_E_TOKEN_INVALID', message: 'the token is not a deploy token' };
+  const useOwn = 'use the token from the kernel command line (ferry.token=) or DATA/admin.token';
+  if (!token.startsWith('ferry-deploy-')) return { ok: false, code: 'FERRY_E_TOKEN_INVALID', message: 'the token is not a deploy token', hint: useOwn };
   const row = d.db.prepare('SELECT * FROM deployments WHERE token = ?').get(token) as DeploymentRow | undefined;
   // The lookup is by value; compare again in constant time so timing says nothing.
-  if (!row || !sameSecret(row.token, token)) return { ok: false, code: 'FERRY_E_TOKEN_INVALID', message: 'no deployment has this token' };
-  if (row.status === 'superseded') return { ok: false, code: 'FERRY_E_TOKEN_REVOKED', message: `deployment ${row.id} was replaced by a newer one for node ${row.node_name}` };
-  if (Date.parse(row.expires_at) < Date.now()) return { ok: false, code: 'FERRY_E_TOKEN_EXPIRED', message: `the deploy token of deployment ${row.id} expired at ${row.expires_at}` };
+  if (!row || !sameSecret(row.token, token)) return { ok: false, code: 'FERRY_E_TOKEN_INVALID', message: 'no deployment has this token', hint: useOwn };
+  if (row.status === 'superseded') {
+    return { ok: false, code: 'FERRY_E_TOKEN_REVOKED', message: `deployment ${row.id} was replaced by a newer one for node ${row.node_name}`, hint: `use the newest deployment's token (ferry history ${row.node_name}); reboot the node so it fetches the new boot script` };
+  }
+  if ((ENDED_STATUSES as readonly string[]).includes(row.status)) {
+    return {
+      ok: false,
+      code: 'FERRY_E_TOKEN_ENDED',
+      message: `deployment ${row.id} of node ${row.node_name} ended (${row.status}${row.ended_at ? ` at ${row.ended_at}` : ''}); its token is no longer valid`,
+      hint: `arm the node again (ferry deploy ${row.node_name} or ferry redeploy ${row.id}) for a fresh token`,
+    };
+  }
+  if (Date.parse(row.expires_at) < Date.now()) {
+    return { ok: false, code: 'FERRY_E_TOKEN_EXPIRED', message: `the deploy token of deployment ${row.id} expired at ${row.expires_at}`, hint: 'arm the node again (ferry deploy NODE) for a fresh token' };
+  }
   return { ok: true, row };
 }
 

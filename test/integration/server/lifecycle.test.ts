@@ -1,0 +1,85 @@
+/**
+ * The deployment lifecycle through the real server: a deploy token works from arming until its
+ * deployment ends, and not one call after that (config, events, result and blobs alike).
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { join } from 'node:path';
+import { ADMIN_ROUTES, INSTALL_ROUTES, blobPath, type ArmResponse, type InstallConfig } from '../../../common/protocol.js';
+import { addNode } from '../../../server/db/inventory.js';
+import { importImage } from '../../../server/store/images.js';
+import { ServerClient } from '../../../installer/client.js';
+import { call, harness, LAYOUT, smallTree, type Harness } from './helpers.js';
+
+describe('deployment lifecycle', () => {
+  let h: Harness;
+  let base: string;
+  let admin: string;
+
+  beforeAll(async () => {
+    h = await harness();
+    base = h.srv.url;
+    admin = h.srv.adminToken;
+    await importImage(h.data, 'base', { dir: smallTree(join(h.tmp, 'tree')), actor: 'test' });
+    for (let i = 1; i <= 4; i++) addNode(h.data, `n${i}`, { macs: [`52:54:00:bb:00:0${i}`], image: 'base', layoutXml: LAYOUT, groups: ['rack'] }, 'test');
+  });
+  afterAll(async () => {
+    await h?.close();
+  });
+
+  async function arm(node: string): Promise<ArmResponse['deployment']> {
+    const r = await call(base, 'POST', ADMIN_ROUTES.deployments, { token: admin, body: { node } });
+    expect(r.status).toBe(201);
+    return (r.json as ArmResponse).deployment;
+  }
+
+  /** Every installer call a token can make, with the answer's status and error code. */
+  async function everyCall(token: string, layer: string) {
+    const out: Record<string, { status: number; code?: string }> = {};
+    const put = (k: string, r: { status: number; json: any }) => (out[k] = { status: r.status, code: r.json?.error?.code });
+    put('config', await call(base, 'GET', INSTALL_ROUTES.config, { token }));
+    put('events', await call(base, 'POST', INSTALL_ROUTES.events, { token, body: { events: [{ phase: 'layers', state: 'heartbeat' }] } }));
+    put('blob', await call(base, 'GET', blobPath(layer), { token }));
+    put('blobHead', await call(base, 'HEAD', blobPath(layer), { token }));
+    put('result', await call(base, 'POST', INSTALL_ROUTES.result, { token, body: { status: 'success' } }));
+    return out;
+  }
+
+  for (const outcome of ['success', 'failed'] as const) {
+    it(`refuses every call with the token of a deployment that ended with ${outcome}`, async () => {
+      const dep = await arm('n1');
+      const cfg = (await call(base, 'GET', INSTALL_ROUTES.config, { token: dep.token })).json as InstallConfig;
+      const layer = cfg.image.layers[0].digest;
+      expect((await call(base, 'GET', blobPath(layer), { token: dep.token })).status).toBe(200);
+      const body = outcome === 'success' ? { status: 'success' } : { status: 'failed', error: { code: 'FERRY_E_TEST', message: 'a test failure' } };
+      expect((await call(base, 'POST', INSTALL_ROUTES.result, { token: dep.token, body })).status).toBe(200);
+
+      const after = await everyCall(dep.token, layer);
+      for (const [k, v] of Object.entries(after)) {
+        expect(v.status, k).toBe(401);
+        // HEAD answers carry no body.
+        if (k !== 'blobHead') expect(v.code, k).toBe('FERRY_E_TOKEN_ENDED');
+      }
+      const rec = await call(base, 'GET', `${ADMIN_ROUTES.deployments}/${dep.id}`, { token: admin });
+      expect(rec.json.deployment.status).toBe(outcome);
+    });
+  }
+
+  it('a second install with an ended token stops at the configuration', async () => {
+    const dep = await arm('n2');
+    expect((await call(base, 'GET', INSTALL_ROUTES.config, { token: dep.token })).status).toBe(200);
+    expect((await call(base, 'POST', INSTALL_ROUTES.result, { token: dep.token, body: { status: 'success' } })).status).toBe(200);
+    const client = new ServerClient({ server: base, token: dep.token, backoff: { baseMs: 10, maxMs: 20, giveUpAfterMs: 1000 } });
+    await expect(client.getConfig()).rejects.toMatchObject({ code: 'FERRY_E_TOKEN_REJECTED', message: expect.stringContaining('FERRY_E_TOKEN_ENDED') });
+  });
+
+  it('a token works while armed and running, and a newer arm revokes it', async () => {
+    const a = await arm('n3');
+    expect((await call(base, 'GET', INSTALL_ROUTES.config, { token: a.token })).status).toBe(200);
+    expect((await call(base, 'POST', INSTALL_ROUTES.events, { token: a.token, body: { events: [{ phase: 'layers', state: 'start' }] } })).status).toBe(200);
+    const b = await arm('n3');
+    const old = await call(base, 'GET', INSTALL_ROUTES.config, { token: a.token });
+    expect(old.status).toBe(401);
+    expect(old.json.error.code).toBe('FERRY_E_TOKEN_REVOKED');
+    expect((await call(base, 'GET', INSTALL_ROUTES.config, { token: b.token })).status).toBe(200);
+  });
+});
