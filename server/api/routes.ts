@@ -51,6 +51,7 @@ import { EventHub } from './events.js';
 import { serveFile } from './files.js';
 import { bearer, httpError, readJson, sendError, sendJson } from './http.js';
 import { monitorSnapshot } from '../monitor.js';
+import { cancelRoute } from './cancel-routes.js';
 
 export interface ServerContext {
   data: DataDir;
@@ -344,6 +345,11 @@ async function admin(ctx: ServerContext, req: IncomingMessage, res: ServerRespon
       });
       for (const a of armed) ctx.hub.publish('deployment', deploymentInfo(getDeploymentRow(d, a.id)));
       return sendJson(res, 201, { deployments: armed });
+    }
+    case 'cancel': {
+      want('POST');
+      if (parts.length !== 1) throw notFound(url.pathname);
+      return cancelRoute(d, ctx.hub, req, res, actor);
     }
     case 'nodes': {
       if (parts.length === 1) {

@@ -13,6 +13,10 @@ import { j } from './index.js';
 
 export type DeploymentStatus = 'armed' | 'running' | 'success' | 'failed' | 'superseded' | 'cancelled' | 'lost';
 
+/** Statuses of a deployment still in flight: a newer arm supersedes these, cancel ends them, the boot script serves them. */
+export const IN_FLIGHT_STATUSES = ['armed', 'running', 'lost'] as const;
+const IN_FLIGHT_SQL = IN_FLIGHT_STATUSES.map((x) => `'${x}'`).join(', ');
+
 export interface DeploymentRow {
   id: number;
   node_id: number | null;
@@ -60,7 +64,7 @@ export interface DeploymentInfo {
 export const DEFAULT_TTL_MS = 24 * 3600_000;
 
 export function deploymentInfo(r: DeploymentRow): DeploymentInfo {
-  const expired = (r.status === 'armed' || r.status === 'running') && Date.parse(r.expires_at) < Date.now();
+  const expired = (IN_FLIGHT_STATUSES as readonly string[]).includes(r.status) && Date.parse(r.expires_at) < Date.now();
   return {
     id: r.id,
     node: r.node_name,
@@ -122,7 +126,7 @@ function insertDeployment(
   let id = 0;
   d.write(() => {
     // A node has at most one deployment in flight: arming again revokes the older token.
-    d.db.prepare("UPDATE deployments SET status = 'superseded', ended_at = ? WHERE node_id = ? AND status IN ('armed', 'running')").run(created, node.id);
+    d.db.prepare(`UPDATE deployments SET status = 'superseded', ended_at = ? WHERE node_id = ? AND status IN (${IN_FLIGHT_SQL})`).run(created, node.id);
     const r = d.db
       .prepare(
         `INSERT INTO deployments (node_id, node_name, image_name, image_version, image_digest, manifest, layout_digest, inputs, transport,
@@ -186,7 +190,7 @@ export function listDeployments(d: DataDir, o: { node?: string; active?: boolean
     where.push('node_name = ?');
     args.push(o.node);
   }
-  if (o.active) where.push("status IN ('armed', 'running')");
+  if (o.active) where.push(`status IN (${IN_FLIGHT_SQL})`);
   const sql = `SELECT * FROM deployments ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY id DESC LIMIT ?`;
   return (d.db.prepare(sql).all(...args, o.limit ?? 1000) as DeploymentRow[]).map(deploymentInfo);
 }
@@ -356,9 +360,43 @@ export function recordResult(d: DataDir, row: DeploymentRow, result: InstallResu
   return deploymentInfo(getDeploymentRow(d, row.id));
 }
 
+export interface CancelOutcome {
+  /** The deployments this call ended. */
+  cancelled: DeploymentInfo[];
+  /** Selected nodes that had no deployment in flight. */
+  idle: string[];
+}
+
+/**
+ * End the armed, running or lost deployments of these nodes: status `cancelled`, their tokens
+ * refused from now on (checkDeployToken), the node boots from its disk again. One transaction,
+ * so a selection is cancelled whole or not at all.
+ */
+export function cancelDeployments(d: DataDir, nodeNames: string[], actor: string): CancelOutcome {
+  const out: CancelOutcome = { cancelled: [], idle: [] };
+  d.write(() => {
+    const t = now();
+    for (const name of nodeNames) {
+      const node = getNodeRow(d, name);
+      const rows = d.db.prepare(`SELECT * FROM deployments WHERE node_id = ? AND status IN (${IN_FLIGHT_SQL}) ORDER BY id`).all(node.id) as DeploymentRow[];
+      if (!rows.length) {
+        out.idle.push(node.name);
+        continue;
+      }
+      for (const r of rows) {
+        d.db.prepare("UPDATE deployments SET status = 'cancelled', ended_at = ? WHERE id = ?").run(t, r.id);
+        d.audit(actor, 'deploy.cancel', node.name, { deployment: r.id, was: r.status, stage: r.stage ?? undefined });
+        out.cancelled.push(deploymentInfo(getDeploymentRow(d, r.id)));
+      }
+      d.db.prepare("UPDATE nodes SET boot_action = 'local', updated_at = ? WHERE id = ?").run(t, node.id);
+    }
+  });
+  return out;
+}
+
 /** The deployment a node boots into now, if any. */
 export function activeDeploymentForNode(d: DataDir, nodeId: number): DeploymentRow | undefined {
-  const r = d.db.prepare("SELECT * FROM deployments WHERE node_id = ? AND status IN ('armed', 'running') ORDER BY id DESC LIMIT 1").get(nodeId) as DeploymentRow | undefined;
+  const r = d.db.prepare(`SELECT * FROM deployments WHERE node_id = ? AND status IN (${IN_FLIGHT_SQL}) ORDER BY id DESC LIMIT 1`).get(nodeId) as DeploymentRow | undefined;
   if (!r || Date.parse(r.expires_at) < Date.now()) return undefined;
   return r;
 }

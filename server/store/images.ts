@@ -337,7 +337,7 @@ export function removeImage(d: DataDir, ref: string, actor: string): string[] {
 /** Blobs no image and no pending deployment refers to are removed from the store. */
 export function garbageCollect(d: DataDir, actor: string, dryRun = false): { removed: string[]; freedBytes: number; kept: number } {
   const keep = new Set<string>((d.db.prepare('SELECT DISTINCT digest FROM image_layers').all() as { digest: string }[]).map((r) => r.digest));
-  for (const r of d.db.prepare("SELECT manifest FROM deployments WHERE status IN ('armed', 'running')").all() as { manifest: string }[]) {
+  for (const r of d.db.prepare("SELECT manifest FROM deployments WHERE status IN ('armed', 'running', 'lost')").all() as { manifest: string }[]) {
     for (const l of (JSON.parse(r.manifest) as ImageManifest).layers) keep.add(l.digest);
   }
   const removed: string[] = [];

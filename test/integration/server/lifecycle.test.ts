@@ -8,6 +8,9 @@ import { ADMIN_ROUTES, INSTALL_ROUTES, blobPath, type ArmResponse, type InstallC
 import { addNode } from '../../../server/db/inventory.js';
 import { importImage } from '../../../server/store/images.js';
 import { ServerClient } from '../../../installer/client.js';
+import { run } from '../../../common/run.js';
+import { listAudit } from '../../../server/db/audit.js';
+import { getNode } from '../../../server/db/inventory.js';
 import { call, harness, LAYOUT, smallTree, type Harness } from './helpers.js';
 
 describe('deployment lifecycle', () => {
@@ -81,5 +84,63 @@ describe('deployment lifecycle', () => {
     expect(old.status).toBe(401);
     expect(old.json.error.code).toBe('FERRY_E_TOKEN_REVOKED');
     expect((await call(base, 'GET', INSTALL_ROUTES.config, { token: b.token })).status).toBe(200);
+  });
+
+  const FERRY = join(import.meta.dirname, '..', '..', '..', 'bin', 'ferry');
+  const ferry = (args: string[], okCodes = [0]) => run([FERRY, ...args, '--data', h.dataDir], { okCodes, timeoutMs: 120_000 });
+
+  it('ferry cancel ends armed and running deployments: cancelled, local boot, token refused, audited, in history', async () => {
+    const armed = await arm('n1');
+    const running = await arm('n2');
+    expect((await call(base, 'GET', INSTALL_ROUTES.config, { token: running.token })).status).toBe(200);
+    expect((await call(base, 'POST', INSTALL_ROUTES.events, { token: running.token, body: { events: [{ phase: 'layers', state: 'start' }] } })).status).toBe(200);
+    expect(getNode(h.data, 'n1').bootAction).toBe('install');
+    // A misspelled node cancels nothing.
+    const typo = await ferry(['cancel', 'n1', 'nope'], [1]);
+    expect(typo.stderr).toContain('FERRY_E_NODE_NOT_FOUND');
+    expect((await call(base, 'GET', INSTALL_ROUTES.config, { token: armed.token })).status).toBe(200);
+
+    const out = JSON.parse((await ferry(['cancel', 'n1', 'n2', 'n4', '--json'])).stdout);
+    expect(out.cancelled.map((x: any) => [x.id, x.node, x.status])).toEqual([[armed.id, 'n1', 'cancelled'], [running.id, 'n2', 'cancelled']]);
+    expect(out.idle).toEqual(['n4']);
+    for (const dep of [armed, running]) {
+      const r = await call(base, 'GET', INSTALL_ROUTES.config, { token: dep.token });
+      expect(r.status).toBe(401);
+      expect(r.json.error.code).toBe('FERRY_E_TOKEN_ENDED');
+    }
+    for (const n of ['n1', 'n2']) {
+      expect(getNode(h.data, n).bootAction).toBe('local');
+      const ipxe = await call(base, 'GET', `/boot/ipxe?mac=${n === 'n1' ? '52:54:00:bb:00:01' : '52:54:00:bb:00:02'}`);
+      expect(ipxe.text).not.toContain('ferry.token');
+      expect(ipxe.text).toContain('exit');
+    }
+    const audit = listAudit(h.data.db, { limit: 50 }).filter((a) => a.action === 'deploy.cancel');
+    expect(audit.map((a) => a.object).sort()).toEqual(['n1', 'n2']);
+    expect(audit.every((a) => a.actor.startsWith('cli:'))).toBe(true);
+    const hist = JSON.parse((await ferry(['history', 'n2', '--json'])).stdout);
+    expect(hist[0]).toMatchObject({ id: running.id, status: 'cancelled', stage: 'layers' });
+    expect((await ferry(['history', 'n2'])).stdout).toMatch(new RegExp(`${running.id}\\s+n2\\s+base@1\\s+cancelled`));
+  });
+
+  it('the admin API cancels a selection (@group), validates its body and refuses deploy tokens', async () => {
+    const a = await arm('n3');
+    const b = await arm('n4');
+    const byDeploy = await call(base, 'POST', '/api/v1/admin/cancel', { token: a.token, body: { select: ['n3'] } });
+    expect(byDeploy.status).toBe(403);
+    const badBody = await call(base, 'POST', '/api/v1/admin/cancel', { token: admin, body: { select: [], extra: 1 } });
+    expect(badBody.status).toBe(400);
+    expect(badBody.json.error.details.problems.map((p: any) => p.path).sort()).toEqual(['$.extra', '$.select']);
+    const get = await call(base, 'GET', '/api/v1/admin/cancel', { token: admin });
+    expect(get.status).toBe(405);
+
+    const r = await call(base, 'POST', '/api/v1/admin/cancel', { token: admin, body: { select: ['@rack'] } });
+    expect(r.status).toBe(200);
+    expect(r.json.cancelled.map((x: any) => x.id).sort()).toEqual([a.id, b.id].sort());
+    expect(r.json.idle).toEqual(['n1', 'n2']);
+    const rec = await call(base, 'GET', `${ADMIN_ROUTES.deployments}/${b.id}`, { token: admin });
+    expect(rec.json.deployment.status).toBe('cancelled');
+    expect(rec.json.deployment.endedAt).toBeTruthy();
+    expect((await call(base, 'POST', INSTALL_ROUTES.result, { token: b.token, body: { status: 'success' } })).json.error.code).toBe('FERRY_E_TOKEN_ENDED');
+    expect(listAudit(h.data.db, { limit: 50 }).filter((x) => x.action === 'deploy.cancel' && x.actor === 'api:admin').map((x) => x.object).sort()).toEqual(['n3', 'n4']);
   });
 });
