@@ -9,6 +9,7 @@ import { serverInfoFile } from '../common/cli.js';
 import { FerryError } from '../common/errors.js';
 import { log } from '../common/log.js';
 import { DataDir, ensureAdminToken } from './context.js';
+import { DEFAULT_LOST_AFTER_MS, markLost } from './db/deployments.js';
 import { EventHub } from './api/events.js';
 import { handle, type ServerContext } from './api/routes.js';
 import { bootDecision } from './boot/decide.js';
@@ -41,6 +42,8 @@ export interface ServerOptions {
    * rendered for publicUrl and pxelinux.cfg/01-MAC decided like GET /boot/ipxe.
    */
   tftp?: { listen: string; root: string };
+  /** A running deployment with no word from its installer this long becomes `lost` (default 5 min). */
+  lostAfterMs?: number;
 }
 
 export interface RunningServer {
@@ -107,6 +110,21 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
       throw e;
     }
   }
+  // Lost installs: checked a few times per lost-after period (at most every 30 s), so one is
+  // marked within 1.25 × the setting. A timer, not a computation on read, because the CLI reads
+  // the database without the server and the monitor needs a change it can be told about.
+  const lostAfterMs = o.lostAfterMs ?? DEFAULT_LOST_AFTER_MS;
+  const lostTimer = setInterval(() => {
+    try {
+      for (const info of markLost(data, lostAfterMs)) {
+        log.info('deployment lost', { deployment: info.id, node: info.node, lostAfterSeconds: lostAfterMs / 1000 });
+        hub.publish('deployment', info);
+      }
+    } catch (e) {
+      log.error('checking for lost deployments failed', { error: (e as Error).message });
+    }
+  }, Math.max(100, Math.min(30_000, Math.round(lostAfterMs / 4))));
+  lostTimer.unref();
   let closed = false;
   return {
     url,
@@ -118,6 +136,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     async close() {
       if (closed) return;
       closed = true;
+      clearInterval(lostTimer);
       await tftp?.close();
       hub.close();
       await new Promise<void>((resolve) => {

@@ -257,6 +257,8 @@ export function installConfig(d: DataDir, row: DeploymentRow, baseUrl: string): 
   const layout = getLayout(d, row.layout_digest);
   if (!row.started_at) {
     d.db.prepare("UPDATE deployments SET started_at = ?, status = CASE WHEN status = 'armed' THEN 'running' ELSE status END WHERE id = ?").run(now(), row.id);
+  } else if (row.status === 'lost') {
+    d.db.prepare("UPDATE deployments SET status = 'running' WHERE id = ? AND status = 'lost'").run(row.id);
   }
   const cfg: InstallConfig = {
     node: { name: row.node_name, macs, properties: nodeRow ? j(nodeRow.properties, {}) : {} },
@@ -314,8 +316,9 @@ export function recordEvents(d: DataDir, row: DeploymentRow, events: ProgressEve
       out.push({ ...e, ts, id: Number(r.lastInsertRowid), receivedAt: received });
     }
     const last = events.filter((e) => e.state !== 'heartbeat').pop();
+    // Any call from the installer, a heartbeat too, shows it is alive: a lost deployment runs again.
     d.db
-      .prepare("UPDATE deployments SET stage = COALESCE(?, stage), status = CASE WHEN status = 'armed' THEN 'running' ELSE status END, started_at = COALESCE(started_at, ?) WHERE id = ?")
+      .prepare("UPDATE deployments SET stage = COALESCE(?, stage), status = CASE WHEN status IN ('armed', 'lost') THEN 'running' ELSE status END, started_at = COALESCE(started_at, ?) WHERE id = ?")
       .run(last?.phase ?? null, received, row.id);
   });
   return out;
@@ -389,6 +392,30 @@ export function cancelDeployments(d: DataDir, nodeNames: string[], actor: string
         out.cancelled.push(deploymentInfo(getDeploymentRow(d, r.id)));
       }
       d.db.prepare("UPDATE nodes SET boot_action = 'local', updated_at = ? WHERE id = ?").run(t, node.id);
+    }
+  });
+  return out;
+}
+
+export const DEFAULT_LOST_AFTER_MS = 5 * 60_000;
+
+/**
+ * Mark running deployments `lost` when nothing came from their installer (no event, no
+ * heartbeat, no config fetch) for `lostAfterMs`. The server runs this on a timer, so the status
+ * is in the database and `ferry history` (another process, which cannot know the server's
+ * setting), the API and monitors all read the same thing. Lost is not ended: the token stays
+ * valid, and the next call from that installer makes the deployment `running` again.
+ */
+export function markLost(d: DataDir, lostAfterMs: number, actor = 'server'): DeploymentInfo[] {
+  const cutoff = new Date(Date.now() - lostAfterMs).toISOString();
+  const lastContact = `COALESCE((SELECT received_at FROM deployment_events e WHERE e.deployment_id = deployments.id ORDER BY e.id DESC LIMIT 1), started_at, created_at)`;
+  const out: DeploymentInfo[] = [];
+  d.write(() => {
+    const rows = d.db.prepare(`SELECT id, node_name, ${lastContact} AS last FROM deployments WHERE status = 'running' AND ${lastContact} < ?`).all(cutoff) as { id: number; node_name: string; last: string }[];
+    for (const r of rows) {
+      d.db.prepare("UPDATE deployments SET status = 'lost' WHERE id = ? AND status = 'running'").run(r.id);
+      d.audit(actor, 'deploy.lost', r.node_name, { deployment: r.id, lastContact: r.last, lostAfterSeconds: lostAfterMs / 1000 });
+      out.push(deploymentInfo(getDeploymentRow(d, r.id)));
     }
   });
   return out;

@@ -144,3 +144,67 @@ describe('deployment lifecycle', () => {
     expect(listAudit(h.data.db, { limit: 50 }).filter((x) => x.action === 'deploy.cancel' && x.actor === 'api:admin').map((x) => x.object).sort()).toEqual(['n3', 'n4']);
   });
 });
+
+describe('lost deployments (a short --lost-after)', () => {
+  let h: Harness;
+  let base: string;
+  let admin: string;
+  const LOST_MS = 1000;
+
+  beforeAll(async () => {
+    h = await harness({ lostAfterMs: LOST_MS });
+    base = h.srv.url;
+    admin = h.srv.adminToken;
+    await importImage(h.data, 'base', { dir: smallTree(join(h.tmp, 'tree')), actor: 'test' });
+    addNode(h.data, 'quiet', { macs: ['52:54:00:cc:00:01'], image: 'base', layoutXml: LAYOUT }, 'test');
+    addNode(h.data, 'chatty', { macs: ['52:54:00:cc:00:02'], image: 'base', layoutXml: LAYOUT }, 'test');
+    addNode(h.data, 'waiting', { macs: ['52:54:00:cc:00:03'], image: 'base', layoutXml: LAYOUT }, 'test');
+  });
+  afterAll(async () => {
+    await h?.close();
+  });
+
+  it('a silent running install becomes lost (API, history, monitor stream, audit); a heartbeat brings it back; beating ones and armed ones stay', async () => {
+    const { waitFor } = await import('../../../common/wait.js');
+    const { request } = await import('undici');
+    const { SseParser } = await import('../../../cli/monitor.js');
+    const { MonitorState } = await import('../../../server/monitor.js');
+    const state = new MonitorState();
+    const sse = await request(base + '/api/v1/admin/events', { headers: { authorization: `Bearer ${admin}` } });
+    const parser = new SseParser((type, data) => state.apply(type, JSON.parse(data)));
+    sse.body.setEncoding('utf8');
+    sse.body.on('data', (c: string) => parser.push(c));
+
+    const arm = async (node: string) => (await call(base, 'POST', ADMIN_ROUTES.deployments, { token: admin, body: { node } })).json.deployment as ArmResponse['deployment'];
+    const quiet = await arm('quiet');
+    const chatty = await arm('chatty');
+    const waiting = await arm('waiting');
+    for (const d of [quiet, chatty]) expect((await call(base, 'GET', INSTALL_ROUTES.config, { token: d.token })).status).toBe(200);
+    const t0 = Date.now();
+    // chatty beats every 200 ms for 3 lost-after periods; quiet says nothing.
+    while (Date.now() - t0 < 3 * LOST_MS) {
+      expect((await call(base, 'POST', INSTALL_ROUTES.events, { token: chatty.token, body: { events: [{ phase: 'layers', state: 'heartbeat' }] } })).status).toBe(200);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    const status = async (id: number) => (await call(base, 'GET', `${ADMIN_ROUTES.deployments}/${id}`, { token: admin })).json.deployment.status;
+    await waitFor(async () => (await status(quiet.id)) === 'lost', { what: 'the quiet deployment to be lost', timeoutMs: 10_000 });
+    expect(await status(chatty.id)).toBe('running');
+    expect(await status(waiting.id)).toBe('armed');
+    await waitFor(() => state.rows().find((r) => r.id === quiet.id && r.state === 'lost'), { what: 'the monitor to show lost', timeoutMs: 10_000 });
+    const hist = await run([join(import.meta.dirname, '..', '..', '..', 'bin', 'ferry'), 'history', 'quiet', '--json', '--data', h.dataDir], { timeoutMs: 120_000 });
+    expect(JSON.parse(hist.stdout)[0]).toMatchObject({ id: quiet.id, status: 'lost' });
+    expect(listAudit(h.data.db, { limit: 50 }).find((a) => a.action === 'deploy.lost')).toMatchObject({ actor: 'server', object: 'quiet' });
+    expect((await call(base, 'GET', '/api/v1/admin/deployments?active=1', { token: admin })).json.deployments.map((x: any) => x.id)).toContain(quiet.id);
+
+    // The lost installer is heard from again: running, and its token still works.
+    expect((await call(base, 'POST', INSTALL_ROUTES.events, { token: quiet.token, body: { events: [{ phase: 'layers', state: 'heartbeat' }] } })).status).toBe(200);
+    expect(await status(quiet.id)).toBe('running');
+    await waitFor(() => state.rows().find((r) => r.id === quiet.id && r.state === 'running'), { what: 'the monitor to show running again', timeoutMs: 10_000 });
+    sse.body.destroy();
+  });
+
+  it('ferry serve refuses a --lost-after that is not a number of seconds', async () => {
+    const r = await run([join(import.meta.dirname, '..', '..', '..', 'bin', 'ferry'), 'serve', '--lost-after', '5m', '--data', join(h.tmp, 'other')], { okCodes: [2], timeoutMs: 120_000 });
+    expect(r.stderr).toContain('--lost-after');
+  });
+});
