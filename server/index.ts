@@ -10,6 +10,7 @@ import { FerryError } from '../common/errors.js';
 import { log } from '../common/log.js';
 import { DataDir, ensureAdminToken } from './context.js';
 import { DEFAULT_LOST_AFTER_MS, markLost } from './db/deployments.js';
+import { lockDataDir } from './lock.js';
 import { EventHub } from './api/events.js';
 import { handle, type ServerContext } from './api/routes.js';
 import { bootDecision } from './boot/decide.js';
@@ -70,6 +71,11 @@ export function parseListen(listen: string | number): { host: string; port: numb
 export async function startServer(o: ServerOptions): Promise<RunningServer> {
   const { host, port } = parseListen(o.listen);
   const data = new DataDir(o.dataDir);
+  // Before anything is written or cleaned (the blob store's temp files may be another server's).
+  const lock = await lockDataDir(o.dataDir).catch((e) => {
+    data.close();
+    throw e;
+  });
   const adminToken = ensureAdminToken(o.dataDir);
   data.blobs.cleanTemp();
   const hub = new EventHub();
@@ -91,6 +97,10 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
       reject(new FerryError('FERRY_E_LISTEN', `cannot listen on ${host}:${port}: ${e.message}`, { details: { host, port, errno: e.code }, hint: e.code === 'EADDRINUSE' ? 'another program uses this port; choose another with --listen' : 'check the address and your permissions' })),
     );
     server.listen(port, host, () => resolve());
+  }).catch(async (e) => {
+    await lock.release();
+    data.close();
+    throw e;
   });
   const addr = server.address();
   const actualPort = typeof addr === 'object' && addr ? addr.port : port;
@@ -106,6 +116,8 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
       tftp = await startTftpServer({ root: o.tftp.root, host: t.host, port: t.port, virtualFile: (rel, client) => bootFile(ctx, rel, client.address) });
     } catch (e) {
       await new Promise<void>((resolve) => server.close(() => resolve()));
+      rmSync(serverInfoFile(o.dataDir), { force: true });
+      await lock.release();
       data.close();
       throw e;
     }
@@ -145,6 +157,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
       });
       rmSync(serverInfoFile(o.dataDir), { force: true });
       data.close();
+      await lock.release();
     },
   };
 }

@@ -193,7 +193,8 @@ describe('lost deployments (a short --lost-after)', () => {
     await waitFor(() => state.rows().find((r) => r.id === quiet.id && r.state === 'lost'), { what: 'the monitor to show lost', timeoutMs: 10_000 });
     const hist = await run([join(import.meta.dirname, '..', '..', '..', 'bin', 'ferry'), 'history', 'quiet', '--json', '--data', h.dataDir], { timeoutMs: 120_000 });
     expect(JSON.parse(hist.stdout)[0]).toMatchObject({ id: quiet.id, status: 'lost' });
-    expect(listAudit(h.data.db, { limit: 50 }).find((a) => a.action === 'deploy.lost')).toMatchObject({ actor: 'server', object: 'quiet' });
+    // (chatty may be lost by now too: it stopped beating when the loop ended.)
+    expect(listAudit(h.data.db, { limit: 50 }).find((a) => a.action === 'deploy.lost' && a.object === 'quiet')).toMatchObject({ actor: 'server', details: { deployment: quiet.id, lostAfterSeconds: 1 } });
     expect((await call(base, 'GET', '/api/v1/admin/deployments?active=1', { token: admin })).json.deployments.map((x: any) => x.id)).toContain(quiet.id);
 
     // The lost installer is heard from again: running, and its token still works.
@@ -206,5 +207,52 @@ describe('lost deployments (a short --lost-after)', () => {
   it('ferry serve refuses a --lost-after that is not a number of seconds', async () => {
     const r = await run([join(import.meta.dirname, '..', '..', '..', 'bin', 'ferry'), 'serve', '--lost-after', '5m', '--data', join(h.tmp, 'other')], { okCodes: [2], timeoutMs: 120_000 });
     expect(r.stderr).toContain('--lost-after');
+  });
+});
+
+describe('one server per data directory', () => {
+  const FERRY = join(import.meta.dirname, '..', '..', '..', 'bin', 'ferry');
+
+  it('a second server on the same directory is refused with the first one\'s PID, and the first keeps its server.json', async () => {
+    const { startServer } = await import('../../../server/index.js');
+    const { existsSync } = await import('node:fs');
+    const h = await harness();
+    try {
+      await expect(startServer({ dataDir: h.dataDir, listen: '127.0.0.1:0' })).rejects.toMatchObject({ code: 'FERRY_E_SERVER_RUNNING', message: expect.stringContaining(`PID ${process.pid}`) });
+      const cli = await run([FERRY, 'serve', '--listen', '127.0.0.1:0', '--data', h.dataDir], { okCodes: [1], timeoutMs: 120_000 });
+      expect(cli.stderr).toContain('FERRY_E_SERVER_RUNNING');
+      expect(cli.stderr).toContain(`PID ${process.pid}`);
+      expect(existsSync(join(h.dataDir, 'server.json'))).toBe(true);
+      expect((await call(h.srv.url, 'GET', '/api/v1/admin/nodes', { token: h.srv.adminToken })).status).toBe(200);
+      // Closed, the directory is free again at once.
+      await h.srv.close();
+      h.srv = await startServer({ dataDir: h.dataDir, listen: '127.0.0.1:0' });
+      expect((await call(h.srv.url, 'GET', '/api/v1/admin/nodes', { token: h.srv.adminToken })).status).toBe(200);
+    } finally {
+      await h.close();
+    }
+  });
+
+  it('a server killed with SIGKILL leaves no lock behind', async () => {
+    const { spawnTool } = await import('../../../common/run.js');
+    const { startServer } = await import('../../../server/index.js');
+    const { waitFor } = await import('../../../common/wait.js');
+    const { existsSync, readFileSync } = await import('node:fs');
+    const t = (await import('./helpers.js')).tempDir();
+    const dataDir = join(t.dir, 'data');
+    const s = spawnTool([FERRY, 'serve', '--listen', '127.0.0.1:0', '--data', dataDir], { stdout: 'ignore', timeoutMs: 120_000 });
+    s.done.catch(() => {});
+    try {
+      await waitFor(() => existsSync(join(dataDir, 'server.json')), { what: 'the spawned server to start', timeoutMs: 60_000 });
+      const pid = Number(readFileSync(join(dataDir, 'server.lock'), 'utf8'));
+      expect(pid).toBe(JSON.parse(readFileSync(join(dataDir, 'server.json'), 'utf8')).pid);
+      await expect(startServer({ dataDir, listen: '127.0.0.1:0' })).rejects.toMatchObject({ code: 'FERRY_E_SERVER_RUNNING' });
+      process.kill(pid, 'SIGKILL');
+      const srv = await waitFor(() => startServer({ dataDir, listen: '127.0.0.1:0' }), { what: 'the lock to be released after SIGKILL', timeoutMs: 10_000, intervalMs: 100 });
+      await srv.close();
+    } finally {
+      s.child.kill('SIGKILL');
+      t.cleanup();
+    }
   });
 });
