@@ -98,7 +98,8 @@ export interface InstallEventsBody {
 }
 
 export interface InstallResult {
-  status: 'success' | 'failed';
+  /** `aborted`: the installer was interrupted (SIGINT/SIGTERM) and unmounted what it mounted. */
+  status: 'success' | 'failed' | 'aborted';
   error?: { code: string; message: string; details?: Record<string, unknown>; phase?: string };
 }
 

@@ -11,7 +11,7 @@ import { getImage, manifestOf } from '../store/images.js';
 import { getLayout, getNodeRow, storeLayout } from './inventory.js';
 import { j } from './index.js';
 
-export type DeploymentStatus = 'armed' | 'running' | 'success' | 'failed' | 'superseded' | 'cancelled' | 'lost';
+export type DeploymentStatus = 'armed' | 'running' | 'success' | 'failed' | 'superseded' | 'cancelled' | 'lost' | 'aborted';
 
 /** Statuses of a deployment still in flight: a newer arm supersedes these, cancel ends them, the boot script serves them. */
 export const IN_FLIGHT_STATUSES = ['armed', 'running', 'lost'] as const;
@@ -216,7 +216,7 @@ export function deploymentEvents(d: DataDir, id: number, afterId = 0): StoredEve
 // ---------------------------------------------------------------- installer side
 
 /** A deployment that ended: its token is refused from then on (checkDeployToken). */
-export const ENDED_STATUSES = ['success', 'failed', 'cancelled'] as const;
+export const ENDED_STATUSES = ['success', 'failed', 'aborted', 'cancelled'] as const;
 
 export type TokenCheck =
   | { ok: true; row: DeploymentRow }
@@ -330,7 +330,7 @@ export function validateResult(body: unknown): InstallResult {
   const b = body as any;
   if (!b || typeof b !== 'object' || Array.isArray(b)) bad('$', 'must be an object {"status": "success"|"failed", "error"?: {...}}');
   else {
-    if (b.status !== 'success' && b.status !== 'failed') bad('$.status', 'must be "success" or "failed"');
+    if (b.status !== 'success' && b.status !== 'failed' && b.status !== 'aborted') bad('$.status', 'must be "success", "failed" or "aborted"');
     if (b.error !== undefined) {
       if (!b.error || typeof b.error !== 'object' || Array.isArray(b.error)) bad('$.error', 'must be an object');
       else {
@@ -340,7 +340,7 @@ export function validateResult(body: unknown): InstallResult {
         if (b.error.details !== undefined && (typeof b.error.details !== 'object' || Array.isArray(b.error.details) || !b.error.details)) bad('$.error.details', 'must be an object');
       }
     }
-    if (b.status === 'failed' && b.error === undefined) bad('$.error', 'is required when status is "failed"');
+    if (b.status !== 'success' && b.error === undefined) bad('$.error', `is required when status is "${b.status}"`);
   }
   if (problems.length) throw new ValidationError('FERRY_E_BAD_REQUEST', 'the result body is invalid', problems);
   return b as InstallResult;
