@@ -19,6 +19,7 @@ export const COMMANDS: Record<string, Command> = {
   group: { summary: 'groups of nodes (overlapping, nested): add, rm, ls, show', load: () => import('./group.js') },
   deploy: { summary: 'arm installs of nodes or @groups (a deployment and token per node)', load: () => import('./deploy.js') },
   history: { summary: 'deployment records, of all nodes or one', load: () => import('./history.js') },
+  cancel: { summary: 'end armed or running deployments of nodes or @groups; they boot locally again', load: () => import('./cancel.js') },
   redeploy: { summary: 'deploy a record again: same image digest, layout and inputs', load: () => import('./redeploy.js') },
   audit: { summary: 'who changed what (images, nodes, groups, deployments), newest first', load: () => import('./audit.js') },
   monitor: { summary: 'live table of deployments in progress (--json for scripts)', load: () => import('./monitor.js') },

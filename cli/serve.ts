@@ -10,7 +10,7 @@ function ensureDir(d: string): string {
 }
 
 const USAGE =
-  'ferry serve [--data DIR] [--listen HOST:PORT] [--public-url URL] [--boot-dir DIR] [--kernel-arg ARG]... [--tftp [HOST:PORT]] [--tftp-root DIR]';
+  'ferry serve [--data DIR] [--listen HOST:PORT] [--public-url URL] [--boot-dir DIR] [--kernel-arg ARG]... [--tftp [HOST:PORT]] [--tftp-root DIR] [--lost-after SECONDS]';
 
 /**
  * `--tftp` takes an optional HOST:PORT, which parseArgs cannot express: `--tftp X` and
@@ -40,6 +40,7 @@ export async function run(argv: string[]): Promise<number> {
       tftp: { type: 'boolean' },
       'tftp-listen': { type: 'string' },
       'tftp-root': { type: 'string' },
+      'lost-after': { type: 'string' },
     },
     USAGE,
   );
@@ -48,12 +49,17 @@ export async function run(argv: string[]): Promise<number> {
     return 0;
   }
   if (positionals.length) throw usageError(`unexpected argument "${positionals[0]}"`, USAGE);
+  const lostAfter = values['lost-after'];
+  if (lostAfter !== undefined && (!/^[0-9]{1,7}$/.test(lostAfter) || Number(lostAfter) < 1)) {
+    throw usageError(`--lost-after "${lostAfter}" is not a number of seconds (1 to 9999999)`, USAGE);
+  }
   const srv = await startServer({
     dataDir: dataDir(values),
     listen: values.listen ?? '0.0.0.0:8080',
     publicUrl: values['public-url'],
     bootDir: values['boot-dir'],
     kernelArgs: values['kernel-arg'],
+    lostAfterMs: lostAfter !== undefined ? Number(lostAfter) * 1000 : undefined,
     tftp:
       values.tftp || values['tftp-listen']
         ? { listen: values['tftp-listen'] ?? '0.0.0.0:69', root: values['tftp-root'] ?? ensureDir(join(dataDir(values), 'tftp')) }

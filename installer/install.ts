@@ -61,19 +61,28 @@ export async function runInstall(opts: InstallOptions): Promise<InstallOutcome> 
   const ctx: InstallContext = { opts, client, emit: throttled(emit, 1000), doing: 'starting', mounted: false, finish: opts.finish ?? 'reboot', warnings: [] };
   sender.start();
   const guard = crashGuard();
+  // SIGINT/SIGTERM stop the install where it is: what was mounted is unmounted and the result is
+  // `aborted`. A second signal of the same kind has its default effect (the handler is once()).
+  let onSignal: (sig: NodeJS.Signals) => void = () => {};
+  const interrupted = new Promise<never>((_, reject) => {
+    onSignal = (sig) => reject(new FerryError('FERRY_E_INSTALL_ABORTED', `the install was interrupted by ${sig}`, { details: { signal: sig }, hint: 'arm the node again (ferry deploy NODE) and install again; the disks hold a partial install' }));
+  });
+  interrupted.catch(() => {});
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
   let result: InstallResult = { status: 'success' };
   for (const stage of STAGES) {
     sender.phase = stage.name;
     const t0 = Date.now();
     emit({ phase: stage.name, state: 'start' });
     try {
-      await Promise.race([stage.run(ctx), guard.crashed]);
+      await Promise.race([stage.run(ctx), guard.crashed, interrupted]);
       emit({ phase: stage.name, state: 'end', message: `${((Date.now() - t0) / 1000).toFixed(1)} s` });
     } catch (err) {
       const e = toFerryError(err);
       log.error('install failed', { phase: stage.name, doing: ctx.doing, code: e.code, message: e.message });
       emit(errorEvent(stage.name, ctx.doing, e));
-      result = { status: 'failed', error: { code: e.code, message: e.message, details: { ...e.details, doing: ctx.doing, hint: e.hint }, phase: stage.name } };
+      result = { status: e.code === 'FERRY_E_INSTALL_ABORTED' ? 'aborted' : 'failed', error: { code: e.code, message: e.message, details: { ...e.details, doing: ctx.doing, hint: e.hint }, phase: stage.name } };
       try {
         await teardown(ctx);
       } catch (te) {
@@ -82,6 +91,8 @@ export async function runInstall(opts: InstallOptions): Promise<InstallOutcome> 
       break;
     }
   }
+  process.removeListener('SIGINT', onSignal);
+  process.removeListener('SIGTERM', onSignal);
   const delivered = await sender.close();
   try {
     await client.postResult(result);

@@ -9,6 +9,8 @@ import { serverInfoFile } from '../common/cli.js';
 import { FerryError } from '../common/errors.js';
 import { log } from '../common/log.js';
 import { DataDir, ensureAdminToken } from './context.js';
+import { DEFAULT_LOST_AFTER_MS, markLost } from './db/deployments.js';
+import { lockDataDir } from './lock.js';
 import { EventHub } from './api/events.js';
 import { buildApp, type ServerContext } from './api/app.js';
 import { bootDecision } from './boot/decide.js';
@@ -41,6 +43,8 @@ export interface ServerOptions {
    * rendered for publicUrl and pxelinux.cfg/01-MAC decided like GET /boot/ipxe.
    */
   tftp?: { listen: string; root: string };
+  /** A running deployment with no word from its installer this long becomes `lost` (default 5 min). */
+  lostAfterMs?: number;
 }
 
 export interface RunningServer {
@@ -67,6 +71,11 @@ export function parseListen(listen: string | number): { host: string; port: numb
 export async function startServer(o: ServerOptions): Promise<RunningServer> {
   const { host, port } = parseListen(o.listen);
   const data = new DataDir(o.dataDir);
+  // Before anything is written or cleaned (the blob store's temp files may be another server's).
+  const lock = await lockDataDir(o.dataDir).catch((e) => {
+    data.close();
+    throw e;
+  });
   const adminToken = ensureAdminToken(o.dataDir);
   data.blobs.cleanTemp();
   const hub = new EventHub();
@@ -78,6 +87,8 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
     await app.close().catch(() => undefined);
+    await lock.release();
+    data.close();
     throw new FerryError('FERRY_E_LISTEN', `cannot listen on ${host}:${port}: ${e.message}`, { details: { host, port, errno: e.code }, hint: e.code === 'EADDRINUSE' ? 'another program uses this port; choose another with --listen' : 'check the address and your permissions' });
   }
   const server = app.server;
@@ -95,10 +106,27 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
       tftp = await startTftpServer({ root: o.tftp.root, host: t.host, port: t.port, virtualFile: (rel, client) => bootFile(ctx, rel, client.address) });
     } catch (e) {
       await app.close();
+      rmSync(serverInfoFile(o.dataDir), { force: true });
+      await lock.release();
       data.close();
       throw e;
     }
   }
+  // Lost installs: checked a few times per lost-after period (at most every 30 s), so one is
+  // marked within 1.25 × the setting. A timer, not a computation on read, because the CLI reads
+  // the database without the server and the monitor needs a change it can be told about.
+  const lostAfterMs = o.lostAfterMs ?? DEFAULT_LOST_AFTER_MS;
+  const lostTimer = setInterval(() => {
+    try {
+      for (const info of markLost(data, lostAfterMs)) {
+        log.info('deployment lost', { deployment: info.id, node: info.node, lostAfterSeconds: lostAfterMs / 1000 });
+        hub.publish('deployment', info);
+      }
+    } catch (e) {
+      log.error('checking for lost deployments failed', { error: (e as Error).message });
+    }
+  }, Math.max(100, Math.min(30_000, Math.round(lostAfterMs / 4))));
+  lostTimer.unref();
   let closed = false;
   return {
     url,
@@ -110,12 +138,14 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     async close() {
       if (closed) return;
       closed = true;
+      clearInterval(lostTimer);
       await tftp?.close();
       hub.close();
       // forceCloseConnections: keep-alive sockets and blob downloads in flight end here too.
       await app.close();
       rmSync(serverInfoFile(o.dataDir), { force: true });
       data.close();
+      await lock.release();
     },
   };
 }

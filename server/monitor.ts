@@ -14,7 +14,7 @@ export interface MonitorSnapshot {
 /** Active deployments and those that ended in the last hour, with their recent events. */
 export function monitorSnapshot(d: DataDir, recentMs = 3600_000): MonitorSnapshot {
   const cutoff = Date.now() - recentMs;
-  const deps = listDeployments(d, { limit: 500 }).filter((x) => x.status === 'armed' || x.status === 'running' || (x.endedAt && Date.parse(x.endedAt) >= cutoff));
+  const deps = listDeployments(d, { limit: 500 }).filter((x) => x.status === 'armed' || x.status === 'running' || x.status === 'lost' || (x.endedAt && Date.parse(x.endedAt) >= cutoff));
   return {
     deployments: deps.map((info) => ({ info, events: deploymentEvents(d, info.id).slice(-200) })),
   };
@@ -76,6 +76,8 @@ export class MonitorState {
       t = { info: { id, node, image: '', status: 'running' }, stage: '', samples: [] };
       this.tracks.set(id, t);
     }
+    // The server makes a lost deployment running again when its installer is heard from.
+    if (t.info.status === 'lost') t.info.status = 'running';
     if (e.state === 'heartbeat') {
       t.updatedAt = e.ts;
       return;

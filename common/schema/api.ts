@@ -114,8 +114,10 @@ export const InstallResultSchema = contract(
   [
     Type.Object({ status: Type.Literal('success'), error: Type.Optional(InstallErrorSchema) }),
     Type.Object({ status: Type.Literal('failed'), error: InstallErrorSchema }),
+    // The installer was interrupted (SIGINT/SIGTERM) and unmounted what it mounted.
+    Type.Object({ status: Type.Literal('aborted'), error: InstallErrorSchema }),
   ],
-  { ferryMessage: 'must be an object {"status": "success"|"failed", "error"?: {...}}' },
+  { ferryMessage: 'must be an object {"status": "success"|"failed"|"aborted", "error"?: {...}}' },
 ),
   'FERRY_E_BAD_REQUEST',
   'the result body',

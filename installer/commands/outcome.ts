@@ -20,7 +20,7 @@ export function report(outcome: Awaited<ReturnType<typeof runInstall>>): number 
   }
   const e = r.error!;
   const bar = '='.repeat(72);
-  process.stderr.write(`\n${bar}\nFERRY INSTALL FAILED in stage "${e.phase}"\n${e.code}: ${e.message}\n`);
+  process.stderr.write(`\n${bar}\nFERRY INSTALL ${r.status === 'aborted' ? 'ABORTED' : 'FAILED'} in stage "${e.phase}"\n${e.code}: ${e.message}\n`);
   const d = e.details as Record<string, unknown> | undefined;
   if (d?.doing) process.stderr.write(`while: ${d.doing}\n`);
   if (d?.argv) process.stderr.write(`command: ${(d.argv as string[]).join(' ')}\n`);

@@ -34,7 +34,7 @@ function authenticate(ctx: ServerContext, req: IncomingMessage): Auth {
   if (t === undefined) throw httpError('FERRY_E_TOKEN_MISSING', 'this request needs a token (Authorization: Bearer TOKEN)', 'send the admin token (DATA/admin.token) or the deployment\'s token');
   if (t && sameSecret(t, ctx.adminToken)) return { kind: 'admin' };
   const c = checkDeployToken(ctx.data, t);
-  if (!c.ok) throw httpError(c.code, c.message, c.code === 'FERRY_E_TOKEN_EXPIRED' ? 'arm the node again (ferry deploy NODE) for a fresh token' : 'use the token from the kernel command line (ferry.token=) or DATA/admin.token');
+  if (!c.ok) throw httpError(c.code, c.message, c.hint);
   return { kind: 'deploy', row: c.row };
 }
 

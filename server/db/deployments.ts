@@ -12,7 +12,11 @@ import { getImage, manifestOf } from '../store/images.js';
 import { getLayout, getNodeRow, storeLayout } from './inventory.js';
 import { j } from './index.js';
 
-export type DeploymentStatus = 'armed' | 'running' | 'success' | 'failed' | 'superseded';
+export type DeploymentStatus = 'armed' | 'running' | 'success' | 'failed' | 'superseded' | 'cancelled' | 'lost' | 'aborted';
+
+/** Statuses of a deployment still in flight: a newer arm supersedes these, cancel ends them, the boot script serves them. */
+export const IN_FLIGHT_STATUSES = ['armed', 'running', 'lost'] as const;
+const IN_FLIGHT_SQL = IN_FLIGHT_STATUSES.map((x) => `'${x}'`).join(', ');
 
 export interface DeploymentRow {
   id: number;
@@ -61,7 +65,7 @@ export interface DeploymentInfo {
 export const DEFAULT_TTL_MS = 24 * 3600_000;
 
 export function deploymentInfo(r: DeploymentRow): DeploymentInfo {
-  const expired = (r.status === 'armed' || r.status === 'running') && Date.parse(r.expires_at) < Date.now();
+  const expired = (IN_FLIGHT_STATUSES as readonly string[]).includes(r.status) && Date.parse(r.expires_at) < Date.now();
   return {
     id: r.id,
     node: r.node_name,
@@ -125,7 +129,7 @@ function insertDeployment(
   let id = 0;
   d.write(() => {
     // A node has at most one deployment in flight: arming again revokes the older token.
-    d.db.prepare("UPDATE deployments SET status = 'superseded', ended_at = ? WHERE node_id = ? AND status IN ('armed', 'running')").run(created, node.id);
+    d.db.prepare(`UPDATE deployments SET status = 'superseded', ended_at = ? WHERE node_id = ? AND status IN (${IN_FLIGHT_SQL})`).run(created, node.id);
     const r = d.db
       .prepare(
         `INSERT INTO deployments (node_id, node_name, image_name, image_version, image_digest, manifest, layout_digest, inputs, transport,
@@ -249,7 +253,7 @@ export function listDeployments(d: DataDir, o: { node?: string; active?: boolean
     where.push('node_name = ?');
     args.push(o.node);
   }
-  if (o.active) where.push("status IN ('armed', 'running')");
+  if (o.active) where.push(`status IN (${IN_FLIGHT_SQL})`);
   const sql = `SELECT * FROM deployments ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY id DESC LIMIT ?`;
   return (d.db.prepare(sql).all(...args, o.limit ?? 1000) as DeploymentRow[]).map(deploymentInfo);
 }
@@ -274,16 +278,39 @@ export function deploymentEvents(d: DataDir, id: number, afterId = 0): StoredEve
 
 // ---------------------------------------------------------------- installer side
 
-export type TokenCheck = { ok: true; row: DeploymentRow } | { ok: false; code: 'FERRY_E_TOKEN_INVALID' | 'FERRY_E_TOKEN_EXPIRED' | 'FERRY_E_TOKEN_REVOKED'; message: string };
+/** A deployment that ended: its token is refused from then on (checkDeployToken). */
+export const ENDED_STATUSES = ['success', 'failed', 'aborted', 'cancelled'] as const;
 
-/** Find the deployment a deploy token belongs to and check it may still be used. */
+export type TokenCheck =
+  | { ok: true; row: DeploymentRow }
+  | { ok: false; code: 'FERRY_E_TOKEN_INVALID' | 'FERRY_E_TOKEN_EXPIRED' | 'FERRY_E_TOKEN_REVOKED' | 'FERRY_E_TOKEN_ENDED'; message: string; hint: string };
+
+/**
+ * Find the deployment a deploy token belongs to and check it may still be used: from arming
+ * until the deployment ends (a result, a cancel, its expiry or a newer arm). Every installer
+ * route and every blob download goes through here, so an ended deployment's token reads
+ * nothing, not its config and not its layers.
+ */
 export function checkDeployToken(d: DataDir, token: string): TokenCheck {
-  if (!token.startsWith('ferry-deploy-')) return { ok: false, code: 'FERRY_E_TOKEN_INVALID', message: 'the token is not a deploy token' };
+  const useOwn = 'use the token from the kernel command line (ferry.token=) or DATA/admin.token';
+  if (!token.startsWith('ferry-deploy-')) return { ok: false, code: 'FERRY_E_TOKEN_INVALID', message: 'the token is not a deploy token', hint: useOwn };
   const row = d.db.prepare('SELECT * FROM deployments WHERE token = ?').get(token) as DeploymentRow | undefined;
   // The lookup is by value; compare again in constant time so timing says nothing.
-  if (!row || !sameSecret(row.token, token)) return { ok: false, code: 'FERRY_E_TOKEN_INVALID', message: 'no deployment has this token' };
-  if (row.status === 'superseded') return { ok: false, code: 'FERRY_E_TOKEN_REVOKED', message: `deployment ${row.id} was replaced by a newer one for node ${row.node_name}` };
-  if (Date.parse(row.expires_at) < Date.now()) return { ok: false, code: 'FERRY_E_TOKEN_EXPIRED', message: `the deploy token of deployment ${row.id} expired at ${row.expires_at}` };
+  if (!row || !sameSecret(row.token, token)) return { ok: false, code: 'FERRY_E_TOKEN_INVALID', message: 'no deployment has this token', hint: useOwn };
+  if (row.status === 'superseded') {
+    return { ok: false, code: 'FERRY_E_TOKEN_REVOKED', message: `deployment ${row.id} was replaced by a newer one for node ${row.node_name}`, hint: `use the newest deployment's token (ferry history ${row.node_name}); reboot the node so it fetches the new boot script` };
+  }
+  if ((ENDED_STATUSES as readonly string[]).includes(row.status)) {
+    return {
+      ok: false,
+      code: 'FERRY_E_TOKEN_ENDED',
+      message: `deployment ${row.id} of node ${row.node_name} ended (${row.status}${row.ended_at ? ` at ${row.ended_at}` : ''}); its token is no longer valid`,
+      hint: `arm the node again (ferry deploy ${row.node_name} or ferry redeploy ${row.id}) for a fresh token`,
+    };
+  }
+  if (Date.parse(row.expires_at) < Date.now()) {
+    return { ok: false, code: 'FERRY_E_TOKEN_EXPIRED', message: `the deploy token of deployment ${row.id} expired at ${row.expires_at}`, hint: 'arm the node again (ferry deploy NODE) for a fresh token' };
+  }
   return { ok: true, row };
 }
 
@@ -293,6 +320,8 @@ export function installConfig(d: DataDir, row: DeploymentRow, baseUrl: string): 
   const layout = getLayout(d, row.layout_digest);
   if (!row.started_at) {
     d.db.prepare("UPDATE deployments SET started_at = ?, status = CASE WHEN status = 'armed' THEN 'running' ELSE status END WHERE id = ?").run(now(), row.id);
+  } else if (row.status === 'lost') {
+    d.db.prepare("UPDATE deployments SET status = 'running' WHERE id = ? AND status = 'lost'").run(row.id);
   }
   const cfg: InstallConfig = {
     node: { name: row.node_name, macs, properties: nodeRow ? j(nodeRow.properties, {}) : {} },
@@ -355,8 +384,9 @@ export function recordEvents(d: DataDir, row: DeploymentRow, events: ProgressEve
       if (ESSENTIAL.has(e.state) && n < budget.events + budget.essential && size <= 65_536) store(e);
     }
     const last = events.filter((e) => e.state !== 'heartbeat').pop();
+    // Any call from the installer, a heartbeat too, shows it is alive: a lost deployment runs again.
     d.db
-      .prepare("UPDATE deployments SET stage = COALESCE(?, stage), status = CASE WHEN status = 'armed' THEN 'running' ELSE status END, started_at = COALESCE(started_at, ?) WHERE id = ?")
+      .prepare("UPDATE deployments SET stage = COALESCE(?, stage), status = CASE WHEN status IN ('armed', 'lost') THEN 'running' ELSE status END, started_at = COALESCE(started_at, ?) WHERE id = ?")
       .run(last?.phase ?? null, received, row.id);
   });
   return out;
@@ -379,9 +409,67 @@ export function recordResult(d: DataDir, row: DeploymentRow, result: InstallResu
   return deploymentInfo(getDeploymentRow(d, row.id));
 }
 
+export interface CancelOutcome {
+  /** The deployments this call ended. */
+  cancelled: DeploymentInfo[];
+  /** Selected nodes that had no deployment in flight. */
+  idle: string[];
+}
+
+/**
+ * End the armed, running or lost deployments of these nodes: status `cancelled`, their tokens
+ * refused from now on (checkDeployToken), the node boots from its disk again. One transaction,
+ * so a selection is cancelled whole or not at all.
+ */
+export function cancelDeployments(d: DataDir, nodeNames: string[], actor: string): CancelOutcome {
+  const out: CancelOutcome = { cancelled: [], idle: [] };
+  d.write(() => {
+    const t = now();
+    for (const name of nodeNames) {
+      const node = getNodeRow(d, name);
+      const rows = d.db.prepare(`SELECT * FROM deployments WHERE node_id = ? AND status IN (${IN_FLIGHT_SQL}) ORDER BY id`).all(node.id) as DeploymentRow[];
+      if (!rows.length) {
+        out.idle.push(node.name);
+        continue;
+      }
+      for (const r of rows) {
+        d.db.prepare("UPDATE deployments SET status = 'cancelled', ended_at = ? WHERE id = ?").run(t, r.id);
+        d.audit(actor, 'deploy.cancel', node.name, { deployment: r.id, was: r.status, stage: r.stage ?? undefined });
+        out.cancelled.push(deploymentInfo(getDeploymentRow(d, r.id)));
+      }
+      d.db.prepare("UPDATE nodes SET boot_action = 'local', updated_at = ? WHERE id = ?").run(t, node.id);
+    }
+  });
+  return out;
+}
+
+export const DEFAULT_LOST_AFTER_MS = 5 * 60_000;
+
+/**
+ * Mark running deployments `lost` when nothing came from their installer (no event, no
+ * heartbeat, no config fetch) for `lostAfterMs`. The server runs this on a timer, so the status
+ * is in the database and `ferry history` (another process, which cannot know the server's
+ * setting), the API and monitors all read the same thing. Lost is not ended: the token stays
+ * valid, and the next call from that installer makes the deployment `running` again.
+ */
+export function markLost(d: DataDir, lostAfterMs: number, actor = 'server'): DeploymentInfo[] {
+  const cutoff = new Date(Date.now() - lostAfterMs).toISOString();
+  const lastContact = `COALESCE((SELECT received_at FROM deployment_events e WHERE e.deployment_id = deployments.id ORDER BY e.id DESC LIMIT 1), started_at, created_at)`;
+  const out: DeploymentInfo[] = [];
+  d.write(() => {
+    const rows = d.db.prepare(`SELECT id, node_name, ${lastContact} AS last FROM deployments WHERE status = 'running' AND ${lastContact} < ?`).all(cutoff) as { id: number; node_name: string; last: string }[];
+    for (const r of rows) {
+      d.db.prepare("UPDATE deployments SET status = 'lost' WHERE id = ? AND status = 'running'").run(r.id);
+      d.audit(actor, 'deploy.lost', r.node_name, { deployment: r.id, lastContact: r.last, lostAfterSeconds: lostAfterMs / 1000 });
+      out.push(deploymentInfo(getDeploymentRow(d, r.id)));
+    }
+  });
+  return out;
+}
+
 /** The deployment a node boots into now, if any. */
 export function activeDeploymentForNode(d: DataDir, nodeId: number): DeploymentRow | undefined {
-  const r = d.db.prepare("SELECT * FROM deployments WHERE node_id = ? AND status IN ('armed', 'running') ORDER BY id DESC LIMIT 1").get(nodeId) as DeploymentRow | undefined;
+  const r = d.db.prepare(`SELECT * FROM deployments WHERE node_id = ? AND status IN (${IN_FLIGHT_SQL}) ORDER BY id DESC LIMIT 1`).get(nodeId) as DeploymentRow | undefined;
   if (!r || Date.parse(r.expires_at) < Date.now()) return undefined;
   return r;
 }

@@ -230,7 +230,7 @@ function redact(c: NodeChanges): unknown {
 export function removeNode(d: DataDir, name: string, actor: string): void {
   d.write(() => {
     const r = getNodeRow(d, name);
-    d.db.prepare("UPDATE deployments SET status = 'superseded', ended_at = ? WHERE node_id = ? AND status IN ('armed', 'running')").run(now(), r.id);
+    d.db.prepare("UPDATE deployments SET status = 'superseded', ended_at = ? WHERE node_id = ? AND status IN ('armed', 'running', 'lost')").run(now(), r.id);
     d.db.prepare('DELETE FROM nodes WHERE id = ?').run(r.id);
     d.audit(actor, 'node.rm', name);
   });

@@ -277,7 +277,7 @@ export function garbageCollect(d: DataDir, actor: string, dryRun = false): { rem
   // is seen as held by one or the other.
   const stored = d.blobs.list();
   const keep = new Set<string>((d.db.prepare('SELECT DISTINCT digest FROM image_layers').all() as { digest: string }[]).map((r) => r.digest));
-  for (const r of d.db.prepare("SELECT manifest FROM deployments WHERE status IN ('armed', 'running')").all() as { manifest: string }[]) {
+  for (const r of d.db.prepare("SELECT manifest FROM deployments WHERE status IN ('armed', 'running', 'lost')").all() as { manifest: string }[]) {
     for (const l of (JSON.parse(r.manifest) as ImageManifest).layers) keep.add(l.digest);
   }
   for (const digest of d.blobs.leased()) keep.add(digest);

@@ -129,8 +129,9 @@ describe('image server on loopback', () => {
     sse.body.destroy();
 
     const again = await call(base, 'POST', INSTALL_ROUTES.result, { token: dep.token, body: { status: 'success' } });
-    expect(again.status).toBe(409);
-    expect(again.json.error.code).toBe('FERRY_E_DEPLOYMENT_ENDED');
+    // The deployment ended: its token is refused from now on (lifecycle.test.ts covers every route).
+    expect(again.status).toBe(401);
+    expect(again.json.error.code).toBe('FERRY_E_TOKEN_ENDED');
 
     const local = await call(base, 'GET', '/boot/ipxe?mac=52:54:00:aa:00:01');
     expect(local.text).not.toContain('ferry.token');

@@ -35,10 +35,10 @@ export interface Harness {
   close(): Promise<void>;
 }
 
-export async function harness(opts: { bootDir?: string; publicUrl?: string } = {}): Promise<Harness> {
+export async function harness(opts: { bootDir?: string; publicUrl?: string; lostAfterMs?: number } = {}): Promise<Harness> {
   const t = tempDir();
   const dataDir = join(t.dir, 'data');
-  const srv = await startServer({ dataDir, listen: '127.0.0.1:0', bootDir: opts.bootDir, publicUrl: opts.publicUrl });
+  const srv = await startServer({ dataDir, listen: '127.0.0.1:0', bootDir: opts.bootDir, publicUrl: opts.publicUrl, lostAfterMs: opts.lostAfterMs });
   const data = new DataDir(dataDir);
   const h: Harness = {
     srv,
