@@ -121,9 +121,10 @@ describe('installer API, blobs and network boot (fastify inject)', () => {
     expect(paths(await post({ status: 'maybe' }))).toEqual(['$.status']);
     expect(paths(await post({ status: 'failed', error: { code: 5 } }))).toEqual(['$.error.message', '$.error.code']);
     expect((await post({ status: 'success' })).json()).toEqual({ ok: true });
+    // The token ended with its deployment: a second result is refused at the door.
     const again = await post({ status: 'success' });
-    expect(again.statusCode).toBe(409);
-    expect(again.json().error.code).toBe('FERRY_E_DEPLOYMENT_ENDED');
+    expect(again.statusCode).toBe(401);
+    expect(again.json().error.code).toBe('FERRY_E_TOKEN_ENDED');
   });
 
   it('blobs: GET, HEAD, Range, If-None-Match; scoped to the deployment; digests checked before tokens', async () => {
