@@ -2,14 +2,28 @@
 import { readFileSync } from 'node:fs';
 import { FerryError } from '../common/errors.js';
 import { cliActor, DataDir } from '../server/context.js';
-import { armDeployment, parseTtl, type Armed } from '../server/db/deployments.js';
+import { armDeployment, getDeploymentRow, newBatch, parseTtl, transportOf, transportRequest, type Armed } from '../server/db/deployments.js';
 import { parsePairs, selectNodes } from '../server/db/inventory.js';
 import { dataDir, parse, printJson, printTable, usageError } from '../common/cli.js';
 
-const USAGE = 'ferry deploy NODE|@GROUP|PROPERTY=VALUE... [--image IMG] [--layout FILE] [--set KEY=VALUE]... [--ttl 24h] [--json]';
+const USAGE = `ferry deploy NODE|@GROUP|PROPERTY=VALUE... [--image IMG] [--layout FILE] [--set KEY=VALUE]... [--ttl 24h] [--json]
+             [--transport http|torrent|multicast] [--min-receivers N] [--max-wait SECONDS] [--max-bitrate RATE]`;
 
 export async function run(argv: string[]): Promise<number> {
-  const { values, positionals } = parse(argv, { image: { type: 'string' }, layout: { type: 'string' }, set: { type: 'string', multiple: true }, ttl: { type: 'string' } }, USAGE);
+  const { values, positionals } = parse(
+    argv,
+    {
+      image: { type: 'string' },
+      layout: { type: 'string' },
+      set: { type: 'string', multiple: true },
+      ttl: { type: 'string' },
+      transport: { type: 'string' },
+      'min-receivers': { type: 'string' },
+      'max-wait': { type: 'string' },
+      'max-bitrate': { type: 'string' },
+    },
+    USAGE,
+  );
   if (values.help) {
     process.stdout.write(USAGE + '\n');
     return 0;
@@ -23,15 +37,22 @@ export async function run(argv: string[]): Promise<number> {
       throw new FerryError('FERRY_E_SOURCE_MISSING', `cannot read the layout ${values.layout}: ${(e as Error).message}`, { details: { path: values.layout }, hint: 'give an existing layout XML file' });
     }
   }
+  const transport = transportRequest({ transport: values.transport, minReceivers: values['min-receivers'], maxWait: values['max-wait'], maxBitrate: values['max-bitrate'] });
   const d = new DataDir(dataDir(values));
   try {
     const nodes = selectNodes(d, positionals);
     const inputs = values.set ? parsePairs(values.set, '--set') : undefined;
     const ttlMs = values.ttl ? parseTtl(values.ttl) : undefined;
     const armed: Armed[] = [];
+    // One batch: the nodes armed here are one multicast session's receivers.
+    const batch = newBatch();
     // Check every node before arming any, so a bad selection arms nothing.
     d.write(() => {
-      for (const n of nodes) armed.push(armDeployment(d, n, { image: values.image, layout, layoutSource: values.layout, inputs, ttlMs, actor: cliActor() }));
+      for (const n of nodes) armed.push(armDeployment(d, n, { image: values.image, layout, layoutSource: values.layout, inputs, ttlMs, actor: cliActor(), transport, batch }));
+      const sessionOptions = ['minReceivers', 'maxWaitS', 'maxBitrate'].filter((k) => k in transport);
+      if (sessionOptions.length && !armed.some((a) => transportOf(getDeploymentRow(d, a.id)).kind === 'multicast')) {
+        throw usageError('--min-receivers, --max-wait and --max-bitrate are multicast session options, but no node of this selection deploys by multicast', USAGE);
+      }
     });
     if (values.json) printJson({ deployments: armed });
     else printTable(armed.map((a) => ({ deployment: a.id, node: a.node, expires: a.expiresAt.slice(0, 19), token: a.token })), ['deployment', 'node', 'expires', 'token']);

@@ -85,12 +85,33 @@ export interface InstallConfig {
   layout: { xml: string; digest: string };
   /** Customization values: hostname, network.*, ssh.*, and anything templates use. */
   inputs: Record<string, string>;
-  transport: { kind: 'http'; baseUrl: string } | { kind: 'torrent' | 'multicast'; [k: string]: unknown };
+  transport: TransportConfig;
   /** Bootloader override from the node: 'auto' follows the layout, else detects. */
   bootloader: 'auto' | 'none' | 'bios' | 'uefi';
   finish: FinishAction;
   /** Optional operator mapping of layout disks to devices: {"/dev/sda": "/dev/vda"}. */
   diskMap?: Record<string, string>;
+}
+
+/** How a node fetches its layers. Every transport falls back to HTTP from `baseUrl`. */
+export const TRANSPORTS = ['http', 'torrent', 'multicast'] as const;
+export type TransportKind = (typeof TRANSPORTS)[number];
+
+/** Multicast session options, kept in the deployment record (`ferry deploy --min-receivers …`). */
+export interface MulticastOptions {
+  /** Start when this many receivers joined (default: every deployment of the batch using the layer). */
+  minReceivers?: number;
+  /** Start anyway this many seconds after the first receiver joined. */
+  maxWaitS: number;
+  /** udp-sender's --max-bitrate (udpcast syntax: 70m, 500k). */
+  maxBitrate: string;
+}
+
+export interface TransportConfig {
+  kind: TransportKind;
+  /** The server: blobs over HTTP, and every transport's fallback. */
+  baseUrl: string;
+  multicast?: MulticastOptions;
 }
 
 export interface InstallEventsBody {
