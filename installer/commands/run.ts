@@ -43,8 +43,9 @@ export async function runCommand(argv: string[]): Promise<number> {
     // Being armed for install is the confirmation in the boot environment.
     yes: true,
     onNode: !v.root,
-    // ferry.initramfs=0 skips the rebuild (slow under emulation; the image's own initramfs stays).
-    initramfs: v['no-initramfs'] || k['ferry.initramfs'] === '0' ? false : undefined,
+    // ferry.initramfs=0 skips the rebuild (slow under emulation; the image's own initramfs stays);
+    // ferry.initramfs=1 rebuilds it whatever it holds; without either the installer decides.
+    initramfs: v['no-initramfs'] || k['ferry.initramfs'] === '0' ? false : k['ferry.initramfs'] === '1' ? true : undefined,
   };
   const outcome = await runInstall(opts);
   const code = report(outcome);

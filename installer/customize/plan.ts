@@ -32,6 +32,8 @@ export interface CustomizeInputs {
   machineId: string;
   /** Rebuild the initramfs when the image can (default true). */
   initramfs?: boolean;
+  /** The installer's decision (installer/customize/initramfs.ts); "keep" plans no rebuild. */
+  initramfsDecision?: { action: 'keep' | 'rebuild'; reason: string };
 }
 
 function inputError(message: string, details: Record<string, unknown>, hint: string): FerryError {
@@ -405,11 +407,12 @@ export function planCustomization(items: CustomizationItem[], c: CustomizeInputs
         throw inputError(`unknown customization kind "${(item as { kind: string }).kind}"`, { item }, 'use hostname, network, file, regexp, template, authorized-keys or script');
     }
   }
-  if (c.initramfs !== false) {
+  if (c.initramfs !== false && c.initramfsDecision?.action !== 'keep') {
+    const why = c.initramfsDecision ? `rebuild the initramfs for this machine (${c.initramfsDecision.reason.replace(/^rebuild: /, '')})` : 'rebuild the initramfs for this machine';
     if (v.exists('/usr/sbin/update-initramfs')) {
-      ops.push({ op: 'chroot', argv: ['/usr/sbin/update-initramfs', '-u', '-k', 'all'], env: scriptEnv(c), why: 'rebuild the initramfs for this machine' });
+      ops.push({ op: 'chroot', argv: ['/usr/sbin/update-initramfs', '-u', '-k', 'all'], env: scriptEnv(c), why });
     } else if (v.exists('/usr/bin/dracut') || v.exists('/usr/sbin/dracut')) {
-      ops.push({ op: 'chroot', argv: [v.exists('/usr/bin/dracut') ? '/usr/bin/dracut' : '/usr/sbin/dracut', '--force', '--regenerate-all'], env: scriptEnv(c), why: 'rebuild the initramfs for this machine' });
+      ops.push({ op: 'chroot', argv: [v.exists('/usr/bin/dracut') ? '/usr/bin/dracut' : '/usr/sbin/dracut', '--force', '--regenerate-all'], env: scriptEnv(c), why });
     }
   }
   return ops;

@@ -1,22 +1,51 @@
 /** customize: plan from the image's items and the inputs, then apply into the target. */
 import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
 import { applyCustomization, planCustomization, targetView } from '../customize/apply.js';
-import type { Stage } from './types.js';
+import { decideInitramfs, imageAsksRebuild, machineNeeds, targetKernels, type InitramfsDecision } from '../customize/initramfs.js';
+import type { TargetView } from '../customize/plan.js';
+import type { InstallContext, Stage } from './types.js';
 
 export const customize: Stage = {
   name: 'customize',
   async run(ctx) {
     const c = ctx.config!;
+    const view = targetView(ctx.target!);
+    const items = c.image.customizations ?? [];
+    let initramfsDecision: InitramfsDecision | undefined;
+    if (ctx.opts.initramfs !== false && (view.exists('/usr/sbin/update-initramfs') || view.exists('/usr/bin/dracut') || view.exists('/usr/sbin/dracut'))) {
+      ctx.doing = 'reading the image\'s initramfs';
+      initramfsDecision = decideForMachine(ctx, view, items as { kind: string; path?: string }[]);
+      ctx.emit({ phase: 'customize', state: 'info', object: 'initramfs', message: `initramfs ${initramfsDecision.reason}`, details: { initramfs: initramfsDecision } });
+    }
     ctx.doing = 'planning the customization';
-    const ops = planCustomization(c.image.customizations ?? [], {
+    const ops = planCustomization(items, {
       node: c.node,
       inputs: c.inputs ?? {},
       fstab: ctx.plan?.fstab,
       mdadmConf: ctx.plan?.mdadmConf,
       machineId: randomBytes(16).toString('hex'),
       initramfs: ctx.opts.initramfs,
-    }, targetView(ctx.target!));
+      initramfsDecision,
+    }, view);
     ctx.doing = 'customizing the installed system';
     await applyCustomization(ops, ctx.target!, ctx.emit);
   },
 };
+
+/** Keep or rebuild: the operator's word, the image's items, then the initramfs against this machine. */
+function decideForMachine(ctx: InstallContext, view: TargetView, items: { kind: string; path?: string }[]): InitramfsDecision {
+  if (ctx.opts.initramfs === true) return decideInitramfs([], { modules: [], tools: [] }, 'the operator asked for it (ferry.initramfs=1)');
+  const asked = imageAsksRebuild(items);
+  if (asked) return decideInitramfs([], { modules: [], tools: [] }, asked);
+  if (!ctx.plan) return decideInitramfs([], { modules: [], tools: [] }, 'installed into a directory: the machine that will boot it is unknown');
+  const t = ctx.target!;
+  const readFile = (p: string): Buffer | undefined => {
+    try {
+      return fs.readFileSync(t.resolve(p, { follow: true }));
+    } catch {
+      return undefined;
+    }
+  };
+  return decideInitramfs(targetKernels(view, readFile), machineNeeds(ctx.plan));
+}

@@ -29,7 +29,10 @@ export interface InstallOptions {
    * and leaves the host's own firmware entries alone.
    */
   onNode?: boolean;
-  /** Rebuild the initramfs when the image has the tools (default true). */
+  /**
+   * The initramfs: false never rebuilds it, true always does (when the image has the tools);
+   * undefined rebuilds only when this machine needs it (installer/customize/initramfs.ts).
+   */
   initramfs?: boolean;
   /** Where the target is mounted (default: a fresh directory under /tmp). */
   mountRoot?: string;
