@@ -10,7 +10,8 @@ function ensureDir(d: string): string {
 }
 
 const USAGE =
-  'ferry serve [--data DIR] [--listen HOST:PORT] [--public-url URL] [--boot-dir DIR] [--kernel-arg ARG]... [--tftp [HOST:PORT]] [--tftp-root DIR]';
+  'ferry serve [--data DIR] [--listen HOST:PORT] [--public-url URL] [--boot-dir DIR] [--kernel-arg ARG]... [--tftp [HOST:PORT]] [--tftp-root DIR]\n' +
+  '            [--multicast-interface IF] [--multicast-group A.B.C.D/P] [--multicast-ports LO-HI]';
 
 /**
  * `--tftp` takes an optional HOST:PORT, which parseArgs cannot express: `--tftp X` and
@@ -40,6 +41,10 @@ export async function run(argv: string[]): Promise<number> {
       tftp: { type: 'boolean' },
       'tftp-listen': { type: 'string' },
       'tftp-root': { type: 'string' },
+      // Multicast sessions (server/multicast/sessions.ts): default the interface that reaches the node.
+      'multicast-interface': { type: 'string' },
+      'multicast-group': { type: 'string' },
+      'multicast-ports': { type: 'string' },
     },
     USAGE,
   );
@@ -58,6 +63,7 @@ export async function run(argv: string[]): Promise<number> {
       values.tftp || values['tftp-listen']
         ? { listen: values['tftp-listen'] ?? '0.0.0.0:69', root: values['tftp-root'] ?? ensureDir(join(dataDir(values), 'tftp')) }
         : undefined,
+    multicast: { interface: values['multicast-interface'], group: values['multicast-group'], ports: values['multicast-ports'] },
   });
   const tftp = srv.tftp;
   if (values.json) process.stdout.write(JSON.stringify({ url: srv.url, publicUrl: srv.publicUrl, port: srv.port, ...(tftp ? { tftp: { address: tftp.address, port: tftp.port } } : {}) }) + '\n');

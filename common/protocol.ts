@@ -114,6 +114,47 @@ export interface TransportConfig {
   multicast?: MulticastOptions;
 }
 
+/**
+ * Multicast sessions (deploy token). POST {layer: DIGEST} → MulticastJoin: the installer asks
+ * before starting udp-receiver for a layer; the answer binds the stream to one session and one
+ * layer (its own port and data address, and a header line the stream starts with).
+ * GET ?layer=DIGEST → MulticastSessionState (what the server knows of the session: for tests,
+ * the monitor and the operator).
+ */
+export const MULTICAST_ROUTES = {
+  join: `${API_PREFIX}/install/multicast/join`,
+  session: `${API_PREFIX}/install/multicast/session`,
+} as const;
+
+export type MulticastJoin =
+  | {
+      state: 'joined';
+      /** The session id (image, batch, layer). */
+      session: string;
+      layer: string;
+      /** udp-sender's data address and its even port base (portbase, portbase+1). */
+      address: string;
+      portbase: number;
+      /** The first line of the stream, before the blob's bytes: `FERRYMC1 SESSION DIGEST SIZE\n`. */
+      header: string;
+      /** The session starts at the latest this long after the first receiver joined. */
+      maxWaitS: number;
+    }
+  /** The session already started (a late joiner), or the server cannot run one: use HTTP now. */
+  | { state: 'late' | 'unavailable'; reason: string; code: string };
+
+export interface MulticastSessionState {
+  session: string;
+  layer: string;
+  state: 'gathering' | 'sending' | 'done' | 'failed';
+  expected: number;
+  /** Deployment ids that joined, that udp-sender connected, and that it dropped (held it back). */
+  joined: number[];
+  connected: string[];
+  dropped: number[];
+  late: number[];
+}
+
 export interface InstallEventsBody {
   events: ProgressEvent[];
 }

@@ -32,7 +32,7 @@ const PACKAGE_OF: Record<string, string> = {
   'mkfs.ext2': 'e2fsprogs', 'mkfs.ext3': 'e2fsprogs', 'mke2fs': 'e2fsprogs', tune2fs: 'e2fsprogs',
   'mkfs.xfs': 'xfsprogs', 'mkfs.btrfs': 'btrfs-progs', 'mkfs.vfat': 'dosfstools', 'mkfs.fat': 'dosfstools',
   mkswap: 'util-linux', mdadm: 'mdadm', pvcreate: 'lvm2', vgcreate: 'lvm2', lvcreate: 'lvm2', lvm: 'lvm2',
-  zstd: 'zstd', tar: 'tar', getfattr: 'attr', setfattr: 'attr', gzip: 'gzip', nginx: 'nginx-light', mknod: 'coreutils', chroot: 'coreutils', 'update-grub': 'grub2-common', 'grub-mkconfig': 'grub2-common', 'qemu-system-x86_64': 'qemu-system-x86', 'grub-install': 'grub2-common',
+  zstd: 'zstd', tar: 'tar', getfattr: 'attr', setfattr: 'attr', gzip: 'gzip', nginx: 'nginx-light', mknod: 'coreutils', chroot: 'coreutils', 'update-grub': 'grub2-common', 'grub-mkconfig': 'grub2-common', 'qemu-system-x86_64': 'qemu-system-x86', 'grub-install': 'grub2-common', 'udp-sender': 'udpcast', 'udp-receiver': 'udpcast', ip: 'iproute2',
 };
 
 let guard: ((argv: string[]) => void) | undefined = () => {

@@ -14,6 +14,7 @@ import { handle, type ServerContext } from './api/routes.js';
 import { bootDecision } from './boot/decide.js';
 import { normalizeMac, renderIpxeChain, renderPxelinuxFor } from './boot/ipxe.js';
 import { startTftpServer, type TftpServer } from './boot/tftp.js';
+import { MulticastSessions, type MulticastConfig } from './multicast/sessions.js';
 
 /** Files the TFTP server makes up: boot.ipxe for this server, pxelinux.cfg/01-MAC per machine. */
 function bootFile(ctx: ServerContext, rel: string, address: string): Buffer | undefined {
@@ -41,6 +42,8 @@ export interface ServerOptions {
    * rendered for publicUrl and pxelinux.cfg/01-MAC decided like GET /boot/ipxe.
    */
   tftp?: { listen: string; root: string };
+  /** Multicast sessions: interface, address and port range (server/multicast/sessions.ts). */
+  multicast?: MulticastConfig;
 }
 
 export interface RunningServer {
@@ -70,7 +73,15 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
   const adminToken = ensureAdminToken(o.dataDir);
   data.blobs.cleanTemp();
   const hub = new EventHub();
-  const ctx: ServerContext = { data, adminToken, publicUrl: '', bootDir: o.bootDir ?? join(o.dataDir, 'boot'), hub, kernelArgs: o.kernelArgs ?? [] };
+  let multicast: MulticastSessions;
+  try {
+    multicast = new MulticastSessions(data, o.multicast);
+    await multicast.checkInterface();
+  } catch (e) {
+    data.close();
+    throw e;
+  }
+  const ctx: ServerContext = { data, adminToken, publicUrl: '', bootDir: o.bootDir ?? join(o.dataDir, 'boot'), hub, kernelArgs: o.kernelArgs ?? [], multicast };
   const server: Server = createServer((req, res) => {
     handle(ctx, req, res).catch((e) => {
       log.error('request handler failed', { error: (e as Error).message });
@@ -119,6 +130,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
       if (closed) return;
       closed = true;
       await tftp?.close();
+      await multicast.close();
       hub.close();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());

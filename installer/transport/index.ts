@@ -14,6 +14,7 @@ import type { LayerRef, TransportKind } from '../../common/protocol.js';
 import type { ExtractStats } from '../../layers/extract.js';
 import type { TargetRoot } from '../../layers/target.js';
 import { httpTransport } from './http.js';
+import { multicastTransport } from './multicast.js';
 import { openLayerSink } from './sink.js';
 import type { LayerTransport, TransportOptions } from './types.js';
 
@@ -22,6 +23,7 @@ export { streamBlob } from './http.js';
 
 const TRANSPORT_MODULES: Partial<Record<TransportKind, LayerTransport>> = {
   http: httpTransport,
+  multicast: multicastTransport,
 };
 
 export interface ApplyLayerOptions extends TransportOptions {

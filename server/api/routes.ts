@@ -51,8 +51,9 @@ import { EventHub } from './events.js';
 import { serveFile } from './files.js';
 import { bearer, httpError, readJson, sendError, sendJson } from './http.js';
 import { monitorSnapshot } from '../monitor.js';
+import { handleFanout, type FanoutContext } from './fanout-routes.js';
 
-export interface ServerContext {
+export interface ServerContext extends FanoutContext {
   data: DataDir;
   adminToken: string;
   publicUrl: string;
@@ -255,6 +256,8 @@ export async function handle(ctx: ServerContext, req: IncomingMessage, res: Serv
       ctx.hub.publish('deployment', info);
       return sendJson(res, 200, { ok: true });
     }
+    // -------------------------------------------------- fan-out (server/api/fanout-routes.ts)
+    if (await handleFanout(ctx, req, res, url, method, () => requireDeploy(ctx, req))) return;
     // -------------------------------------------------- admin API
     if (path.startsWith(ADMIN) || path.startsWith(API_PREFIX + '/')) {
       requireAdmin(ctx, req);

@@ -1,0 +1,46 @@
+/**
+ * Fan-out routes (issue 13), called by the dispatcher in routes.ts: the installer joins a
+ * layer's multicast session, or asks what the server knows of it. Deploy token only; the body
+ * is validated here, where it enters.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { FerryError, ValidationError } from '../../common/errors.js';
+import { DIGEST_RE, MULTICAST_ROUTES } from '../../common/protocol.js';
+import type { DeploymentRow } from '../db/deployments.js';
+import type { MulticastSessions } from '../multicast/sessions.js';
+import { readJson, sendJson } from './http.js';
+
+export interface FanoutContext {
+  multicast: MulticastSessions;
+}
+
+function layerOf(v: unknown, path: string): string {
+  if (typeof v !== 'string' || !DIGEST_RE.test(v)) {
+    throw new ValidationError('FERRY_E_BAD_REQUEST', 'the multicast request', [{ severity: 'error', code: 'FERRY_E_BAD_REQUEST', path, message: 'must be a layer digest (sha256:<64 hex>)' }]);
+  }
+  return v;
+}
+
+/** Handles the request and returns true when `path` is a fan-out route; false leaves it to the caller. */
+export async function handleFanout(ctx: FanoutContext, req: IncomingMessage, res: ServerResponse, url: URL, method: string, deployRow: () => DeploymentRow): Promise<boolean> {
+  const path = url.pathname;
+  if (path === MULTICAST_ROUTES.join) {
+    if (method !== 'POST') throw new FerryError('FERRY_E_METHOD_NOT_ALLOWED', 'method not allowed here; use POST', { details: { allowed: ['POST'] }, hint: 'use POST' });
+    const row = deployRow();
+    const body = await readJson(req);
+    const b = (body && typeof body === 'object' && !Array.isArray(body) ? body : {}) as Record<string, unknown>;
+    const extra = Object.keys(b).filter((k) => k !== 'layer');
+    if (extra.length) throw new ValidationError('FERRY_E_BAD_REQUEST', 'the multicast request', extra.map((k) => ({ severity: 'error' as const, code: 'FERRY_E_BAD_REQUEST', path: `$.${k}`, message: 'is not a known field' })));
+    sendJson(res, 200, await ctx.multicast.join(row, layerOf(b.layer, '$.layer'), req.socket.remoteAddress));
+    return true;
+  }
+  if (path === MULTICAST_ROUTES.session) {
+    if (method !== 'GET') throw new FerryError('FERRY_E_METHOD_NOT_ALLOWED', 'method not allowed here; use GET', { details: { allowed: ['GET'] }, hint: 'use GET' });
+    const row = deployRow();
+    const state = ctx.multicast.state(row, layerOf(url.searchParams.get('layer') ?? undefined, 'layer'));
+    if (!state) throw new FerryError('FERRY_E_NOT_FOUND', 'no multicast session for this layer and batch', { hint: 'a session exists once a receiver joined it' });
+    sendJson(res, 200, state);
+    return true;
+  }
+  return false;
+}
