@@ -158,6 +158,25 @@ describe('multicast installs: 4 nodes in network namespaces', () => {
     await serve();
   });
 
+  it('a receiver that holds the session back is dropped and finishes over HTTP; the others finish by multicast', async () => {
+    const slow = net.nodes[3];
+    await slow.setRate('8mbit');
+    try {
+      const nodes = [net.nodes[0], net.nodes[1], slow];
+      const armed = await deploy(nodes.map((n) => n.name), ['--max-wait', '20', '--max-bitrate', '60m']);
+      const procs = armed.map((a, i) => install(nodes[i], a.token));
+      for (const p of procs) expect((await p.exited).code, p.output.slice(-3000)).toBe(0);
+      const state = (await call(srv!.url, 'GET', `${MULTICAST_ROUTES.session}?layer=${layer.digest}`, { token: armed[0].token })).json;
+      expect(state.dropped).toEqual([armed[2].id]);
+      const ev = await events(armed[2].id);
+      expect(fallbacks(ev)).toEqual([expect.objectContaining({ code: 'FERRY_E_MULTICAST_DROPPED' })]);
+      expect(layerEnds(ev)).toEqual(['http']);
+      for (const a of armed.slice(0, 2)) expect(layerEnds(await events(a.id))).toEqual(['multicast']);
+    } finally {
+      await slow.setRate(slow.rate);
+    }
+  });
+
   it('a node whose address has no broadcast says so and completes over HTTP', async () => {
     const n = net.nodes[3];
     await n.run(['ip', 'addr', 'del', `${n.ip}/24`, 'dev', n.ifname]);
