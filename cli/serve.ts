@@ -11,7 +11,7 @@ function ensureDir(d: string): string {
 
 const USAGE =
   'ferry serve [--data DIR] [--listen HOST:PORT] [--public-url URL] [--boot-dir DIR] [--kernel-arg ARG]... [--tftp [HOST:PORT]] [--tftp-root DIR]\n' +
-  '            [--multicast-interface IF] [--multicast-group A.B.C.D/P] [--multicast-ports LO-HI]';
+  '            [--multicast-interface IF] [--multicast-group A.B.C.D/P] [--multicast-ports LO-HI] [--mirror URL]...';
 
 /**
  * `--tftp` takes an optional HOST:PORT, which parseArgs cannot express: `--tftp X` and
@@ -45,6 +45,8 @@ export async function run(argv: string[]): Promise<number> {
       'multicast-interface': { type: 'string' },
       'multicast-group': { type: 'string' },
       'multicast-ports': { type: 'string' },
+      // Static HTTP mirrors of DATA/blobs, tried by nodes in order before this server.
+      mirror: { type: 'string', multiple: true },
     },
     USAGE,
   );
@@ -63,6 +65,7 @@ export async function run(argv: string[]): Promise<number> {
       values.tftp || values['tftp-listen']
         ? { listen: values['tftp-listen'] ?? '0.0.0.0:69', root: values['tftp-root'] ?? ensureDir(join(dataDir(values), 'tftp')) }
         : undefined,
+    mirrors: values.mirror,
     multicast: { interface: values['multicast-interface'], group: values['multicast-group'], ports: values['multicast-ports'] },
   });
   const tftp = srv.tftp;

@@ -112,6 +112,11 @@ export interface TransportConfig {
   /** The server: blobs over HTTP, and every transport's fallback. */
   baseUrl: string;
   multicast?: MulticastOptions;
+  /**
+   * Static HTTP mirrors of the server's blob store (`ferry serve --mirror URL`): the blob
+   * sha256:HEX is at URL/sha256/HEX. Tried in order before baseUrl; the digest is the only trust.
+   */
+  mirrors?: string[];
 }
 
 /**

@@ -11,6 +11,7 @@ import { log } from '../common/log.js';
 import { DataDir, ensureAdminToken } from './context.js';
 import { EventHub } from './api/events.js';
 import { handle, type ServerContext } from './api/routes.js';
+import { parseMirrors } from './api/fanout-routes.js';
 import { bootDecision } from './boot/decide.js';
 import { normalizeMac, renderIpxeChain, renderPxelinuxFor } from './boot/ipxe.js';
 import { startTftpServer, type TftpServer } from './boot/tftp.js';
@@ -44,6 +45,8 @@ export interface ServerOptions {
   tftp?: { listen: string; root: string };
   /** Multicast sessions: interface, address and port range (server/multicast/sessions.ts). */
   multicast?: MulticastConfig;
+  /** `--mirror URL`: static HTTP mirrors of DATA/blobs that nodes try first. */
+  mirrors?: string[];
 }
 
 export interface RunningServer {
@@ -74,14 +77,16 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
   data.blobs.cleanTemp();
   const hub = new EventHub();
   let multicast: MulticastSessions;
+  let mirrors: string[];
   try {
+    mirrors = parseMirrors(o.mirrors);
     multicast = new MulticastSessions(data, o.multicast);
     await multicast.checkInterface();
   } catch (e) {
     data.close();
     throw e;
   }
-  const ctx: ServerContext = { data, adminToken, publicUrl: '', bootDir: o.bootDir ?? join(o.dataDir, 'boot'), hub, kernelArgs: o.kernelArgs ?? [], multicast };
+  const ctx: ServerContext = { data, adminToken, publicUrl: '', bootDir: o.bootDir ?? join(o.dataDir, 'boot'), hub, kernelArgs: o.kernelArgs ?? [], multicast, mirrors };
   const server: Server = createServer((req, res) => {
     handle(ctx, req, res).catch((e) => {
       log.error('request handler failed', { error: (e as Error).message });

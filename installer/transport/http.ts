@@ -131,3 +131,24 @@ export const httpTransport: LayerTransport = {
     });
   },
 };
+
+/** A mirror gets this long without progress before the next mirror (or the server) is tried. */
+const MIRROR_BACKOFF: Backoff = { baseMs: 200, maxMs: 1_000, giveUpAfterMs: 3_000 };
+
+/**
+ * A static HTTP mirror of the server's blob store (`ferry serve --mirror URL`): the blob
+ * sha256:HEX is at URL/sha256/HEX (the store's own layout, DATA/blobs/sha256/HEX). The deploy token is never sent to a mirror (it is not the server's
+ * to hand out); the layer's size and sha256, checked by the sink, are the only trust.
+ */
+export function mirrorTransport(mirror: string): LayerTransport {
+  return {
+    kind: 'http',
+    source: mirror,
+    async deliver(ref, sink, o) {
+      await streamBlob(`${mirror.replace(/\/+$/, '')}/sha256/${ref.digest.slice('sha256:'.length)}`, ref.size, (chunk) => sink.write(chunk), {
+        backoff: MIRROR_BACKOFF,
+        onRetry: (r) => o.progress?.({ phase: 'layers', state: 'warning', object: ref.digest, message: `mirror ${mirror}: connection lost after ${r.received} bytes (${r.error}); resuming in ${r.delayMs} ms`, details: { ...r, mirror } }),
+      });
+    },
+  };
+}

@@ -13,7 +13,7 @@ import { FerryError, toFerryError } from '../../common/errors.js';
 import type { LayerRef, TransportKind } from '../../common/protocol.js';
 import type { ExtractStats } from '../../layers/extract.js';
 import type { TargetRoot } from '../../layers/target.js';
-import { httpTransport } from './http.js';
+import { httpTransport, mirrorTransport } from './http.js';
 import { multicastTransport } from './multicast.js';
 import { openLayerSink } from './sink.js';
 import type { LayerTransport, TransportOptions } from './types.js';
@@ -36,6 +36,8 @@ export interface ApplySummary {
   transport: TransportKind;
   /** Set when the chosen transport failed and HTTP delivered the layer. */
   fallback?: { from: TransportKind; code: string; reason: string };
+  /** The mirror that delivered the layer over HTTP, if one did. */
+  mirror?: string;
 }
 
 function unsupported(kind: TransportKind): FerryError {
@@ -47,7 +49,7 @@ function unsupported(kind: TransportKind): FerryError {
 
 async function attempt(t: LayerTransport, ref: LayerRef, o: ApplyLayerOptions, label: string): Promise<ExtractStats> {
   const warn = (message: string, details?: Record<string, unknown>) => o.progress?.({ phase: 'layers', state: 'warning', object: ref.digest, message, details });
-  o.progress?.({ phase: 'layers', state: 'start', object: ref.digest, bytes: 0, total: ref.size, message: `${label} by ${t.kind}`, details: { transport: t.kind } });
+  o.progress?.({ phase: 'layers', state: 'start', object: ref.digest, bytes: 0, total: ref.size, message: `${label} by ${t.kind}${t.source ? ` from ${t.source}` : ''}`, details: { transport: t.kind, ...(t.source ? { mirror: t.source } : {}) } });
   const sink = openLayerSink(ref, o.target, label, {
     warn,
     index: o.index,
@@ -60,8 +62,26 @@ async function attempt(t: LayerTransport, ref: LayerRef, o: ApplyLayerOptions, l
     throw e;
   }
   const stats = await sink.finish();
-  o.progress?.({ phase: 'layers', state: 'end', object: ref.digest, bytes: ref.size, total: ref.size, message: `${label}: ${stats.entries} entries by ${t.kind}`, details: { ...stats, transport: t.kind } });
+  o.progress?.({ phase: 'layers', state: 'end', object: ref.digest, bytes: ref.size, total: ref.size, message: `${label}: ${stats.entries} entries by ${t.kind}${t.source ? ` from ${t.source}` : ''}`, details: { ...stats, transport: t.kind, ...(t.source ? { mirror: t.source } : {}) } });
   return stats;
+}
+
+/**
+ * Over HTTP: each mirror in order (a fresh sink each, so a bad or cut mirror leaves nothing
+ * counted), then the server. A mirror that fails is named in a warning event and skipped.
+ */
+async function overHttp(ref: LayerRef, o: ApplyLayerOptions, label: string): Promise<{ stats: ExtractStats; mirror?: string }> {
+  const mirrors = o.config?.mirrors ?? [];
+  for (const [i, m] of mirrors.entries()) {
+    try {
+      return { stats: await attempt(mirrorTransport(m), ref, o, label), mirror: m };
+    } catch (e) {
+      const f = toFerryError(e);
+      const next = i + 1 < mirrors.length ? mirrors[i + 1] : 'the server';
+      o.progress?.({ phase: 'layers', state: 'warning', object: ref.digest, code: f.code, message: `mirror ${m}: ${f.message}; trying ${next}`, details: { mirror: m, fallback: next, code: f.code, reason: f.message } });
+    }
+  }
+  return { stats: await attempt(httpTransport, ref, o, label) };
 }
 
 export async function applyLayerVia(kind: TransportKind, ref: LayerRef, o: ApplyLayerOptions): Promise<ApplySummary> {
@@ -69,7 +89,7 @@ export async function applyLayerVia(kind: TransportKind, ref: LayerRef, o: Apply
   // Entries get exactly the modes the layer says (open/mkdir modes are masked by the umask).
   const umask = process.umask(0);
   try {
-    if (kind === 'http') return { stats: await attempt(httpTransport, ref, o, label), transport: 'http' };
+    if (kind === 'http') return { ...(await overHttp(ref, o, label)), transport: 'http' };
     let failure: FerryError;
     const t = TRANSPORT_MODULES[kind];
     if (!t) failure = unsupported(kind);
@@ -89,7 +109,7 @@ export async function applyLayerVia(kind: TransportKind, ref: LayerRef, o: Apply
       message: `${kind}: ${reason}; falling back to http`,
       details: { transport: kind, fallback: 'http', code: failure.code, reason, ...(failure.details ?? {}) },
     });
-    return { stats: await attempt(httpTransport, ref, o, label), transport: 'http', fallback: { from: kind, code: failure.code, reason } };
+    return { ...(await overHttp(ref, o, label)), transport: 'http', fallback: { from: kind, code: failure.code, reason } };
   } finally {
     process.umask(umask);
   }

@@ -27,6 +27,8 @@ import type { LayerTransport } from './types.js';
 /** Seconds without a datagram, once the transfer started, after which the receiver gives up. */
 const RECEIVE_TIMEOUT_S = 15;
 const MAX_HEADER = 512;
+/** The most received bytes held in memory ahead of the extractor. */
+const QUEUE_BYTES = 64 * 1024 * 1024;
 
 async function serverAddress(baseUrl: string): Promise<string> {
   const host = new URL(baseUrl).hostname.replace(/^\[|\]$/g, '');
@@ -71,23 +73,64 @@ export const multicastTransport: LayerTransport = {
     try {
       let head = Buffer.alloc(0);
       let headerOk = false;
-      for await (const raw of p.child.stdout!) {
-        let chunk = raw as Buffer;
+      // udp-receiver must never wait for the extractor: a receiver blocked on its output pipe
+      // stops answering the sender and is dropped (measured on a loaded 2-core machine). Its
+      // output is read at once into a bounded queue in memory (not a file: nothing is staged);
+      // only a full queue pauses the pipe.
+      const queue: Buffer[] = [];
+      let queued = 0;
+      let ended = false;
+      let wake: (() => void) | undefined;
+      let headerFailure: FerryError | undefined;
+      const out = p.child.stdout!;
+      out.on('data', (raw: Buffer) => {
+        let chunk = raw;
         if (!headerOk) {
           head = Buffer.concat([head, chunk]);
           const nl = head.indexOf(0x0a);
           if (nl < 0) {
-            if (head.length > MAX_HEADER) throw streamError(join.header, head.subarray(0, 80).toString('latin1'));
-            continue;
+            if (head.length > MAX_HEADER) {
+              headerFailure = streamError(join.header, head.subarray(0, 80).toString('latin1'));
+              p.child.kill('SIGKILL');
+            }
+            return;
           }
           const line = head.subarray(0, nl + 1).toString('latin1');
-          if (line !== join.header) throw streamError(join.header, line);
+          if (line !== join.header) {
+            headerFailure = streamError(join.header, line);
+            p.child.kill('SIGKILL');
+            return;
+          }
           headerOk = true;
           chunk = head.subarray(nl + 1);
-          if (!chunk.length) continue;
+          if (!chunk.length) return;
         }
-        await sink.write(chunk);
+        queue.push(chunk);
+        queued += chunk.length;
+        if (queued > QUEUE_BYTES) out.pause();
+        wake?.();
+      });
+      out.on('end', () => {
+        ended = true;
+        wake?.();
+      });
+      out.on('error', () => {
+        ended = true;
+        wake?.();
+      });
+      for (;;) {
+        const chunk = queue.shift();
+        if (chunk) {
+          queued -= chunk.length;
+          if (out.isPaused() && queued < QUEUE_BYTES / 2) out.resume();
+          await sink.write(chunk);
+          continue;
+        }
+        if (ended || headerFailure) break;
+        await new Promise<void>((r) => (wake = r));
+        wake = undefined;
       }
+      if (headerFailure) throw headerFailure;
       const failure = await exited;
       const why = stderr.replace(/\r/g, '\n');
       if (/Dropped by server/.test(why)) {

@@ -32,6 +32,8 @@ export interface TransportOptions {
 
 export interface LayerTransport {
   readonly kind: TransportKind;
+  /** Where the bytes come from when it is not the server itself (a mirror's URL). */
+  readonly source?: string;
   /** Write every byte of `ref`'s blob into `sink`, in order; resolve after the last one. */
   deliver(ref: LayerRef, sink: LayerSink, o: TransportOptions): Promise<void>;
 }

@@ -5,13 +5,38 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { FerryError, ValidationError } from '../../common/errors.js';
-import { DIGEST_RE, MULTICAST_ROUTES } from '../../common/protocol.js';
+import { DIGEST_RE, MULTICAST_ROUTES, type InstallConfig } from '../../common/protocol.js';
 import type { DeploymentRow } from '../db/deployments.js';
 import type { MulticastSessions } from '../multicast/sessions.js';
 import { readJson, sendJson } from './http.js';
 
 export interface FanoutContext {
   multicast: MulticastSessions;
+  /** `ferry serve --mirror URL`, checked by parseMirrors. */
+  mirrors?: string[];
+}
+
+/** Check `--mirror URL` values where they enter: absolute http(s) URLs without credentials, every problem at once. */
+export function parseMirrors(list: string[] | undefined): string[] {
+  const out: string[] = [];
+  const problems: string[] = [];
+  for (const m of list ?? []) {
+    let u: URL | undefined;
+    try {
+      u = new URL(m);
+    } catch {
+      /* reported below */
+    }
+    if (!u || !/^https?:$/.test(u.protocol) || u.username || u.password || u.search || u.hash) problems.push(`--mirror "${m.slice(0, 200)}" is not an http(s) URL without credentials, query or fragment`);
+    else out.push(u.toString().replace(/\/+$/, ''));
+  }
+  if (problems.length) throw new FerryError('FERRY_E_BAD_VALUE', problems.join('; '), { details: { problems }, hint: 'give the URL under which a copy of DATA/blobs is served, e.g. --mirror http://mirror1/ferry-blobs' });
+  return out;
+}
+
+/** The install configuration with the mirror list the node is to try before the server. */
+export function withMirrors(cfg: InstallConfig, ctx: FanoutContext): InstallConfig {
+  return ctx.mirrors?.length ? { ...cfg, transport: { ...cfg.transport, mirrors: ctx.mirrors } } : cfg;
 }
 
 function layerOf(v: unknown, path: string): string {

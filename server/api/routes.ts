@@ -51,7 +51,7 @@ import { EventHub } from './events.js';
 import { serveFile } from './files.js';
 import { bearer, httpError, readJson, sendError, sendJson } from './http.js';
 import { monitorSnapshot } from '../monitor.js';
-import { handleFanout, type FanoutContext } from './fanout-routes.js';
+import { handleFanout, withMirrors, type FanoutContext } from './fanout-routes.js';
 
 export interface ServerContext extends FanoutContext {
   data: DataDir;
@@ -236,7 +236,7 @@ export async function handle(ctx: ServerContext, req: IncomingMessage, res: Serv
     if (path === INSTALL_ROUTES.config) {
       if (method !== 'GET') throw methodNotAllowed(['GET']);
       const row = requireDeploy(ctx, req);
-      const cfg = installConfig(ctx.data, row, ctx.publicUrl);
+      const cfg = withMirrors(installConfig(ctx.data, row, ctx.publicUrl), ctx);
       ctx.hub.publish('deployment', deploymentInfo(getDeploymentRow(ctx.data, row.id)));
       return sendJson(res, 200, cfg);
     }
