@@ -158,6 +158,8 @@ export interface MulticastSessionState {
   connected: string[];
   dropped: number[];
   late: number[];
+  /** The asking deployment's own standing in the session. */
+  self: 'joined' | 'dropped' | 'late' | 'none';
 }
 
 export interface InstallEventsBody {

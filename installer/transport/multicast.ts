@@ -20,13 +20,15 @@ import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import { FerryError } from '../../common/errors.js';
 import { interfaceFor } from '../../common/netif.js';
-import { MULTICAST_ROUTES, type MulticastJoin } from '../../common/protocol.js';
+import { MULTICAST_ROUTES, type MulticastJoin, type MulticastSessionState } from '../../common/protocol.js';
 import { spawnTool } from '../../common/run.js';
 import type { LayerTransport } from './types.js';
 
 /** Seconds without a datagram, once the transfer started, after which the receiver gives up. */
 const RECEIVE_TIMEOUT_S = 15;
 const MAX_HEADER = 512;
+/** How often the receiver asks the server whether it was dropped. */
+const POLL_MS = 2000;
 /** The most received bytes held in memory ahead of the extractor. */
 const QUEUE_BYTES = 64 * 1024 * 1024;
 
@@ -65,6 +67,24 @@ export const multicastTransport: LayerTransport = {
       stderr = (stderr + b.toString('utf8')).slice(-8192);
     });
     const onAbort = () => p.child.kill('SIGKILL');
+    // The sender's "you are dropped" datagram can be lost (or this receiver too busy to read it):
+    // the server knows from udp-sender's log, so ask it now and then rather than sit out the
+    // receive timeout.
+    let droppedByServer = false;
+    const client = o.client;
+    const poll = setInterval(() => {
+      client
+        .call<MulticastSessionState>('GET', `${MULTICAST_ROUTES.session}?layer=${encodeURIComponent(ref.digest)}`, undefined, 'the multicast session state', { baseMs: 500, maxMs: 1000, giveUpAfterMs: 1500 })
+        .then((st) => {
+          if (st.self === 'dropped' || st.state === 'failed') {
+            droppedByServer = st.self === 'dropped';
+            p.child.kill('SIGKILL');
+          }
+        })
+        .catch(() => {
+          /* the state is advice; udp-receiver's own timeouts still bound the wait */
+        });
+    }, POLL_MS);
     o.signal?.addEventListener('abort', onAbort);
     const exited = p.done.then(
       () => undefined,
@@ -133,7 +153,7 @@ export const multicastTransport: LayerTransport = {
       if (headerFailure) throw headerFailure;
       const failure = await exited;
       const why = stderr.replace(/\r/g, '\n');
-      if (/Dropped by server/.test(why)) {
+      if (droppedByServer || /Dropped by server/.test(why)) {
         throw new FerryError('FERRY_E_MULTICAST_DROPPED', `the multicast sender dropped this receiver after ${sink.received} of ${ref.size} bytes: it held the session back`, {
           details: { layer: ref.digest, session: join.session, received: sink.received, size: ref.size },
           hint: 'nothing to do for this install (the layer comes over HTTP); a slow or lossy link to this node slows every receiver of a session',
@@ -152,6 +172,7 @@ export const multicastTransport: LayerTransport = {
         });
       }
     } finally {
+      clearInterval(poll);
       o.signal?.removeEventListener('abort', onAbort);
       if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL');
       await exited;

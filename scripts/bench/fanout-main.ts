@@ -75,6 +75,7 @@ async function main(): Promise<void> {
           const armed = JSON.parse((await ferry(['deploy', ...nodes.map((x) => x.name), '--transport', t, ...extra, '--json'])).stdout).deployments as { id: number; token: string }[];
           const before = await net.server.counters();
           const t0 = Date.now();
+          if (process.env.FERRY_BENCH_DEBUG) process.stderr.write(`  start ${new Date(t0).toISOString().slice(11, 23)}\n`);
           const procs = nodes.map((x, i) => {
             const root = path.join(x.dir, `root-${armed[i].id}`);
             fs.mkdirSync(root);
@@ -89,13 +90,13 @@ async function main(): Promise<void> {
           let fellBack = 0;
           for (const a of armed) {
             const r = await fetch(`${srv.url}/api/v1/admin/deployments/${a.id}`, { headers: { authorization: `Bearer ${srv.adminToken}` } });
-            const body = (await r.json()) as { events: { state: string; details?: { fallback?: string } }[] };
+            const body = (await r.json()) as { events: { phase: string; state: string; ts?: string; message?: string; details?: { fallback?: string } }[] };
+            if (process.env.FERRY_BENCH_DEBUG) for (const e of body.events) if (e.phase === 'layers' || e.phase === 'config') process.stderr.write(`  d${a.id} ${e.ts?.slice(11, 23)} ${e.phase} ${e.state} ${(e.message ?? '').slice(0, 60)}\n`);
             fellBack += body.events.filter((e) => e.state === 'warning' && e.details?.fallback === 'http').length;
           }
           results.push({ transport: t, n, s, egress: (after.txBytes - before.txBytes) / imageBytes, fellBack });
           for (const x of nodes) fs.rmSync(path.join(x.dir, `root-${armed[nodes.indexOf(x)].id}`), { recursive: true, force: true });
           process.stderr.write(`[bench] ${t} ${n} node(s): ${s.toFixed(1)} s\n`);
-          if (process.env.FERRY_BENCH_DEBUG) process.stderr.write(procs[0].output.slice(-6000) + "\n");
         }
       }
     } finally {

@@ -312,7 +312,8 @@ export class MulticastSessions {
   state(row: DeploymentRow, layer: string): MulticastSessionState | undefined {
     const s = this.sessions.get(`${row.image_digest}|${row.batch}|${layer}`);
     if (!s) return undefined;
-    return { session: s.id, layer, state: s.state, expected: s.expected, joined: [...s.joined.keys()], connected: [...s.connected.values()], dropped: [...s.dropped], late: [...s.late] };
+    const self = s.dropped.has(row.id) ? 'dropped' : s.late.has(row.id) ? 'late' : s.joined.has(row.id) ? 'joined' : 'none';
+    return { session: s.id, layer, state: s.state, expected: s.expected, joined: [...s.joined.keys()], connected: [...s.connected.values()], dropped: [...s.dropped], late: [...s.late], self };
   }
 
   async close(): Promise<void> {
