@@ -2,14 +2,29 @@
 import { readFileSync } from 'node:fs';
 import { FerryError, formatProblem } from '../common/errors.js';
 import { cliActor, DataDir } from '../server/context.js';
-import { armDeployment, checkDeployment, parseTtl, type Armed } from '../server/db/deployments.js';
+import { armDeployment, checkDeployment, getDeploymentRow, newBatch, parseTtl, transportOf, transportRequest, type Armed } from '../server/db/deployments.js';
 import { parsePairs, selectNodes } from '../server/db/inventory.js';
 import { dataDir, parse, printJson, printTable, usageError } from '../common/cli.js';
 
-const USAGE = 'ferry deploy NODE|@GROUP|PROPERTY=VALUE... [--image IMG] [--layout FILE] [--set KEY=VALUE]... [--ttl 24h] [--check] [--json]';
+const USAGE = `ferry deploy NODE|@GROUP|PROPERTY=VALUE... [--image IMG] [--layout FILE] [--set KEY=VALUE]... [--ttl 24h] [--check] [--json]
+             [--transport http|torrent|multicast] [--min-receivers N] [--max-wait SECONDS] [--max-bitrate RATE]`;
 
 export async function run(argv: string[]): Promise<number> {
-  const { values, positionals } = parse(argv, { image: { type: 'string' }, layout: { type: 'string' }, set: { type: 'string', multiple: true }, ttl: { type: 'string' }, check: { type: 'boolean' } }, USAGE);
+  const { values, positionals } = parse(
+    argv,
+    {
+      image: { type: 'string' },
+      layout: { type: 'string' },
+      set: { type: 'string', multiple: true },
+      ttl: { type: 'string' },
+      check: { type: 'boolean' },
+      transport: { type: 'string' },
+      'min-receivers': { type: 'string' },
+      'max-wait': { type: 'string' },
+      'max-bitrate': { type: 'string' },
+    },
+    USAGE,
+  );
   if (values.help) {
     process.stdout.write(USAGE + '\n');
     return 0;
@@ -23,6 +38,7 @@ export async function run(argv: string[]): Promise<number> {
       throw new FerryError('FERRY_E_SOURCE_MISSING', `cannot read the layout ${values.layout}: ${(e as Error).message}`, { details: { path: values.layout }, hint: 'give an existing layout XML file' });
     }
   }
+  const transport = transportRequest({ transport: values.transport, minReceivers: values['min-receivers'], maxWait: values['max-wait'], maxBitrate: values['max-bitrate'] });
   const d = new DataDir(dataDir(values));
   try {
     const nodes = selectNodes(d, positionals);
@@ -44,9 +60,15 @@ export async function run(argv: string[]): Promise<number> {
     const inputs = values.set ? parsePairs(values.set, '--set') : undefined;
     const ttlMs = values.ttl ? parseTtl(values.ttl) : undefined;
     const armed: Armed[] = [];
+    // One batch: the nodes armed here are one multicast session's receivers.
+    const batch = newBatch();
     // Check every node before arming any, so a bad selection arms nothing.
     d.write(() => {
-      for (const n of nodes) armed.push(armDeployment(d, n, { image: values.image, layout, layoutSource: values.layout, inputs, ttlMs, actor: cliActor() }));
+      for (const n of nodes) armed.push(armDeployment(d, n, { image: values.image, layout, layoutSource: values.layout, inputs, ttlMs, actor: cliActor(), transport, batch }));
+      const sessionOptions = ['minReceivers', 'maxWaitS', 'maxBitrate'].filter((k) => k in transport);
+      if (sessionOptions.length && !armed.some((a) => transportOf(getDeploymentRow(d, a.id)).kind === 'multicast')) {
+        throw usageError('--min-receivers, --max-wait and --max-bitrate are multicast session options, but no node of this selection deploys by multicast', USAGE);
+      }
     });
     const warned = new Set<string>();
     for (const w of armed.flatMap((a) => a.warnings ?? [])) {

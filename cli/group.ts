@@ -3,13 +3,18 @@ import { cliActor, DataDir } from '../server/context.js';
 import { addToGroup, groupInfo, listGroups, removeFromGroup } from '../server/db/inventory.js';
 import { dataDir, parseSubcommand, printJson, printTable, usageError } from '../common/cli.js';
 
-const USAGE = `ferry group add NAME [--node NODE]... [--include GROUP]... [--description TEXT]   (creates or extends)
+const USAGE = `ferry group add NAME [--node NODE]... [--include GROUP]... [--description TEXT] [--transport http|torrent|multicast | --no-transport]
+                (creates or extends; --transport: the default transport of its nodes)
 ferry group rm NAME [--node NODE]... [--include GROUP]...   (without members: removes the group)
 ferry group ls [--json]
 ferry group show NAME [--json]`;
 
 export async function run(argv: string[]): Promise<number> {
-  const parsed = parseSubcommand(argv, { node: { type: 'string', multiple: true }, include: { type: 'string', multiple: true }, description: { type: 'string' } }, USAGE);
+  const parsed = parseSubcommand(
+    argv,
+    { node: { type: 'string', multiple: true }, include: { type: 'string', multiple: true }, description: { type: 'string' }, transport: { type: 'string' }, 'no-transport': { type: 'boolean' } },
+    USAGE,
+  );
   if (typeof parsed === 'number') return parsed;
   const { sub, values, positionals } = parsed;
   const d = new DataDir(dataDir(values));
@@ -17,7 +22,7 @@ export async function run(argv: string[]): Promise<number> {
     switch (sub) {
       case 'add': {
         if (positionals.length !== 1) throw usageError('ferry group add needs NAME', USAGE);
-        const g = addToGroup(d, positionals[0], { nodes: values.node, includes: values.include, description: values.description }, cliActor());
+        const g = addToGroup(d, positionals[0], { nodes: values.node, includes: values.include, description: values.description, transport: values['no-transport'] ? null : values.transport }, cliActor());
         if (values.json) printJson(g);
         else process.stdout.write(`group ${g.name}: ${g.allNodes.length} node(s)\n`);
         return 0;
@@ -31,14 +36,14 @@ export async function run(argv: string[]): Promise<number> {
       case 'ls': {
         const list = listGroups(d);
         if (values.json) printJson(list);
-        else printTable(list.map((g) => ({ name: g.name, nodes: g.nodes.join(','), includes: g.includes.join(','), total: g.allNodes.length, description: g.description })), ['name', 'nodes', 'includes', 'total', 'description']);
+        else printTable(list.map((g) => ({ name: g.name, nodes: g.nodes.join(','), includes: g.includes.join(','), total: g.allNodes.length, transport: g.transport, description: g.description })), ['name', 'nodes', 'includes', 'total', 'transport', 'description']);
         return 0;
       }
       case 'show': {
         if (positionals.length !== 1) throw usageError('ferry group show needs NAME', USAGE);
         const g = groupInfo(d, positionals[0]);
         if (values.json) printJson(g);
-        else process.stdout.write(`name: ${g.name}\n${g.description ? `description: ${g.description}\n` : ''}nodes: ${g.nodes.join(', ') || '-'}\nincludes: ${g.includes.join(', ') || '-'}\nall nodes: ${g.allNodes.join(', ') || '-'}\n`);
+        else process.stdout.write(`name: ${g.name}\n${g.description ? `description: ${g.description}\n` : ''}${g.transport ? `transport: ${g.transport}\n` : ''}nodes: ${g.nodes.join(', ') || '-'}\nincludes: ${g.includes.join(', ') || '-'}\nall nodes: ${g.allNodes.join(', ') || '-'}\n`);
         return 0;
       }
       default:

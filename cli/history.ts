@@ -2,11 +2,18 @@
 import { formatEvent, isMilestone } from '../common/progress.js';
 import { printable, printableLines } from '../common/text.js';
 import { DataDir } from '../server/context.js';
-import { deploymentEvents, deploymentInfo, getDeploymentRow, listDeployments } from '../server/db/deployments.js';
+import { deploymentEvents, deploymentInfo, getDeploymentRow, listDeployments, type TransportSpec } from '../server/db/deployments.js';
 import { getNodeRow } from '../server/db/inventory.js';
 import { dataDir, parse, printJson, printTable, usageError } from '../common/cli.js';
 
 const USAGE = 'ferry history [NODE] [--limit N] [--json]\nferry history --record ID [--all] [--json]   (one record and its events; --all adds the progress counts and heartbeats)';
+
+/** "multicast (min 4 receivers, max wait 60 s, max 600m)". */
+function transportText(t: TransportSpec): string {
+  const m = t.multicast;
+  if (!m) return t.kind;
+  return `${t.kind} (${m.minReceivers ? `min ${m.minReceivers} receivers` : 'the whole batch'}, max wait ${m.maxWaitS} s, max ${m.maxBitrate}bit/s)`;
+}
 
 export async function run(argv: string[]): Promise<number> {
   const { values, positionals } = parse(argv, { limit: { type: 'string' }, record: { type: 'string' }, all: { type: 'boolean' } }, USAGE);
@@ -28,6 +35,7 @@ export async function run(argv: string[]): Promise<number> {
         process.stdout.write(printableLines(
           `record ${info.id}: ${info.node} ${info.image} ${info.status}${info.redeployOf ? ` (a redeploy of record ${info.redeployOf})` : ''}\n` +
             `image digest: ${info.imageDigest}\nlayout: ${info.layoutDigest}\ninputs: ${inputs || '(none)'}\n` +
+            `transport: ${transportText(info.transport)}${info.batch ? ` (batch ${info.batch})` : ''}\n` +
             `created: ${info.createdAt} by ${info.createdBy}\n` +
             (info.startedAt ? `started: ${info.startedAt}\n` : '') +
             (info.endedAt ? `ended: ${info.endedAt}${took}\n` : ''),
@@ -45,8 +53,8 @@ export async function run(argv: string[]): Promise<number> {
     if (values.json) printJson(list);
     else
       printTable(
-        list.map((x) => ({ record: x.id, node: x.node, image: x.image, status: x.status, stage: x.stage, created: x.createdAt.slice(0, 19), ended: x.endedAt?.slice(0, 19), redeploy: x.redeployOf, error: x.error?.code })),
-        ['record', 'node', 'image', 'status', 'stage', 'created', 'ended', 'redeploy', 'error'],
+        list.map((x) => ({ record: x.id, node: x.node, image: x.image, transport: x.transport.kind, status: x.status, stage: x.stage, created: x.createdAt.slice(0, 19), ended: x.endedAt?.slice(0, 19), redeploy: x.redeployOf, error: x.error?.code })),
+        ['record', 'node', 'image', 'transport', 'status', 'stage', 'created', 'ended', 'redeploy', 'error'],
       );
     return 0;
   } finally {

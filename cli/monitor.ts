@@ -1,5 +1,5 @@
 /**
- * `ferry monitor`: a live table of deployments (node, stage, percent, MB/s, ETA,
+ * `ferry monitor`: a live table of deployments (node, transport, stage, percent, MB/s, ETA,
  * state) from the server's event stream. `--json` prints the rows once for scripts;
  * `--json --follow` prints them as one JSON line per change.
  */
@@ -52,7 +52,7 @@ export function frame(prev: string | undefined, next: string, tty: boolean): str
 
 function render(state: MonitorState): string {
   const rows = state.rows().map(rowCells).map((r) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, printable(String(v))])) as typeof r);
-  const cols = ['node', 'stage', 'percent', 'mb/s', 'eta', 'state'];
+  const cols = ['node', 'via', 'stage', 'percent', 'mb/s', 'eta', 'state'];
   const w = cols.map((c) => Math.max(c.length, ...rows.map((r) => r[c].length)));
   const line = (cells: string[]) => cells.map((x, i) => x.padEnd(w[i])).join('  ').trimEnd();
   return [line(cols.map((c) => c.toUpperCase())), ...rows.map((r) => line(cols.map((c) => r[c])))].join('\n') + '\n';

@@ -7,8 +7,9 @@ import { dataDir, parseSubcommand, printJson, printTable, usageError } from '../
 
 const USAGE = `ferry node add NAME --mac MAC [--mac MAC]... [--image IMG] [--layout FILE] [--set KEY=VALUE]... [--prop KEY=VALUE]... [--group G]...
                 [--bootloader auto|none|bios|uefi] [--finish reboot|poweroff|stay] [--disk-map FROM=TO]...
+                [--transport http|torrent|multicast]   (the node's default transport for ferry deploy)
 ferry node set NAME [same options as add] [--add-mac MAC] [--remove-mac MAC] [--unset KEY] [--unprop KEY] [--ungroup G]
-                [--no-layout] [--no-image] [--boot install|local]
+                [--no-layout] [--no-image] [--no-transport] [--boot install|local]
 ferry node ls [SELECTOR...] [--discovered] [--json]     SELECTOR: NAME, @GROUP or PROPERTY=VALUE
 ferry node show NAME [--json]
 ferry node rm NAME
@@ -32,6 +33,8 @@ const OPTIONS = {
   finish: { type: 'string' },
   'disk-map': { type: 'string', multiple: true },
   boot: { type: 'string' },
+  transport: { type: 'string' },
+  'no-transport': { type: 'boolean' },
   discovered: { type: 'boolean' },
 } as const;
 
@@ -51,6 +54,7 @@ function changes(values: Record<string, any>): NodeChanges {
     finish: values.finish,
     bootAction: values.boot,
     clearLayout: values['no-layout'],
+    transport: values['no-transport'] ? null : values.transport,
   };
   if (values['disk-map']) {
     const m: Record<string, string> = {};
@@ -122,6 +126,7 @@ export async function run(argv: string[]): Promise<number> {
             `layout: ${n.layout ? `${n.layout.digest}${n.layout.source ? ` (${n.layout.source})` : ''}` : '-'}`,
             `boot action: ${n.bootAction}`,
             `bootloader: ${n.bootloader}  finish: ${n.finish}`,
+            `transport: ${n.transport ?? '- (its groups\' default, else http)'}`,
             `groups: ${n.groups.join(', ') || '-'}`,
             `inputs:${Object.keys(n.inputs).length ? '' : ' -'}`,
             ...Object.entries(n.inputs).map(([k, v]) => `  ${k}=${v}`),

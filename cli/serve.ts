@@ -10,7 +10,8 @@ function ensureDir(d: string): string {
 }
 
 const USAGE =
-  'ferry serve [--data DIR] [--listen HOST:PORT] [--public-url URL] [--boot-dir DIR] [--kernel-arg ARG]... [--tftp [HOST:PORT]] [--tftp-root DIR] [--lost-after SECONDS]';
+  'ferry serve [--data DIR] [--listen HOST:PORT] [--public-url URL] [--boot-dir DIR] [--kernel-arg ARG]... [--tftp [HOST:PORT]] [--tftp-root DIR] [--lost-after SECONDS]\n' +
+  '            [--multicast-interface IF] [--multicast-group A.B.C.D/P] [--multicast-ports LO-HI] [--mirror URL]...';
 
 /**
  * `--tftp` takes an optional HOST:PORT, which parseArgs cannot express: `--tftp X` and
@@ -41,6 +42,12 @@ export async function run(argv: string[]): Promise<number> {
       'tftp-listen': { type: 'string' },
       'tftp-root': { type: 'string' },
       'lost-after': { type: 'string' },
+      // Multicast sessions (server/multicast/sessions.ts): default the interface that reaches the node.
+      'multicast-interface': { type: 'string' },
+      'multicast-group': { type: 'string' },
+      'multicast-ports': { type: 'string' },
+      // Static HTTP mirrors of DATA/blobs, tried by nodes in order before this server.
+      mirror: { type: 'string', multiple: true },
     },
     USAGE,
   );
@@ -64,6 +71,8 @@ export async function run(argv: string[]): Promise<number> {
       values.tftp || values['tftp-listen']
         ? { listen: values['tftp-listen'] ?? '0.0.0.0:69', root: values['tftp-root'] ?? ensureDir(join(dataDir(values), 'tftp')) }
         : undefined,
+    mirrors: values.mirror,
+    multicast: { interface: values['multicast-interface'], group: values['multicast-group'], ports: values['multicast-ports'] },
   });
   const tftp = srv.tftp;
   if (values.json) process.stdout.write(JSON.stringify({ url: srv.url, publicUrl: srv.publicUrl, port: srv.port, ...(tftp ? { tftp: { address: tftp.address, port: tftp.port } } : {}) }) + '\n');

@@ -77,12 +77,81 @@ export interface InstallConfig {
   layout: { xml: string; digest: string };
   /** Customization values: hostname, network.*, ssh.*, and anything templates use. */
   inputs: Record<string, string>;
-  transport: { kind: 'http'; baseUrl: string } | { kind: 'torrent' | 'multicast'; [k: string]: unknown };
+  transport: TransportConfig;
   /** Bootloader override from the node: 'auto' follows the layout, else detects. */
   bootloader: 'auto' | 'none' | 'bios' | 'uefi';
   finish: FinishAction;
   /** Optional operator mapping of layout disks to devices: {"/dev/sda": "/dev/vda"}. */
   diskMap?: Record<string, string>;
+}
+
+/** How a node fetches its layers. Every transport falls back to HTTP from `baseUrl`. */
+export const TRANSPORTS = ['http', 'torrent', 'multicast'] as const;
+export type TransportKind = (typeof TRANSPORTS)[number];
+
+/** Multicast session options, kept in the deployment record (`ferry deploy --min-receivers …`). */
+export interface MulticastOptions {
+  /** Start when this many receivers joined (default: every deployment of the batch using the layer). */
+  minReceivers?: number;
+  /** Start anyway this many seconds after the first receiver joined. */
+  maxWaitS: number;
+  /** udp-sender's --max-bitrate (udpcast syntax: 70m, 500k). */
+  maxBitrate: string;
+}
+
+export interface TransportConfig {
+  kind: TransportKind;
+  /** The server: blobs over HTTP, and every transport's fallback. */
+  baseUrl: string;
+  multicast?: MulticastOptions;
+  /**
+   * Static HTTP mirrors of the server's blob store (`ferry serve --mirror URL`): the blob
+   * sha256:HEX is at URL/sha256/HEX. Tried in order before baseUrl; the digest is the only trust.
+   */
+  mirrors?: string[];
+}
+
+/**
+ * Multicast sessions (deploy token). POST {layer: DIGEST} → MulticastJoin: the installer asks
+ * before starting udp-receiver for a layer; the answer binds the stream to one session and one
+ * layer (its own port and data address, and a header line the stream starts with).
+ * GET ?layer=DIGEST → MulticastSessionState (what the server knows of the session: for tests,
+ * the monitor and the operator).
+ */
+export const MULTICAST_ROUTES = {
+  join: `${API_PREFIX}/install/multicast/join`,
+  session: `${API_PREFIX}/install/multicast/session`,
+} as const;
+
+export type MulticastJoin =
+  | {
+      state: 'joined';
+      /** The session id (image, batch, layer). */
+      session: string;
+      layer: string;
+      /** udp-sender's data address and its even port base (portbase, portbase+1). */
+      address: string;
+      portbase: number;
+      /** The first line of the stream, before the blob's bytes: `FERRYMC1 SESSION DIGEST SIZE\n`. */
+      header: string;
+      /** The session starts at the latest this long after the first receiver joined. */
+      maxWaitS: number;
+    }
+  /** The session already started (a late joiner), or the server cannot run one: use HTTP now. */
+  | { state: 'late' | 'unavailable'; reason: string; code: string };
+
+export interface MulticastSessionState {
+  session: string;
+  layer: string;
+  state: 'gathering' | 'sending' | 'done' | 'failed';
+  expected: number;
+  /** Deployment ids that joined, that udp-sender connected, and that it dropped (held it back). */
+  joined: number[];
+  connected: string[];
+  dropped: number[];
+  late: number[];
+  /** The asking deployment's own standing in the session. */
+  self: 'joined' | 'dropped' | 'late' | 'none';
 }
 
 /** Admin API: arm a deployment (used by `ferry deploy` and `ferry install --node`). */

@@ -68,6 +68,9 @@ export const TOOLS: Readonly<Record<string, Tool>> = {
   // the target and the end of an install (installer/chroot.ts, stages/finish.ts, commands/run.ts)
   chroot: { package: 'coreutils', by: I, bootEnv: 'busybox-static' }, sync: { package: 'coreutils', by: I, bootEnv: 'busybox-static' },
   reboot: { package: 'systemd-sysv', by: I, bootEnv: 'busybox-static' }, poweroff: { package: 'systemd-sysv', by: I, bootEnv: 'busybox-static' },
+  // multicast fan-out (server/multicast, installer/transport/multicast.ts, common/netif.ts)
+  'udp-sender': { package: 'udpcast', by: S }, 'udp-receiver': { package: 'udpcast', by: I },
+  ip: { package: 'iproute2', by: IS, bootEnv: 'busybox-static' },
   // building the boot environment (initrd/)
   'apt-get': { package: 'apt', by: B }, 'apt-cache': { package: 'apt', by: B }, 'dpkg-deb': { package: 'dpkg', by: B },
   depmod: { package: 'kmod', by: B }, busybox: { package: 'busybox-static', by: B },

@@ -13,9 +13,11 @@ import { DEFAULT_LOST_AFTER_MS, markLost } from './db/deployments.js';
 import { lockDataDir } from './lock.js';
 import { EventHub } from './api/events.js';
 import { buildApp, type ServerContext } from './api/app.js';
+import { parseMirrors } from './api/fanout-routes.js';
 import { bootDecision } from './boot/decide.js';
 import { normalizeMac, renderIpxeChain, renderPxelinuxFor } from './boot/ipxe.js';
 import { startTftpServer, type TftpServer } from './boot/tftp.js';
+import { MulticastSessions, type MulticastConfig } from './multicast/sessions.js';
 
 /** Files the TFTP server makes up: boot.ipxe for this server, pxelinux.cfg/01-MAC per machine. */
 function bootFile(ctx: ServerContext, rel: string, address: string): Buffer | undefined {
@@ -45,6 +47,10 @@ export interface ServerOptions {
   tftp?: { listen: string; root: string };
   /** A running deployment with no word from its installer this long becomes `lost` (default 5 min). */
   lostAfterMs?: number;
+  /** Multicast sessions: interface, address and port range (server/multicast/sessions.ts). */
+  multicast?: MulticastConfig;
+  /** `--mirror URL`: static HTTP mirrors of DATA/blobs that nodes try first. */
+  mirrors?: string[];
 }
 
 export interface RunningServer {
@@ -79,7 +85,18 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
   const adminToken = ensureAdminToken(o.dataDir);
   data.blobs.cleanTemp();
   const hub = new EventHub();
-  const ctx: ServerContext = { data, adminToken, publicUrl: '', bootDir: o.bootDir ?? join(o.dataDir, 'boot'), hub, kernelArgs: o.kernelArgs ?? [] };
+  let multicast: MulticastSessions;
+  let mirrors: string[];
+  try {
+    mirrors = parseMirrors(o.mirrors);
+    multicast = new MulticastSessions(data, o.multicast);
+    await multicast.checkInterface();
+  } catch (e) {
+    await lock.release();
+    data.close();
+    throw e;
+  }
+  const ctx: ServerContext = { data, adminToken, publicUrl: '', bootDir: o.bootDir ?? join(o.dataDir, 'boot'), hub, kernelArgs: o.kernelArgs ?? [], multicast, mirrors };
   const app = await buildApp(ctx);
   limitConnectionsPerClient(app.server);
   try {
@@ -87,6 +104,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
     await app.close().catch(() => undefined);
+    await multicast.close();
     await lock.release();
     data.close();
     throw new FerryError('FERRY_E_LISTEN', `cannot listen on ${host}:${port}: ${e.message}`, { details: { host, port, errno: e.code }, hint: e.code === 'EADDRINUSE' ? 'another program uses this port; choose another with --listen' : 'check the address and your permissions' });
@@ -106,6 +124,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
       tftp = await startTftpServer({ root: o.tftp.root, host: t.host, port: t.port, virtualFile: (rel, client) => bootFile(ctx, rel, client.address) });
     } catch (e) {
       await app.close();
+      await multicast.close();
       rmSync(serverInfoFile(o.dataDir), { force: true });
       await lock.release();
       data.close();
@@ -140,6 +159,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
       closed = true;
       clearInterval(lostTimer);
       await tftp?.close();
+      await multicast.close();
       hub.close();
       // forceCloseConnections: keep-alive sockets and blob downloads in flight end here too.
       await app.close();

@@ -24,6 +24,8 @@ export interface MonitorRow {
   id: number;
   node: string;
   image: string;
+  /** The deployment's transport; "multicast>http" once a layer fell back to HTTP. */
+  transport: string;
   stage: string;
   object?: string;
   percent?: number;
@@ -39,8 +41,12 @@ interface Sample {
   bytes: number;
 }
 
+type TrackInfo = Pick<DeploymentInfo, 'id' | 'node' | 'image' | 'status'> & { transport?: DeploymentInfo['transport'] };
+
 interface Track {
-  info: Pick<DeploymentInfo, 'id' | 'node' | 'image' | 'status'>;
+  info: TrackInfo;
+  /** Layers (digests) that fell back to HTTP. */
+  fellBack: Set<string>;
   stage: string;
   object?: string;
   bytes?: number;
@@ -64,16 +70,16 @@ export class MonitorState {
     }
   }
 
-  deployment(info: Pick<DeploymentInfo, 'id' | 'node' | 'image' | 'status' | 'stage'>): void {
+  deployment(info: TrackInfo & Pick<DeploymentInfo, 'stage'>): void {
     const t = this.tracks.get(info.id);
     if (t) t.info = { ...t.info, ...info };
-    else this.tracks.set(info.id, { info, stage: info.stage ?? '', samples: [] });
+    else this.tracks.set(info.id, { info, stage: info.stage ?? '', samples: [], fellBack: new Set() });
   }
 
   progress(id: number, node: string, e: ProgressEvent): void {
     let t = this.tracks.get(id);
     if (!t) {
-      t = { info: { id, node, image: '', status: 'running' }, stage: '', samples: [] };
+      t = { info: { id, node, image: '', status: 'running' }, stage: '', samples: [], fellBack: new Set() };
       this.tracks.set(id, t);
     }
     // The server makes a lost deployment running again when its installer is heard from.
@@ -82,6 +88,8 @@ export class MonitorState {
       t.updatedAt = e.ts;
       return;
     }
+    // The installer's fallback warning (installer/transport/index.ts): {transport, fallback: 'http'}.
+    if (e.state === 'warning' && e.details?.fallback === 'http' && e.object) t.fellBack.add(e.object);
     const ts = e.ts ? Date.parse(e.ts) : Date.now();
     if (e.phase !== t.stage || (e.object !== undefined && e.object !== t.object)) {
       t.samples = [];
@@ -113,7 +121,9 @@ export class MonitorState {
     return [...this.tracks.values()]
       .sort((a, b) => a.info.node.localeCompare(b.info.node) || a.info.id - b.info.id)
       .map((t) => {
-        const row: MonitorRow = { id: t.info.id, node: t.info.node, image: t.info.image, stage: t.stage || '-', state: t.info.status, object: t.object, message: t.message, updatedAt: t.updatedAt };
+        const kind = t.info.transport?.kind ?? 'http';
+        const transport = t.fellBack.size && kind !== 'http' ? `${kind}>http` : kind;
+        const row: MonitorRow = { id: t.info.id, node: t.info.node, image: t.info.image, transport, stage: t.stage || '-', state: t.info.status, object: t.object, message: t.message, updatedAt: t.updatedAt };
         if (t.bytes !== undefined && t.total) row.percent = Math.min(100, (100 * t.bytes) / t.total);
         const s = t.samples;
         if (s.length >= 2 && s[s.length - 1].t > s[0].t) {
@@ -140,6 +150,7 @@ export function formatEta(s?: number): string {
 export function rowCells(r: MonitorRow): Record<string, string> {
   return {
     node: r.node,
+    via: r.transport,
     stage: r.stage,
     percent: r.percent === undefined ? '' : `${r.percent.toFixed(0)}%`,
     'mb/s': r.mbps === undefined ? '' : r.mbps.toFixed(1),

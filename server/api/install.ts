@@ -3,6 +3,7 @@
  * its progress events and its result. Every event and result is published to the monitor.
  */
 import { INSTALL_ROUTES } from '../../common/protocol.js';
+import { withMirrors } from './fanout-routes.js';
 import { InstallEventsBodySchema, InstallResultSchema, type InstallEventsBody, type InstallResult } from '../../common/schema/api.js';
 import { deploymentInfo, getDeploymentRow, installConfig, recordEvents, recordResult } from '../db/deployments.js';
 import { onlyMethods, type Resource } from './route.js';
@@ -12,7 +13,7 @@ export const install: Resource = (app, ctx) => {
   const deploy = { auth: 'deploy' } as const;
   app.get(INSTALL_ROUTES.config, { config: deploy }, async (request) => {
     const row = deploymentOf(request.raw);
-    const cfg = installConfig(ctx.data, row, ctx.publicUrl);
+    const cfg = withMirrors(installConfig(ctx.data, row, ctx.publicUrl), ctx);
     ctx.hub.publish('deployment', deploymentInfo(getDeploymentRow(ctx.data, row.id)));
     return cfg;
   });

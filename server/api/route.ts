@@ -4,6 +4,7 @@
  * apart from app.ts, which imports every resource module.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { FanoutContext } from './fanout-routes.js';
 import type { FastifyInstance, FastifyReply, FastifyRequest, HTTPMethods } from 'fastify';
 import { FerryError } from '../../common/errors.js';
 import { log } from '../../common/log.js';
@@ -13,7 +14,7 @@ import type { AuthKind } from './auth.js';
 import type { EventHub } from './events.js';
 import { methodNotAllowed, sendError } from './http.js';
 
-export interface ServerContext {
+export interface ServerContext extends FanoutContext {
   data: DataDir;
   adminToken: string;
   publicUrl: string;

@@ -3,13 +3,14 @@
  * records everything the install will use (a copy of the image manifest, the layout
  * digest, the merged inputs), so the record can be deployed again exactly.
  */
+import { randomBytes } from 'node:crypto';
 import { FerryError, ValidationError, type Problem } from '../../common/errors.js';
-import type { ImageManifest, InstallConfig, InstallResult } from '../../common/protocol.js';
+import { TRANSPORTS, type ImageManifest, type InstallConfig, type InstallResult, type MulticastOptions, type TransportKind } from '../../common/protocol.js';
 import type { ProgressEvent } from '../../common/progress.js';
 import { newDeployToken, now, sameSecret, type DataDir } from '../context.js';
 import { armChecks } from '../../layout/preflight.js';
 import { getImage, manifestOf } from '../store/images.js';
-import { getLayout, getNodeRow, storeLayout } from './inventory.js';
+import { defaultTransport, getLayout, getNodeRow, storeLayout } from './inventory.js';
 import { j } from './index.js';
 
 export type DeploymentStatus = 'armed' | 'running' | 'success' | 'failed' | 'superseded' | 'cancelled' | 'lost' | 'aborted';
@@ -42,6 +43,14 @@ export interface DeploymentRow {
   started_at: string | null;
   ended_at: string | null;
   error: string | null;
+  /** The deployments one `ferry deploy` armed together share a batch (a multicast session's receivers). */
+  batch: string | null;
+}
+
+/** The transport a deployment uses, as kept in its record (deployments.transport, JSON). */
+export interface TransportSpec {
+  kind: TransportKind;
+  multicast?: MulticastOptions;
 }
 
 export interface DeploymentInfo {
@@ -51,6 +60,8 @@ export interface DeploymentInfo {
   imageDigest: string;
   layoutDigest: string;
   inputs: Record<string, string>;
+  transport: TransportSpec;
+  batch?: string;
   status: DeploymentStatus | 'expired';
   stage?: string;
   redeployOf?: number;
@@ -73,6 +84,8 @@ export function deploymentInfo(r: DeploymentRow): DeploymentInfo {
     imageDigest: r.image_digest,
     layoutDigest: r.layout_digest,
     inputs: j(r.inputs, {}),
+    transport: transportOf(r),
+    batch: r.batch ?? undefined,
     status: expired ? 'expired' : r.status,
     stage: r.stage ?? undefined,
     redeployOf: r.redeploy_of ?? undefined,
@@ -85,6 +98,69 @@ export function deploymentInfo(r: DeploymentRow): DeploymentInfo {
   };
 }
 
+export function transportOf(r: Pick<DeploymentRow, 'transport'>): TransportSpec {
+  const t = j<Partial<TransportSpec>>(r.transport, {});
+  return TRANSPORTS.includes(t.kind as TransportKind) ? (t as TransportSpec) : { kind: 'http' };
+}
+
+export const DEFAULT_MAX_WAIT_S = 60;
+export const MAX_MAX_WAIT_S = 3600;
+/** udp-sender's pace unless --max-bitrate says otherwise: most of a gigabit link. */
+export const DEFAULT_MAX_BITRATE = '600m';
+
+/** What `ferry deploy` (or the API) asked for; every field optional, checked by transportRequest. */
+export interface TransportRequest {
+  kind?: TransportKind;
+  minReceivers?: number;
+  maxWaitS?: number;
+  maxBitrate?: string;
+}
+
+/**
+ * Check the transport options where they enter (CLI strings or API values), every problem at
+ * once: a transport name, --min-receivers 1…10000, --max-wait 1…3600 s, --max-bitrate as
+ * udpcast reads it (a number with k, m or g: bits per second).
+ */
+export function transportRequest(o: { transport?: unknown; minReceivers?: unknown; maxWait?: unknown; maxBitrate?: unknown }): TransportRequest {
+  const problems: Problem[] = [];
+  const bad = (path: string, message: string) => problems.push({ severity: 'error', code: 'FERRY_E_BAD_VALUE', path, message });
+  const out: TransportRequest = {};
+  if (o.transport !== undefined) {
+    if (typeof o.transport !== 'string' || !TRANSPORTS.includes(o.transport as TransportKind)) bad('transport', `"${String(o.transport).slice(0, 64)}" is not one of ${TRANSPORTS.join(', ')}`);
+    else out.kind = o.transport as TransportKind;
+  }
+  const int = (v: unknown, path: string, min: number, max: number): number | undefined => {
+    if (v === undefined) return undefined;
+    const n = typeof v === 'number' ? v : typeof v === 'string' && /^[0-9]{1,9}$/.test(v.trim()) ? Number(v) : NaN;
+    if (!Number.isInteger(n) || n < min || n > max) {
+      bad(path, `"${String(v).slice(0, 64)}" is not a whole number from ${min} to ${max}`);
+      return undefined;
+    }
+    return n;
+  };
+  out.minReceivers = int(o.minReceivers, 'min-receivers', 1, 10_000);
+  out.maxWaitS = int(typeof o.maxWait === 'string' ? o.maxWait.replace(/s$/, '') : o.maxWait, 'max-wait', 1, MAX_MAX_WAIT_S);
+  if (o.maxBitrate !== undefined) {
+    if (typeof o.maxBitrate !== 'string' || !/^[1-9][0-9]{0,5}(\.[0-9]{1,3})?[kmg]$/i.test(o.maxBitrate.trim())) bad('max-bitrate', `"${String(o.maxBitrate).slice(0, 64)}" is not a bit rate such as 80m, 500k or 1g`);
+    else out.maxBitrate = o.maxBitrate.trim().toLowerCase();
+  }
+  if (problems.length) throw new ValidationError('FERRY_E_BAD_VALUE', 'the transport options are invalid', problems);
+  for (const k of Object.keys(out) as (keyof TransportRequest)[]) if (out[k] === undefined) delete out[k];
+  return out;
+}
+
+function transportSpec(kind: TransportKind, t: TransportRequest = {}): TransportSpec {
+  if (kind !== 'multicast') return { kind };
+  const m: MulticastOptions = { maxWaitS: t.maxWaitS ?? DEFAULT_MAX_WAIT_S, maxBitrate: t.maxBitrate ?? DEFAULT_MAX_BITRATE };
+  if (t.minReceivers !== undefined) m.minReceivers = t.minReceivers;
+  return { kind, multicast: m };
+}
+
+/** A fresh batch name: the deployments one `ferry deploy` (or one API deploy call) arms. */
+export function newBatch(): string {
+  return 'b-' + randomBytes(6).toString('hex');
+}
+
 export interface ArmOptions {
   image?: string;
   /** Layout XML text, or the digest of a stored layout. */
@@ -93,6 +169,10 @@ export interface ArmOptions {
   inputs?: Record<string, string>;
   ttlMs?: number;
   actor: string;
+  /** Overrides the node's (or its groups') default transport and sets the multicast options. */
+  transport?: TransportRequest;
+  /** The batch this deployment belongs to (default: a batch of its own). */
+  batch?: string;
 }
 
 export interface Armed {
@@ -121,7 +201,7 @@ function insertDeployment(
   m: ImageManifest,
   layoutDigest: string,
   inputs: Record<string, string>,
-  extra: { bootloader: string; finish: string; diskMap: string | null; ttlMs: number; actor: string; redeployOf?: number },
+  extra: { bootloader: string; finish: string; diskMap: string | null; ttlMs: number; actor: string; redeployOf?: number; transport: TransportSpec; batch?: string },
 ): Armed {
   const token = newDeployToken();
   const created = now();
@@ -133,13 +213,13 @@ function insertDeployment(
     const r = d.db
       .prepare(
         `INSERT INTO deployments (node_id, node_name, image_name, image_version, image_digest, manifest, layout_digest, inputs, transport,
-           bootloader, finish, disk_map, token, expires_at, status, redeploy_of, created_by, created_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'armed', ?, ?, ?)`,
+           bootloader, finish, disk_map, token, expires_at, status, redeploy_of, created_by, created_at, batch)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'armed', ?, ?, ?, ?)`,
       )
-      .run(node.id, node.name, m.name, m.version, m.digest, JSON.stringify(m), layoutDigest, JSON.stringify(inputs), JSON.stringify({ kind: 'http' }), extra.bootloader, extra.finish, extra.diskMap, token, expiresAt, extra.redeployOf ?? null, extra.actor, created);
+      .run(node.id, node.name, m.name, m.version, m.digest, JSON.stringify(m), layoutDigest, JSON.stringify(inputs), JSON.stringify(extra.transport), extra.bootloader, extra.finish, extra.diskMap, token, expiresAt, extra.redeployOf ?? null, extra.actor, created, extra.batch ?? newBatch());
     id = Number(r.lastInsertRowid);
     d.db.prepare("UPDATE nodes SET boot_action = 'install', updated_at = ? WHERE id = ?").run(created, node.id);
-    d.audit(extra.actor, extra.redeployOf ? 'deploy.redeploy' : 'deploy.arm', node.name, { deployment: id, image: `${m.name}@${m.version}`, digest: m.digest, layout: layoutDigest, redeployOf: extra.redeployOf });
+    d.audit(extra.actor, extra.redeployOf ? 'deploy.redeploy' : 'deploy.arm', node.name, { deployment: id, image: `${m.name}@${m.version}`, digest: m.digest, layout: layoutDigest, redeployOf: extra.redeployOf, transport: extra.transport.kind });
   });
   return { id, node: node.name, token, expiresAt };
 }
@@ -219,7 +299,16 @@ export function armDeployment(d: DataDir, nodeName: string, o: ArmOptions): Arme
   // Check before anything is armed: every problem at once, none of them found on the node later.
   const problems = armTimeProblems(d, node, inputs, layoutDigest);
   if (problems.some((p) => p.severity === 'error')) throw new ValidationError('FERRY_E_DEPLOY_CHECK', `node ${nodeName} cannot be armed`, problems);
-  const armed = insertDeployment(d, node, m, layoutDigest, inputs, { bootloader: node.bootloader, finish: node.finish, diskMap: node.disk_map, ttlMs: o.ttlMs ?? DEFAULT_TTL_MS, actor: o.actor });
+  const kind = o.transport?.kind ?? defaultTransport(d, node).kind;
+  const armed = insertDeployment(d, node, m, layoutDigest, inputs, {
+    bootloader: node.bootloader,
+    finish: node.finish,
+    diskMap: node.disk_map,
+    ttlMs: o.ttlMs ?? DEFAULT_TTL_MS,
+    actor: o.actor,
+    transport: transportSpec(kind, o.transport),
+    batch: o.batch,
+  });
   return problems.length ? { ...armed, warnings: problems } : armed;
 }
 
@@ -237,6 +326,8 @@ export function redeploy(d: DataDir, recordId: number, o: { ttlMs?: number; acto
     ttlMs: o.ttlMs ?? DEFAULT_TTL_MS,
     actor: o.actor,
     redeployOf: recordId,
+    // The same transport and options; a batch of its own (its old session is over).
+    transport: transportOf(r),
   });
 }
 
@@ -329,7 +420,7 @@ export function installConfig(d: DataDir, row: DeploymentRow, baseUrl: string): 
     image: JSON.parse(row.manifest),
     layout: { xml: layout.xml, digest: layout.digest },
     inputs: j(row.inputs, {}),
-    transport: { kind: 'http', baseUrl },
+    transport: { ...transportOf(row), baseUrl },
     bootloader: row.bootloader as InstallConfig['bootloader'],
     finish: row.finish as InstallConfig['finish'],
   };

@@ -4,7 +4,7 @@
  */
 import { createHash } from 'node:crypto';
 import { FerryError, ValidationError, type Problem } from '../../common/errors.js';
-import type { BootAction, FinishAction } from '../../common/protocol.js';
+import { TRANSPORTS, type BootAction, type FinishAction, type TransportKind } from '../../common/protocol.js';
 import { normalizeMac } from '../../common/mac.js';
 import { now, type DataDir } from '../context.js';
 import { parseLayout } from '../../layout/parse.js';
@@ -22,6 +22,8 @@ export interface NodeRow {
   bootloader: string;
   finish: string;
   disk_map: string | null;
+  /** Default transport (NULL: the groups' default, else http). */
+  transport: string | null;
   created_at: string;
   updated_at: string;
 }
@@ -37,6 +39,8 @@ export interface NodeInfo {
   bootloader: 'auto' | 'none' | 'bios' | 'uefi';
   finish: FinishAction;
   diskMap?: Record<string, string>;
+  /** The node's own default transport, when set. */
+  transport?: TransportKind;
   groups: string[];
   createdAt: string;
   updatedAt: string;
@@ -94,6 +98,7 @@ function nodeInfo(d: DataDir, r: NodeRow): NodeInfo {
     bootloader: r.bootloader as NodeInfo['bootloader'],
     finish: r.finish as FinishAction,
     diskMap: r.disk_map ? j(r.disk_map, {}) : undefined,
+    transport: (r.transport as TransportKind | null) ?? undefined,
     groups,
     createdAt: r.created_at,
     updatedAt: r.updated_at,
@@ -136,6 +141,8 @@ export interface NodeChanges {
   bootloader?: string;
   finish?: string;
   diskMap?: Record<string, string> | null;
+  /** A default transport, or null to clear it. */
+  transport?: string | null;
 }
 
 const BOOTLOADERS = ['auto', 'none', 'bios', 'uefi'];
@@ -151,6 +158,7 @@ function applyNodeChanges(d: DataDir, id: number, name: string, c: NodeChanges):
   checkChoice(c.bootAction, ['install', 'local'], 'boot action');
   checkChoice(c.bootloader, BOOTLOADERS, 'bootloader');
   checkChoice(c.finish, FINISH, 'finish');
+  checkChoice(c.transport ?? undefined, [...TRANSPORTS], 'transport');
   if (c.image) {
     parseRef(c.image);
     if (!findImage(d, c.image)) throw new FerryError('FERRY_E_IMAGE_NOT_FOUND', `no image "${c.image}" (for node ${name})`, { details: { image: c.image }, hint: 'import it first, or list images with `ferry image ls`' });
@@ -178,7 +186,7 @@ function applyNodeChanges(d: DataDir, id: number, name: string, c: NodeChanges):
   if (c.layoutXml !== undefined) layout = storeLayout(d, c.layoutXml, c.layoutSource);
   if (c.clearLayout) layout = null;
   d.db
-    .prepare('UPDATE nodes SET image = ?, layout_digest = ?, inputs = ?, properties = ?, boot_action = ?, bootloader = ?, finish = ?, disk_map = ?, updated_at = ? WHERE id = ?')
+    .prepare('UPDATE nodes SET image = ?, layout_digest = ?, inputs = ?, properties = ?, boot_action = ?, bootloader = ?, finish = ?, disk_map = ?, transport = ?, updated_at = ? WHERE id = ?')
     .run(
       c.image === undefined ? row.image : c.image,
       layout,
@@ -188,6 +196,7 @@ function applyNodeChanges(d: DataDir, id: number, name: string, c: NodeChanges):
       c.bootloader ?? row.bootloader,
       c.finish ?? row.finish,
       c.diskMap === undefined ? row.disk_map : c.diskMap === null ? null : JSON.stringify(c.diskMap),
+      c.transport === undefined ? row.transport : c.transport,
       now(),
       id,
     );
@@ -245,6 +254,8 @@ export function listNodes(d: DataDir): NodeInfo[] {
 export interface GroupInfo {
   name: string;
   description?: string;
+  /** Default transport of the group's nodes (a node's own default wins). */
+  transport?: TransportKind;
   nodes: string[];
   includes: string[];
   /** Every node of the group and of the groups it includes, recursively. */
@@ -258,8 +269,8 @@ function ensureGroup(d: DataDir, name: string): number {
   return Number(d.db.prepare('INSERT INTO groups (name, created_at) VALUES (?, ?)').run(name, now()).lastInsertRowid);
 }
 
-function getGroupRow(d: DataDir, name: string): { id: number; name: string; description: string | null } {
-  const g = d.db.prepare('SELECT id, name, description FROM groups WHERE name = ?').get(name) as { id: number; name: string; description: string | null } | undefined;
+function getGroupRow(d: DataDir, name: string): { id: number; name: string; description: string | null; transport: string | null } {
+  const g = d.db.prepare('SELECT id, name, description, transport FROM groups WHERE name = ?').get(name) as { id: number; name: string; description: string | null; transport: string | null } | undefined;
   if (!g) throw new FerryError('FERRY_E_GROUP_NOT_FOUND', `no group "${name}"`, { details: { group: name }, hint: 'list the groups with `ferry group ls`' });
   return g;
 }
@@ -283,6 +294,7 @@ export function groupInfo(d: DataDir, name: string): GroupInfo {
   return {
     name: g.name,
     description: g.description ?? undefined,
+    transport: (g.transport as TransportKind | null) ?? undefined,
     nodes: (d.db.prepare('SELECT n.name FROM nodes n JOIN group_nodes gn ON gn.node_id = n.id WHERE gn.group_id = ? ORDER BY n.name').all(g.id) as { name: string }[]).map((r) => r.name),
     includes: (d.db.prepare('SELECT c.name FROM groups c JOIN group_groups gg ON gg.child_id = c.id WHERE gg.parent_id = ? ORDER BY c.name').all(g.id) as { name: string }[]).map((r) => r.name),
     allNodes: groupMembers(d, name),
@@ -294,10 +306,12 @@ export function listGroups(d: DataDir): GroupInfo[] {
 }
 
 /** Create a group or add to it: nodes and included (nested) groups. */
-export function addToGroup(d: DataDir, name: string, o: { nodes?: string[]; includes?: string[]; description?: string }, actor: string): GroupInfo {
+export function addToGroup(d: DataDir, name: string, o: { nodes?: string[]; includes?: string[]; description?: string; transport?: string | null }, actor: string): GroupInfo {
+  checkChoice(o.transport ?? undefined, [...TRANSPORTS], 'transport');
   d.write(() => {
     const id = ensureGroup(d, name);
     if (o.description !== undefined) d.db.prepare('UPDATE groups SET description = ? WHERE id = ?').run(o.description, id);
+    if (o.transport !== undefined) d.db.prepare('UPDATE groups SET transport = ? WHERE id = ?').run(o.transport, id);
     for (const n of o.nodes ?? []) d.db.prepare('INSERT OR IGNORE INTO group_nodes (group_id, node_id) VALUES (?, ?)').run(id, getNodeRow(d, n).id);
     for (const c of o.includes ?? []) {
       const child = getGroupRow(d, c);
@@ -336,6 +350,38 @@ export function removeFromGroup(d: DataDir, name: string, o: { nodes?: string[];
     }
     d.audit(actor, 'group.rm', name, o);
   });
+}
+
+/**
+ * A node's default transport: its own, else the one its groups agree on (groups that include
+ * its groups count too), else http. Groups that disagree are an error naming them, so the
+ * choice never depends on the order of rows.
+ */
+export function defaultTransport(d: DataDir, node: NodeRow): { kind: TransportKind; from: string } {
+  if (node.transport) return { kind: node.transport as TransportKind, from: `node ${node.name}` };
+  const direct = (d.db.prepare('SELECT group_id FROM group_nodes WHERE node_id = ?').all(node.id) as { group_id: number }[]).map((r) => r.group_id);
+  const seen = new Set<number>();
+  const stack = [...direct];
+  while (stack.length) {
+    const id = stack.pop()!;
+    if (seen.has(id)) continue;
+    seen.add(id);
+    for (const p of d.db.prepare('SELECT parent_id FROM group_groups WHERE child_id = ?').all(id) as { parent_id: number }[]) stack.push(p.parent_id);
+  }
+  const set = new Map<string, string[]>();
+  for (const id of [...seen].sort((a, b) => a - b)) {
+    const g = d.db.prepare('SELECT name, transport FROM groups WHERE id = ?').get(id) as { name: string; transport: string | null };
+    if (g.transport) set.set(g.transport, [...(set.get(g.transport) ?? []), g.name]);
+  }
+  if (set.size > 1) {
+    const which = [...set].map(([k, gs]) => `${k} (${gs.join(', ')})`).join(' and ');
+    throw new FerryError('FERRY_E_TRANSPORT_CONFLICT', `node ${node.name}'s groups set different default transports: ${which}`, {
+      details: { node: node.name, groups: Object.fromEntries(set) },
+      hint: `give --transport on ferry deploy, or set the node's own: ferry node set ${node.name} --transport KIND`,
+    });
+  }
+  const [only] = [...set];
+  return only ? { kind: only[0] as TransportKind, from: `group ${only[1].join(', ')}` } : { kind: 'http', from: 'default' };
 }
 
 /**

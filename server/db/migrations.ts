@@ -130,4 +130,13 @@ export const MIGRATIONS: string[] = [
     details TEXT
   );
   `,
+  // 2: fan-out transports. deployments.transport already holds the transport as JSON
+  // ({"kind":"http"}); a node's or a group's default transport (NULL: inherit), and the batch
+  // of deployments one `ferry deploy` armed together (a multicast session's receivers).
+  `
+  ALTER TABLE nodes ADD COLUMN transport TEXT;
+  ALTER TABLE groups ADD COLUMN transport TEXT;
+  ALTER TABLE deployments ADD COLUMN batch TEXT;
+  CREATE INDEX deployments_batch ON deployments (batch);
+  `,
 ];

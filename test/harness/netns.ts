@@ -31,6 +31,7 @@
  *       await p.kill()                      SIGKILL and wait for the exit
  *     await ep.counters()                   {txBytes, rxBytes} of ep's link, read from
  *                                           /sys/class/net/IF/statistics inside ep's namespace
+ *     await ep.setRate('20mbit')            reshape both ends of ep's link
  *     await ep.cut() / ep.restore()         pull / plug the cable: the switch port goes down (ep's own
  *                                           addresses and routes stay, as on a real machine)
  *     await ep.killAll()                    SIGKILL every process in ep's namespace (a node dying mid-swarm)
@@ -223,6 +224,19 @@ export class Endpoint {
     await run(['ip', '-n', this.net.switchNs, 'link', 'set', 'dev', this.port, 'up'], { quiet: true });
     await this.net.waitFor(async () => (await this.operstate()) === 'up', { what: `${this.name}'s link ${this.ifname} to come back up`, timeoutMs: 10_000 });
   }
+
+  /** Reshape the link (both ends) to `rate`, e.g. one node that turns slow mid-run. */
+  async setRate(rate: string): Promise<void> {
+    await run([...(this.ns ? ['tc', '-n', this.ns] : ['tc']), 'qdisc', 'change', 'dev', this.ifname, ...tbf(rate)], { quiet: true });
+    await run(['tc', '-n', this.net.switchNs, 'qdisc', 'change', 'dev', this.port, ...tbf(rate)], { quiet: true });
+    this.currentRate = rate;
+  }
+
+  /** The rate the link is shaped to now. */
+  get shapedRate(): string {
+    return this.currentRate ?? this.rate;
+  }
+  private currentRate?: string;
 
   /** The link state as the endpoint sees it: 'up', 'down' (no carrier). */
   async operstate(): Promise<string> {

@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { LayerRef } from '../../common/protocol.js';
 import { run } from '../../common/run.js';
-import { applyLayer } from '../../installer/layers/index.js';
+import { applyLayer } from '../../installer/transport/index.js';
 import { TargetRoot } from '../../layers/target.js';
 import { blobServer } from './helpers/net.js';
 import { describeTree, sha256File } from './helpers/trees.js';

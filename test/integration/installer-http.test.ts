@@ -8,7 +8,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import * as net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { httpRequest } from '../../installer/http.js';
-import { streamBlob } from '../../installer/layers/index.js';
+import { streamBlob } from '../../installer/transport/http.js';
 
 const BLOB = randomBytes(3 << 20);
 const servers: net.Server[] = [];

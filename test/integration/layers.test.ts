@@ -3,7 +3,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { LayerRef } from '../../common/protocol.js';
-import { applyLayer } from '../../installer/layers/index.js';
+import { applyLayer } from '../../installer/transport/index.js';
 import { TargetRoot } from '../../layers/target.js';
 import { blobServer, droppingProxy } from './helpers/net.js';
 import { describeTree, makeKitchenSink, sha256File, tarTree } from './helpers/trees.js';

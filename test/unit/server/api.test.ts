@@ -109,7 +109,7 @@ describe('monitor rows', () => {
     expect(web.percent).toBe(20);
     expect(web.mbps).toBeCloseTo(10, 6);
     expect(web.etaSeconds).toBeCloseTo(8, 6);
-    expect(rowCells(web)).toEqual({ node: 'web1', stage: 'layers', percent: '20%', 'mb/s': '10.0', eta: '8s', state: 'running' });
+    expect(rowCells(web)).toEqual({ node: 'web1', via: 'http', stage: 'layers', percent: '20%', 'mb/s': '10.0', eta: '8s', state: 'running' });
     // A new phase starts its own figures.
     m.apply('progress', { deployment: 1, node: 'web1', event: { phase: 'customize', state: 'start', ts: new Date(t + 3000).toISOString() } });
     const after = m.rows()[1];
@@ -122,5 +122,17 @@ describe('monitor rows', () => {
     expect(m.rows()[1].state).toBe('failed');
     expect(formatEta(3725)).toBe('1h02m');
     expect(formatEta(65)).toBe('1m05s');
+  });
+
+  it('show the transport, and multicast>http once a layer fell back to HTTP', () => {
+    const m = new MonitorState();
+    const transport = { kind: 'multicast', multicast: { maxWaitS: 60, maxBitrate: '600m' } };
+    m.apply('snapshot', { deployments: [{ info: { id: 7, node: 'n1', image: 'base@1', status: 'running', transport }, events: [] }] });
+    expect(rowCells(m.rows()[0]).via).toBe('multicast');
+    // Another warning (an HTTP resume) changes nothing; the fallback warning does.
+    m.apply('progress', { deployment: 7, node: 'n1', event: { phase: 'layers', state: 'warning', object: 'sha256:a', message: 'connection lost', details: { received: 5 } } });
+    expect(m.rows()[0].transport).toBe('multicast');
+    m.apply('progress', { deployment: 7, node: 'n1', event: { phase: 'layers', state: 'warning', object: 'sha256:a', message: 'multicast: late; falling back to http', details: { transport: 'multicast', fallback: 'http' } } });
+    expect(m.rows()[0].transport).toBe('multicast>http');
   });
 });

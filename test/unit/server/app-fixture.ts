@@ -4,6 +4,7 @@
  * No socket is opened: fastify's inject() hands requests to the app in memory.
  */
 import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { MulticastSessions } from '../../../server/multicast/sessions.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -41,7 +42,7 @@ export async function fixture(extra: Resource[] = []): Promise<Fixture> {
   mkdirSync(bootDir);
   writeFileSync(join(bootDir, 'vmlinuz'), Buffer.alloc(12_345, 7));
   const hub = new EventHub(3_600_000);
-  const ctx: ServerContext = { data, adminToken: 'ferry-admin-' + 'x'.repeat(43), publicUrl: 'http://ferry.test:8080', bootDir, hub, kernelArgs: [] };
+  const ctx: ServerContext = { data, adminToken: 'ferry-admin-' + 'x'.repeat(43), publicUrl: 'http://ferry.test:8080', bootDir, hub, kernelArgs: [], multicast: new MulticastSessions(data) };
   const app = await buildApp(ctx, extra);
   await app.ready();
   return {

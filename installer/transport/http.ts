@@ -1,25 +1,16 @@
 /**
- * Layers: stream each blob over HTTP, hash it, decompress it and extract it into the target root,
- * all at once (the blob is never stored). A dropped connection resumes with a Range request from
- * the byte where it stopped, so hash and decompressor see one continuous stream.
- *
- * The digest is known only when the last byte has arrived, so a tampered blob has already been
- * partly extracted when it is detected: the deployment then fails (the disk is not bootable and
- * the node stays armed); what was written stays inside the target root like everything else.
+ * The HTTP transport: stream each blob from the server straight into the layer sink (hash,
+ * decompress, extract: the blob is never stored). A dropped connection resumes with a Range
+ * request from the byte where it stopped, so hash and decompressor see one continuous stream.
+ * Every other transport falls back to this one.
  */
-import { createHash } from 'node:crypto';
 import { httpRequest } from '../http.js';
 import { FerryError, toFerryError } from '../../common/errors.js';
 import { log } from '../../common/log.js';
 import type { ProgressSink } from '../../common/progress.js';
-import { blobPath, type LayerRef } from '../../common/protocol.js';
+import { blobPath } from '../../common/protocol.js';
 import { DEFAULT_BACKOFF, backoffDelay, delay, isRetriableNetworkError, type Backoff } from '../retry.js';
-import { drained, extractPipeline, type Pipeline } from '../../layers/apply.js';
-import type { ExtractStats } from '../../layers/extract.js';
-import type { TargetRoot } from '../../layers/target.js';
-
-export { Extractor } from '../../layers/extract.js';
-export { TarParser } from '../../layers/tar.js';
+import type { LayerTransport } from './types.js';
 
 export interface FetchOptions {
   token?: string;
@@ -126,58 +117,38 @@ export async function streamBlob(url: string, size: number, sink: (chunk: Buffer
   }
 }
 
-export interface ApplyLayerOptions {
-  /** Base URL of the server (transport.baseUrl). */
-  baseUrl: string;
-  token?: string;
-  target: TargetRoot;
-  /** Position in the image, for messages (0-based). */
-  index?: number;
-  progress?: ProgressSink;
-  backoff?: Backoff;
+export function blobUrl(baseUrl: string, digest: string): string {
+  return new URL(blobPath(digest), baseUrl.endsWith('/') ? baseUrl : baseUrl + '/').toString();
 }
 
-export async function applyLayer(ref: LayerRef, o: ApplyLayerOptions): Promise<ExtractStats> {
-  const label = `layer ${o.index !== undefined ? o.index + 1 : ''} ${ref.digest}`.replace('  ', ' ');
-  const warn = (message: string, details?: Record<string, unknown>) => o.progress?.({ phase: 'layers', state: 'warning', object: ref.digest, message, details });
-  // Entries get exactly the modes the layer says (open/mkdir modes are masked by the umask).
-  const umask = process.umask(0);
-  try {
-    return await transfer(ref, o, label, extractPipeline(ref, o.target, label, warn));
-  } finally {
-    process.umask(umask);
-  }
-}
-
-async function transfer(ref: LayerRef, o: ApplyLayerOptions, label: string, p: Pipeline): Promise<ExtractStats> {
-  const hash = createHash('sha256');
-  const url = new URL(blobPath(ref.digest), o.baseUrl.endsWith('/') ? o.baseUrl : o.baseUrl + '/').toString();
-  o.progress?.({ phase: 'layers', state: 'start', object: ref.digest, bytes: 0, total: ref.size, message: label });
-  const sink = async (chunk: Buffer) => {
-    hash.update(chunk);
-    if (p.failure()) return; // keep hashing: a digest mismatch is the real cause of most failures
-    if (!p.input.write(chunk)) await drained(p.input, p.decompressed);
-  };
-  try {
-    await streamBlob(url, ref.size, sink, {
+export const httpTransport: LayerTransport = {
+  kind: 'http',
+  async deliver(ref, sink, o) {
+    await streamBlob(blobUrl(o.baseUrl, ref.digest), ref.size, (chunk) => sink.write(chunk), {
       token: o.token,
       backoff: o.backoff,
-      onBytes: (bytes) => o.progress?.({ phase: 'layers', state: 'progress', object: ref.digest, bytes, total: ref.size }),
       onRetry: (r) => o.progress?.({ phase: 'layers', state: 'warning', object: ref.digest, message: `connection lost after ${r.received} bytes (${r.error}); resuming in ${r.delayMs} ms`, details: r }),
     });
-  } catch (e) {
-    await p.abort();
-    throw e;
-  }
-  const actual = 'sha256:' + hash.digest('hex');
-  if (actual !== ref.digest) {
-    await p.abort();
-    throw new FerryError('FERRY_E_LAYER_DIGEST', `${label}: digest mismatch: expected ${ref.digest}, got ${actual}`, {
-      details: { layer: o.index, expected: ref.digest, actual, size: ref.size },
-      hint: 'the blob changed on the server or in transit; verify the store (ferry image verify) and re-import the image',
-    });
-  }
-  const stats = await p.finish();
-  o.progress?.({ phase: 'layers', state: 'end', object: ref.digest, bytes: ref.size, total: ref.size, message: `${label}: ${stats.entries} entries`, details: { ...stats } });
-  return stats;
+  },
+};
+
+/** A mirror gets this long without progress before the next mirror (or the server) is tried. */
+const MIRROR_BACKOFF: Backoff = { baseMs: 200, maxMs: 1_000, giveUpAfterMs: 3_000 };
+
+/**
+ * A static HTTP mirror of the server's blob store (`ferry serve --mirror URL`): the blob
+ * sha256:HEX is at URL/sha256/HEX (the store's own layout, DATA/blobs/sha256/HEX). The deploy token is never sent to a mirror (it is not the server's
+ * to hand out); the layer's size and sha256, checked by the sink, are the only trust.
+ */
+export function mirrorTransport(mirror: string): LayerTransport {
+  return {
+    kind: 'http',
+    source: mirror,
+    async deliver(ref, sink, o) {
+      await streamBlob(`${mirror.replace(/\/+$/, '')}/sha256/${ref.digest.slice('sha256:'.length)}`, ref.size, (chunk) => sink.write(chunk), {
+        backoff: MIRROR_BACKOFF,
+        onRetry: (r) => o.progress?.({ phase: 'layers', state: 'warning', object: ref.digest, message: `mirror ${mirror}: connection lost after ${r.received} bytes (${r.error}); resuming in ${r.delayMs} ms`, details: { ...r, mirror } }),
+      });
+    },
+  };
 }

@@ -1,0 +1,84 @@
+/**
+ * Fan-out routes (issue 13), mounted as plain handlers (app.ts RESOURCES, `fanout`): the installer joins a
+ * layer's multicast session, or asks what the server knows of it. Deploy token only; the body
+ * is validated here, where it enters.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { FerryError, ValidationError } from '../../common/errors.js';
+import { DIGEST_RE, MULTICAST_ROUTES, type InstallConfig } from '../../common/protocol.js';
+import type { DeploymentRow } from '../db/deployments.js';
+import type { MulticastSessions } from '../multicast/sessions.js';
+import { readJson, sendJson } from './http.js';
+import { deploymentOf } from './auth.js';
+import { mountRaw, onlyMethods, type Resource } from './route.js';
+
+export interface FanoutContext {
+  multicast: MulticastSessions;
+  /** `ferry serve --mirror URL`, checked by parseMirrors. */
+  mirrors?: string[];
+}
+
+/** Check `--mirror URL` values where they enter: absolute http(s) URLs without credentials, every problem at once. */
+export function parseMirrors(list: string[] | undefined): string[] {
+  const out: string[] = [];
+  const problems: string[] = [];
+  for (const m of list ?? []) {
+    let u: URL | undefined;
+    try {
+      u = new URL(m);
+    } catch {
+      /* reported below */
+    }
+    if (!u || !/^https?:$/.test(u.protocol) || u.username || u.password || u.search || u.hash) problems.push(`--mirror "${m.slice(0, 200)}" is not an http(s) URL without credentials, query or fragment`);
+    else out.push(u.toString().replace(/\/+$/, ''));
+  }
+  if (problems.length) throw new FerryError('FERRY_E_BAD_VALUE', problems.join('; '), { details: { problems }, hint: 'give the URL under which a copy of DATA/blobs is served, e.g. --mirror http://mirror1/ferry-blobs' });
+  return out;
+}
+
+/** The install configuration with the mirror list the node is to try before the server. */
+export function withMirrors(cfg: InstallConfig, ctx: FanoutContext): InstallConfig {
+  return ctx.mirrors?.length ? { ...cfg, transport: { ...cfg.transport, mirrors: ctx.mirrors } } : cfg;
+}
+
+function layerOf(v: unknown, path: string): string {
+  if (typeof v !== 'string' || !DIGEST_RE.test(v)) {
+    throw new ValidationError('FERRY_E_BAD_REQUEST', 'the multicast request', [{ severity: 'error', code: 'FERRY_E_BAD_REQUEST', path, message: 'must be a layer digest (sha256:<64 hex>)' }]);
+  }
+  return v;
+}
+
+/** Handles the request and returns true when `path` is a fan-out route; false leaves it to the caller. */
+export async function handleFanout(ctx: FanoutContext, req: IncomingMessage, res: ServerResponse, url: URL, method: string, deployRow: () => DeploymentRow): Promise<boolean> {
+  const path = url.pathname;
+  if (path === MULTICAST_ROUTES.join) {
+    if (method !== 'POST') throw new FerryError('FERRY_E_METHOD_NOT_ALLOWED', 'method not allowed here; use POST', { details: { allowed: ['POST'] }, hint: 'use POST' });
+    const row = deployRow();
+    const body = await readJson(req);
+    const b = (body && typeof body === 'object' && !Array.isArray(body) ? body : {}) as Record<string, unknown>;
+    const extra = Object.keys(b).filter((k) => k !== 'layer');
+    if (extra.length) throw new ValidationError('FERRY_E_BAD_REQUEST', 'the multicast request', extra.map((k) => ({ severity: 'error' as const, code: 'FERRY_E_BAD_REQUEST', path: `$.${k}`, message: 'is not a known field' })));
+    sendJson(res, 200, await ctx.multicast.join(row, layerOf(b.layer, '$.layer'), req.socket.remoteAddress));
+    return true;
+  }
+  if (path === MULTICAST_ROUTES.session) {
+    if (method !== 'GET') throw new FerryError('FERRY_E_METHOD_NOT_ALLOWED', 'method not allowed here; use GET', { details: { allowed: ['GET'] }, hint: 'use GET' });
+    const row = deployRow();
+    const state = ctx.multicast.state(row, layerOf(url.searchParams.get('layer') ?? undefined, 'layer'));
+    if (!state) throw new FerryError('FERRY_E_NOT_FOUND', 'no multicast session for this layer and batch', { hint: 'a session exists once a receiver joined it' });
+    sendJson(res, 200, state);
+    return true;
+  }
+  return false;
+}
+
+/** The routes as a fastify resource: plain handlers behind the deploy-token hook. */
+export const fanout: Resource = (app, ctx) => {
+  for (const [url, method] of [[MULTICAST_ROUTES.join, 'POST'], [MULTICAST_ROUTES.session, 'GET']] as const) {
+    mountRaw(app, ctx, { method, url, auth: 'deploy' }, async (c, req, res) => {
+      const handled = await handleFanout(c, req, res, new URL(req.url ?? '/', 'http://ferry.invalid'), req.method ?? 'GET', () => deploymentOf(req));
+      if (!handled) throw new FerryError('FERRY_E_NOT_FOUND', `nothing at ${url}`, { hint: 'see docs/operator-guide.md for the server\'s routes' });
+    });
+    onlyMethods(app, url, [method], 'deploy');
+  }
+};
