@@ -16,7 +16,8 @@ import { checkDeployToken, deploymentUsesBlob, type DeploymentRow } from '../db/
 import { bearer, httpError } from './http.js';
 import type { ServerContext } from './route.js';
 
-export type AuthKind = 'admin' | 'deploy' | 'blob' | 'none';
+/** any: the admin token or a deploy token (a route that answers both, e.g. a multicast session's state). */
+export type AuthKind = 'admin' | 'deploy' | 'blob' | 'any' | 'none';
 export type Auth = { kind: 'admin' } | { kind: 'deploy'; row: DeploymentRow } | { kind: 'none' };
 
 const INSTALL = new Set<string>(Object.values(INSTALL_ROUTES));
@@ -59,6 +60,7 @@ export function authorize(ctx: ServerContext, req: IncomingMessage, kind: AuthKi
     return a;
   }
   const a = authenticate(ctx, req);
+  if (kind === 'any') return a;
   if (kind === 'admin' && a.kind !== 'admin') throw httpError('FERRY_E_FORBIDDEN', 'a deploy token cannot use the admin API', 'use the admin token (DATA/admin.token)');
   if (kind === 'deploy' && a.kind !== 'deploy') throw httpError('FERRY_E_FORBIDDEN', 'the installer API needs a deploy token, not the admin token', 'use the token of a deployment (ferry deploy NODE prints it)');
   return a;

@@ -6,10 +6,10 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { FerryError, ValidationError } from '../../common/errors.js';
 import { DIGEST_RE, MULTICAST_ROUTES, type InstallConfig } from '../../common/protocol.js';
-import type { DeploymentRow } from '../db/deployments.js';
+import { getDeploymentRow, type DeploymentRow } from '../db/deployments.js';
 import type { MulticastSessions } from '../multicast/sessions.js';
 import { readJson, sendJson } from './http.js';
-import { deploymentOf } from './auth.js';
+import { authOf, deploymentOf } from './auth.js';
 import { mountRaw, onlyMethods, type Resource } from './route.js';
 
 export interface FanoutContext {
@@ -74,11 +74,20 @@ export async function handleFanout(ctx: FanoutContext, req: IncomingMessage, res
 
 /** The routes as a fastify resource: plain handlers behind the deploy-token hook. */
 export const fanout: Resource = (app, ctx) => {
-  for (const [url, method] of [[MULTICAST_ROUTES.join, 'POST'], [MULTICAST_ROUTES.session, 'GET']] as const) {
-    mountRaw(app, ctx, { method, url, auth: 'deploy' }, async (c, req, res) => {
-      const handled = await handleFanout(c, req, res, new URL(req.url ?? '/', 'http://ferry.invalid'), req.method ?? 'GET', () => deploymentOf(req));
+  // The session's state is also the operator's (admin token, ?deployment=ID): a deploy token
+  // dies with its deployment, so after the installs only the admin can still ask.
+  for (const [url, method, auth] of [[MULTICAST_ROUTES.join, 'POST', 'deploy'], [MULTICAST_ROUTES.session, 'GET', 'any']] as const) {
+    mountRaw(app, ctx, { method, url, auth }, async (c, req, res) => {
+      const u = new URL(req.url ?? '/', 'http://ferry.invalid');
+      const rowOf = (): DeploymentRow => {
+        if (authOf(req).kind === 'deploy') return deploymentOf(req);
+        const id = Number(u.searchParams.get('deployment'));
+        if (Number.isInteger(id) && id > 0) return getDeploymentRow(c.data, id);
+        throw new ValidationError('FERRY_E_BAD_REQUEST', 'the multicast request', [{ severity: 'error', code: 'FERRY_E_BAD_REQUEST', path: 'deployment', message: 'with the admin token, name the deployment: ?deployment=ID' }]);
+      };
+      const handled = await handleFanout(c, req, res, u, req.method ?? 'GET', rowOf);
       if (!handled) throw new FerryError('FERRY_E_NOT_FOUND', `nothing at ${url}`, { hint: 'see docs/operator-guide.md for the server\'s routes' });
     });
-    onlyMethods(app, url, [method], 'deploy');
+    onlyMethods(app, url, [method], auth);
   }
 };

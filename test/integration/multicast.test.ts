@@ -91,7 +91,7 @@ describe('multicast installs: 4 nodes in network namespaces', () => {
       expect(layerEnds(ev)).toEqual(['multicast']);
       expect(fallbacks(ev)).toEqual([]);
     }
-    const state = (await call(srv!.url, 'GET', `${MULTICAST_ROUTES.session}?layer=${layer.digest}`, { token: armed[0].token })).json;
+    const state = (await call(srv!.url, 'GET', `${MULTICAST_ROUTES.session}?layer=${layer.digest}&deployment=${armed[0].id}`, { token: srv!.adminToken })).json;
     expect(state).toMatchObject({ state: 'done', expected: 4, dropped: [], late: [] });
     expect(state.connected).toHaveLength(4);
     // One copy of the layer plus control traffic and the HTTP API; HTTP alone would be 4 copies.
@@ -105,7 +105,7 @@ describe('multicast installs: 4 nodes in network namespaces', () => {
     const early = armed.slice(0, 2).map((a, i) => install(net.nodes[i], a.token));
     await net.waitFor(
       async () => {
-        const r = await call(srv!.url, 'GET', `${MULTICAST_ROUTES.session}?layer=${layer.digest}`, { token: armed[0].token });
+        const r = await call(srv!.url, 'GET', `${MULTICAST_ROUTES.session}?layer=${layer.digest}&deployment=${armed[0].id}`, { token: srv!.adminToken });
         return r.status === 200 && r.json.state !== 'gathering' ? r.json : null;
       },
       { what: 'the session of the first two nodes to start', timeoutMs: 40_000 },
@@ -166,7 +166,7 @@ describe('multicast installs: 4 nodes in network namespaces', () => {
       const armed = await deploy(nodes.map((n) => n.name), ['--max-wait', '20', '--max-bitrate', '60m']);
       const procs = armed.map((a, i) => install(nodes[i], a.token));
       for (const p of procs) expect((await p.exited).code, p.output.slice(-3000)).toBe(0);
-      const state = (await call(srv!.url, 'GET', `${MULTICAST_ROUTES.session}?layer=${layer.digest}`, { token: armed[0].token })).json;
+      const state = (await call(srv!.url, 'GET', `${MULTICAST_ROUTES.session}?layer=${layer.digest}&deployment=${armed[0].id}`, { token: srv!.adminToken })).json;
       expect(state.dropped).toContain(armed[2].id);
       const ev = await events(armed[2].id);
       expect(fallbacks(ev)).toEqual([expect.objectContaining({ code: 'FERRY_E_MULTICAST_DROPPED' })]);

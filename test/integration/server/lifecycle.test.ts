@@ -119,7 +119,7 @@ describe('deployment lifecycle', () => {
     expect(audit.every((a) => a.actor.startsWith('cli:'))).toBe(true);
     const hist = JSON.parse((await ferry(['history', 'n2', '--json'])).stdout);
     expect(hist[0]).toMatchObject({ id: running.id, status: 'cancelled', stage: 'layers' });
-    expect((await ferry(['history', 'n2'])).stdout).toMatch(new RegExp(`${running.id}\\s+n2\\s+base@1\\s+cancelled`));
+    expect((await ferry(['history', 'n2'])).stdout).toMatch(new RegExp(`${running.id}\\s+n2\\s+base@1\\s+(http\\s+)?cancelled`));
   });
 
   it('the admin API cancels a selection (@group), validates its body and refuses deploy tokens', async () => {
