@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { run } from '../../../common/run.js';
 import { DataDir } from '../../../server/context.js';
 import { cloneImage, commitImage, exportImage, garbageCollect, getImage, imageInfo, importImage, removeImage, verifyImages } from '../../../server/store/images.js';
-import { layerNames } from '../../../server/store/layers.js';
+import { layerNames, ZSTD_ARGV } from '../../../server/store/layers.js';
 import { allocated, treeView } from './tree-compare.js';
 import { tempDir } from './helpers.js';
 
@@ -113,6 +113,21 @@ describe('layers: full fidelity, determinism, export and commit', () => {
     // Sparse holes are not stored: the layer is far smaller than the 74 MiB of apparent size.
     expect(a.layers[0].uncompressedSize).toBeLessThan(8 * 1024 * 1024);
     rmSync(copy, { recursive: true, force: true });
+  });
+
+  it('layers are compressed on every core, and the bytes do not depend on the worker count', async () => {
+    expect(ZSTD_ARGV).toContain('-T0');
+    // 48 MiB of compressible text: several of zstd's jobs at level 3, so several workers run.
+    const input = join(t.dir, 'zstd-input');
+    const words = Array.from({ length: 4096 }, () => randomBytes(6).toString('hex'));
+    const fd = openSync(input, 'w');
+    for (let i = 0; i < 48; i++) writeSync(fd, Array.from({ length: 80_000 }, (_, j) => words[(i * 7919 + j * 104729) % words.length]).join(' ').slice(0, 1 << 20));
+    closeSync(fd);
+    const digest = async (threads: string) => (await run(['sh', '-c', `zstd -3 ${threads} -q -c ${input} | sha256sum`])).stdout.split(' ')[0];
+    const one = await digest('-T1');
+    expect(await digest('-T2')).toBe(one);
+    expect(await digest(ZSTD_ARGV.filter((a) => a.startsWith('-T')).join(' '))).toBe(one);
+    rmSync(input);
   });
 
   it('GNU tar reads the layer: capabilities, xattrs, sparse, hardlinks, devices', async () => {
