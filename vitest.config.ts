@@ -4,6 +4,10 @@ import { defineConfig } from 'vitest/config';
 // integration uses real tools, loop devices and a loopback server as root, vm boots QEMU.
 export default defineConfig({
   test: {
+    // Vitest's default on a 2-core machine is one worker. Two: the unit tier's files and the vm
+    // tier's guests use both cores; the integration tier stays on one fork (below).
+    maxWorkers: 2,
+    minWorkers: 1,
     projects: [
       {
         test: {
@@ -31,8 +35,11 @@ export default defineConfig({
           env: { FERRY_TEST_TIER: 'vm' },
           testTimeout: 1_200_000,
           hookTimeout: 1_200_000,
+          // Two files at a time (maxWorkers above): a TCG guest keeps one host core busy, and the
+          // machines have two. Guests, servers, ports and data directories are per file (free
+          // ports, mkdtemp); the caches they share are written under per-process names and
+          // renamed into place (test/vm/kernel.ts, kvm.ts).
           pool: 'forks',
-          poolOptions: { forks: { singleFork: true } },
         },
       },
     ],

@@ -28,17 +28,29 @@ export async function ensureDebianKernel(): Promise<DebianKernel> {
   const vmlinuz = join(root, 'boot', `vmlinuz-${version}`);
   const depFile = join(root, 'lib', 'modules', version, 'modules.dep');
   if (existsSync(vmlinuz) && existsSync(depFile)) return { version, vmlinuz, root };
+  // vm test files run two at a time, each in its own process: download and extract into
+  // per-process names and rename into place, so two first runs never see each other's halves.
   let deb = (await fsp.readdir(kdir)).find((f) => f.startsWith(`${pkg}_`) && f.endsWith('.deb'));
   if (!deb) {
-    await run(['apt-get', 'download', pkg], { cwd: kdir, timeoutMs: 600_000 });
-    deb = (await fsp.readdir(kdir)).find((f) => f.startsWith(`${pkg}_`) && f.endsWith('.deb'));
-    if (!deb) throw new FerryError('FERRY_E_TOOL_MISSING', `apt-get download ${pkg} left no .deb in ${kdir}`);
+    const dl = join(kdir, `download.tmp-${process.pid}`);
+    await fsp.rm(dl, { recursive: true, force: true });
+    mkdirSync(dl);
+    await run(['apt-get', 'download', pkg], { cwd: dl, timeoutMs: 600_000 });
+    deb = (await fsp.readdir(dl)).find((f) => f.startsWith(`${pkg}_`) && f.endsWith('.deb'));
+    if (!deb) throw new FerryError('FERRY_E_TOOL_MISSING', `apt-get download ${pkg} left no .deb in ${dl}`);
+    await fsp.rename(join(dl, deb), join(kdir, deb));
+    await fsp.rm(dl, { recursive: true, force: true });
   }
   const tmp = `${root}.tmp-${process.pid}`;
   await fsp.rm(tmp, { recursive: true, force: true });
   await run(['dpkg-deb', '-x', join(kdir, deb), tmp], { timeoutMs: 600_000 });
   await run(['depmod', '-b', tmp, version], { timeoutMs: 300_000 });
-  await fsp.rm(root, { recursive: true, force: true });
-  await fsp.rename(tmp, root);
+  if (existsSync(vmlinuz) && existsSync(depFile)) {
+    // Another test process finished first; its tree may be in use: keep it.
+    await fsp.rm(tmp, { recursive: true, force: true });
+  } else {
+    await fsp.rm(root, { recursive: true, force: true });
+    await fsp.rename(tmp, root);
+  }
   return { version, vmlinuz, root };
 }

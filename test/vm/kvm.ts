@@ -3,12 +3,12 @@
  * machines /dev/kvm is absent or KVM guests hang, see MACHINE-NOTES). FERRY_VM_ACCEL=tcg|kvm
  * forces a choice.
  */
-import { existsSync, promises as fsp } from 'node:fs';
+import { existsSync, readFileSync, promises as fsp } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { launchGuest, type Guest } from './guest.js';
 import { buildBusyboxInitrd, SHELL_READY } from './initrd.js';
-import { ensureDebianKernel } from './kernel.js';
+import { CACHE_DIR, ensureDebianKernel } from './kernel.js';
 
 export interface KvmProbe {
   usable: boolean;
@@ -40,11 +40,33 @@ export async function probeKvm(timeoutMs = 20_000): Promise<KvmProbe> {
   }
 }
 
+/**
+ * The probe's verdict for this boot of the host: every vm test file runs in its own process, and a
+ * probe of a KVM that hangs costs its whole deadline, so the first file's verdict is kept in the
+ * cache under the kernel's boot id (KVM does not become usable or unusable without a reboot).
+ */
+async function probeOncePerBoot(): Promise<KvmProbe & { cached?: boolean }> {
+  const file = join(CACHE_DIR, 'kvm-probe.json');
+  const bootId = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+  try {
+    const c = JSON.parse(readFileSync(file, 'utf8')) as KvmProbe & { bootId: string };
+    if (c.bootId === bootId && typeof c.usable === 'boolean') return { usable: c.usable, reason: c.reason, cached: true };
+  } catch {
+    // no verdict yet, or an unreadable one: probe
+  }
+  const p = await probeKvm();
+  await fsp.mkdir(CACHE_DIR, { recursive: true });
+  const tmp = `${file}.tmp-${process.pid}`;
+  await fsp.writeFile(tmp, JSON.stringify({ bootId, ...p }) + '\n');
+  await fsp.rename(tmp, file);
+  return p;
+}
+
 export function chooseAccel(): Promise<'tcg' | 'kvm'> {
   const forced = process.env.FERRY_VM_ACCEL;
   if (forced === 'tcg' || forced === 'kvm') return Promise.resolve(forced);
-  accelChoice ??= probeKvm().then((p) => {
-    process.stderr.write(`[vm harness] accel ${p.usable ? 'kvm' : 'tcg'}: ${p.reason}\n`);
+  accelChoice ??= probeOncePerBoot().then((p) => {
+    process.stderr.write(`[vm harness] accel ${p.usable ? 'kvm' : 'tcg'}: ${p.reason}${p.cached ? ' (probed earlier in this boot of the host)' : ''}\n`);
     return p.usable ? 'kvm' : 'tcg';
   });
   return accelChoice;

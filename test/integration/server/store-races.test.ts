@@ -9,6 +9,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { run } from '../../../common/run.js';
+import { waitFor } from '../../../common/wait.js';
 import { DataDir } from '../../../server/context.js';
 import { garbageCollect, getImage, importImage, imageInfo, verifyImages } from '../../../server/store/images.js';
 import { tempDir } from './helpers.js';
@@ -17,13 +18,8 @@ const FERRY = join(import.meta.dirname, '..', '..', '..', 'bin', 'ferry');
 const t = tempDir('ferry-store-races-');
 afterAll(() => t.cleanup());
 
-async function until(what: string, cond: () => boolean, ms = 60_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
+/** The project's one waiter (common/wait.ts), polling often: the moments awaited are short. */
+const until = (what: string, cond: () => boolean) => waitFor(cond, { what, timeoutMs: 60_000, intervalMs: 10 });
 
 function exited(child: ReturnType<typeof spawn>): Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }> {
   let stderr = '';
@@ -64,7 +60,7 @@ describe('the image store under concurrent and interrupted commands', () => {
     expect(readdirSync(tmp)).toEqual([]);
     expect(garbageCollect(d, 'test').removed).toEqual([]);
     d.close();
-  }, 120_000);
+  });
 
   it('kill -9 of image commit in the middle leaves a temporary export that the next command reclaims', async () => {
     const dataDir = join(t.dir, 'commit');
@@ -90,5 +86,5 @@ describe('the image store under concurrent and interrupted commands', () => {
     expect(existsSync(join(tmp, left[0]))).toBe(false);
     expect(imageInfo(getImage(d, 'big')).version).toBe(1);
     d.close();
-  }, 120_000);
+  });
 });
