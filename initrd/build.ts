@@ -14,7 +14,7 @@ import { FerryError, toFerryError } from '../common/errors.js';
 import { AptCache } from './apt.js';
 import { busyboxApplets, elfOf, readModuleIndex, readRootfs, readTree, stageModules } from './inputs.js';
 import { selectModules } from './modules.js';
-import { busyboxOf, planArchive, type PackageTree } from './plan.js';
+import { busyboxOf, partSizes, planArchive, type PackageTree, type PartSize } from './plan.js';
 import { parseDriverSet, parsePackageList, type PackageSpec } from './spec.js';
 import { writeArchive } from './write.js';
 
@@ -48,6 +48,8 @@ export interface BuildResult {
   sha256: string;
   manifest: string;
   seconds: number;
+  /** Unpacked size of each part, largest first (partSizes). */
+  parts: PartSize[];
 }
 
 export async function buildInitrd(o: BuildOptions): Promise<BuildResult> {
@@ -118,6 +120,7 @@ export async function buildInitrd(o: BuildOptions): Promise<BuildResult> {
       sha256: w.sha256,
       manifest: w.manifest,
       seconds: (Date.now() - started) / 1000,
+      parts: partSizes(plan, (e) => e.data?.length ?? statSync(e.source!).size),
     };
   } finally {
     rmSync(stage, { recursive: true, force: true });
@@ -125,6 +128,14 @@ export async function buildInitrd(o: BuildOptions): Promise<BuildResult> {
       if (f.includes(`.tmp-${process.pid}`)) unlinkSync(join(o.outDir, f));
     }
   }
+}
+
+/** "installer 83.6 MiB (61%), kernel modules 21.3 MiB (15%), lvm2 4.1 MiB …", the seven largest and the rest. */
+function partsLine(parts: PartSize[], total: number): string {
+  const shown = parts.slice(0, 7);
+  const rest = parts.slice(7).reduce((n, p) => n + p.bytes, 0);
+  const pct = (n: number) => `${Math.round((100 * n) / Math.max(1, total))}%`;
+  return [...shown.map((p) => `${p.part} ${mib(p.bytes)} (${pct(p.bytes)})`), ...(rest ? [`${parts.length - 7} more ${mib(rest)} (${pct(rest)})`] : [])].join(', ');
 }
 
 function mib(n: number): string {
@@ -179,6 +190,7 @@ export async function main(argv: string[]): Promise<number> {
     [
       `kernel   ${relative(process.cwd(), r.vmlinuz)}  ${mib(statSync(r.vmlinuz).size)}  (${r.kernelVersion})`,
       `initrd   ${relative(process.cwd(), r.initrd)}  ${mib(r.bytes)} (zstd -${level}; ${mib(r.uncompressedBytes)} unpacked, ${r.entries} entries, ${r.modules} modules)`,
+      `parts    ${partsLine(r.parts, r.uncompressedBytes)} (unpacked)`,
       `sha256   ${r.sha256}`,
       `manifest ${relative(process.cwd(), r.manifest)}`,
       `built in ${r.seconds.toFixed(1)} s`,

@@ -285,3 +285,26 @@ export function renderPlan(plan: ArchivePlan, opts: { hostRoot?: string; hash?: 
   });
   return [`# packages: ${plan.packages.join(', ')}`, ...lines, ''].join('\n');
 }
+
+/** One line of the build output's breakdown: what a part of the boot environment weighs unpacked. */
+export interface PartSize {
+  part: string;
+  bytes: number;
+}
+
+/**
+ * What each part of the boot environment costs, unpacked: the installer (the Node binary with the
+ * bundle), the kernel modules, and each Debian package with the libraries it brought (by the
+ * origin the plan recorded), largest first; the rest (init scripts, directories, links) as one.
+ * `sizeOf` gives a file entry's size (the host file's, or its bytes').
+ */
+export function partSizes(plan: Pick<ArchivePlan, 'entries' | 'origin'>, sizeOf: (e: CpioEntry) => number): PartSize[] {
+  const by = new Map<string, number>();
+  for (const e of plan.entries) {
+    if (e.kind !== 'file') continue;
+    const o = plan.origin.get(e.path) ?? 'other';
+    const part = o === 'ferry-installer' ? 'installer' : o === 'modules' ? 'kernel modules' : ['rootfs', 'skeleton', 'dirs', 'other'].includes(o) ? 'other' : o;
+    by.set(part, (by.get(part) ?? 0) + sizeOf(e));
+  }
+  return [...by].map(([part, bytes]) => ({ part, bytes })).sort((a, b) => b.bytes - a.bytes || a.part.localeCompare(b.part));
+}

@@ -9,7 +9,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { ElfInfo } from '../../../initrd/elf.js';
-import { busyboxOf, planArchive, renderPlan, type PackageTree, type PlanInputs, type RootfsFile, type TreeFile } from '../../../initrd/plan.js';
+import { busyboxOf, partSizes, planArchive, renderPlan, type PackageTree, type PlanInputs, type RootfsFile, type TreeFile } from '../../../initrd/plan.js';
 import { parsePackageList } from '../../../initrd/spec.js';
 
 const GOLDEN = join(import.meta.dirname, '..', '..', 'fixtures', 'initrd', 'plan-small.txt');
@@ -144,6 +144,22 @@ describe('initrd archive plan', () => {
     expect(by.has('usr/lib/x86_64-linux-gnu/libfoo.so.1')).toBe(false); // nothing needs it
     expect(a.origin.get('usr/lib/x86_64-linux-gnu/libm.so.6')).toBe('util-linux');
     expect(a.origin.get('etc/mke2fs.conf')).toBe('rootfs');
+  });
+
+  it('says what each part weighs: the installer, the modules, each package with its libraries, the rest', () => {
+    const plan = planArchive(inputs());
+    // A size per host file: its path's length, so every entry has a distinct, known size.
+    const sizeOf = (e: { source?: string; data?: Buffer }) => e.data?.length ?? e.source!.length;
+    const parts = partSizes(plan, sizeOf);
+    const files = plan.entries.filter((e) => e.kind === 'file');
+    expect(parts.reduce((n, p) => n + p.bytes, 0)).toBe(files.reduce((n, e) => n + sizeOf(e), 0));
+    for (let i = 1; i < parts.length; i++) expect(parts[i].bytes).toBeLessThanOrEqual(parts[i - 1].bytes);
+    const names = parts.map((p) => p.part);
+    expect(names).toContain('installer');
+    expect(names).toContain('e2fsprogs');
+    expect(new Set(names).size).toBe(names.length);
+    const installer = files.filter((e) => plan.origin.get(e.path) === 'ferry-installer');
+    expect(parts.find((p) => p.part === 'installer')!.bytes).toBe(installer.reduce((n, e) => n + sizeOf(e), 0));
   });
 
   it('finds busybox in the merged tree', () => {
