@@ -1,9 +1,9 @@
 /**
  * The real boot environment (make initrd → build/boot/vmlinuz, build/boot/initrd.img)
  * under QEMU: the init loads the drivers the hardware asks for, brings the network up,
- * and starts the installer, whose first event reaches a Ferry server on the host, both
- * booted directly and through the whole network boot chain (QEMU's iPXE ROM → TFTP
- * boot.ipxe → GET /boot/ipxe → kernel and initrd over HTTP).
+ * and starts the installer, whose first event reaches a Ferry server on the host, booted
+ * directly and through legacy pxelinux (the iPXE chain is what every e2e and demo install
+ * boots through); an install cancelled under it stops and leaves a rescue shell.
  */
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -11,7 +11,8 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { run } from '../../common/run.js';
 import { waitFor } from '../../common/wait.js';
-import { kernelCommandLine, renderIpxeChain } from '../../server/boot/ipxe.js';
+import { kernelCommandLine } from '../../server/boot/ipxe.js';
+import { cancelDeployments } from '../../server/db/deployments.js';
 import { SHELL_READY } from '../../initrd/build.js';
 import { FerryServer } from '../integration/helpers/ferry-server.js';
 import { busyboxImage } from '../integration/helpers/images.js';
@@ -93,7 +94,11 @@ describe('boot environment', () => {
     expect(await g.sh(`wget -q -O - ${publicUrl}/boot/ipxe?mac=02:00:00:00:00:01`)).toMatch(/^#!ipxe/);
   });
 
-  it('brings the network up and starts the installer, whose first event reaches the server (direct kernel boot)', async () => {
+  // One boot for two checks: the installer starts and reports, then the deployment is cancelled
+  // under it, and the boot environment shows the error and leaves a rescue shell. The iPXE chain
+  // (TFTP boot.ipxe → GET /boot/ipxe → kernel and initrd over HTTP) is what every install of the
+  // e2e and demo tests boots through, so it has no boot of its own here.
+  it('starts the installer, whose first event reaches the server; cancelled under it, the installer stops and leaves a shell (direct kernel boot)', async () => {
     const mac = '52:54:00:f0:0d:01';
     const armed = srv.arm('bootenv-direct', 'bootenv-test', { macs: [mac] });
     const append = kernelCommandLine({ serverUrl: publicUrl, token: armed.token, mac, console: ['console=ttyS0,115200n8'], extraArgs: ['panic=-1'] });
@@ -102,22 +107,18 @@ describe('boot environment', () => {
     await g.waitFor(/ferry-init: starting ferry-installer run/, { timeoutMs: 60_000, what: 'the init to start the installer' });
     const first = await firstEvent(srv, armed.id);
     expect(first.phase).toBe('identify');
-  });
-
-  it('boots through iPXE: TFTP boot.ipxe → GET /boot/ipxe → kernel and initrd over HTTP → installer event', async () => {
-    const mac = '52:54:00:f0:0d:02';
-    const armed = srv.arm('bootenv-pxe', 'bootenv-test', { macs: [mac] });
-    const tftp = join(work, 'tftp');
-    rmSync(tftp, { recursive: true, force: true });
-    mkdirSync(tftp);
-    writeFileSync(join(tftp, 'boot.ipxe'), renderIpxeChain(publicUrl));
-    const g = await guests.start({ name: 'bootenv-pxe', memoryMiB: 1536, net: { mac, tftpDir: tftp, bootfile: 'boot.ipxe', boot: true }, disks: [{ size: '1G', bus: 'virtio' }] });
-    await g.waitFor(/Ferry: booting the installer for bootenv-pxe/, { timeoutMs: 180_000, what: 'iPXE to run the server\'s install script' });
-    await g.waitFor(/ferry-init: starting ferry-installer run/, { timeoutMs: 600_000, what: 'the init to start the installer' });
-    // The kernel command line came from the server's script: ferry.server, the token, BOOTIF.
-    expect(g.console).toContain(`ferry.token=${armed.token} BOOTIF=01-52-54-00-f0-0d-02`);
-    const first = await firstEvent(srv, armed.id);
-    expect(first.phase).toBe('identify');
+    const out = cancelDeployments(srv.data, ['bootenv-direct'], 'test');
+    expect(out.cancelled.map((c) => c.id)).toEqual([armed.id]);
+    // Its next call to the server (the configuration or a layer) is refused: the install stops.
+    await g.waitFor(/FERRY-INSTALL-FAILED: ferry-installer exited with status [1-9]/, { timeoutMs: 400_000, what: 'the init to report the stopped install' });
+    // The refusal names the ended token (the configuration) or its HTTP status (a layer).
+    expect(g.console).toMatch(/FERRY_E_TOKEN_(ENDED|REJECTED)|HTTP 4[01]\d/);
+    await g.waitFor(/starting a shell on the console/, { timeoutMs: 30_000, what: 'the rescue shell' });
+    const r = await g.exec('echo rescue-$((20 + 22)); cat /proc/cmdline');
+    expect(r.status).toBe(0);
+    expect(r.output).toContain('rescue-42');
+    expect(r.output).toContain(`ferry.token=${armed.token}`);
+    expect(srv.deployment(armed.id).row.status).toBe('cancelled');
   });
 
   it('boots legacy pxelinux: lpxelinux.0 → pxelinux.cfg/01-MAC from Ferry\'s TFTP → kernel and initrd over HTTP → installer event', async () => {
@@ -136,18 +137,5 @@ describe('boot environment', () => {
     expect(g.console).toContain(`ferry.token=${armed.token} BOOTIF=01-52-54-00-f0-0d-03`);
     const first = await firstEvent(srv, armed.id);
     expect(first.phase).toBe('identify');
-  });
-
-  it('shows the installer\'s error and leaves a shell on the console when the install fails', async () => {
-    const mac = '52:54:00:f0:0d:04';
-    // A token the server does not know: the installer's first request is refused (a 4xx stops at once).
-    const append = kernelCommandLine({ serverUrl: publicUrl, token: 'not-a-real-token', mac, console: ['console=ttyS0,115200n8'], extraArgs: ['panic=-1'] });
-    const g = await guests.start({ name: 'bootenv-fail', memoryMiB: 1536, net: { mac }, kernel: { kernel: VMLINUZ, initrd: INITRD, append } });
-    await g.waitFor(/FERRY-INSTALL-FAILED: ferry-installer exited with status [1-9]/, { timeoutMs: 400_000, what: 'the init to report the failed install' });
-    expect(g.console).toMatch(/FERRY_E_TOKEN_REJECTED|token/i);
-    await g.waitFor(/starting a shell on the console/, { timeoutMs: 30_000, what: 'the rescue shell' });
-    const r = await g.exec('echo rescue-$((20 + 22)); cat /proc/cmdline');
-    expect(r.status).toBe(0);
-    expect(r.output).toContain('rescue-42');
   });
 });
