@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -57,21 +57,9 @@ describe('vm harness', () => {
     expect(head).toBe('ferry-harness-was-here');
   });
 
-  for (const firmware of ['bios', 'uefi'] as const) {
-    it(`network-boots with ${firmware} firmware through QEMU's TFTP and iPXE`, async () => {
-      // The TFTP directory holds an iPXE script that loads the kernel and initrd beside it.
-      const tftp = join(work, `tftp-${firmware}`);
-      await mkdir(tftp, { recursive: true });
-      await copyFile(kernel.vmlinuz, join(tftp, 'vmlinuz'));
-      await copyFile(initrd, join(tftp, 'initrd.img'));
-      await writeFile(join(tftp, 'boot.ipxe'), '#!ipxe\necho ferry-test-script\nkernel vmlinuz initrd=initrd.img console=ttyS0 no_timer_check quiet ferry.test=net\ninitrd initrd.img\nboot\n');
-      const g = await guests.start({ name: `harness-pxe-${firmware}`, firmware, memoryMiB: 512, net: { tftpDir: tftp, bootfile: 'boot.ipxe', boot: true, mac: '52:54:00:12:34:56' } });
-      await g.waitFor(/ferry-test-script/, { timeoutMs: 120_000, what: 'iPXE to run boot.ipxe' });
-      await g.waitFor(new RegExp(SHELL_READY), { timeoutMs: 180_000, what: 'the busybox shell after network boot' });
-      expect(await g.sh('cat /proc/cmdline')).toMatch(/ferry\.test=net/);
-      expect((await g.exec('[ -d /sys/firmware/efi ]')).status).toBe(firmware === 'uefi' ? 0 : 1);
-    });
-  }
+  // Network boot through QEMU's TFTP and iPXE, on BIOS and UEFI, is how every install of the e2e
+  // and demo tests starts (UEFI: e2e uefi1; BIOS: the demo and the pair test), so the harness has
+  // no boot of its own for it.
 
   it('names what it waited for and keeps the guest files when a wait times out', async () => {
     const g = await guests.start({ name: 'harness-timeout', memoryMiB: 256, net: false, kernel: { kernel: kernel.vmlinuz, initrd, append: 'console=ttyS0 no_timer_check quiet' } });
