@@ -107,6 +107,8 @@ describe('boot environment', () => {
     await g.waitFor(/ferry-init: starting ferry-installer run/, { timeoutMs: 60_000, what: 'the init to start the installer' });
     const first = await firstEvent(srv, armed.id);
     expect(first.phase).toBe('identify');
+    // The figure the README keeps: from power-on (direct kernel boot) to the installer's first event.
+    process.stderr.write(`[vm bootenv] power-on to the installer's first event at the server: ${((Date.now() - g.startedAt) / 1000).toFixed(0)} s (load average ${(await import('node:os')).loadavg()[0].toFixed(1)})\n`);
     const out = cancelDeployments(srv.data, ['bootenv-direct'], 'test');
     expect(out.cancelled.map((c) => c.id)).toEqual([armed.id]);
     // Its next call to the server (the configuration or a layer) is refused: the install stops.
