@@ -23,6 +23,8 @@ export const COMMANDS: Record<string, Command> = {
   redeploy: { summary: 'deploy a record again: same image digest, layout and inputs', load: () => import('./redeploy.js') },
   audit: { summary: 'who changed what (images, nodes, groups, deployments), newest first', load: () => import('./audit.js') },
   monitor: { summary: 'live table of deployments in progress (--json for scripts)', load: () => import('./monitor.js') },
+  exec: { summary: 'run a command on many nodes over SSH, identical outputs gathered under node sets (web[01-12])', load: () => import('./exec.js') },
+  'ssh-key': { summary: "print Ferry's public SSH key (made at first use) for authorized_keys", load: () => import('./ssh-key.js') },
   pxe: { summary: 'network boot: dnsmasq proxy-DHCP configuration, iPXE chain script, pxelinux files', load: () => import('./pxe.js') },
 };
 
