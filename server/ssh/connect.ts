@@ -89,6 +89,9 @@ export async function connect(d: DataDir, target: SshTarget, o: ConnectOptions):
       username: target.user,
       privateKey: o.privateKey,
       readyTimeout: timeoutMs,
+      // A peer that vanishes without a FIN (cable, power) is noticed within about 15 s.
+      keepaliveInterval: 5000,
+      keepaliveCountMax: 3,
       // ssh2 passes the raw key blob when hostHash is not set.
       hostVerifier: (key: Buffer) => {
         const fp = fingerprint(key);
