@@ -5,6 +5,7 @@
 import { FerryError, ValidationError, toFerryError } from '../common/errors.js';
 import { log } from '../common/log.js';
 import { VERSION } from '../common/version.js';
+import { splitAtDashes } from '../common/cli.js';
 import { fileURLToPath } from 'node:url';
 
 type Command = { summary: string; load: () => Promise<{ run(argv: string[]): Promise<number> }> };
@@ -52,13 +53,15 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(`ferry ${VERSION}\n`);
     return 0;
   }
-  if (rest.includes('--verbose') || rest.includes('-v')) log.level = 'info';
+  // Only options before `--` are Ferry's: after it come a remote command's own words (ferry exec).
+  const own = splitAtDashes(rest).before;
+  if (own.includes('--verbose') || own.includes('-v')) log.level = 'info';
   const cmd = COMMANDS[name];
   if (!cmd) {
     process.stderr.write(`FERRY_E_USAGE: unknown command "${name}"\n\n${help()}\n`);
     return 2;
   }
-  const json = rest.includes('--json');
+  const json = own.includes('--json');
   try {
     const mod = await cmd.load();
     return await mod.run(rest);
