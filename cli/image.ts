@@ -1,4 +1,4 @@
-/** `ferry image …`: import, list, show, export, commit, clone, remove, verify, gc. */
+/** `ferry image …`: import, capture (over SSH), list, show, export, commit, clone, remove, verify, gc. */
 import { readFileSync } from 'node:fs';
 import { FerryError } from '../common/errors.js';
 import { formatBytes } from '../common/units.js';
@@ -20,8 +20,13 @@ import {
 import type { Compression } from '../server/store/layers.js';
 import { dataDir, parseSubcommand, printJson, printTable, usageError } from '../common/cli.js';
 import { validateCustomizations } from '../common/schema/validate.js';
+import { captureImage, parseExcludeList } from '../server/ssh/capture.js';
+import { parseHostKey } from '../server/ssh/keys.js';
+import { parseTarget } from '../server/ssh/target.js';
 
 const USAGE = `ferry image import NAME (--dir DIR | --tar FILE...) [--customizations FILE.json] [--set KEY=VALUE]... [--compression zstd|none]
+ferry image capture NAME --from [USER@]HOST[:PORT] [--identity FILE] [--root PATH] [--exclude PATTERN]... [--exclude-from FILE]
+                [--no-default-excludes] [--host-key SHA256:...] [--accept-new-host-key] [--compression zstd|none]
 ferry image ls [--json]
 ferry image show NAME[@VERSION] [--json]
 ferry image export NAME[@VERSION] DIR [--devices]
@@ -67,6 +72,14 @@ export async function run(argv: string[]): Promise<number> {
       compression: { type: 'string' },
       'dry-run': { type: 'boolean' },
       devices: { type: 'boolean' },
+      from: { type: 'string' },
+      identity: { type: 'string' },
+      root: { type: 'string' },
+      exclude: { type: 'string', multiple: true },
+      'exclude-from': { type: 'string' },
+      'no-default-excludes': { type: 'boolean' },
+      'host-key': { type: 'string', multiple: true },
+      'accept-new-host-key': { type: 'boolean' },
     },
     USAGE,
   );
@@ -93,6 +106,50 @@ export async function run(argv: string[]): Promise<number> {
         });
         if (values.json) printJson(info);
         else process.stdout.write(`imported ${info.name}@${info.version} ${info.digest} (${info.layers.length} layer(s), ${formatBytes(info.size)} stored, ${formatBytes(info.uncompressedSize)} unpacked)\n`);
+        return 0;
+      }
+      case 'capture': {
+        need(1, 'NAME');
+        if (!values.from) throw usageError('ferry image capture needs --from [USER@]HOST[:PORT]', USAGE);
+        const excludes = [...(values.exclude ?? [])];
+        if (values['exclude-from']) {
+          let text: string;
+          try {
+            text = readFileSync(values['exclude-from'], 'utf8');
+          } catch (e) {
+            throw new FerryError('FERRY_E_SOURCE_MISSING', `cannot read --exclude-from ${values['exclude-from']}: ${(e as Error).message}`, { details: { path: values['exclude-from'] }, hint: 'give an existing file with one pattern a line' });
+          }
+          excludes.push(...parseExcludeList(text));
+        }
+        const started = Date.now();
+        let last = 0;
+        const progress = (bytes: number, entries: number, final = false) => {
+          const t = Date.now();
+          if (!final && t - last < 1000) return;
+          last = t;
+          const rate = bytes / Math.max(0.001, (t - started) / 1000);
+          process.stderr.write(`ferry: captured ${formatBytes(bytes)}, ${entries} entries, ${formatBytes(Math.round(rate))}/s\n`);
+        };
+        let seen = { bytes: 0, entries: 0 };
+        const info = await captureImage(d, positionals[0], {
+          target: parseTarget(values.from, '--from'),
+          identityFile: values.identity,
+          root: values.root,
+          excludes,
+          noDefaultExcludes: values['no-default-excludes'],
+          hostKeys: (values['host-key'] as string[] | undefined)?.map((k) => parseHostKey(k)),
+          acceptNew: values['accept-new-host-key'],
+          compression: compression(values.compression),
+          actor: cliActor(),
+          onProgress: (bytes, entries) => {
+            seen = { bytes, entries };
+            progress(bytes, entries);
+          },
+          onWarning: (t) => process.stderr.write(`ferry: FERRY_W_CAPTURE_CHANGED: files changed while they were read (the capture is kept): ${t}\n`),
+        });
+        progress(seen.bytes, seen.entries, true);
+        if (values.json) printJson(info);
+        else process.stdout.write(`captured ${info.name}@${info.version} ${info.digest} from ${values.from} (${formatBytes(info.size)} stored, ${formatBytes(info.uncompressedSize)} unpacked)\n`);
         return 0;
       }
       case 'ls': {

@@ -5,6 +5,7 @@
 import { FerryError, ValidationError, toFerryError } from '../common/errors.js';
 import { log } from '../common/log.js';
 import { VERSION } from '../common/version.js';
+import { splitAtDashes } from '../common/cli.js';
 import { fileURLToPath } from 'node:url';
 
 type Command = { summary: string; load: () => Promise<{ run(argv: string[]): Promise<number> }> };
@@ -14,7 +15,7 @@ export const COMMANDS: Record<string, Command> = {
   install: { summary: 'install a node\'s image onto disks of this host (--disk DEV --yes) or a directory', load: () => import('./install.js') },
   layout: { summary: 'validate, plan, apply and capture disk layouts', load: () => import('./layout.js') },
   serve: { summary: 'run the image server (installer API, blobs, network boot, admin API)', load: () => import('./serve.js') },
-  image: { summary: 'images: import, ls, show, export, commit, clone, customize, rm, verify, gc', load: () => import('./image.js') },
+  image: { summary: 'images: import, capture (over SSH), ls, show, export, commit, clone, customize, rm, verify, gc', load: () => import('./image.js') },
   node: { summary: 'nodes: add, set, ls (--discovered), show, rm', load: () => import('./node.js') },
   group: { summary: 'groups of nodes (overlapping, nested): add, rm, ls, show', load: () => import('./group.js') },
   deploy: { summary: 'arm installs of nodes or @groups (a deployment and token per node)', load: () => import('./deploy.js') },
@@ -23,6 +24,8 @@ export const COMMANDS: Record<string, Command> = {
   redeploy: { summary: 'deploy a record again: same image digest, layout and inputs', load: () => import('./redeploy.js') },
   audit: { summary: 'who changed what (images, nodes, groups, deployments), newest first', load: () => import('./audit.js') },
   monitor: { summary: 'live table of deployments in progress (--json for scripts)', load: () => import('./monitor.js') },
+  exec: { summary: 'run a command on many nodes over SSH, identical outputs gathered under node sets (web[01-12])', load: () => import('./exec.js') },
+  'ssh-key': { summary: "print Ferry's public SSH key (made at first use) for authorized_keys", load: () => import('./ssh-key.js') },
   pxe: { summary: 'network boot: dnsmasq proxy-DHCP configuration, iPXE chain script, pxelinux files', load: () => import('./pxe.js') },
 };
 
@@ -50,13 +53,15 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(`ferry ${VERSION}\n`);
     return 0;
   }
-  if (rest.includes('--verbose') || rest.includes('-v')) log.level = 'info';
+  // Only options before `--` are Ferry's: after it come a remote command's own words (ferry exec).
+  const own = splitAtDashes(rest).before;
+  if (own.includes('--verbose') || own.includes('-v')) log.level = 'info';
   const cmd = COMMANDS[name];
   if (!cmd) {
     process.stderr.write(`FERRY_E_USAGE: unknown command "${name}"\n\n${help()}\n`);
     return 2;
   }
-  const json = rest.includes('--json');
+  const json = own.includes('--json');
   try {
     const mod = await cmd.load();
     return await mod.run(rest);

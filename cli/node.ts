@@ -8,8 +8,9 @@ import { dataDir, parseSubcommand, printJson, printTable, usageError } from '../
 const USAGE = `ferry node add NAME --mac MAC [--mac MAC]... [--image IMG] [--layout FILE] [--set KEY=VALUE]... [--prop KEY=VALUE]... [--group G]...
                 [--bootloader auto|none|bios|uefi] [--finish reboot|poweroff|stay] [--disk-map FROM=TO]...
                 [--transport http|torrent|multicast]   (the node's default transport for ferry deploy)
+                [--address HOST[:PORT]] [--host-key SHA256:...]...   (SSH: where Ferry reaches it, the host keys it trusts)
 ferry node set NAME [same options as add] [--add-mac MAC] [--remove-mac MAC] [--unset KEY] [--unprop KEY] [--ungroup G]
-                [--no-layout] [--no-image] [--no-transport] [--boot install|local]
+                [--no-layout] [--no-image] [--no-transport] [--no-address] [--forget-host-keys] [--boot install|local]
 ferry node ls [SELECTOR...] [--discovered] [--json]     SELECTOR: NAME, @GROUP or PROPERTY=VALUE
 ferry node show NAME [--json]
 ferry node rm NAME
@@ -36,6 +37,10 @@ const OPTIONS = {
   transport: { type: 'string' },
   'no-transport': { type: 'boolean' },
   discovered: { type: 'boolean' },
+  address: { type: 'string' },
+  'no-address': { type: 'boolean' },
+  'host-key': { type: 'string', multiple: true },
+  'forget-host-keys': { type: 'boolean' },
 } as const;
 
 function changes(values: Record<string, any>): NodeChanges {
@@ -55,6 +60,9 @@ function changes(values: Record<string, any>): NodeChanges {
     bootAction: values.boot,
     clearLayout: values['no-layout'],
     transport: values['no-transport'] ? null : values.transport,
+    address: values['no-address'] ? null : values.address,
+    hostKeys: values['host-key'],
+    clearHostKeys: values['forget-host-keys'],
   };
   if (values['disk-map']) {
     const m: Record<string, string> = {};
@@ -128,6 +136,9 @@ export async function run(argv: string[]): Promise<number> {
             `bootloader: ${n.bootloader}  finish: ${n.finish}`,
             `transport: ${n.transport ?? '- (its groups\' default, else http)'}`,
             `groups: ${n.groups.join(', ') || '-'}`,
+            `ssh address: ${n.address ?? '-'}`,
+            `ssh host keys:${n.hostKeys.length ? '' : ' - (none recorded)'}`,
+            ...n.hostKeys.map((k) => `  ${k.fingerprint} (${k.source})`),
             `inputs:${Object.keys(n.inputs).length ? '' : ' -'}`,
             ...Object.entries(n.inputs).map(([k, v]) => `  ${k}=${v}`),
             `properties:${Object.keys(n.properties).length ? '' : ' -'}`,

@@ -133,3 +133,18 @@ export function printTable(rows: Record<string, unknown>[], columns: string[]): 
   process.stdout.write(line(columns.map((c) => c.toUpperCase())) + '\n');
   for (const r of cells) process.stdout.write(line(r) + '\n');
 }
+
+/** A whole-number option within bounds (`--fanout 64`), or FERRY_E_USAGE naming the option. */
+export function intOption(values: Record<string, unknown>, name: string, o: { min: number; max: number; dflt: number }, usage: string): number {
+  const v = values[name];
+  if (v === undefined) return o.dflt;
+  const s = String(v);
+  if (!/^\d+$/.test(s) || Number(s) < o.min || Number(s) > o.max) throw usageError(`--${name} must be a whole number from ${o.min} to ${o.max}, not "${s}"`, usage);
+  return Number(s);
+}
+
+/** Split `ARGS... -- COMMAND...` at the first `--`: options and selections before, the command after. */
+export function splitAtDashes(argv: string[]): { before: string[]; after?: string[] } {
+  const i = argv.indexOf('--');
+  return i < 0 ? { before: argv } : { before: argv.slice(0, i), after: argv.slice(i + 1) };
+}

@@ -75,6 +75,8 @@ export const TOOLS: Readonly<Record<string, Tool>> = {
   'apt-get': { package: 'apt', by: B }, 'apt-cache': { package: 'apt', by: B }, 'dpkg-deb': { package: 'dpkg', by: B },
   depmod: { package: 'kmod', by: B }, busybox: { package: 'busybox-static', by: B },
   // tests and scripts
+  // SSH (issue 15): host keys and sshd of the tests' namespace nodes, ssh in the capture benchmark
+  'ssh-keygen': { package: 'openssh-client', by: B }, ssh: { package: 'openssh-client', by: B }, '/usr/sbin/sshd': { package: 'openssh-server', by: B },
   losetup: { package: 'mount', by: B }, tar: { package: 'tar', by: B }, 'qemu-system-x86_64': { package: 'qemu-system-x86', by: B },
 };
 

@@ -20,8 +20,10 @@ await Promise.all([
     entryPoints: ['cli/main.ts'],
     outfile: 'build/ferry.mjs',
     format: 'esm',
-    // better-sqlite3 is a native addon: loaded from node_modules at run time.
-    external: ['better-sqlite3'],
+    // better-sqlite3 is a native addon: loaded from node_modules at run time. So is ssh2: it
+    // loads optional native addons (cpu-features, its sshcrypto binding) inside try/catch, which
+    // esbuild cannot resolve when they were not built; from node_modules they simply fall back.
+    external: ['better-sqlite3', 'ssh2'],
     // Bundled CommonJS dependencies call require() for Node built-ins.
     banner: { js: "import { createRequire as __ferryCreateRequire } from 'node:module'; const require = __ferryCreateRequire(import.meta.url);" },
   }),

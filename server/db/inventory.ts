@@ -10,6 +10,9 @@ import { now, type DataDir } from '../context.js';
 import { parseLayout } from '../../layout/parse.js';
 import { assertName, findImage, parseRef } from '../store/images.js';
 import { j } from './index.js';
+import { parseHostKey } from '../ssh/keys.js';
+import { formatAddress, parseTarget } from '../ssh/target.js';
+import { recordHostKey } from '../ssh/trust.js';
 
 export interface NodeRow {
   id: number;
@@ -24,6 +27,8 @@ export interface NodeRow {
   disk_map: string | null;
   /** Default transport (NULL: the groups' default, else http). */
   transport: string | null;
+  /** Where Ferry reaches the node over SSH: HOST[:PORT] (server/ssh/target.ts). */
+  address: string | null;
   created_at: string;
   updated_at: string;
 }
@@ -41,6 +46,10 @@ export interface NodeInfo {
   diskMap?: Record<string, string>;
   /** The node's own default transport, when set. */
   transport?: TransportKind;
+  /** Where Ferry reaches the node over SSH (HOST[:PORT]). */
+  address?: string;
+  /** The SSH host keys Ferry trusts for it, by fingerprint, with where each came from. */
+  hostKeys: { fingerprint: string; source: string }[];
   groups: string[];
   createdAt: string;
   updatedAt: string;
@@ -99,6 +108,8 @@ function nodeInfo(d: DataDir, r: NodeRow): NodeInfo {
     finish: r.finish as FinishAction,
     diskMap: r.disk_map ? j(r.disk_map, {}) : undefined,
     transport: (r.transport as TransportKind | null) ?? undefined,
+    address: r.address ?? undefined,
+    hostKeys: d.db.prepare('SELECT fingerprint, source FROM ssh_host_keys WHERE node_id = ? ORDER BY id').all(r.id) as { fingerprint: string; source: string }[],
     groups,
     createdAt: r.created_at,
     updatedAt: r.updated_at,
@@ -143,6 +154,12 @@ export interface NodeChanges {
   diskMap?: Record<string, string> | null;
   /** A default transport, or null to clear it. */
   transport?: string | null;
+  /** SSH address HOST[:PORT], or null to clear it. */
+  address?: string | null;
+  /** SSH host keys to trust (fingerprints or public key lines), recorded with source `operator`. */
+  hostKeys?: string[];
+  /** Forget every recorded SSH host key (a reinstalled machine has new ones). */
+  clearHostKeys?: boolean;
 }
 
 const BOOTLOADERS = ['auto', 'none', 'bios', 'uefi'];
@@ -185,8 +202,12 @@ function applyNodeChanges(d: DataDir, id: number, name: string, c: NodeChanges):
   let layout = row.layout_digest;
   if (c.layoutXml !== undefined) layout = storeLayout(d, c.layoutXml, c.layoutSource);
   if (c.clearLayout) layout = null;
+  let address = row.address;
+  if (c.address !== undefined) address = c.address === null ? null : formatAddress(parseTarget(c.address, 'address', { allowUser: false }));
+  if (c.clearHostKeys) d.db.prepare('DELETE FROM ssh_host_keys WHERE node_id = ?').run(id);
+  for (const k of c.hostKeys ?? []) recordHostKey(d, { nodeId: id }, parseHostKey(k, '--host-key'), undefined, 'operator');
   d.db
-    .prepare('UPDATE nodes SET image = ?, layout_digest = ?, inputs = ?, properties = ?, boot_action = ?, bootloader = ?, finish = ?, disk_map = ?, transport = ?, updated_at = ? WHERE id = ?')
+    .prepare('UPDATE nodes SET image = ?, layout_digest = ?, inputs = ?, properties = ?, boot_action = ?, bootloader = ?, finish = ?, disk_map = ?, transport = ?, address = ?, updated_at = ? WHERE id = ?')
     .run(
       c.image === undefined ? row.image : c.image,
       layout,
@@ -197,6 +218,7 @@ function applyNodeChanges(d: DataDir, id: number, name: string, c: NodeChanges):
       c.finish ?? row.finish,
       c.diskMap === undefined ? row.disk_map : c.diskMap === null ? null : JSON.stringify(c.diskMap),
       c.transport === undefined ? row.transport : c.transport,
+      address,
       now(),
       id,
     );

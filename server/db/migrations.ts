@@ -139,4 +139,22 @@ export const MIGRATIONS: string[] = [
   ALTER TABLE deployments ADD COLUMN batch TEXT;
   CREATE INDEX deployments_batch ON deployments (batch);
   `,
+  // 3: issue 15 (day two over SSH): a node's SSH address (HOST[:PORT]), and the SSH host keys
+  // Ferry trusts, by OpenSSH SHA256 fingerprint: a node's (node_id) or, for a machine that is no
+  // node (`image capture --from`), a host:port's (node_id NULL). Recorded by the operator
+  // (--host-key), on first contact when asked (--accept-new-host-key), or by an installer.
+  `
+  ALTER TABLE nodes ADD COLUMN address TEXT;
+  CREATE TABLE ssh_host_keys (
+    id INTEGER PRIMARY KEY,
+    node_id INTEGER REFERENCES nodes (id) ON DELETE CASCADE,
+    host TEXT,
+    fingerprint TEXT NOT NULL,
+    public_key TEXT,
+    source TEXT NOT NULL,
+    created_at TEXT NOT NULL
+  );
+  CREATE UNIQUE INDEX ssh_host_keys_node ON ssh_host_keys (node_id, fingerprint) WHERE node_id IS NOT NULL;
+  CREATE UNIQUE INDEX ssh_host_keys_host ON ssh_host_keys (host, fingerprint) WHERE node_id IS NULL;
+  `,
 ];

@@ -163,10 +163,20 @@ export function insertImage(
 export interface ImportOptions {
   dir?: string;
   tars?: string[];
+  /**
+   * A tar stream from elsewhere (`image capture`: the remote's GNU tar over SSH). Read with the
+   * same inspection as --tar; when it throws (a dropped connection, tar's own failure) the layer
+   * is not stored and no image is made.
+   */
+  stream?: { what: string; chunks: AsyncIterable<Buffer> };
+  /** Uncompressed bytes and entries read so far (tar sources). */
+  onProgress?: (bytes: number, entries: number) => void;
   compression?: Compression;
   customizations?: CustomizationItem[];
   inputs?: Record<string, string>;
   actor: string;
+  /** The audit action (default image.import; image.capture for a capture). */
+  action?: string;
   /** Called with the tree scan before anything is written (for messages about skipped files). */
   onScan?: (s: TreeScan) => void;
 }
@@ -179,7 +189,7 @@ export async function importImage(d: DataDir, name: string, o: ImportOptions): P
       hint: 'choose another name, update it with `ferry image commit`, or remove it with `ferry image rm`',
     });
   }
-  if ((o.dir ? 1 : 0) + (o.tars?.length ? 1 : 0) !== 1) {
+  if ((o.dir ? 1 : 0) + (o.tars?.length ? 1 : 0) + (o.stream ? 1 : 0) !== 1) {
     throw new FerryError('FERRY_E_USAGE', 'give exactly one of --dir DIR or --tar FILE…', { hint: 'ferry image import NAME --dir DIR | --tar FILE…' });
   }
   const compression = o.compression ?? 'zstd';
@@ -192,6 +202,10 @@ export async function importImage(d: DataDir, name: string, o: ImportOptions): P
       o.onScan?.(scan);
       checkRoom(d, scan.contentBytes + scan.entries.length * 1536 + (1 << 20), `importing ${o.dir}`);
       layers.push(registerLayer(d, await storeLayer(d.blobs, tarStream(scan.entries), compression, { inspect: false, lease })));
+    } else if (o.stream) {
+      // The size is not known in advance; a full disk fails the blob write (FERRY_E_NO_ROOM).
+      checkRoom(d, 1 << 20, `capturing ${o.stream.what}`);
+      layers.push(registerLayer(d, await storeLayer(d.blobs, o.stream.chunks, compression, { lease, onProgress: o.onProgress })));
     } else {
       const sizes = o.tars!.map((f) => {
         try {
@@ -202,9 +216,9 @@ export async function importImage(d: DataDir, name: string, o: ImportOptions): P
       });
       // A plain tar compresses to less than itself; a compressed one recompresses to about its size.
       checkRoom(d, sizes.reduce((a, b) => a + b, 0) * 1.1 + (1 << 20), `importing ${o.tars!.join(', ')}`);
-      for (const f of o.tars!) layers.push(registerLayer(d, await storeLayer(d.blobs, readTarFile(f), compression, { lease })));
+      for (const f of o.tars!) layers.push(registerLayer(d, await storeLayer(d.blobs, readTarFile(f), compression, { lease, onProgress: o.onProgress })));
     }
-    return insertImage(d, { name, version: 1, layers, customizations: o.customizations ?? [], inputs: o.inputs }, o.actor, 'image.import');
+    return insertImage(d, { name, version: 1, layers, customizations: o.customizations ?? [], inputs: o.inputs }, o.actor, o.action ?? 'image.import');
   } finally {
     lease.release();
   }

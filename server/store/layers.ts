@@ -38,7 +38,7 @@ export const ZSTD_ARGV = ['zstd', '-3', '-T0', '-q', '-c'];
  * Store a tar stream as a layer. `check` sees every tar entry header (to refuse unsafe
  * names) while the bytes flow to the compressor; it runs on a copy of the stream.
  */
-export async function storeLayer(store: BlobStore, tar: AsyncIterable<Buffer>, compression: Compression, o: { inspect?: boolean; lease?: Lease } = {}): Promise<BuiltLayer> {
+export async function storeLayer(store: BlobStore, tar: AsyncIterable<Buffer>, compression: Compression, o: { inspect?: boolean; lease?: Lease; onProgress?: (bytes: number, entries: number) => void } = {}): Promise<BuiltLayer> {
   const diffHash = createHash('sha256');
   let uncompressedSize = 0;
   // Foreign archives are parsed on the way in; layers Ferry writes from a scanned tree
@@ -49,6 +49,7 @@ export async function storeLayer(store: BlobStore, tar: AsyncIterable<Buffer>, c
       diffHash.update(chunk);
       uncompressedSize += chunk.length;
       if (inspector) await inspector.write(chunk);
+      o.onProgress?.(uncompressedSize, inspector?.count ?? 0);
       yield chunk;
     }
     if (inspector) await inspector.end();

@@ -181,7 +181,7 @@ describe('docs name only what exists', () => {
 
   it('fails on a synthetic text naming what does not exist', () => {
     const text = [
-      'Run `ferry image build NAME` or `ferry image build/capture`, then',
+      'Run `ferry image build NAME` or `ferry image build/teleport`, then',
       '`ferry node set web1 --input a=b`, `ferry frobnicate`, and `ferry layout plan layouts/simple.xml --disk /dev/vda`.',
       'Give the inputs with `--input KEY=VALUE` or `--set KEY=VALUE`.',
       'Also see scripts/nope.sh and docs/missing.md, but not /var/lib/ferry/layouts/x.xml, DATA/blobs/x or layouts/NAME.xml.',
@@ -193,7 +193,7 @@ describe('docs name only what exists', () => {
       'ferry frobnicate: no such command',
       'ferry image build: no such subcommand',
       'ferry image build: no such subcommand',
-      'ferry image capture: no such subcommand',
+      'ferry image teleport: no such subcommand',
       'ferry node: no option --input',
       'layouts/simple.xml does not exist in the repository',
       'no command has an option --input',
