@@ -23,6 +23,7 @@ export const COMMANDS: Record<string, Command> = {
   redeploy: { summary: 'deploy a record again: same image digest, layout and inputs', load: () => import('./redeploy.js') },
   audit: { summary: 'who changed what (images, nodes, groups, deployments), newest first', load: () => import('./audit.js') },
   monitor: { summary: 'live table of deployments in progress (--json for scripts)', load: () => import('./monitor.js') },
+  power: { summary: 'power nodes or @groups on, off, cycle, or ask their state (ipmi, redfish, qemu, wol, manual)', load: () => import('./power.js') },
   pxe: { summary: 'network boot: dnsmasq proxy-DHCP configuration, iPXE chain script, pxelinux files', load: () => import('./pxe.js') },
 };
 

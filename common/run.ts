@@ -71,6 +71,8 @@ export const TOOLS: Readonly<Record<string, Tool>> = {
   // multicast fan-out (server/multicast, installer/transport/multicast.ts, common/netif.ts)
   'udp-sender': { package: 'udpcast', by: S }, 'udp-receiver': { package: 'udpcast', by: I },
   ip: { package: 'iproute2', by: IS, bootEnv: 'busybox-static' },
+  // power drivers (server/power/ipmi.ts); the BMC simulator its test drives
+  ipmitool: { package: 'ipmitool', by: S }, ipmi_sim: { package: 'openipmi', by: B },
   // building the boot environment (initrd/)
   'apt-get': { package: 'apt', by: B }, 'apt-cache': { package: 'apt', by: B }, 'dpkg-deb': { package: 'dpkg', by: B },
   depmod: { package: 'kmod', by: B }, busybox: { package: 'busybox-static', by: B },

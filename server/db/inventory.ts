@@ -10,6 +10,7 @@ import { now, type DataDir } from '../context.js';
 import { parseLayout } from '../../layout/parse.js';
 import { assertName, findImage, parseRef } from '../store/images.js';
 import { j } from './index.js';
+import { applyPowerChanges, powerInfo, type PowerChanges, type PowerInfo } from './power.js';
 
 export interface NodeRow {
   id: number;
@@ -41,6 +42,8 @@ export interface NodeInfo {
   diskMap?: Record<string, string>;
   /** The node's own default transport, when set. */
   transport?: TransportKind;
+  /** The power driver and address (never the password: only whether one is stored). */
+  power?: PowerInfo;
   groups: string[];
   createdAt: string;
   updatedAt: string;
@@ -99,6 +102,7 @@ function nodeInfo(d: DataDir, r: NodeRow): NodeInfo {
     finish: r.finish as FinishAction,
     diskMap: r.disk_map ? j(r.disk_map, {}) : undefined,
     transport: (r.transport as TransportKind | null) ?? undefined,
+    power: powerInfo(d, r.id),
     groups,
     createdAt: r.created_at,
     updatedAt: r.updated_at,
@@ -143,6 +147,8 @@ export interface NodeChanges {
   diskMap?: Record<string, string> | null;
   /** A default transport, or null to clear it. */
   transport?: string | null;
+  /** Power driver settings (server/db/power.ts). */
+  power?: PowerChanges;
 }
 
 const BOOTLOADERS = ['auto', 'none', 'bios', 'uefi'];
@@ -200,6 +206,7 @@ function applyNodeChanges(d: DataDir, id: number, name: string, c: NodeChanges):
       now(),
       id,
     );
+  if (c.power) applyPowerChanges(d, id, name, c.power);
   for (const g of c.groups ?? []) {
     const gid = ensureGroup(d, g);
     d.db.prepare('INSERT OR IGNORE INTO group_nodes (group_id, node_id) VALUES (?, ?)').run(gid, id);
@@ -231,9 +238,15 @@ export function setNode(d: DataDir, name: string, c: NodeChanges, actor: string)
   return getNode(d, name);
 }
 
+/** The changes as the audit log keeps them: no layout text, and never a power password. */
 function redact(c: NodeChanges): unknown {
-  const { layoutXml, ...rest } = c;
-  return layoutXml === undefined ? rest : { ...rest, layoutXml: `(${layoutXml.length} bytes)` };
+  const { layoutXml, power, ...rest } = c;
+  const out: Record<string, unknown> = layoutXml === undefined ? rest : { ...rest, layoutXml: `(${layoutXml.length} bytes)` };
+  if (power) {
+    const { password, ...p } = power;
+    out.power = password === undefined ? p : { ...p, password: '(set)' };
+  }
+  return out;
 }
 
 export function removeNode(d: DataDir, name: string, actor: string): void {

@@ -139,4 +139,17 @@ export const MIGRATIONS: string[] = [
   ALTER TABLE deployments ADD COLUMN batch TEXT;
   CREATE INDEX deployments_batch ON deployments (batch);
   `,
+  // 3: issue 18, power drivers: one row per node that has one. The secret (a BMC password) lives
+  // only here: the database is mode 0600 in a 0700 data directory, and no query that builds a
+  // NodeInfo or an API answer reads the column.
+  `
+  CREATE TABLE node_power (
+    node_id INTEGER PRIMARY KEY REFERENCES nodes (id) ON DELETE CASCADE,
+    driver TEXT NOT NULL,
+    address TEXT NOT NULL,
+    username TEXT,
+    secret TEXT,
+    updated_at TEXT NOT NULL
+  );
+  `,
 ];
