@@ -6,8 +6,8 @@
  * ending the process).
  *
  *   on     `system_reset` when the guest is stopped, then `cont` (a fresh boot, like a power button)
- *   off    `stop` then `system_reset`: the guest halts at once (a pulled plug), and the next on boots
- *          from the start
+ *   off    `stop` then `system_reset`: the guest halts at once (a pulled plug; QEMU then reports
+ *          prelaunch), and the next on boots from the start
  *   cycle  `system_reset`, and `cont` when the guest was stopped
  *   status `query-status`: running is on; prelaunch, paused, shutdown and the rest are off
  *
