@@ -6,8 +6,7 @@ import { armDeployment, checkDeployment, getDeploymentRow, newBatch, parseTtl, t
 import { parsePairs, selectNodes } from '../server/db/inventory.js';
 import { dataDir, parse, printJson, printTable, usageError } from '../common/cli.js';
 import { powerTarget } from '../server/db/power.js';
-import { powerNodes, type NodePowerResult } from '../server/power/nodes.js';
-import { printPowerResults } from './power.js';
+import { powerNodes, printPowerResults, type NodePowerResult } from '../server/power/nodes.js';
 
 const USAGE = `ferry deploy NODE|@GROUP|PROPERTY=VALUE... [--image IMG] [--layout FILE] [--set KEY=VALUE]... [--ttl 24h] [--check] [--json]
              [--transport http|torrent|multicast] [--min-receivers N] [--max-wait SECONDS] [--max-bitrate RATE]

@@ -1,21 +1,12 @@
 /** `ferry power on|off|cycle|status SELECTION…`: drive nodes' power through their drivers. */
 import { cliActor, DataDir } from '../server/context.js';
 import { selectNodes } from '../server/db/inventory.js';
-import { powerNodes, type NodePowerResult } from '../server/power/nodes.js';
+import { powerNodes, printPowerResults } from '../server/power/nodes.js';
 import { POWER_ACTIONS, type PowerAction } from '../server/power/index.js';
-import { dataDir, parseSubcommand, printJson, printTable, usageError } from '../common/cli.js';
+import { dataDir, parseSubcommand, printJson, usageError } from '../common/cli.js';
 
 const USAGE = `ferry power on|off|cycle|status NODE|@GROUP|PROPERTY=VALUE... [--json]
 (the driver is the node's: ferry node set NODE --power ipmi|redfish|qemu|wol|manual --power-address ADDR[:PORT] ...)`;
-
-/** One table for a selection, and each failure's fix once below it. */
-export function printPowerResults(results: NodePowerResult[]): void {
-  printTable(
-    results.map((r) => ({ node: r.node, driver: r.driver ?? '-', action: r.action === 'install' ? `pxe+${r.started ?? '?'}` : r.action, state: r.state ?? '', result: r.ok ? (r.message ?? 'ok') : r.error?.code })),
-    ['node', 'driver', 'action', 'state', 'result'],
-  );
-  for (const r of results.filter((x) => !x.ok)) process.stderr.write(`${r.node}: ${r.error?.message}${r.error?.hint ? `\n  fix: ${r.error.hint}` : ''}\n`);
-}
 
 export async function run(argv: string[]): Promise<number> {
   const parsed = parseSubcommand(argv, {}, USAGE);

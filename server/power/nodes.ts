@@ -3,6 +3,7 @@
  * a few at a time, every outcome collected (one node's dead BMC does not stop the others), and
  * each action that changes a machine recorded in the audit log.
  */
+import { printTable } from '../../common/cli.js';
 import type { DataDir } from '../context.js';
 import { powerTarget } from '../db/power.js';
 import { powerAction, powerError, powerForInstall, type PowerAction, type PowerState } from './index.js';
@@ -57,4 +58,13 @@ export async function powerNodes(d: DataDir, nodes: string[], action: PowerActio
     }
     return r;
   });
+}
+
+/** One table for a selection, and each failure's fix once below it. */
+export function printPowerResults(results: NodePowerResult[]): void {
+  printTable(
+    results.map((r) => ({ node: r.node, driver: r.driver ?? '-', action: r.action === 'install' ? `pxe+${r.started ?? '?'}` : r.action, state: r.state ?? '', result: r.ok ? (r.message ?? 'ok') : r.error?.code })),
+    ['node', 'driver', 'action', 'state', 'result'],
+  );
+  for (const r of results.filter((x) => !x.ok)) process.stderr.write(`${r.node}: ${r.error?.message}${r.error?.hint ? `\n  fix: ${r.error.hint}` : ''}\n`);
 }
