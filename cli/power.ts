@@ -12,7 +12,15 @@ export async function run(argv: string[]): Promise<number> {
   const parsed = parseSubcommand(argv, {}, USAGE);
   if (typeof parsed === 'number') return parsed;
   const { sub, values, positionals } = parsed;
-  if (!(POWER_ACTIONS as readonly string[]).includes(sub)) throw usageError(`unknown subcommand "power ${sub}"`, USAGE);
+  switch (sub) {
+    case 'on':
+    case 'off':
+    case 'cycle':
+    case 'status':
+      break;
+    default:
+      throw usageError(`unknown subcommand "power ${sub}" (one of ${POWER_ACTIONS.join(', ')})`, USAGE);
+  }
   if (!positionals.length) throw usageError(`ferry power ${sub} needs at least one node, @group or property=value`, USAGE);
   const d = new DataDir(dataDir(values));
   try {
