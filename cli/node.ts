@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { FerryError } from '../common/errors.js';
 import { cliActor, DataDir } from '../server/context.js';
 import { addNode, getNode, listDiscovered, listNodes, parsePairs, removeNode, selectNodes, setNode, type NodeChanges } from '../server/db/inventory.js';
+import { groupHwProperties } from '../common/inventory.js';
 import { dataDir, parseSubcommand, printJson, printTable, usageError } from '../common/cli.js';
 
 const USAGE = `ferry node add NAME --mac MAC [--mac MAC]... [--image IMG] [--layout FILE] [--set KEY=VALUE]... [--prop KEY=VALUE]... [--group G]...
@@ -158,8 +159,10 @@ export async function run(argv: string[]): Promise<number> {
             `groups: ${n.groups.join(', ') || '-'}`,
             `inputs:${Object.keys(n.inputs).length ? '' : ' -'}`,
             ...Object.entries(n.inputs).map(([k, v]) => `  ${k}=${v}`),
-            `properties:${Object.keys(n.properties).length ? '' : ' -'}`,
-            ...Object.entries(n.properties).map(([k, v]) => `  ${k}=${v}`),
+            `properties:${Object.keys(n.properties).some((k) => !k.startsWith('hw.')) ? '' : ' -'}`,
+            ...Object.entries(n.properties).filter(([k]) => !k.startsWith('hw.')).map(([k, v]) => `  ${k}=${v}`),
+            `hardware:${Object.keys(n.properties).some((k) => k.startsWith('hw.')) ? '' : ' - (reported by the installer at each install: ferry-installer inventory)'}`,
+            ...groupHwProperties(n.properties).map(([g, kv]) => `  ${g}: ${kv.map(([k, v]) => `${k}=${v}`).join('  ')}`),
           ];
           if (n.diskMap) lines.push(`disk map: ${Object.entries(n.diskMap).map(([a, b]) => `${a}=${b}`).join(' ')}`);
           process.stdout.write(lines.join('\n') + '\n');

@@ -61,6 +61,8 @@ export const TOOLS: Readonly<Record<string, Tool>> = {
   'mkfs.xfs': { package: 'xfsprogs', by: I }, 'mkfs.btrfs': { package: 'btrfs-progs', by: I }, 'mkfs.fat': { package: 'dosfstools', by: I },
   'mkfs.jfs': { package: 'jfsutils', by: I }, 'mkfs.reiserfs': { package: 'reiserfsprogs', by: I },
   mount: { package: 'mount', by: I }, umount: { package: 'mount', by: I },
+  // hardware inventory (installer/inventory/collect.ts)
+  dmidecode: { package: 'dmidecode', by: I },
   // layers (layers/): decompression, xattrs, device nodes
   zstd: { package: 'zstd', by: [...IS, 'build'] }, setfattr: { package: 'attr', by: IS }, getfattr: { package: 'attr', by: S },
   gzip: { package: 'gzip', by: S },
