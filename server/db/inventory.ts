@@ -10,6 +10,7 @@ import { now, type DataDir } from '../context.js';
 import { parseLayout } from '../../layout/parse.js';
 import { assertName, findImage, parseRef } from '../store/images.js';
 import { j } from './index.js';
+import { parseBytes } from '../../common/units.js';
 import { applyPowerChanges, powerInfo, type PowerChanges, type PowerInfo } from './power.js';
 
 export interface NodeRow {
@@ -397,15 +398,29 @@ export function defaultTransport(d: DataDir, node: NodeRow): { kind: TransportKi
   return only ? { kind: only[0] as TransportKind, from: `group ${only[1].join(', ')}` } : { kind: 'http', from: 'default' };
 }
 
+const COMPARE_RE = /^([A-Za-z0-9_][A-Za-z0-9_.-]*)(>=|<=)(.+)$/;
+
 /**
  * Node selections as the CLI writes them: `NAME`, `@GROUP` (nested groups included),
- * `KEY=VALUE` (nodes whose property KEY is VALUE). The union, sorted, each once.
+ * `KEY=VALUE` (nodes whose property KEY is VALUE), `KEY>=SIZE` and `KEY<=SIZE` (numeric
+ * properties such as hw.memory against a number or a size with a unit). The union, sorted, each once.
  */
 export function selectNodes(d: DataDir, selectors: string[]): string[] {
   const out = new Set<string>();
   for (const s of selectors) {
     if (s.startsWith('@')) {
       for (const n of groupMembers(d, s.slice(1))) out.add(n);
+    } else if (COMPARE_RE.test(s)) {
+      // hw.memory>=64GiB, hw.cpu.threads<=8: numeric properties (sizes with units) against a bound.
+      const [, k, op, v] = COMPARE_RE.exec(s)!;
+      const bound = parseBytes(v);
+      const hits = listNodes(d).filter((n) => {
+        const x = n.properties[k];
+        if (x === undefined || !/^\d+$/.test(x)) return false;
+        return op === '>=' ? BigInt(x) >= bound : BigInt(x) <= bound;
+      });
+      if (!hits.length) throw new FerryError('FERRY_E_NODE_NOT_FOUND', `no node has a numeric property ${k} ${op} ${v}`, { details: { selector: s }, hint: 'list properties with `ferry node show NODE` (hw.* come from the installer\'s inventory)' });
+      for (const n of hits) out.add(n.name);
     } else if (s.includes('=')) {
       const [k, ...rest] = s.split('=');
       const v = rest.join('=');

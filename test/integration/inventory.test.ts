@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ADMIN_ROUTES, INSTALL_ROUTES, type ArmResponse } from '../../common/protocol.js';
-import { addNode, getNode } from '../../server/db/inventory.js';
+import { addNode, getNode, selectNodes } from '../../server/db/inventory.js';
 import { listAudit } from '../../server/db/audit.js';
 import { importImage } from '../../server/store/images.js';
 import { ServerClient } from '../../installer/client.js';
@@ -39,6 +39,12 @@ describe('hardware inventory reported to the server', () => {
     const p = getNode(h.data, 'r640').properties;
     expect(p).toMatchObject({ rack: 'r1', 'hw.system.serial': '8XK2QW2', 'hw.cpu.sockets': '2', 'hw.memory': String(128 * 1024 ** 3), 'hw.disk.2.transport': 'nvme', 'hw.nic.0.driver': 'bnxt_en', 'hw.firmware.mode': 'uefi' });
     expect(p['hw.stale']).toBeUndefined();
+    // Selections filter on them: sizes with units, and exact values.
+    addNode(h.data, 'small', { macs: ['52:54:00:00:00:77'], properties: { 'hw.memory': String(8 * 1024 ** 3) } }, 'test');
+    expect(selectNodes(h.data, ['hw.memory>=64GiB'])).toEqual(['r640']);
+    expect(selectNodes(h.data, ['hw.memory<=16GiB'])).toEqual(['small']);
+    expect(selectNodes(h.data, ['hw.disk.0.serial=PHYF9215012Q480BGN'])).toEqual(['r640']);
+    expect(() => selectNodes(h.data, ['hw.memory>=1TiB'])).toThrow(/no node has a numeric property hw.memory >= 1TiB/);
     // A second report with a disk pulled: its properties go.
     const fewer = dell();
     fewer.disks = fewer.disks.slice(0, 1);
