@@ -5,9 +5,12 @@ import { cliActor, DataDir } from '../server/context.js';
 import { armDeployment, checkDeployment, getDeploymentRow, newBatch, parseTtl, transportOf, transportRequest, type Armed } from '../server/db/deployments.js';
 import { parsePairs, selectNodes } from '../server/db/inventory.js';
 import { dataDir, parse, printJson, printTable, usageError } from '../common/cli.js';
+import { powerTarget } from '../server/db/power.js';
+import { powerNodes, printPowerResults, type NodePowerResult } from '../server/power/nodes.js';
 
 const USAGE = `ferry deploy NODE|@GROUP|PROPERTY=VALUE... [--image IMG] [--layout FILE] [--set KEY=VALUE]... [--ttl 24h] [--check] [--json]
-             [--transport http|torrent|multicast] [--min-receivers N] [--max-wait SECONDS] [--max-bitrate RATE]`;
+             [--transport http|torrent|multicast] [--min-receivers N] [--max-wait SECONDS] [--max-bitrate RATE]
+             [--power]   (then start each node: a one-time network boot where its power driver can, and a power cycle)`;
 
 export async function run(argv: string[]): Promise<number> {
   const { values, positionals } = parse(
@@ -22,6 +25,7 @@ export async function run(argv: string[]): Promise<number> {
       'min-receivers': { type: 'string' },
       'max-wait': { type: 'string' },
       'max-bitrate': { type: 'string' },
+      power: { type: 'boolean' },
     },
     USAGE,
   );
@@ -58,6 +62,8 @@ export async function run(argv: string[]): Promise<number> {
       return bad ? 1 : 0;
     }
     const inputs = values.set ? parsePairs(values.set, '--set') : undefined;
+    // --power: every node must have a driver, checked before anything is armed.
+    if (values.power) for (const n of nodes) powerTarget(d, n);
     const ttlMs = values.ttl ? parseTtl(values.ttl) : undefined;
     const armed: Armed[] = [];
     // One batch: the nodes armed here are one multicast session's receivers.
@@ -75,9 +81,14 @@ export async function run(argv: string[]): Promise<number> {
       if (!warned.has(w.code + w.message)) process.stderr.write(formatProblem(w) + '\n');
       warned.add(w.code + w.message);
     }
-    if (values.json) printJson({ deployments: armed });
-    else printTable(armed.map((a) => ({ deployment: a.id, node: a.node, expires: a.expiresAt.slice(0, 19), token: a.token })), ['deployment', 'node', 'expires', 'token']);
-    return 0;
+    // Armed first, then powered: the machine's network boot finds its deployment waiting.
+    const power: NodePowerResult[] | undefined = values.power ? await powerNodes(d, nodes, 'install', cliActor()) : undefined;
+    if (values.json) printJson({ deployments: armed, ...(power ? { power } : {}) });
+    else {
+      printTable(armed.map((a) => ({ deployment: a.id, node: a.node, expires: a.expiresAt.slice(0, 19), token: a.token })), ['deployment', 'node', 'expires', 'token']);
+      if (power) printPowerResults(power);
+    }
+    return power && !power.every((r) => r.ok) ? 1 : 0;
   } finally {
     d.close();
   }

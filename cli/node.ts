@@ -3,14 +3,16 @@ import { readFileSync } from 'node:fs';
 import { FerryError } from '../common/errors.js';
 import { cliActor, DataDir } from '../server/context.js';
 import { addNode, getNode, listDiscovered, listNodes, parsePairs, removeNode, selectNodes, setNode, type NodeChanges } from '../server/db/inventory.js';
+import { groupHwProperties } from '../common/inventory.js';
 import { dataDir, parseSubcommand, printJson, printTable, usageError } from '../common/cli.js';
 
 const USAGE = `ferry node add NAME --mac MAC [--mac MAC]... [--image IMG] [--layout FILE] [--set KEY=VALUE]... [--prop KEY=VALUE]... [--group G]...
                 [--bootloader auto|none|bios|uefi] [--finish reboot|poweroff|stay] [--disk-map FROM=TO]...
                 [--transport http|torrent|multicast]   (the node's default transport for ferry deploy)
                 [--address HOST[:PORT]] [--host-key SHA256:...]...   (SSH: where Ferry reaches it, the host keys it trusts)
+                [--power ipmi|redfish|qemu|wol|manual] [--power-address ADDR[:PORT]] [--power-user U] [--power-password-file F]
 ferry node set NAME [same options as add] [--add-mac MAC] [--remove-mac MAC] [--unset KEY] [--unprop KEY] [--ungroup G]
-                [--no-layout] [--no-image] [--no-transport] [--no-address] [--forget-host-keys] [--boot install|local]
+                [--no-layout] [--no-image] [--no-transport] [--no-address] [--forget-host-keys] [--no-power] [--boot install|local]
 ferry node ls [SELECTOR...] [--discovered] [--json]     SELECTOR: NAME, @GROUP or PROPERTY=VALUE
 ferry node show NAME [--json]
 ferry node rm NAME
@@ -41,7 +43,32 @@ const OPTIONS = {
   'no-address': { type: 'boolean' },
   'host-key': { type: 'string', multiple: true },
   'forget-host-keys': { type: 'boolean' },
+  power: { type: 'string' },
+  'power-address': { type: 'string' },
+  'power-user': { type: 'string' },
+  'power-password-file': { type: 'string' },
+  'no-power': { type: 'boolean' },
 } as const;
+
+/**
+ * The power password from its file (never from the command line, where ps would show it): the
+ * first line, without its line end.
+ */
+function readPasswordFile(file: string): string {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new FerryError('FERRY_E_SOURCE_MISSING', `cannot read the power password file ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { details: { path: file }, hint: 'give a readable file whose first line is the BMC password (mode 0600)' });
+  }
+  return text.split(/\r?\n/)[0];
+}
+
+function powerChanges(values: Record<string, any>): NodeChanges['power'] {
+  if (values['no-power']) return { driver: null };
+  const p = { driver: values.power, address: values['power-address'], user: values['power-user'], password: values['power-password-file'] ? readPasswordFile(values['power-password-file']) : undefined };
+  return Object.values(p).some((v) => v !== undefined) ? p : undefined;
+}
 
 function changes(values: Record<string, any>): NodeChanges {
   const c: NodeChanges = {
@@ -63,6 +90,7 @@ function changes(values: Record<string, any>): NodeChanges {
     address: values['no-address'] ? null : values.address,
     hostKeys: values['host-key'],
     clearHostKeys: values['forget-host-keys'],
+    power: powerChanges(values),
   };
   if (values['disk-map']) {
     const m: Record<string, string> = {};
@@ -135,14 +163,17 @@ export async function run(argv: string[]): Promise<number> {
             `boot action: ${n.bootAction}`,
             `bootloader: ${n.bootloader}  finish: ${n.finish}`,
             `transport: ${n.transport ?? '- (its groups\' default, else http)'}`,
+            `power: ${n.power ? `${n.power.driver} ${n.power.address}${n.power.user ? ` user ${n.power.user}` : ''}${n.power.password ? ' (password stored)' : ''}` : '-'}`,
             `groups: ${n.groups.join(', ') || '-'}`,
             `ssh address: ${n.address ?? '-'}`,
             `ssh host keys:${n.hostKeys.length ? '' : ' - (none recorded)'}`,
             ...n.hostKeys.map((k) => `  ${k.fingerprint} (${k.source})`),
             `inputs:${Object.keys(n.inputs).length ? '' : ' -'}`,
             ...Object.entries(n.inputs).map(([k, v]) => `  ${k}=${v}`),
-            `properties:${Object.keys(n.properties).length ? '' : ' -'}`,
-            ...Object.entries(n.properties).map(([k, v]) => `  ${k}=${v}`),
+            `properties:${Object.keys(n.properties).some((k) => !k.startsWith('hw.')) ? '' : ' -'}`,
+            ...Object.entries(n.properties).filter(([k]) => !k.startsWith('hw.')).map(([k, v]) => `  ${k}=${v}`),
+            `hardware:${Object.keys(n.properties).some((k) => k.startsWith('hw.')) ? '' : ' - (reported by the installer at each install: ferry-installer inventory)'}`,
+            ...groupHwProperties(n.properties).map(([g, kv]) => `  ${g}: ${kv.map(([k, v]) => `${k}=${v}`).join('  ')}`),
           ];
           if (n.diskMap) lines.push(`disk map: ${Object.entries(n.diskMap).map(([a, b]) => `${a}=${b}`).join(' ')}`);
           process.stdout.write(lines.join('\n') + '\n');

@@ -19,6 +19,8 @@ export const INSTALL_ROUTES = {
   events: `${API_PREFIX}/install/events`,
   /** POST InstallResult → {ok: true}. Success switches the node's boot action to local. */
   result: `${API_PREFIX}/install/result`,
+  /** POST Inventory → {ok: true, properties: N}: the node's hw.* properties, replaced as a set. */
+  inventory: `${API_PREFIX}/install/inventory`,
 } as const;
 
 /** Blobs are content-addressed: GET/HEAD /blobs/sha256:<64 hex>, with Range support. */

@@ -61,6 +61,8 @@ export const TOOLS: Readonly<Record<string, Tool>> = {
   'mkfs.xfs': { package: 'xfsprogs', by: I }, 'mkfs.btrfs': { package: 'btrfs-progs', by: I }, 'mkfs.fat': { package: 'dosfstools', by: I },
   'mkfs.jfs': { package: 'jfsutils', by: I }, 'mkfs.reiserfs': { package: 'reiserfsprogs', by: I },
   mount: { package: 'mount', by: I }, umount: { package: 'mount', by: I },
+  // hardware inventory (installer/inventory/collect.ts)
+  dmidecode: { package: 'dmidecode', by: I },
   // layers (layers/): decompression, xattrs, device nodes
   zstd: { package: 'zstd', by: [...IS, 'build'] }, setfattr: { package: 'attr', by: IS }, getfattr: { package: 'attr', by: S },
   gzip: { package: 'gzip', by: S },
@@ -71,6 +73,8 @@ export const TOOLS: Readonly<Record<string, Tool>> = {
   // multicast fan-out (server/multicast, installer/transport/multicast.ts, common/netif.ts)
   'udp-sender': { package: 'udpcast', by: S }, 'udp-receiver': { package: 'udpcast', by: I },
   ip: { package: 'iproute2', by: IS, bootEnv: 'busybox-static' },
+  // power drivers (server/power/ipmi.ts); the BMC simulator its test drives
+  ipmitool: { package: 'ipmitool', by: S }, ipmi_sim: { package: 'openipmi', by: B },
   // building the boot environment (initrd/)
   'apt-get': { package: 'apt', by: B }, 'apt-cache': { package: 'apt', by: B }, 'dpkg-deb': { package: 'dpkg', by: B },
   depmod: { package: 'kmod', by: B }, busybox: { package: 'busybox-static', by: B },

@@ -2,6 +2,7 @@
  * The installer's side of the wire contract (common/protocol.ts): configuration with retries,
  * events in batches with retries, a heartbeat with jitter, the final result.
  */
+import type { Inventory } from '../common/inventory.js';
 import { httpRequest } from './http.js';
 import { FerryError } from '../common/errors.js';
 import { log } from '../common/log.js';
@@ -103,6 +104,11 @@ export class ServerClient {
 
   postEvents(events: ProgressEvent[], backoff?: Backoff): Promise<unknown> {
     return this.call('POST', INSTALL_ROUTES.events, { events }, 'progress events', backoff);
+  }
+
+  /** The machine's hardware, stored as the node's hw.* properties. */
+  postInventory(inv: Inventory): Promise<unknown> {
+    return this.call('POST', INSTALL_ROUTES.inventory, inv, 'the hardware inventory');
   }
 
   postResult(result: InstallResult): Promise<unknown> {

@@ -123,6 +123,35 @@ export const InstallResultSchema = contract(
   'the result body',
 );
 
+// ------------------------------------------------------------------ hardware inventory
+
+const HwStr = Type.Optional(Type.String({ maxLength: 256, ferryMessage: 'must be a string of at most 256 characters' }));
+const HwCount = Type.Integer({ minimum: 0, maximum: 1_000_000, ferryMessage: 'must be a whole number' });
+
+/** POST /api/v1/install/inventory (common/inventory.ts Inventory). Bounded: 256 disks and NICs. */
+export const InventorySchema = contract(
+  Type.Object(
+    {
+      system: Type.Object({ vendor: HwStr, product: HwStr, serial: HwStr, uuid: HwStr }, { ferryMessage: 'must be an object' }),
+      firmware: Type.Object({ vendor: HwStr, version: HwStr, date: HwStr, mode: Enum(['bios', 'uefi'] as const) }, { ferryMessage: 'must be an object' }),
+      cpu: Type.Object({ model: HwStr, sockets: HwCount, cores: HwCount, threads: HwCount }, { ferryMessage: 'must be an object' }),
+      memoryBytes: Type.Integer({ minimum: 0, ferryMessage: 'must be a whole number of bytes' }),
+      disks: Type.Array(
+        Type.Object({ path: Type.String({ pattern: '^/dev/', maxLength: 256, ferryMessage: 'must be a /dev path' }), sizeBytes: Type.Integer({ minimum: 0, ferryMessage: 'must be a whole number of bytes' }), model: HwStr, serial: HwStr, wwn: HwStr, rotational: Type.Boolean({ ferryMessage: 'must be true or false' }), transport: HwStr, byPath: HwStr }, { ferryMessage: 'must be an object' }),
+        { maxItems: 256, ferryMessage: 'must be an array of at most 256 disks' },
+      ),
+      nics: Type.Array(
+        Type.Object({ name: Type.String({ maxLength: 64, ferryMessage: 'must be an interface name' }), mac: Type.String({ pattern: '^[0-9a-f]{2}(:[0-9a-f]{2}){5}$', ferryMessage: 'must be a MAC aa:bb:cc:dd:ee:ff' }), driver: HwStr, speedMbps: Type.Optional(HwCount), link: Enum(['up', 'down', 'unknown'] as const) }, { ferryMessage: 'must be an object' }),
+        { maxItems: 256, ferryMessage: 'must be an array of at most 256 NICs' },
+      ),
+    },
+    { ferryMessage: 'must be an inventory object' },
+  ),
+  'FERRY_E_BAD_REQUEST',
+  'the inventory body',
+);
+export type InventoryBody = Static<typeof InventorySchema>;
+
 // ------------------------------------------------------------------ customization items
 
 const AbsPath = Type.String({ pattern: '^/', ferryMessage: 'must be an absolute path inside the image' });

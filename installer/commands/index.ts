@@ -1,4 +1,4 @@
-/** The `ferry-installer` binary's commands: run (boot environment), install (ordinary host), layout. */
+/** The `ferry-installer` binary's commands: run (boot environment), install (ordinary host), layout, inventory. */
 import { toFerryError } from '../../common/errors.js';
 import { VERSION } from '../../common/version.js';
 import { installCommand } from './install.js';
@@ -19,11 +19,12 @@ export async function installerMain(argv: string[]): Promise<number> {
     if (cmd === 'run') return await runCommand(rest);
     if (cmd === 'install') return await installCommand(rest);
     if (cmd === 'layout') return await layoutCommand(rest);
+    if (cmd === 'inventory') return await (await import('./inventory.js')).inventoryCommand(rest);
   } catch (e) {
     const err = toFerryError(e);
     process.stderr.write(err.format() + '\n');
     return err.code === 'FERRY_E_USAGE' ? 2 : 1;
   }
-  process.stderr.write(`usage: ferry-installer --version | ${RUN_USAGE.replace('ferry-installer ', '')} | install … (as ferry install) | layout …\n`);
+  process.stderr.write(`usage: ferry-installer --version | ${RUN_USAGE.replace('ferry-installer ', '')} | install … (as ferry install) | layout … | inventory [--server URL --token TOKEN] [--json]\n`);
   return 2;
 }

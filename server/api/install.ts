@@ -4,7 +4,9 @@
  */
 import { INSTALL_ROUTES } from '../../common/protocol.js';
 import { withMirrors } from './fanout-routes.js';
-import { InstallEventsBodySchema, InstallResultSchema, type InstallEventsBody, type InstallResult } from '../../common/schema/api.js';
+import { InstallEventsBodySchema, InstallResultSchema, InventorySchema, type InstallEventsBody, type InstallResult, type InventoryBody } from '../../common/schema/api.js';
+import { FerryError } from '../../common/errors.js';
+import { recordInventory } from '../db/hardware.js';
 import { deploymentInfo, getDeploymentRow, installConfig, recordEvents, recordResult } from '../db/deployments.js';
 import { onlyMethods, type Resource } from './route.js';
 import { deploymentOf } from './auth.js';
@@ -33,4 +35,12 @@ export const install: Resource = (app, ctx) => {
     return { ok: true };
   });
   onlyMethods(app, INSTALL_ROUTES.result, ['POST']);
+
+  // The hardware the installer found: the node's hw.* properties (issue 18).
+  app.post<{ Body: InventoryBody }>(INSTALL_ROUTES.inventory, { config: deploy, schema: { body: InventorySchema } }, async (request) => {
+    const row = deploymentOf(request.raw);
+    if (row.node_id === null) throw new FerryError('FERRY_E_NODE_NOT_FOUND', `the node of deployment ${row.id} (${row.node_name}) was removed`, { details: { node: row.node_name }, hint: 'add the node again and arm it' });
+    return { ok: true, properties: recordInventory(ctx.data, row.node_id, request.body, `deployment:${row.id}`) };
+  });
+  onlyMethods(app, INSTALL_ROUTES.inventory, ['POST']);
 };

@@ -13,6 +13,8 @@ import { j } from './index.js';
 import { parseHostKey } from '../ssh/keys.js';
 import { formatAddress, parseTarget } from '../ssh/target.js';
 import { recordHostKey } from '../ssh/trust.js';
+import { parseBytes } from '../../common/units.js';
+import { applyPowerChanges, powerInfo, type PowerChanges, type PowerInfo } from './power.js';
 
 export interface NodeRow {
   id: number;
@@ -50,6 +52,8 @@ export interface NodeInfo {
   address?: string;
   /** The SSH host keys Ferry trusts for it, by fingerprint, with where each came from. */
   hostKeys: { fingerprint: string; source: string }[];
+  /** The power driver and address (never the password: only whether one is stored). */
+  power?: PowerInfo;
   groups: string[];
   createdAt: string;
   updatedAt: string;
@@ -110,6 +114,7 @@ function nodeInfo(d: DataDir, r: NodeRow): NodeInfo {
     transport: (r.transport as TransportKind | null) ?? undefined,
     address: r.address ?? undefined,
     hostKeys: d.db.prepare('SELECT fingerprint, source FROM ssh_host_keys WHERE node_id = ? ORDER BY id').all(r.id) as { fingerprint: string; source: string }[],
+    power: powerInfo(d, r.id),
     groups,
     createdAt: r.created_at,
     updatedAt: r.updated_at,
@@ -160,6 +165,8 @@ export interface NodeChanges {
   hostKeys?: string[];
   /** Forget every recorded SSH host key (a reinstalled machine has new ones). */
   clearHostKeys?: boolean;
+  /** Power driver settings (server/db/power.ts). */
+  power?: PowerChanges;
 }
 
 const BOOTLOADERS = ['auto', 'none', 'bios', 'uefi'];
@@ -222,6 +229,7 @@ function applyNodeChanges(d: DataDir, id: number, name: string, c: NodeChanges):
       now(),
       id,
     );
+  if (c.power) applyPowerChanges(d, id, name, c.power);
   for (const g of c.groups ?? []) {
     const gid = ensureGroup(d, g);
     d.db.prepare('INSERT OR IGNORE INTO group_nodes (group_id, node_id) VALUES (?, ?)').run(gid, id);
@@ -253,9 +261,15 @@ export function setNode(d: DataDir, name: string, c: NodeChanges, actor: string)
   return getNode(d, name);
 }
 
+/** The changes as the audit log keeps them: no layout text, and never a power password. */
 function redact(c: NodeChanges): unknown {
-  const { layoutXml, ...rest } = c;
-  return layoutXml === undefined ? rest : { ...rest, layoutXml: `(${layoutXml.length} bytes)` };
+  const { layoutXml, power, ...rest } = c;
+  const out: Record<string, unknown> = layoutXml === undefined ? rest : { ...rest, layoutXml: `(${layoutXml.length} bytes)` };
+  if (power) {
+    const { password, ...p } = power;
+    out.power = password === undefined ? p : { ...p, password: '(set)' };
+  }
+  return out;
 }
 
 export function removeNode(d: DataDir, name: string, actor: string): void {
@@ -406,15 +420,29 @@ export function defaultTransport(d: DataDir, node: NodeRow): { kind: TransportKi
   return only ? { kind: only[0] as TransportKind, from: `group ${only[1].join(', ')}` } : { kind: 'http', from: 'default' };
 }
 
+const COMPARE_RE = /^([A-Za-z0-9_][A-Za-z0-9_.-]*)(>=|<=)(.+)$/;
+
 /**
  * Node selections as the CLI writes them: `NAME`, `@GROUP` (nested groups included),
- * `KEY=VALUE` (nodes whose property KEY is VALUE). The union, sorted, each once.
+ * `KEY=VALUE` (nodes whose property KEY is VALUE), `KEY>=SIZE` and `KEY<=SIZE` (numeric
+ * properties such as hw.memory against a number or a size with a unit). The union, sorted, each once.
  */
 export function selectNodes(d: DataDir, selectors: string[]): string[] {
   const out = new Set<string>();
   for (const s of selectors) {
     if (s.startsWith('@')) {
       for (const n of groupMembers(d, s.slice(1))) out.add(n);
+    } else if (COMPARE_RE.test(s)) {
+      // hw.memory>=64GiB, hw.cpu.threads<=8: numeric properties (sizes with units) against a bound.
+      const [, k, op, v] = COMPARE_RE.exec(s)!;
+      const bound = parseBytes(v);
+      const hits = listNodes(d).filter((n) => {
+        const x = n.properties[k];
+        if (x === undefined || !/^\d+$/.test(x)) return false;
+        return op === '>=' ? BigInt(x) >= bound : BigInt(x) <= bound;
+      });
+      if (!hits.length) throw new FerryError('FERRY_E_NODE_NOT_FOUND', `no node has a numeric property ${k} ${op} ${v}`, { details: { selector: s }, hint: 'list properties with `ferry node show NODE` (hw.* come from the installer\'s inventory)' });
+      for (const n of hits) out.add(n.name);
     } else if (s.includes('=')) {
       const [k, ...rest] = s.split('=');
       const v = rest.join('=');

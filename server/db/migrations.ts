@@ -157,4 +157,17 @@ export const MIGRATIONS: string[] = [
   CREATE UNIQUE INDEX ssh_host_keys_node ON ssh_host_keys (node_id, fingerprint) WHERE node_id IS NOT NULL;
   CREATE UNIQUE INDEX ssh_host_keys_host ON ssh_host_keys (host, fingerprint) WHERE node_id IS NULL;
   `,
+  // 4: issue 18, power drivers: one row per node that has one. The secret (a BMC password) lives
+  // only here: the database is mode 0600 in a 0700 data directory, and no query that builds a
+  // NodeInfo or an API answer reads the column.
+  `
+  CREATE TABLE node_power (
+    node_id INTEGER PRIMARY KEY REFERENCES nodes (id) ON DELETE CASCADE,
+    driver TEXT NOT NULL,
+    address TEXT NOT NULL,
+    username TEXT,
+    secret TEXT,
+    updated_at TEXT NOT NULL
+  );
+  `,
 ];

@@ -1,0 +1,86 @@
+/**
+ * A machine's hardware inventory (issue 18), as the installer collects it and the server stores
+ * it: the node's `hw.*` properties, replaced as a set at each report. Pure: no I/O.
+ */
+export interface InventoryDisk {
+  path: string;
+  sizeBytes: number;
+  model?: string;
+  serial?: string;
+  wwn?: string;
+  rotational: boolean;
+  transport?: string;
+  byPath?: string;
+}
+
+export interface InventoryNic {
+  name: string;
+  mac: string;
+  driver?: string;
+  /** Mb/s, when the link reports one. */
+  speedMbps?: number;
+  link: 'up' | 'down' | 'unknown';
+}
+
+export interface Inventory {
+  system: { vendor?: string; product?: string; serial?: string; uuid?: string };
+  firmware: { vendor?: string; version?: string; date?: string; mode: 'bios' | 'uefi' };
+  cpu: { model?: string; sockets: number; cores: number; threads: number };
+  memoryBytes: number;
+  disks: InventoryDisk[];
+  nics: InventoryNic[];
+}
+
+/** The node properties an inventory becomes: hw.system.vendor, hw.disk.0.serial, … */
+export function inventoryProperties(inv: Inventory): Record<string, string> {
+  const p: Record<string, string> = {};
+  const put = (k: string, v: string | number | boolean | undefined) => {
+    if (v !== undefined && v !== '') p[`hw.${k}`] = String(v);
+  };
+  put('system.vendor', inv.system.vendor);
+  put('system.product', inv.system.product);
+  put('system.serial', inv.system.serial);
+  put('system.uuid', inv.system.uuid);
+  put('firmware.vendor', inv.firmware.vendor);
+  put('firmware.version', inv.firmware.version);
+  put('firmware.date', inv.firmware.date);
+  put('firmware.mode', inv.firmware.mode);
+  put('cpu.model', inv.cpu.model);
+  put('cpu.sockets', inv.cpu.sockets);
+  put('cpu.cores', inv.cpu.cores);
+  put('cpu.threads', inv.cpu.threads);
+  put('memory', inv.memoryBytes);
+  put('disk.count', inv.disks.length);
+  inv.disks.forEach((d, i) => {
+    put(`disk.${i}.path`, d.path);
+    put(`disk.${i}.size`, d.sizeBytes);
+    put(`disk.${i}.model`, d.model);
+    put(`disk.${i}.serial`, d.serial);
+    put(`disk.${i}.wwn`, d.wwn);
+    put(`disk.${i}.rotational`, d.rotational);
+    put(`disk.${i}.transport`, d.transport);
+    put(`disk.${i}.by-path`, d.byPath);
+  });
+  put('nic.count', inv.nics.length);
+  inv.nics.forEach((n, i) => {
+    put(`nic.${i}.name`, n.name);
+    put(`nic.${i}.mac`, n.mac);
+    put(`nic.${i}.driver`, n.driver);
+    put(`nic.${i}.speed`, n.speedMbps);
+    put(`nic.${i}.link`, n.link);
+  });
+  return p;
+}
+
+/** `hw.*` properties grouped for display: system, firmware, cpu, memory, disk.N, nic.N. */
+export function groupHwProperties(props: Record<string, string>): [string, [string, string][]][] {
+  const groups = new Map<string, [string, string][]>();
+  for (const [k, v] of Object.entries(props)) {
+    if (!k.startsWith('hw.')) continue;
+    const parts = k.slice(3).split('.');
+    const g = /^\d+$/.test(parts[1] ?? '') ? `${parts[0]} ${parts[1]}` : parts[0];
+    const name = /^\d+$/.test(parts[1] ?? '') ? parts.slice(2).join('.') : parts.slice(1).join('.') || parts[0];
+    groups.set(g, [...(groups.get(g) ?? []), [name, v]]);
+  }
+  return [...groups];
+}
