@@ -11,12 +11,13 @@ import { ValidationError } from '../common/errors.js';
 import { alignDown, formatBytes, MiB } from '../common/units.js';
 import { partitionDevice, lvDevice, splitLvDevice, splitPartitionDevice } from './names.js';
 import { distribute, toWant, type SizeContext } from './sizes.js';
-import { FAT_UUID_RE, mdadmUuid, seededUuid, seededVolumeId, UUID_RE } from './uuid.js';
+import { FAT_UUID_RE, mdadmUuid, seededGuid, seededMbrId, seededUuid, seededVolumeId, UUID_RE } from './uuid.js';
 import { MKFS_TYPES, type BootloaderRequest, type DiskPlan, type DiskTarget, type Layout, type PlanOptions, type PlanStep, type PlannedDisk, type PlannedFilesystem, type PlannedLv, type PlannedMount, type PlannedRaid, type PlannedVolumeGroup } from './types.js';
 import { FAT, FS_MIN_BYTES, FS_MODULES, fstabType, LABEL_MAX, mkfsArgv } from './filesystems.js';
 import { mapDisks } from './mapping.js';
 import { fstabField } from './values.js';
 import { foreignDevices } from './owned.js';
+import { identitySteps } from './plan-steps.js';
 import { partedArgv, planPartitions, type PartUse } from './partitions.js';
 import { err, warn, type Ctx } from './plan-context.js';
 import { MD_DATA_OFFSET, RAID_MODULE, raidSize } from './raid.js';
@@ -48,6 +49,9 @@ export function planDisks(layout: Layout, disks: DiskTarget[], opts: PlanOptions
     const t = assignment.get(ld.dev);
     if (!t) continue;
     const pd = planPartitions(c, ld, t, uses);
+    // The table's own identity, seeded like the file systems' (parted cannot set it; sfdisk does).
+    pd.diskId = pd.label === 'gpt' ? seededGuid(seed, `disk:${ld.dev}`) : seededMbrId(seed, `disk:${ld.dev}`);
+    if (pd.label === 'gpt') for (const p of pd.partitions) p.partUuid = seededGuid(seed, `part:${p.layoutDevice}`);
     planned.push(pd);
     deviceMap[ld.dev] = pd.path;
     for (const p of pd.partitions) deviceMap[p.layoutDevice] = p.device;
@@ -215,6 +219,7 @@ export function planDisks(layout: Layout, disks: DiskTarget[], opts: PlanOptions
   for (const d of planned) steps.push({ kind: 'wipe', argv: ['wipefs', '-a', '-f', d.path], device: d.path, comment: `clear old signatures and partition tables on ${d.path} (layout ${d.layoutDev})` });
   for (const d of planned) {
     steps.push({ kind: 'partition', argv: partedArgv(d, uses), device: d.path, comment: `${d.label} label and ${d.partitions.length} partition(s) on ${d.path}` });
+    steps.push(...identitySteps(d));
     steps.push(rescanStep(d));
   }
   // Old file systems at the same offsets would confuse blkid and mdadm.

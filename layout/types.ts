@@ -231,6 +231,8 @@ export interface PlannedPartition {
   endSector: number;
   name?: string;
   flags: string[];
+  /** GPT only: the partition's unique GUID (PARTUUID), seeded; set by `sfdisk --part-uuid`. */
+  partUuid?: string;
 }
 
 export interface PlannedDisk {
@@ -242,6 +244,8 @@ export interface PlannedDisk {
   sectorSize: number;
   label: LabelType;
   partitions: PlannedPartition[];
+  /** The table's identifier, seeded: a GPT disk GUID, or an MBR id `0x…`; set by `sfdisk --disk-id`. */
+  diskId?: string;
   /** Bytes at the end left unallocated (alignment, max_size caps). */
   unallocated: number;
 }
