@@ -199,6 +199,8 @@ export function planDisks(layout: Layout, disks: DiskTarget[], opts: PlanOptions
   }
   const root = filesystems.find((f) => f.mountpoint === '/' && f.format);
   if (root) bootloader.rootDevice = root.device;
+  // The kernel command line names the root by this (a logical volume keeps its stable name).
+  if (root?.uuid && !root.device.startsWith('/dev/mapper/')) bootloader.rootUuid = root.uuid;
 
   if (c.problems.length > 0) {
     throw new ValidationError('FERRY_E_PLAN_INVALID', `layout ${layout.file ?? ''} cannot be planned onto ${disks.map((d) => d.path).join(', ') || 'no disks'}`.replace('layout  ', 'layout '), [...c.problems, ...c.warnings], layout.file);

@@ -317,6 +317,11 @@ export interface BootloaderRequest {
   esp?: { device: string; mountpoint?: string };
   /** The device of the root file system. */
   rootDevice?: string;
+  /**
+   * The root file system's UUID, for `root=UUID=…` on the kernel command line; not for a
+   * logical volume (its /dev/mapper name is stable and the initramfs activates it by name).
+   */
+  rootUuid?: string;
   defaultEntry?: string;
   timeout?: number;
 }
