@@ -56,9 +56,12 @@ export function releaseSteps(targets: DiskTarget[]): PlanStep[] {
  */
 export function identitySteps(d: PlannedDisk): PlanStep[] {
   const steps: PlanStep[] = [];
-  if (d.diskId) steps.push({ kind: 'partition', argv: ['sfdisk', '--disk-id', d.path, d.diskId], device: d.path, comment: `${d.label === 'gpt' ? 'GPT disk GUID' : 'MBR disk id'} of ${d.path} (seeded)` });
+  // Only the identifiers change, not the geometry: no re-read (on an msdos disk with logical
+  // partitions the kernel's re-read dropped them, measured on loop devices); the rescan follows.
+  const quiet = ['--no-reread', '--no-tell-kernel'];
+  if (d.diskId) steps.push({ kind: 'partition', argv: ['sfdisk', ...quiet, '--disk-id', d.path, d.diskId], device: d.path, comment: `${d.label === 'gpt' ? 'GPT disk GUID' : 'MBR disk id'} of ${d.path} (seeded)` });
   for (const p of d.partitions) {
-    if (p.partUuid) steps.push({ kind: 'partition', argv: ['sfdisk', '--part-uuid', d.path, String(p.number), p.partUuid], device: d.path, comment: `GUID of partition ${p.device} (seeded)` });
+    if (p.partUuid) steps.push({ kind: 'partition', argv: ['sfdisk', ...quiet, '--part-uuid', d.path, String(p.number), p.partUuid], device: d.path, comment: `GUID of partition ${p.device} (seeded)` });
   }
   return steps;
 }

@@ -57,9 +57,9 @@ describe('identity seed derivation', () => {
     expect(d.diskId).toMatch(/^[0-9A-F-]{36}$/);
     const kinds = p.steps.map((s) => s.argv.slice(0, 2).join(' '));
     const parted = kinds.indexOf('parted -s');
-    expect(p.steps[parted + 1].argv).toEqual(['sfdisk', '--disk-id', '/dev/vda', d.diskId]);
+    expect(p.steps[parted + 1].argv).toEqual(['sfdisk', '--no-reread', '--no-tell-kernel', '--disk-id', '/dev/vda', d.diskId]);
     for (const [i, part] of d.partitions.entries()) {
-      expect(p.steps[parted + 2 + i].argv).toEqual(['sfdisk', '--part-uuid', '/dev/vda', String(part.number), part.partUuid]);
+      expect(p.steps[parted + 2 + i].argv).toEqual(['sfdisk', '--no-reread', '--no-tell-kernel', '--part-uuid', '/dev/vda', String(part.number), part.partUuid]);
     }
     expect(p.steps[parted + 2 + d.partitions.length].kind).toBe('rescan');
   });
@@ -69,7 +69,7 @@ describe('identity seed derivation', () => {
     const p = planDisks(layout, [disk('/dev/vda', 8)], { seed: 'x' });
     expect(p.disks[0].diskId).toMatch(/^0x[0-9a-f]{8}$/);
     expect(p.disks[0].partitions.every((x) => x.partUuid === undefined)).toBe(true);
-    expect(p.commands).toContainEqual(['sfdisk', '--disk-id', '/dev/vda', p.disks[0].diskId]);
+    expect(p.commands).toContainEqual(['sfdisk', '--no-reread', '--no-tell-kernel', '--disk-id', '/dev/vda', p.disks[0].diskId]);
   });
 
   it('two deployments of one layout share no identifier; the same record gives the same ones', () => {
