@@ -188,6 +188,17 @@ export function planDisks(layout: Layout, disks: DiskTarget[], opts: PlanOptions
     const fs = filesystems.find((f) => f.device === espPart.device);
     bootloader.esp = { device: espPart.device, mountpoint: fs?.mountpoint };
   }
+  // No <bootloader> (SystemImager's own generated layouts have none): BIOS boot code goes onto
+  // the one disk holding /boot, else /, and the plan says so. A root on an array or a volume
+  // group spanning disks is ambiguous: no target, and a BIOS install asks for one.
+  if (!b) {
+    const bootFs = filesystems.find((f) => f.mountpoint === '/boot' && f.format) ?? filesystems.find((f) => f.mountpoint === '/' && f.format);
+    const holder = bootFs && planned.find((d) => d.partitions.some((p) => p.device === bootFs.device));
+    if (holder) {
+      bootloader.targets = [holder.path];
+      warn(c, 'FERRY_W_PLAN_BOOTLOADER_DISK', undefined, `the layout has no <bootloader>: a BIOS bootloader goes onto ${holder.path} (layout ${holder.layoutDev}), the disk holding ${bootFs.mountpoint}`);
+    }
+  }
   if (bootloader.mode === 'uefi' && !bootloader.esp) warn(c, 'FERRY_W_PLAN_NO_ESP', b?.where, 'the bootloader is EFI but no partition has the esp flag');
   if (bootloader.mode === 'bios') {
     for (const t of bootloader.targets) {

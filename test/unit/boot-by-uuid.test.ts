@@ -65,3 +65,19 @@ describe('root=UUID on the kernel command line', () => {
     expect(lvm.bootloader.rootUuid).toBeUndefined();
   });
 });
+
+describe('a layout without <bootloader> (SystemImager fixture 06)', () => {
+  const si06 = () => parseLayout(readFileSync(join(ROOT, 'test/fixtures/systemimager-layouts/06-systeminstaller-generated-2018-no-bootloader.xml'), 'utf8'));
+  it('puts BIOS boot code on the one disk holding /boot, and says so', () => {
+    const p = planDisks(si06(), [{ path: '/dev/loop3', size: 4 * 1024 ** 3, sectorSize: 512 }], { seed: 's' });
+    expect(p.bootloader.targets).toEqual(['/dev/loop3']);
+    expect(p.warnings.find((w) => w.code === 'FERRY_W_PLAN_BOOTLOADER_DISK')?.message).toMatch(/onto \/dev\/loop3 \(layout \/dev\/sda\), the disk holding \/boot/);
+    const d = planBootloader({ override: 'auto', request: p.bootloader, firmwareEfi: false, view: has('/usr/sbin/grub-install', '/usr/sbin/update-grub') });
+    expect(d.commands[0]).toEqual(['/usr/sbin/grub-install', '--target=i386-pc', '--recheck', '/dev/loop3']);
+  });
+  it('a layout that names its bootloader keeps its own targets, with no such warning', () => {
+    const p = planDisks(parseLayout(readFileSync(join(ROOT, 'layouts/bios-msdos.xml'), 'utf8')), [{ path: '/dev/vda', size: 8 * 1024 ** 3, sectorSize: 512 }], { seed: 's' });
+    expect(p.bootloader.targets).toEqual(['/dev/vda']);
+    expect(p.warnings.map((w) => w.code)).not.toContain('FERRY_W_PLAN_BOOTLOADER_DISK');
+  });
+});
