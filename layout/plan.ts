@@ -42,7 +42,7 @@ export function planDisks(layout: Layout, disks: DiskTarget[], opts: PlanOptions
   for (const a of layout.raids) for (const m of [...a.devices, ...a.spares]) use(m).raid = a.name;
   for (const d of layout.disks) for (const p of d.parts) if (p.lvmGroup) use(partitionDevice(d.dev, p.num)).pv = p.lvmGroup;
 
-  const assignment = mapDisks(layout, disks, opts.map, c);
+  const assignment = mapDisks(layout, disks, opts.map, c, opts.chosenDisks);
   const planned: PlannedDisk[] = [];
   const deviceMap: Record<string, string> = {};
   for (const ld of layout.disks) {

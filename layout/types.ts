@@ -189,6 +189,11 @@ export interface DiskTarget {
   model?: string;
   /** /dev/disk/by-path names pointing at this disk. */
   byPath?: string[];
+  /**
+   * A removable disk (USB stick, card reader: lsblk RM): only a disk the operator or the
+   * layout names (--disk, --map, a hint, the same path) is planned onto it, never one in order.
+   */
+  removable?: boolean;
 }
 
 /** A disk found on the machine by discoverDisks(), with what tells whether it is free. */
@@ -400,6 +405,8 @@ export interface PlanOptions {
   map?: Record<string, string>;
   /** Seed of every UUID in the plan; default the layout's digest. */
   seed?: string;
+  /** The disks were chosen by the operator (--disk): a removable one among them may be used in order. */
+  chosenDisks?: boolean;
 }
 
 export interface ApplyOptions {

@@ -28,7 +28,7 @@ export async function planTargetDisks(ctx: InstallContext): Promise<{ plan: Disk
   ctx.doing = 'planning the disks';
   // The UUIDs derive from the deployment (its identity seed) and the layout: unique per
   // deployment, the same again for a redeploy of the record.
-  const plan = dm.planDisks(ctx.layout, found, { map: c.diskMap, seed: deploymentSeed(c.deployment, c.node.name, c.layout.digest) });
+  const plan = dm.planDisks(ctx.layout, found, { map: c.diskMap, seed: deploymentSeed(c.deployment, c.node.name, c.layout.digest), chosenDisks: !!ctx.opts.disks?.length });
   ctx.plan = plan;
   for (const w of plan.warnings) ctx.emit({ phase: 'disks', state: 'warning', message: w.message, code: w.code });
   return { plan, found };

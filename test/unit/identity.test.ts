@@ -129,3 +129,26 @@ describe('the server keeps an identity seed per deployment record', () => {
     expect(seed(ca2)).not.toBe(seed(ca));
   });
 });
+
+describe('removable disks are never taken in order', () => {
+  const layout = () => read('layouts/bios-msdos.xml');
+  const usb: DiskTarget = { path: '/dev/sdb', size: 8 * GiB, sectorSize: 512, removable: true };
+  it('a removable disk is skipped; the fixed one is used', () => {
+    const p = planDisks(layout(), [usb, disk('/dev/vda', 8)], { seed: 's' });
+    expect(p.disks.map((d) => d.path)).toEqual(['/dev/vda']);
+  });
+  it('only a removable disk: refused, saying why and how to name it', () => {
+    let e: any;
+    try {
+      planDisks(layout(), [usb], { seed: 's' });
+    } catch (x) {
+      e = x;
+    }
+    const p = e?.problems?.find((x: any) => x.code === 'FERRY_E_DISK_MISSING');
+    expect(p?.message).toMatch(/removable \/dev\/sdb not used unless named/);
+  });
+  it('named by --map, or chosen with --disk, it is used', () => {
+    expect(planDisks(layout(), [usb, disk('/dev/vda', 8)], { seed: 's', map: { '/dev/sda': '/dev/sdb' } }).disks.map((d) => d.path)).toEqual(['/dev/sdb']);
+    expect(planDisks(layout(), [usb], { seed: 's', chosenDisks: true }).disks.map((d) => d.path)).toEqual(['/dev/sdb']);
+  });
+});
