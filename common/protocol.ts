@@ -74,7 +74,11 @@ export type FinishAction = 'reboot' | 'poweroff' | 'stay';
 
 export interface InstallConfig {
   node: { name: string; macs: string[]; properties: Record<string, string> };
-  deployment: { id: number; expiresAt: string };
+  /**
+   * identity: the record's identity seed (32 hex digits): the installer derives the file
+   * system, RAID and GPT UUIDs from it (layout/uuid.ts deploymentSeed). A redeploy keeps it.
+   */
+  deployment: { id: number; expiresAt: string; identity?: string };
   image: ImageManifest;
   layout: { xml: string; digest: string };
   /** Customization values: hostname, network.*, ssh.*, and anything templates use. */

@@ -51,7 +51,7 @@ export const TOOLS: Readonly<Record<string, Tool>> = {
   // disks: discovery, partitions, RAID, LVM, file systems, mounts (installer/disk, layout/)
   lsblk: { package: 'util-linux', by: I }, blkid: { package: 'util-linux', by: I }, wipefs: { package: 'util-linux', by: I },
   partx: { package: 'util-linux', by: I }, mkswap: { package: 'util-linux', by: I },
-  parted: { package: 'parted', by: I },
+  parted: { package: 'parted', by: I }, sfdisk: { package: 'fdisk', by: I },
   modprobe: { package: 'kmod', by: I },
   mdadm: { package: 'mdadm', by: I },
   pvcreate: { package: 'lvm2', by: I }, vgcreate: { package: 'lvm2', by: I }, lvcreate: { package: 'lvm2', by: I },

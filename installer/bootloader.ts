@@ -21,6 +21,12 @@ export interface BootloaderDecision {
   uefiBootOrder?: { efibootmgr: string; bootloaderId: string };
   warnings: string[];
   why: string;
+  /**
+   * After the commands: the GRUB config (a path in the target) whose kernel command lines get
+   * `root=UUID=…` for `root=DEVICE` (rootByUuid). grub-mkconfig writes the device name when
+   * /dev/disk/by-uuid is missing, as it is without udev (the boot environment, many hosts).
+   */
+  rootByUuid?: { config: string; device: string; uuid: string };
 }
 
 export interface BootloaderInputs {
@@ -61,7 +67,9 @@ export function planBootloader(i: BootloaderInputs): BootloaderDecision {
     warnings.push('installed into a directory: no disk to put a bootloader on');
     return none('directory install');
   }
-  const mkconfig = find(i.view, ['update-grub']) ? [find(i.view, ['update-grub'])!] : [find(i.view, ['grub-mkconfig', 'grub2-mkconfig']) ?? '/usr/sbin/grub-mkconfig', '-o', i.view.exists('/boot/grub2') ? '/boot/grub2/grub.cfg' : '/boot/grub/grub.cfg'];
+  const grubCfg = i.view.exists('/boot/grub2') ? '/boot/grub2/grub.cfg' : '/boot/grub/grub.cfg';
+  const mkconfig = find(i.view, ['update-grub']) ? [find(i.view, ['update-grub'])!] : [find(i.view, ['grub-mkconfig', 'grub2-mkconfig']) ?? '/usr/sbin/grub-mkconfig', '-o', grubCfg];
+  const rootByUuid = i.request?.rootDevice && i.request.rootUuid ? { config: grubCfg, device: i.request.rootDevice, uuid: i.request.rootUuid } : undefined;
   const commands: string[][] = [];
   // Boot entries go into the firmware only of the machine being installed, never a host's.
   const writeNvram = i.firmwareEfi && !!i.ownFirmware;
@@ -88,10 +96,37 @@ export function planBootloader(i: BootloaderInputs): BootloaderDecision {
   commands.push(mkconfig);
   if (mode === 'uefi' && writeNvram) {
     const efibootmgr = find(i.view, ['efibootmgr']);
-    if (efibootmgr) return { mode, commands, warnings, why, uefiBootOrder: { efibootmgr, bootloaderId: BOOTLOADER_ID } };
+    if (efibootmgr) return { mode, commands, warnings, why, uefiBootOrder: { efibootmgr, bootloaderId: BOOTLOADER_ID }, ...(rootByUuid ? { rootByUuid } : {}) };
     warnings.push('the image has no efibootmgr: the firmware boot order stays as grub-install left it (its own entry first), so this machine may not boot from the network again until the order is changed in its setup');
   }
-  return { mode, commands, warnings, why };
+  return { mode, commands, warnings, why, ...(rootByUuid ? { rootByUuid } : {}) };
+}
+
+/**
+ * The kernel command lines of a GRUB config with the root named by UUID: every `root=DEVICE`
+ * on a `linux` line becomes `root=UUID=…` (pure). GRUB's 10_linux names the device when
+ * /dev/disk/by-uuid/UUID does not exist, and a device name such as /dev/loop0p1 (a disk written
+ * on a host) or /dev/sdb2 (names move between boots) does not find the root at boot.
+ * `changed` counts the lines rewritten; `byUuid` the kernel lines that name the root by UUID.
+ */
+export function rootByUuid(cfg: string, device: string, uuid: string): { text: string; changed: number; byUuid: number; kernels: number } {
+  let changed = 0;
+  let byUuid = 0;
+  let kernels = 0;
+  const esc = device.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  const re = new RegExp(`(\\s)root=${esc}(?=\\s|$)`, 'g');
+  const text = cfg
+    .split('\n')
+    .map((line) => {
+      if (!/^\s*linux(16|efi)?\s/.test(line)) return line;
+      kernels++;
+      const out = line.replace(re, `$1root=UUID=${uuid}`);
+      if (out !== line) changed++;
+      if (out.includes(`root=UUID=${uuid}`)) byUuid++;
+      return out;
+    })
+    .join('\n');
+  return { text, changed, byUuid, kernels };
 }
 
 const BOOTLOADER_ID = 'debian';
@@ -157,6 +192,20 @@ export async function applyBootloader(d: BootloaderDecision, t: TargetRoot, prog
       const r = await c.run(argv, { timeoutMs: 10 * 60_000 });
       const out = (r.stdout + r.stderr).trim();
       if (out) progress?.({ phase: 'bootloader', state: 'info', object: argv[0], message: tail(out, 1500) });
+    }
+    if (d.rootByUuid) {
+      const { config, device, uuid } = d.rootByUuid;
+      const cfg = t.readText(config);
+      if (cfg === undefined) {
+        progress?.({ phase: 'bootloader', state: 'warning', object: config, message: `${config} is missing after ${d.commands.at(-1)?.[0]}: the kernel command line could not be checked for root=UUID=${uuid}` });
+      } else {
+        const r = rootByUuid(cfg, device, uuid);
+        if (r.changed) t.writeFile(config, r.text, { mode: (t.lstat(config)?.mode ?? 0o444) & 0o7777 });
+        const msg = r.changed
+          ? `root=${device} became root=UUID=${uuid} on ${r.changed} kernel line(s) of ${config} (GRUB names the device when /dev/disk/by-uuid is missing)`
+          : `${config}: ${r.byUuid} of ${r.kernels} kernel line(s) name the root by UUID`;
+        progress?.({ phase: 'bootloader', state: r.byUuid < r.kernels ? 'warning' : 'info', object: config, message: r.byUuid < r.kernels ? `${msg}; the others may not find the root at boot` : msg });
+      }
     }
     if (d.uefiBootOrder) {
       const { efibootmgr, bootloaderId } = d.uefiBootOrder;

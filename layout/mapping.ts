@@ -30,7 +30,7 @@ export function hasHints(m: LayoutDisk['match']): boolean {
  * chosen by hints (no match is an error, never a guess), then the same path, then the
  * remaining disks in the order given.
  */
-export function mapDisks(layout: Layout, disks: DiskTarget[], map: Record<string, string> = {}, c?: Ctx): Map<string, DiskTarget> {
+export function mapDisks(layout: Layout, disks: DiskTarget[], map: Record<string, string> = {}, c?: Ctx, chosenDisks = false): Map<string, DiskTarget> {
   const ctx = c ?? { layout, seed: '', problems: [], warnings: [] };
   const out = new Map<string, DiskTarget>();
   const used = new Set<string>();
@@ -75,9 +75,12 @@ export function mapDisks(layout: Layout, disks: DiskTarget[], map: Record<string
   }
   for (const ld of layout.disks) {
     if (out.has(ld.dev) || hasHints(ld.match)) continue;
-    const next = free()[0];
+    // A removable disk (the USB stick the node booted from, a card reader) is never taken in
+    // order: only when named (--map, a hint, its own path) or chosen with --disk.
+    const next = free().find((d) => chosenDisks || !d.removable);
     if (!next) {
-      err(ctx, 'FERRY_E_DISK_MISSING', ld.where, `the layout needs ${layout.disks.length} disk(s) but only ${disks.length} ${disks.length === 1 ? 'is' : 'are'} available: none left for ${ld.dev}`, 'give another disk (--disk), or use a layout with fewer disks');
+      const skipped = free().filter((d) => d.removable).map((d) => d.path);
+      err(ctx, 'FERRY_E_DISK_MISSING', ld.where, `the layout needs ${layout.disks.length} disk(s) but only ${disks.length - skipped.length} ${disks.length - skipped.length === 1 ? 'is' : 'are'} available: none left for ${ld.dev}${skipped.length ? ` (removable ${skipped.join(', ')} not used unless named)` : ''}`, skipped.length ? 'name the removable disk with --map LAYOUTDEV=DEV or --disk, or a serial/by_path hint in the layout' : 'give another disk (--disk), or use a layout with fewer disks');
       continue;
     }
     out.set(ld.dev, next);

@@ -49,6 +49,24 @@ export function releaseSteps(targets: DiskTarget[]): PlanStep[] {
 }
 
 /**
+ * After parted: give the new table its seeded identity (parted cannot): the disk identifier
+ * (GPT disk GUID or MBR id) and, on GPT, every partition's GUID. Without these every node
+ * installed from one layout would share PARTUUIDs (parted draws random ones, but a cloned
+ * disk or a retry would not keep them) - with them a redeploy reproduces them exactly.
+ */
+export function identitySteps(d: PlannedDisk): PlanStep[] {
+  const steps: PlanStep[] = [];
+  // Only the identifiers change, not the geometry: no re-read (on an msdos disk with logical
+  // partitions the kernel's re-read dropped them, measured on loop devices); the rescan follows.
+  const quiet = ['--no-reread', '--no-tell-kernel'];
+  if (d.diskId) steps.push({ kind: 'partition', argv: ['sfdisk', ...quiet, '--disk-id', d.path, d.diskId], device: d.path, comment: `${d.label === 'gpt' ? 'GPT disk GUID' : 'MBR disk id'} of ${d.path} (seeded)` });
+  for (const p of d.partitions) {
+    if (p.partUuid) steps.push({ kind: 'partition', argv: ['sfdisk', ...quiet, '--part-uuid', d.path, String(p.number), p.partUuid], device: d.path, comment: `GUID of partition ${p.device} (seeded)` });
+  }
+  return steps;
+}
+
+/**
  * After parted: have the kernel read the new table (a loop device, or a kernel that missed
  * parted's update, needs it), then wait for every partition with the planned geometry.
  */

@@ -11,12 +11,13 @@ import { ValidationError } from '../common/errors.js';
 import { alignDown, formatBytes, MiB } from '../common/units.js';
 import { partitionDevice, lvDevice, splitLvDevice, splitPartitionDevice } from './names.js';
 import { distribute, toWant, type SizeContext } from './sizes.js';
-import { FAT_UUID_RE, mdadmUuid, seededUuid, seededVolumeId, UUID_RE } from './uuid.js';
+import { FAT_UUID_RE, mdadmUuid, seededGuid, seededMbrId, seededUuid, seededVolumeId, UUID_RE } from './uuid.js';
 import { MKFS_TYPES, type BootloaderRequest, type DiskPlan, type DiskTarget, type Layout, type PlanOptions, type PlanStep, type PlannedDisk, type PlannedFilesystem, type PlannedLv, type PlannedMount, type PlannedRaid, type PlannedVolumeGroup } from './types.js';
 import { FAT, FS_MIN_BYTES, FS_MODULES, fstabType, LABEL_MAX, mkfsArgv } from './filesystems.js';
 import { mapDisks } from './mapping.js';
 import { fstabField } from './values.js';
 import { foreignDevices } from './owned.js';
+import { identitySteps } from './plan-steps.js';
 import { partedArgv, planPartitions, type PartUse } from './partitions.js';
 import { err, warn, type Ctx } from './plan-context.js';
 import { MD_DATA_OFFSET, RAID_MODULE, raidSize } from './raid.js';
@@ -41,13 +42,16 @@ export function planDisks(layout: Layout, disks: DiskTarget[], opts: PlanOptions
   for (const a of layout.raids) for (const m of [...a.devices, ...a.spares]) use(m).raid = a.name;
   for (const d of layout.disks) for (const p of d.parts) if (p.lvmGroup) use(partitionDevice(d.dev, p.num)).pv = p.lvmGroup;
 
-  const assignment = mapDisks(layout, disks, opts.map, c);
+  const assignment = mapDisks(layout, disks, opts.map, c, opts.chosenDisks);
   const planned: PlannedDisk[] = [];
   const deviceMap: Record<string, string> = {};
   for (const ld of layout.disks) {
     const t = assignment.get(ld.dev);
     if (!t) continue;
     const pd = planPartitions(c, ld, t, uses);
+    // The table's own identity, seeded like the file systems' (parted cannot set it; sfdisk does).
+    pd.diskId = pd.label === 'gpt' ? seededGuid(seed, `disk:${ld.dev}`) : seededMbrId(seed, `disk:${ld.dev}`);
+    if (pd.label === 'gpt') for (const p of pd.partitions) p.partUuid = seededGuid(seed, `part:${p.layoutDevice}`);
     planned.push(pd);
     deviceMap[ld.dev] = pd.path;
     for (const p of pd.partitions) deviceMap[p.layoutDevice] = p.device;
@@ -184,6 +188,17 @@ export function planDisks(layout: Layout, disks: DiskTarget[], opts: PlanOptions
     const fs = filesystems.find((f) => f.device === espPart.device);
     bootloader.esp = { device: espPart.device, mountpoint: fs?.mountpoint };
   }
+  // No <bootloader> (SystemImager's own generated layouts have none): BIOS boot code goes onto
+  // the one disk holding /boot, else /, and the plan says so. A root on an array or a volume
+  // group spanning disks is ambiguous: no target, and a BIOS install asks for one.
+  if (!b) {
+    const bootFs = filesystems.find((f) => f.mountpoint === '/boot' && f.format) ?? filesystems.find((f) => f.mountpoint === '/' && f.format);
+    const holder = bootFs && planned.find((d) => d.partitions.some((p) => p.device === bootFs.device));
+    if (holder) {
+      bootloader.targets = [holder.path];
+      warn(c, 'FERRY_W_PLAN_BOOTLOADER_DISK', undefined, `the layout has no <bootloader>: a BIOS bootloader goes onto ${holder.path} (layout ${holder.layoutDev}), the disk holding ${bootFs.mountpoint}`);
+    }
+  }
   if (bootloader.mode === 'uefi' && !bootloader.esp) warn(c, 'FERRY_W_PLAN_NO_ESP', b?.where, 'the bootloader is EFI but no partition has the esp flag');
   if (bootloader.mode === 'bios') {
     for (const t of bootloader.targets) {
@@ -195,6 +210,8 @@ export function planDisks(layout: Layout, disks: DiskTarget[], opts: PlanOptions
   }
   const root = filesystems.find((f) => f.mountpoint === '/' && f.format);
   if (root) bootloader.rootDevice = root.device;
+  // The kernel command line names the root by this (a logical volume keeps its stable name).
+  if (root?.uuid && !root.device.startsWith('/dev/mapper/')) bootloader.rootUuid = root.uuid;
 
   if (c.problems.length > 0) {
     throw new ValidationError('FERRY_E_PLAN_INVALID', `layout ${layout.file ?? ''} cannot be planned onto ${disks.map((d) => d.path).join(', ') || 'no disks'}`.replace('layout  ', 'layout '), [...c.problems, ...c.warnings], layout.file);
@@ -215,6 +232,7 @@ export function planDisks(layout: Layout, disks: DiskTarget[], opts: PlanOptions
   for (const d of planned) steps.push({ kind: 'wipe', argv: ['wipefs', '-a', '-f', d.path], device: d.path, comment: `clear old signatures and partition tables on ${d.path} (layout ${d.layoutDev})` });
   for (const d of planned) {
     steps.push({ kind: 'partition', argv: partedArgv(d, uses), device: d.path, comment: `${d.label} label and ${d.partitions.length} partition(s) on ${d.path}` });
+    steps.push(...identitySteps(d));
     steps.push(rescanStep(d));
   }
   // Old file systems at the same offsets would confuse blkid and mdadm.

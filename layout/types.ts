@@ -189,6 +189,11 @@ export interface DiskTarget {
   model?: string;
   /** /dev/disk/by-path names pointing at this disk. */
   byPath?: string[];
+  /**
+   * A removable disk (USB stick, card reader: lsblk RM): only a disk the operator or the
+   * layout names (--disk, --map, a hint, the same path) is planned onto it, never one in order.
+   */
+  removable?: boolean;
 }
 
 /** A disk found on the machine by discoverDisks(), with what tells whether it is free. */
@@ -231,6 +236,8 @@ export interface PlannedPartition {
   endSector: number;
   name?: string;
   flags: string[];
+  /** GPT only: the partition's unique GUID (PARTUUID), seeded; set by `sfdisk --part-uuid`. */
+  partUuid?: string;
 }
 
 export interface PlannedDisk {
@@ -242,6 +249,8 @@ export interface PlannedDisk {
   sectorSize: number;
   label: LabelType;
   partitions: PlannedPartition[];
+  /** The table's identifier, seeded: a GPT disk GUID, or an MBR id `0x…`; set by `sfdisk --disk-id`. */
+  diskId?: string;
   /** Bytes at the end left unallocated (alignment, max_size caps). */
   unallocated: number;
 }
@@ -313,6 +322,11 @@ export interface BootloaderRequest {
   esp?: { device: string; mountpoint?: string };
   /** The device of the root file system. */
   rootDevice?: string;
+  /**
+   * The root file system's UUID, for `root=UUID=…` on the kernel command line; not for a
+   * logical volume (its /dev/mapper name is stable and the initramfs activates it by name).
+   */
+  rootUuid?: string;
   defaultEntry?: string;
   timeout?: number;
 }
@@ -391,6 +405,8 @@ export interface PlanOptions {
   map?: Record<string, string>;
   /** Seed of every UUID in the plan; default the layout's digest. */
   seed?: string;
+  /** The disks were chosen by the operator (--disk): a removable one among them may be used in order. */
+  chosenDisks?: boolean;
 }
 
 export interface ApplyOptions {

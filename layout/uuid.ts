@@ -30,3 +30,27 @@ export function mdadmUuid(uuid: string): string {
 
 export const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 export const FAT_UUID_RE = /^[0-9A-F]{4}-[0-9A-F]{4}$/;
+
+/**
+ * The seed of one install's identifiers: the deployment record's identity seed (random at arm
+ * time, copied by a redeploy) and the layout. Two deployments never share it, so no two nodes
+ * get the same file system, RAID or GPT UUIDs; installing the same record again (a redeploy, or
+ * a retry of the same deployment) gives the same ones. A server that sends no identity (one
+ * from before the identity seed) still separates deployments: its server-wide deployment id
+ * and the node's name take its place.
+ */
+export function deploymentSeed(deployment: { id: number; identity?: string }, node: string, layoutDigest: string): string {
+  const who = deployment.identity ? `identity:${deployment.identity}` : `node:${node}\0deployment:${deployment.id}`;
+  return `${who}\0layout:${layoutDigest}`;
+}
+
+/** A GPT GUID as sfdisk takes it (upper case), derived from seed and key. */
+export function seededGuid(seed: string, key: string): string {
+  return seededUuid(seed, key).toUpperCase();
+}
+
+/** An MBR disk identifier (`0x` and 8 hex digits, never zero) as `sfdisk --disk-id` takes it. */
+export function seededMbrId(seed: string, key: string): string {
+  const h = bytes(seed, key).subarray(0, 4).toString('hex');
+  return `0x${/^0+$/.test(h) ? '00000001' : h}`;
+}

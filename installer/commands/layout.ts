@@ -130,7 +130,7 @@ export async function layoutCommand(argv: string[]): Promise<number> {
     case 'plan': {
       if (!positionals[0]) throw usageError('plan needs a FILE', USAGE);
       const layout = loadLayout(positionals[0]);
-      const plan = planDisks(layout, await targets(layout, v, false), { map: parseMap(v.map), seed: v.seed });
+      const plan = planDisks(layout, await targets(layout, v, false), { map: parseMap(v.map), seed: v.seed, chosenDisks: true });
       if (v.json) printJson(plan);
       else printPlan(plan);
       return 0;
@@ -140,7 +140,7 @@ export async function layoutCommand(argv: string[]): Promise<number> {
       if (!v.root && !v['dry-run']) throw usageError('apply needs --root DIR (where the file systems are mounted)', USAGE);
       const layout = loadLayout(positionals[0]);
       const found = await targets(layout, v, true);
-      const plan = planDisks(layout, found, { map: parseMap(v.map), seed: v.seed });
+      const plan = planDisks(layout, found, { map: parseMap(v.map), seed: v.seed, chosenDisks: true });
       if (v['dry-run']) {
         // Everything apply would run, with the checks it makes first; nothing is written.
         if (v.json) printJson(plan);
@@ -166,7 +166,7 @@ export async function layoutCommand(argv: string[]): Promise<number> {
       if (!positionals[0]) throw usageError('teardown needs a FILE', USAGE);
       if (!v.root) throw usageError('teardown needs --root DIR', USAGE);
       const layout = loadLayout(positionals[0]);
-      const plan = planDisks(layout, await targets(layout, v, true), { map: parseMap(v.map), seed: v.seed });
+      const plan = planDisks(layout, await targets(layout, v, true), { map: parseMap(v.map), seed: v.seed, chosenDisks: true });
       const { teardownDiskPlan } = await import('../disk/apply.js');
       await teardownDiskPlan(plan, v.root);
       process.stdout.write(`released ${plan.disks.map((d) => d.path).join(', ')}\n`);

@@ -5,6 +5,7 @@ import * as path from 'node:path';
 import { TargetRoot } from '../../layers/target.js';
 import { preflightProblems } from '../disk/in-use.js';
 import { refuseProblems } from '../../layout/preflight.js';
+import { deploymentSeed } from '../../layout/uuid.js';
 import type { BlockDevice, DiskPlan } from '../../layout/types.js';
 import type { DiskModule, InstallContext, Stage } from './types.js';
 
@@ -25,7 +26,9 @@ export async function planTargetDisks(ctx: InstallContext): Promise<{ plan: Disk
   ctx.doing = 'finding the disks';
   const found = await dm.discoverDisks(ctx.opts.disks?.length ? { only: ctx.opts.disks } : {});
   ctx.doing = 'planning the disks';
-  const plan = dm.planDisks(ctx.layout, found, { map: c.diskMap });
+  // The UUIDs derive from the deployment (its identity seed) and the layout: unique per
+  // deployment, the same again for a redeploy of the record.
+  const plan = dm.planDisks(ctx.layout, found, { map: c.diskMap, seed: deploymentSeed(c.deployment, c.node.name, c.layout.digest), chosenDisks: !!ctx.opts.disks?.length });
   ctx.plan = plan;
   for (const w of plan.warnings) ctx.emit({ phase: 'disks', state: 'warning', message: w.message, code: w.code });
   return { plan, found };

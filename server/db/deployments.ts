@@ -45,6 +45,8 @@ export interface DeploymentRow {
   error: string | null;
   /** The deployments one `ferry deploy` armed together share a batch (a multicast session's receivers). */
   batch: string | null;
+  /** The identity seed (32 hex digits) the node's UUIDs derive from; a redeploy copies it. */
+  identity: string | null;
 }
 
 /** The transport a deployment uses, as kept in its record (deployments.transport, JSON). */
@@ -156,6 +158,14 @@ function transportSpec(kind: TransportKind, t: TransportRequest = {}): Transport
   return { kind, multicast: m };
 }
 
+/**
+ * A fresh identity seed for a deployment record: random, so no two deployments (of one server or
+ * of two) give their nodes the same UUIDs; kept in the record so a redeploy reproduces them.
+ */
+export function newIdentitySeed(): string {
+  return randomBytes(16).toString('hex');
+}
+
 /** A fresh batch name: the deployments one `ferry deploy` (or one API deploy call) arms. */
 export function newBatch(): string {
   return 'b-' + randomBytes(6).toString('hex');
@@ -201,7 +211,7 @@ function insertDeployment(
   m: ImageManifest,
   layoutDigest: string,
   inputs: Record<string, string>,
-  extra: { bootloader: string; finish: string; diskMap: string | null; ttlMs: number; actor: string; redeployOf?: number; transport: TransportSpec; batch?: string },
+  extra: { bootloader: string; finish: string; diskMap: string | null; ttlMs: number; actor: string; redeployOf?: number; transport: TransportSpec; batch?: string; identity?: string },
 ): Armed {
   const token = newDeployToken();
   const created = now();
@@ -213,10 +223,10 @@ function insertDeployment(
     const r = d.db
       .prepare(
         `INSERT INTO deployments (node_id, node_name, image_name, image_version, image_digest, manifest, layout_digest, inputs, transport,
-           bootloader, finish, disk_map, token, expires_at, status, redeploy_of, created_by, created_at, batch)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'armed', ?, ?, ?, ?)`,
+           bootloader, finish, disk_map, token, expires_at, status, redeploy_of, created_by, created_at, batch, identity)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'armed', ?, ?, ?, ?, ?)`,
       )
-      .run(node.id, node.name, m.name, m.version, m.digest, JSON.stringify(m), layoutDigest, JSON.stringify(inputs), JSON.stringify(extra.transport), extra.bootloader, extra.finish, extra.diskMap, token, expiresAt, extra.redeployOf ?? null, extra.actor, created, extra.batch ?? newBatch());
+      .run(node.id, node.name, m.name, m.version, m.digest, JSON.stringify(m), layoutDigest, JSON.stringify(inputs), JSON.stringify(extra.transport), extra.bootloader, extra.finish, extra.diskMap, token, expiresAt, extra.redeployOf ?? null, extra.actor, created, extra.batch ?? newBatch(), extra.identity ?? newIdentitySeed());
     id = Number(r.lastInsertRowid);
     d.db.prepare("UPDATE nodes SET boot_action = 'install', updated_at = ? WHERE id = ?").run(created, node.id);
     d.audit(extra.actor, extra.redeployOf ? 'deploy.redeploy' : 'deploy.arm', node.name, { deployment: id, image: `${m.name}@${m.version}`, digest: m.digest, layout: layoutDigest, redeployOf: extra.redeployOf, transport: extra.transport.kind });
@@ -326,6 +336,9 @@ export function redeploy(d: DataDir, recordId: number, o: { ttlMs?: number; acto
     ttlMs: o.ttlMs ?? DEFAULT_TTL_MS,
     actor: o.actor,
     redeployOf: recordId,
+    // The same identity: the node gets the UUIDs of the record again (a record from before
+    // migration 3 has one too; null only if the column was written by hand).
+    identity: r.identity ?? undefined,
     // The same transport and options; a batch of its own (its old session is over).
     transport: transportOf(r),
   });
@@ -416,7 +429,7 @@ export function installConfig(d: DataDir, row: DeploymentRow, baseUrl: string): 
   }
   const cfg: InstallConfig = {
     node: { name: row.node_name, macs, properties: nodeRow ? j(nodeRow.properties, {}) : {} },
-    deployment: { id: row.id, expiresAt: row.expires_at },
+    deployment: { id: row.id, expiresAt: row.expires_at, ...(row.identity ? { identity: row.identity } : {}) },
     image: JSON.parse(row.manifest),
     layout: { xml: layout.xml, digest: layout.digest },
     inputs: j(row.inputs, {}),

@@ -170,4 +170,11 @@ export const MIGRATIONS: string[] = [
     updated_at TEXT NOT NULL
   );
   `,
+  // 5: issue 17 (identity): every deployment record's identity seed, from which the node's file
+  // system, RAID and GPT UUIDs derive. A redeploy copies its record's seed (the same UUIDs
+  // again); any other arm draws a fresh one. Existing records get a random one each.
+  `
+  ALTER TABLE deployments ADD COLUMN identity TEXT;
+  UPDATE deployments SET identity = lower(hex(randomblob(16))) WHERE identity IS NULL;
+  `,
 ];

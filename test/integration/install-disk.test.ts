@@ -36,6 +36,9 @@ describe('install onto a loop-device disk', () => {
     const src = path.join(work, 'src');
     await run([path.join(__dirname, 'helpers/grub-image.sh'), src]);
     fs.writeFileSync(path.join(src, 'etc/marker'), 'installed by ferry\n');
+    // A kernel for GRUB's 10_linux to make a boot entry of (it only lists the file): the host has
+    // no udev, so grub-mkconfig names the root by its device and the installer must rewrite it.
+    fs.writeFileSync(path.join(src, 'boot/vmlinuz-6.1.0-ferry-test'), Buffer.alloc(4096, 1));
     await server.image('grubby', src, [{ kind: 'hostname' }]);
     const layout = fs.readFileSync(path.join(ROOT, 'layouts/bios-msdos.xml'), 'utf8');
     const armed = server.arm('disk1', 'grubby', { layout });
@@ -75,7 +78,17 @@ describe('install onto a loop-device disk', () => {
         expect(fstab).toMatch(new RegExp(`^UUID=${uuid}\\s+/\\s+ext4`, 'm'));
         expect(fstab).toMatch(/\s\/boot\s+ext4/);
         expect(fstab).toMatch(/\sswap\s/);
-        expect(fs.readFileSync(path.join(mnt, 'boot/grub/grub.cfg'), 'utf8')).toContain('BEGIN /etc/grub.d/00_header');
+        const cfg = fs.readFileSync(path.join(mnt, 'boot/grub/grub.cfg'), 'utf8');
+        expect(cfg).toContain('BEGIN /etc/grub.d/00_header');
+        // The kernel command lines name the root by UUID, never by the loop device's name.
+        expect(fs.existsSync('/dev/disk/by-uuid/' + uuid), 'this host has /dev/disk/by-uuid: the test would not show the fix').toBe(false);
+        const kernels = cfg.split('\n').filter((l) => /^\s*linux\s/.test(l));
+        expect(kernels.length, cfg).toBeGreaterThan(0);
+        for (const l of kernels) expect(l).toMatch(new RegExp(`\\sroot=UUID=${uuid}\\s`));
+        expect(cfg).not.toContain(`root=${loop}`);
+        // GRUB itself wrote the device name (no udev here); the installer said what it changed.
+        const fixed = events.find((e) => e.phase === 'bootloader' && e.object === '/boot/grub/grub.cfg');
+        expect(fixed?.message).toMatch(new RegExp(`^root=${loop}p6 became root=UUID=${uuid} on \\d+ kernel line`));
         expect(fs.existsSync(path.join(mnt, 'boot/grub/i386-pc/core.img'))).toBe(true);
       } finally {
         await run(['umount', path.join(mnt, 'boot')]);

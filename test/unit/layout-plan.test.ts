@@ -108,7 +108,7 @@ describe('fitting', () => {
       <lvm><lvm_group name="vg"><lv name="a" size="300"/></lvm_group></lvm>
       <fsinfo real_dev="/dev/sda2" mp="/" fs="xfs"/></config>`);
     const e = planError(() => planDisks(l, [disk('/dev/sda', 1)]));
-    expect(e.problems.map((p) => p.code).sort()).toEqual(['FERRY_E_FS_TOO_SMALL', 'FERRY_E_LAYOUT_TOO_BIG']);
+    expect(e.problems.map((p) => p.code).sort()).toEqual(['FERRY_E_FS_TOO_SMALL', 'FERRY_E_LAYOUT_TOO_BIG', 'FERRY_W_PLAN_BOOTLOADER_DISK']);
     expect(e.problems.find((p) => p.code === 'FERRY_E_FS_TOO_SMALL')!.message).toContain('314572800 bytes');
   });
 
