@@ -69,19 +69,16 @@ export const ui: Resource = (app, ctx) => {
     const s = sessions.create();
     return pageHeaders(reply)
       .header('set-cookie', cookieHeader(s.id, { secure: secure(request), maxAgeS: Math.floor(sessions.limits.maxAgeMs / 1000) }))
-      .send({ csrf: s.csrf, idleSeconds: sessions.limits.idleMs / 1000, csrfHeader: CSRF_HEADER });
+      .send({ session: true, csrf: s.csrf, idleSeconds: sessions.limits.idleMs / 1000, csrfHeader: CSRF_HEADER });
   });
   onlyMethods(app, `${UI_PREFIX}login`, ['POST']);
 
-  // GET /ui/session: the CSRF token of the page's session (a reloaded page has lost it from memory).
+  // GET /ui/session: the CSRF token of the page's session (a reloaded page has lost it from memory),
+  // or {session: false}: not being logged in is an answer here, not an error.
   app.get(`${UI_PREFIX}session`, { config: none }, async (request, reply) => {
     const l = store(ctx.sessions).lookup(sessionCookie(request.raw));
-    if (!l.ok) {
-      throw l.why === 'expired'
-        ? httpError('FERRY_E_SESSION_EXPIRED', 'the console session has expired', 'log in again with the admin token')
-        : httpError('FERRY_E_SESSION_INVALID', 'no console session (not logged in, logged out, or the server restarted)', 'log in with the admin token');
-    }
-    return pageHeaders(reply).send({ csrf: l.session.csrf, csrfHeader: CSRF_HEADER });
+    if (!l.ok) return pageHeaders(reply).send({ session: false, why: l.why });
+    return pageHeaders(reply).send({ session: true, csrf: l.session.csrf, csrfHeader: CSRF_HEADER });
   });
   onlyMethods(app, `${UI_PREFIX}session`, ['GET']);
 

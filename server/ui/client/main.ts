@@ -75,18 +75,20 @@ function connect(): void {
 // ---- login ----
 async function checkSession(): Promise<void> {
   try {
-    setSession(await call('GET', '/ui/session'));
+    const s = await call<{ session: boolean; csrf: string; csrfHeader: string; why?: string }>('GET', '/ui/session');
+    if (!s.session) return login(s.why === 'expired' ? 'Your session expired; log in again.' : '');
+    setSession(s);
     start();
-  } catch {
-    login();
+  } catch (e) {
+    login(e instanceof CallError ? `${e.error.code}: ${e.error.message}` : String(e));
   }
 }
 
-function login(): void {
+function login(note = ''): void {
   stream?.close();
   redraw = undefined;
   const token = h('input', { type: 'password', id: 'token', name: 'token', autocomplete: 'current-password', required: true, 'aria-label': 'admin token' }) as HTMLInputElement;
-  const err = h('p', { id: 'login-error', class: 'bad', role: 'alert' });
+  const err = h('p', { id: 'login-error', class: 'bad', role: 'alert' }, note);
   const form = h(
     'form',
     {
@@ -141,7 +143,7 @@ function route(): void {
 }
 
 window.addEventListener('hashchange', route);
-whenLoggedOut(() => login());
+whenLoggedOut(() => login('Your session ended; log in again.'));
 
 // ---- dashboard ----
 const ACTIVE = new Set(['armed', 'running', 'lost', 'error']);
