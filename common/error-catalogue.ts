@@ -10,14 +10,22 @@ export interface CatalogueEntry {
 export function parseErrorCatalogue(md: string): Record<string, CatalogueEntry> {
   const out: Record<string, CatalogueEntry> = {};
   let code: string | undefined;
+  // The fix is the paragraph that starts with "Fix:", wrapped over any number of lines.
+  let inFix = false;
   for (const line of md.split('\n')) {
     const m = /^###\s+(FERRY_[EW]_[A-Z0-9_]+)\s*$/.exec(line);
     if (m) {
       code = m[1];
       out[code] = { meaning: '' };
+      inFix = false;
     } else if (/^#/.test(line)) code = undefined;
-    else if (code && line.startsWith('Fix:')) out[code].fix = line.slice(4).trim();
-    else if (code && line.trim() && out[code].fix === undefined) out[code].meaning = (out[code].meaning + ' ' + line.trim()).trim();
+    else if (!code) continue;
+    else if (!line.trim()) inFix = false;
+    else if (line.startsWith('Fix:')) {
+      out[code].fix = line.slice(4).trim();
+      inFix = true;
+    } else if (inFix) out[code].fix += ' ' + line.trim();
+    else if (out[code].fix === undefined) out[code].meaning = (out[code].meaning + ' ' + line.trim()).trim();
   }
   return out;
 }
