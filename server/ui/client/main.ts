@@ -357,7 +357,7 @@ async function nodePage(name: string): Promise<void> {
   clear(
     main,
     h('h1', {}, node.name),
-    dl([['MACs', node.macs.join(', ') || '-'], ['groups', node.groups.join(', ') || '-'], ['image', node.image ?? '-'], ['layout', node.layout ? `${node.layout.digest.slice(0, 19)} (${node.layout.source ?? ''})` : '-'], ['boot action', node.bootAction], ['properties', kv(node.properties)], ['inputs', kv(node.inputs)], ['transport', node.transport ?? 'default']]),
+    dl([['MACs', node.macs.join(', ') || '-'], ['groups', node.groups.join(', ') || '-'], ['image', node.image ?? '-'], ['layout', node.layout ? node.layout.digest.slice(0, 19) + (node.layout.source ? ` (${node.layout.source})` : '') : '-'], ['boot action', node.bootAction], ['properties', kv(node.properties)], ['inputs', kv(node.inputs)], ['transport', node.transport ?? 'default']]),
     h('h2', {}, 'Deployments'),
     history,
   );
