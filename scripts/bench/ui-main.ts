@@ -66,8 +66,14 @@ try {
   await page.reload();
   await page.waitForFunction((n) => document.querySelectorAll('#progress tr[data-node]').length >= n, { timeout: 30_000 }, ACTIVE);
   const firstRender = (Date.now() - t0) / 1000;
+  // Where it went, as the page saw it (ms since its navigation started).
+  const parts = await page.evaluate(() => {
+    const r = (name: string) => performance.getEntriesByType('resource').find((e) => e.name.includes(name)) as PerformanceResourceTiming | undefined;
+    const nav = performance.getEntriesByType('navigation')[0] as PerformanceNavigationTiming;
+    return { html: nav.responseEnd, script: r('app.js')?.responseEnd, session: r('/ui/session')?.responseEnd, stream: r('/events')?.responseStart, drawn: performance.now() };
+  });
   console.log(`nodes ${NODES}, installs in progress ${ACTIVE}`);
-  console.log(`first render (load to ${ACTIVE} rows drawn): ${firstRender.toFixed(2)} s (goal <= 1 s)`);
+  console.log(`first render (load to ${ACTIVE} rows drawn): ${firstRender.toFixed(2)} s (goal <= 1 s); in the page: ${Object.entries(parts).map(([k, v]) => `${k} ${v === undefined ? '-' : (v as number).toFixed(0)} ms`).join(', ')}`);
 
   const seen = () => page.evaluate(() => Number(/^(\d+)/.exec(document.getElementById('rate')?.textContent ?? '')?.[1] ?? 0));
   let bytes = 0;

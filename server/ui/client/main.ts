@@ -280,8 +280,10 @@ async function nodesPage(): Promise<void> {
     const names = [...selected];
     if (!names.length) return say(`select nodes to ${what}`, true);
     try {
-      say(await f(names));
+      const done = await f(names);
+      // Redrawn with the new records first, then told: what the message speaks of is on the page.
       await nodesPage();
+      say(done);
     } catch (e) {
       failure(e);
     }
