@@ -38,6 +38,7 @@ await Promise.all([
     entryNames: 'app',
     // docs/errors.md as text: the console shows each error code's fix line from it.
     loader: { '.md': 'text' },
+    alias: { 'ferry-errors-md': './docs/errors.md' },
     bundle: true,
     platform: 'browser',
     format: 'esm',

@@ -12,7 +12,8 @@ import { formatEta, MonitorState, type MonitorRow } from '../../monitor-state.js
 import { ADMIN, call, CallError, setSession, whenLoggedOut } from './api.js';
 import { age, bytes, clear, h } from './dom.js';
 import { parseErrorCatalogue } from '../../../common/error-catalogue.js';
-import errorsMd from '../../../docs/errors.md';
+// docs/errors.md, put in by the bundler (scripts/bundle.mjs alias): docs are not code to import.
+import errorsMd from 'ferry-errors-md';
 
 /** docs/errors.md, bundled: the fix line of each error code. */
 const CATALOGUE = parseErrorCatalogue(errorsMd);

@@ -1,5 +1,5 @@
-// esbuild's text loader (scripts/bundle.mjs): a bundled Markdown file is its text.
-declare module '*.md' {
+// docs/errors.md as text, aliased by scripts/bundle.mjs (esbuild's text loader).
+declare module 'ferry-errors-md' {
   const text: string;
   export default text;
 }
