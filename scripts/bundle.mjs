@@ -33,6 +33,23 @@ await Promise.all([
     outfile: 'build/ferry-installer.cjs',
     format: 'cjs',
   }),
+  // The web console's client (server/ui/client), served by `ferry serve` under /ui/: for browsers, no CDN.
+  build({
+    entryPoints: ['server/ui/client/main.ts'],
+    outdir: 'build/ui',
+    entryNames: 'app',
+    // docs/errors.md as text: the console shows each error code's fix line from it.
+    loader: { '.md': 'text' },
+    alias: { 'ferry-errors-md': './docs/errors.md' },
+    bundle: true,
+    platform: 'browser',
+    format: 'esm',
+    target: ['chrome110', 'firefox110', 'safari16'],
+    minify: true,
+    sourcemap: 'linked',
+    logLevel: 'warning',
+    legalComments: 'none',
+  }),
   // The boot environment builder (make initrd).
   build({
     ...common,

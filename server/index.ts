@@ -12,6 +12,7 @@ import { DataDir, ensureAdminToken } from './context.js';
 import { DEFAULT_LOST_AFTER_MS, markLost } from './db/deployments.js';
 import { lockDataDir } from './lock.js';
 import { EventHub } from './api/events.js';
+import { SessionStore } from './ui/sessions.js';
 import { buildApp, type ServerContext } from './api/app.js';
 import { parseMirrors } from './api/fanout-routes.js';
 import { bootDecision } from './boot/decide.js';
@@ -96,7 +97,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     data.close();
     throw e;
   }
-  const ctx: ServerContext = { data, adminToken, publicUrl: '', bootDir: o.bootDir ?? join(o.dataDir, 'boot'), hub, kernelArgs: o.kernelArgs ?? [], multicast, mirrors };
+  const ctx: ServerContext = { data, adminToken, publicUrl: '', bootDir: o.bootDir ?? join(o.dataDir, 'boot'), hub, kernelArgs: o.kernelArgs ?? [], multicast, mirrors, sessions: new SessionStore() };
   const app = await buildApp(ctx);
   limitConnectionsPerClient(app.server);
   try {

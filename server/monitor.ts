@@ -1,15 +1,13 @@
 /**
  * What `ferry monitor` shows: one row per deployment (node, stage, percent, MB/s, ETA,
- * state), computed by a pure state machine fed with the server's event stream
- * (a `snapshot` on connect, then `progress` and `deployment` messages).
+ * state), computed by a pure state machine (monitor-state.ts) fed with the server's event
+ * stream (a `snapshot` on connect, then `progress` and `deployment` messages).
  */
-import type { ProgressEvent } from '../common/progress.js';
 import type { DataDir } from './context.js';
-import { deploymentEvents, listDeployments, type DeploymentInfo, type StoredEvent } from './db/deployments.js';
+import { deploymentEvents, listDeployments } from './db/deployments.js';
+import type { MonitorSnapshot } from './monitor-state.js';
 
-export interface MonitorSnapshot {
-  deployments: { info: DeploymentInfo; events: StoredEvent[] }[];
-}
+export { MonitorState, formatEta, rowCells, type MonitorRow, type MonitorSnapshot } from './monitor-state.js';
 
 /** Active deployments and those that ended in the last hour, with their recent events. */
 export function monitorSnapshot(d: DataDir, recentMs = 3600_000): MonitorSnapshot {
@@ -17,144 +15,5 @@ export function monitorSnapshot(d: DataDir, recentMs = 3600_000): MonitorSnapsho
   const deps = listDeployments(d, { limit: 500 }).filter((x) => x.status === 'armed' || x.status === 'running' || x.status === 'lost' || (x.endedAt && Date.parse(x.endedAt) >= cutoff));
   return {
     deployments: deps.map((info) => ({ info, events: deploymentEvents(d, info.id).slice(-200) })),
-  };
-}
-
-export interface MonitorRow {
-  id: number;
-  node: string;
-  image: string;
-  /** The deployment's transport; "multicast>http" once a layer fell back to HTTP. */
-  transport: string;
-  stage: string;
-  object?: string;
-  percent?: number;
-  mbps?: number;
-  etaSeconds?: number;
-  state: string;
-  message?: string;
-  updatedAt?: string;
-}
-
-interface Sample {
-  t: number;
-  bytes: number;
-}
-
-type TrackInfo = Pick<DeploymentInfo, 'id' | 'node' | 'image' | 'status'> & { transport?: DeploymentInfo['transport'] };
-
-interface Track {
-  info: TrackInfo;
-  /** Layers (digests) that fell back to HTTP. */
-  fellBack: Set<string>;
-  stage: string;
-  object?: string;
-  bytes?: number;
-  total?: number;
-  samples: Sample[];
-  message?: string;
-  lastState?: string;
-  updatedAt?: string;
-}
-
-const WINDOW_MS = 5000;
-
-export class MonitorState {
-  private tracks = new Map<number, Track>();
-
-  applySnapshot(s: MonitorSnapshot): void {
-    this.tracks.clear();
-    for (const d of s.deployments) {
-      this.deployment(d.info);
-      for (const e of d.events) this.progress(d.info.id, d.info.node, e);
-    }
-  }
-
-  deployment(info: TrackInfo & Pick<DeploymentInfo, 'stage'>): void {
-    const t = this.tracks.get(info.id);
-    if (t) t.info = { ...t.info, ...info };
-    else this.tracks.set(info.id, { info, stage: info.stage ?? '', samples: [], fellBack: new Set() });
-  }
-
-  progress(id: number, node: string, e: ProgressEvent): void {
-    let t = this.tracks.get(id);
-    if (!t) {
-      t = { info: { id, node, image: '', status: 'running' }, stage: '', samples: [], fellBack: new Set() };
-      this.tracks.set(id, t);
-    }
-    // The server makes a lost deployment running again when its installer is heard from.
-    if (t.info.status === 'lost') t.info.status = 'running';
-    if (e.state === 'heartbeat') {
-      t.updatedAt = e.ts;
-      return;
-    }
-    // The installer's fallback warning (installer/transport/index.ts): {transport, fallback: 'http'}.
-    if (e.state === 'warning' && e.details?.fallback === 'http' && e.object) t.fellBack.add(e.object);
-    const ts = e.ts ? Date.parse(e.ts) : Date.now();
-    if (e.phase !== t.stage || (e.object !== undefined && e.object !== t.object)) {
-      t.samples = [];
-      t.bytes = undefined;
-      t.total = undefined;
-    }
-    t.stage = e.phase;
-    if (e.object !== undefined) t.object = e.object;
-    if (e.bytes !== undefined) {
-      t.bytes = e.bytes;
-      t.samples.push({ t: ts, bytes: e.bytes });
-      while (t.samples.length > 2 && t.samples[t.samples.length - 1].t - t.samples[0].t > WINDOW_MS) t.samples.shift();
-    }
-    if (e.total !== undefined) t.total = e.total;
-    if (e.message !== undefined) t.message = e.message;
-    t.lastState = e.state;
-    t.updatedAt = e.ts;
-    if (t.info.status === 'armed') t.info.status = 'running';
-  }
-
-  /** Apply one message of the event stream. */
-  apply(type: string, data: any): void {
-    if (type === 'snapshot') this.applySnapshot(data as MonitorSnapshot);
-    else if (type === 'deployment') this.deployment(data as DeploymentInfo);
-    else if (type === 'progress') this.progress(data.deployment, data.node, data.event as ProgressEvent);
-  }
-
-  rows(): MonitorRow[] {
-    return [...this.tracks.values()]
-      .sort((a, b) => a.info.node.localeCompare(b.info.node) || a.info.id - b.info.id)
-      .map((t) => {
-        const kind = t.info.transport?.kind ?? 'http';
-        const transport = t.fellBack.size && kind !== 'http' ? `${kind}>http` : kind;
-        const row: MonitorRow = { id: t.info.id, node: t.info.node, image: t.info.image, transport, stage: t.stage || '-', state: t.info.status, object: t.object, message: t.message, updatedAt: t.updatedAt };
-        if (t.bytes !== undefined && t.total) row.percent = Math.min(100, (100 * t.bytes) / t.total);
-        const s = t.samples;
-        if (s.length >= 2 && s[s.length - 1].t > s[0].t) {
-          const rate = ((s[s.length - 1].bytes - s[0].bytes) * 1000) / (s[s.length - 1].t - s[0].t);
-          if (rate > 0) {
-            row.mbps = rate / 1e6;
-            if (t.total !== undefined && t.bytes !== undefined) row.etaSeconds = Math.max(0, (t.total - t.bytes) / rate);
-          }
-        }
-        if (t.lastState === 'error' && row.state === 'running') row.state = 'error';
-        return row;
-      });
-  }
-}
-
-export function formatEta(s?: number): string {
-  if (s === undefined || !Number.isFinite(s)) return '';
-  const r = Math.round(s);
-  const h = Math.floor(r / 3600), m = Math.floor((r % 3600) / 60), sec = r % 60;
-  return h ? `${h}h${String(m).padStart(2, '0')}m` : m ? `${m}m${String(sec).padStart(2, '0')}s` : `${sec}s`;
-}
-
-/** The table's cells as text. */
-export function rowCells(r: MonitorRow): Record<string, string> {
-  return {
-    node: r.node,
-    via: r.transport,
-    stage: r.stage,
-    percent: r.percent === undefined ? '' : `${r.percent.toFixed(0)}%`,
-    'mb/s': r.mbps === undefined ? '' : r.mbps.toFixed(1),
-    eta: formatEta(r.etaSeconds),
-    state: r.state,
   };
 }

@@ -306,6 +306,13 @@ export const CloneRequestSchema = contract(
   'the clone request',
 );
 
+/** POST /ui/login: the admin token, exchanged for a console session cookie. */
+export const LoginRequestSchema = contract(
+  Type.Object({ token: Type.String({ minLength: 1, maxLength: 512 }) }, { additionalProperties: false, ferryMessage: 'must be an object {"token": ADMIN_TOKEN}' }),
+  'FERRY_E_BAD_REQUEST',
+  'the login request',
+);
+
 export type ProgressEventBody = Static<typeof ProgressEventSchema>;
 export type InstallEventsBody = Static<typeof InstallEventsBodySchema>;
 export type InstallResult = Static<typeof InstallResultSchema>;
@@ -316,3 +323,4 @@ export type NodeCreateBody = Static<typeof NodeCreateSchema>;
 export type NodePatchBody = Static<typeof NodePatchSchema>;
 export type GroupChangeBody = Static<typeof GroupChangeSchema>;
 export type CloneRequest = Static<typeof CloneRequestSchema>;
+export type LoginRequest = Static<typeof LoginRequestSchema>;

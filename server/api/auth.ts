@@ -7,6 +7,8 @@
  *  - `none`: network boot (firmware cannot send a token).
  * A route names its kind in its config (`config: { auth }`); a request that matches no route
  * is held to the kind of its prefix, so an unknown /api URL still needs the admin token.
+ * The web console's session cookie (server/ui/sessions.ts) stands for the admin token on
+ * admin routes, and a state-changing request with it must also carry its CSRF header.
  */
 import type { IncomingMessage } from 'node:http';
 import { API_PREFIX, BLOB_PREFIX, DIGEST_RE, INSTALL_ROUTES } from '../../common/protocol.js';
@@ -15,6 +17,7 @@ import { sameSecret } from '../context.js';
 import { checkDeployToken, deploymentUsesBlob, type DeploymentRow } from '../db/deployments.js';
 import { bearer, httpError } from './http.js';
 import type { ServerContext } from './route.js';
+import { CSRF_HEADER, sessionCookie, STATE_CHANGING } from '../ui/sessions.js';
 
 /** any: the admin token or a deploy token (a route that answers both, e.g. a multicast session's state). */
 export type AuthKind = 'admin' | 'deploy' | 'blob' | 'any' | 'none';
@@ -30,8 +33,24 @@ export function authOfPath(path: string): AuthKind {
   return 'none';
 }
 
-function authenticate(ctx: ServerContext, req: IncomingMessage): Auth {
+/** The admin grant of a console session cookie, or undefined when the request has none. */
+function sessionAuth(ctx: ServerContext, req: IncomingMessage): Auth | undefined {
+  const id = sessionCookie(req);
+  if (id === undefined || !ctx.sessions) return undefined;
+  const l = ctx.sessions.lookup(id);
+  if (!l.ok) throw httpError(l.why === 'expired' ? 'FERRY_E_SESSION_EXPIRED' : 'FERRY_E_SESSION_INVALID', l.why === 'expired' ? 'the console session has expired' : 'the console session is not known (the server restarted or it was logged out)', 'log in again at /ui/ with the admin token');
+  if (STATE_CHANGING.has(req.method ?? '') && !ctx.sessions.csrfOk(l.session, req.headers[CSRF_HEADER])) {
+    throw httpError('FERRY_E_CSRF', `a state-changing request with the console session needs its ${CSRF_HEADER} header`, 'send the CSRF token the console got at login (GET /ui/session) in the ' + CSRF_HEADER + ' header');
+  }
+  return { kind: 'admin' };
+}
+
+function authenticate(ctx: ServerContext, req: IncomingMessage, kind: AuthKind): Auth {
   const t = bearer(req);
+  if (t === undefined && kind === 'admin') {
+    const s = sessionAuth(ctx, req);
+    if (s) return s;
+  }
   if (t === undefined) throw httpError('FERRY_E_TOKEN_MISSING', 'this request needs a token (Authorization: Bearer TOKEN)', 'send the admin token (DATA/admin.token) or the deployment\'s token');
   if (t && sameSecret(t, ctx.adminToken)) return { kind: 'admin' };
   const c = checkDeployToken(ctx.data, t);
@@ -53,13 +72,13 @@ export function authorize(ctx: ServerContext, req: IncomingMessage, kind: AuthKi
   if (kind === 'none') return { kind: 'none' };
   if (kind === 'blob') {
     const digest = blobDigest(path);
-    const a = authenticate(ctx, req);
+    const a = authenticate(ctx, req, kind);
     if (a.kind === 'deploy' && !deploymentUsesBlob(a.row, digest)) {
       throw httpError('FERRY_E_FORBIDDEN', `deployment ${a.row.id}'s image does not use blob ${digest}`, 'a deploy token reads only the layers of its own deployment');
     }
     return a;
   }
-  const a = authenticate(ctx, req);
+  const a = authenticate(ctx, req, kind);
   if (kind === 'any') return a;
   if (kind === 'admin' && a.kind !== 'admin') throw httpError('FERRY_E_FORBIDDEN', 'a deploy token cannot use the admin API', 'use the admin token (DATA/admin.token)');
   if (kind === 'deploy' && a.kind !== 'deploy') throw httpError('FERRY_E_FORBIDDEN', 'the installer API needs a deploy token, not the admin token', 'use the token of a deployment (ferry deploy NODE prints it)');

@@ -12,6 +12,7 @@ import { API_PREFIX } from '../../common/protocol.js';
 import type { DataDir } from '../context.js';
 import type { AuthKind } from './auth.js';
 import type { EventHub } from './events.js';
+import type { SessionStore } from '../ui/sessions.js';
 import { methodNotAllowed, sendError } from './http.js';
 
 export interface ServerContext extends FanoutContext {
@@ -22,6 +23,8 @@ export interface ServerContext extends FanoutContext {
   hub: EventHub;
   /** Extra kernel arguments for every install boot (e.g. ferry.shell=1 in tests). */
   kernelArgs: string[];
+  /** The web console's sessions (server/ui/sessions.ts); without it session cookies are not accepted. */
+  sessions?: SessionStore;
 }
 
 declare module 'fastify' {

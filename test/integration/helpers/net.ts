@@ -92,3 +92,44 @@ export async function droppingProxy(target: string, dropEvery: number, o: { grow
     close: () => new Promise((r) => { for (const s of sockets) s.destroy(); srv.close(() => r()); }),
   };
 }
+
+/**
+ * A TCP proxy whose server-to-client direction runs at `bytesPerSecond` (a slow link): an install
+ * through it spends seconds in its layers stage, so a watcher (the web console) sees the stages
+ * one by one.
+ */
+export async function slowProxy(target: string, bytesPerSecond: number): Promise<{ url: string; close(): Promise<void> }> {
+  const u = new URL(target);
+  const sockets = new Set<net.Socket>();
+  const srv = net.createServer((client) => {
+    const up = net.connect(Number(u.port), u.hostname);
+    sockets.add(client);
+    sockets.add(up);
+    client.on('data', (d) => up.write(d));
+    // Each chunk leaves when the link has carried the ones before it; the order is kept.
+    let free = Date.now();
+    up.on('data', (d: Buffer) => {
+      free = Math.max(free, Date.now()) + (d.length * 1000) / bytesPerSecond;
+      setTimeout(() => client.writable && client.write(d), free - Date.now());
+    });
+    up.on('end', () => void setTimeout(() => client.end(), Math.max(0, free - Date.now())));
+    client.on('end', () => up.end());
+    for (const s of [client, up]) {
+      s.on('error', () => {
+        client.destroy();
+        up.destroy();
+      });
+      s.on('close', () => sockets.delete(s));
+    }
+  });
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  const port = (srv.address() as net.AddressInfo).port;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    close: () =>
+      new Promise<void>((r) => {
+        for (const s of sockets) s.destroy();
+        srv.close(() => r());
+      }),
+  };
+}

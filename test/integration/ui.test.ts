@@ -1,0 +1,245 @@
+/**
+ * The web console in a real browser: Debian's Chromium (/usr/bin/chromium, no download) driven by
+ * puppeteer-core, against a real `ferry serve` on loopback with the loopback installer
+ * (installer/install.ts runInstall into a directory) doing real installs. Screenshots of every
+ * page at 1280x800 and at a phone's width go to build/screenshots/.
+ */
+import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import puppeteer, { type Browser, type Page } from 'puppeteer-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PHASES } from '../../common/progress.js';
+import { runInstall } from '../../installer/install.js';
+import { addNode, addToGroup } from '../../server/db/inventory.js';
+import { getDeploymentRow } from '../../server/db/deployments.js';
+import { FerryServer, DIR_LAYOUT } from './helpers/ferry-server.js';
+import { smallTree } from './server/helpers.js';
+import { slowProxy } from './helpers/net.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+const SHOTS = path.join('build', 'screenshots');
+const SIZES = { desktop: { width: 1280, height: 800 }, phone: { width: 390, height: 844 } };
+const FAST = { baseMs: 20, maxMs: 200, giveUpAfterMs: 30_000 };
+const WAIT = { timeout: 20_000 };
+
+let server: FerryServer;
+let browser: Browser;
+let page: Page;
+let work: string;
+/** The image's first layer, corrupted for the failing install. */
+let webLayer: string;
+/**
+ * The nodes' link to the server, at 1 MB/s: the installer reports its events once a second, so
+ * its 2 MB layer keeps it in the layers stage long enough for the stages to be seen one by one.
+ */
+let slow: { url: string; close(): Promise<void> };
+/** JavaScript errors and console errors of the console's pages: there must be none. */
+const jsErrors: string[] = [];
+
+/** The loopback installer into a directory; `via` is the server URL it uses. */
+async function install(deploymentId: number, name: string, via = slow.url) {
+  const token = getDeploymentRow(server.data, deploymentId).token;
+  const root = path.join(work, name);
+  fs.mkdirSync(root, { recursive: true });
+  return runInstall({ server: via, token, root, yes: true, initramfs: false, backoff: FAST, console: () => {} });
+}
+
+async function go(hash: string, ready: string): Promise<void> {
+  await page.evaluate((h) => (location.hash = h), hash);
+  await page.waitForSelector(ready, WAIT);
+}
+
+async function flash(re: RegExp): Promise<string> {
+  const h = await page.waitForFunction((src) => {
+    const t = document.getElementById('flash')?.textContent ?? '';
+    return new RegExp(src).test(t) ? t : false;
+  }, WAIT, re.source);
+  return (await h.jsonValue()) as string;
+}
+
+beforeAll(async () => {
+  work = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-ui-'));
+  fs.mkdirSync(SHOTS, { recursive: true });
+  server = await FerryServer.start();
+  const src = smallTree(path.join(work, 'src'));
+  fs.writeFileSync(path.join(src, 'random.bin'), randomBytes(2 << 20));
+  webLayer = (await server.image('web', src)).layers[0].digest;
+  // Nodes reach the server (config, layers, events) through the slow link only.
+  slow = await slowProxy(server.url, 1 << 20);
+  await server.restart({ publicUrl: slow.url });
+  addNode(server.data, 'n1', { macs: ['52:54:00:aa:01:01'], image: 'web', layoutXml: DIR_LAYOUT, properties: { rack: 'r1' } }, 'test');
+  addNode(server.data, 'n2', { macs: ['52:54:00:aa:01:02'], image: 'web', layoutXml: DIR_LAYOUT, properties: { rack: 'r2' } }, 'test');
+  addToGroup(server.data, 'rack1', { nodes: ['n1', 'n2'], description: 'first rack' }, 'test');
+  addToGroup(server.data, 'site', { includes: ['rack1'] }, 'test');
+  browser = await puppeteer.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'] });
+  page = await browser.newPage();
+  await page.setViewport(SIZES.desktop);
+  page.on('pageerror', (e) => jsErrors.push(`pageerror: ${(e as Error).message}`));
+  page.on('console', (m) => {
+    if (m.type() === 'error') jsErrors.push(`console: ${m.text()}`);
+  });
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await slow?.close();
+  await server?.close();
+  fs.rmSync(work, { recursive: true, force: true });
+});
+
+describe('the web console in Chromium', () => {
+  it('logs in with the admin token and gets an HttpOnly, SameSite=Strict session cookie', async () => {
+    await page.goto(`${server.url}/ui/`);
+    await page.waitForSelector('#token', WAIT);
+    await page.type('#token', server.srv.adminToken);
+    await page.keyboard.press('Enter');
+    await page.waitForSelector('#live', WAIT);
+    const [cookie] = await browser.cookies();
+    expect(cookie).toMatchObject({ name: 'ferry_session', httpOnly: true, sameSite: 'Strict', secure: false, path: '/' });
+    expect(await page.evaluate(() => document.cookie)).toBe('');
+  });
+
+  it('arms an install from the Nodes page and shows the row go through the stages to success', async () => {
+    await go('#/nodes', 'tr[data-node="n1"]');
+    await page.click('[data-select="n1"]');
+    await page.click('#arm');
+    const id = Number(/n1 \(#(\d+)\)/.exec(await flash(/armed n1 \(#\d+\)/))![1]);
+    expect(getDeploymentRow(server.data, id)).toMatchObject({ node_name: 'n1', status: 'armed', created_by: 'api:admin' });
+
+    await go('#/', '#live');
+    await page.waitForSelector('tr[data-node="n1"][data-state="armed"]', WAIT);
+    // Every stage the row shows, in order, as the page draws it.
+    await page.evaluate(() => {
+      const seen: string[] = ((window as any).__stages = []);
+      const look = () => {
+        const r = document.querySelector('tr[data-node="n1"]');
+        const s = r?.getAttribute('data-stage');
+        if (s && s !== '-' && seen[seen.length - 1] !== s) seen.push(s);
+      };
+      new MutationObserver(look).observe(document.getElementById('progress')!, { childList: true, subtree: true });
+    });
+    const outcome = await install(id, 'n1', slow.url);
+    expect(outcome.result).toEqual({ status: 'success' });
+    await page.waitForSelector('tr[data-node="n1"][data-state="success"]', WAIT);
+    const stages = (await page.evaluate(() => (window as any).__stages)) as string[];
+    expect(stages.length).toBeGreaterThanOrEqual(2);
+    const order = stages.map((s) => (PHASES as readonly string[]).indexOf(s));
+    expect(order.every((x) => x >= 0)).toBe(true);
+    expect([...order].sort((a, b) => a - b)).toEqual(order);
+    expect(await page.$eval('[data-count="success"]', (e) => e.textContent)).toBe('success: 1');
+    await page.screenshot({ path: path.join(SHOTS, 'dashboard-1280.png') });
+  });
+
+  it('shows a failing install with its error code and the fix line, on the dashboard and the node page', async () => {
+    await go('#/nodes', 'tr[data-node="n2"]');
+    await page.click('[data-select="n2"]');
+    await page.click('#arm');
+    const id = Number(/n2 \(#(\d+)\)/.exec(await flash(/armed n2/))![1]);
+    server.corruptBlob(webLayer);
+    await go('#/', '#live');
+    const outcome = await install(id, 'n2');
+    expect(outcome.result).toMatchObject({ status: 'failed', error: { code: 'FERRY_E_LAYER_DIGEST' } });
+    await page.waitForSelector('#failures li[data-node="n2"] .code', WAIT);
+    const text = await page.$eval('#failures li[data-node="n2"]', (e) => e.textContent ?? '');
+    expect(text).toContain('FERRY_E_LAYER_DIGEST');
+    expect(text).toMatch(/Fix: \S/);
+    await page.screenshot({ path: path.join(SHOTS, 'dashboard-failure-1280.png') });
+
+    await go('#/node/n2', `details.deployment[data-id="${id}"] .error`);
+    expect(await page.$eval(`details.deployment[data-id="${id}"] .error`, (e) => e.textContent)).toContain('FERRY_E_LAYER_DIGEST');
+    const stages = await page.$$eval(`details.deployment[data-id="${id}"] .timeline tbody tr td:first-child`, (tds) => tds.map((t) => t.textContent));
+    expect(stages).toContain('layers');
+    await page.screenshot({ path: path.join(SHOTS, 'node-1280.png'), fullPage: true });
+  });
+
+  it('filters, sorts and selects on the Nodes page, and redeploys and cancels the selection', async () => {
+    await go('#/nodes', 'tr[data-node="n2"]');
+    await page.type('#search', 'rack=r2');
+    await page.waitForFunction(() => document.querySelectorAll('#nodes tr').length === 1, WAIT);
+    expect(await page.$$eval('#nodes tr', (r) => r.map((x) => x.getAttribute('data-node')))).toEqual(['n2']);
+    await page.click('#search', { count: 3 });
+    await page.keyboard.press('Backspace');
+    await page.select('#f-state', 'failed');
+    await page.waitForFunction(() => document.querySelectorAll('#nodes tr').length === 1, WAIT);
+    await page.select('#f-state', '');
+    await page.click('[data-sort="name"]'); // already by name: now descending
+    await page.waitForFunction(() => document.querySelector('#nodes tr')?.getAttribute('data-node') === 'n2', WAIT);
+    await page.click('#select-all');
+    expect(await page.$eval('#selected', (e) => e.textContent)).toBe('2 selected');
+    await page.click('#select-all');
+    await page.click('[data-select="n2"]');
+    await page.click('#redeploy');
+    await flash(/redeployed n2 \(#\d+ from #\d+\)/);
+    const armed = server.data.db.prepare("SELECT COUNT(*) AS n FROM deployments WHERE node_name = 'n2' AND status = 'armed'").get() as { n: number };
+    expect(armed.n).toBe(1);
+    await page.click('[data-select="n2"]');
+    await page.click('#cancel');
+    await flash(/cancelled 1;/);
+    const after = server.data.db.prepare("SELECT COUNT(*) AS n FROM deployments WHERE node_name = 'n2' AND status = 'armed'").get() as { n: number };
+    expect(after.n).toBe(0);
+    await page.screenshot({ path: path.join(SHOTS, 'nodes-1280.png') });
+  });
+
+  it('refuses a request without the session, and a state-changing one without the CSRF token', async () => {
+    // In the logged-in browser (a second tab, whose refused requests Chromium logs as errors):
+    // the cookie goes along, the CSRF header does not.
+    const probe = await browser.newPage();
+    await probe.goto(`${server.url}/ui/`);
+    await probe.waitForSelector('#live', WAIT);
+    const noCsrf = await probe.evaluate(async () => {
+      const r = await fetch('/api/v1/admin/deploy', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ select: ['n1'] }) });
+      return { status: r.status, body: await r.json() };
+    });
+    expect(noCsrf).toMatchObject({ status: 403, body: { error: { code: 'FERRY_E_CSRF' } } });
+    const wrongCsrf = await probe.evaluate(async () => {
+      const r = await fetch('/api/v1/admin/cancel', { method: 'POST', headers: { 'content-type': 'application/json', 'x-ferry-csrf': 'not-it' }, body: JSON.stringify({ select: ['n1'] }) });
+      return r.status;
+    });
+    expect(wrongCsrf).toBe(403);
+    // Reading with the cookie alone is allowed (GET changes nothing).
+    expect(await probe.evaluate(async () => (await fetch('/api/v1/admin/nodes')).status)).toBe(200);
+    await probe.close();
+    // Without the session: nothing.
+    const r = await fetch(`${server.url}/api/v1/admin/nodes`);
+    expect(r.status).toBe(401);
+    expect(((await r.json()) as any).error.code).toBe('FERRY_E_TOKEN_MISSING');
+    const forged = await fetch(`${server.url}/api/v1/admin/deploy`, { method: 'POST', headers: { cookie: 'ferry_session=forged', 'content-type': 'application/json', 'x-ferry-csrf': 'x' }, body: '{"select":["n1"]}' });
+    expect(forged.status).toBe(401);
+    expect(((await forged.json()) as any).error.code).toBe('FERRY_E_SESSION_INVALID');
+    const bad = await fetch(`${server.url}/ui/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"token":"wrong"}' });
+    expect(bad.status).toBe(401);
+    expect(bad.headers.get('set-cookie')).toBeNull();
+    // No deployment was armed by any of these.
+    expect((server.data.db.prepare("SELECT COUNT(*) AS n FROM deployments WHERE node_name = 'n1'").get() as { n: number }).n).toBe(1);
+  });
+
+  it('draws every page at 1280x800 and at a phone width with the keyboard alone, without JavaScript errors', async () => {
+    const pages: [string, string, string][] = [['#/', '#live', 'dashboard'], ['#/nodes', '#node-table', 'nodes'], ['#/node/n1', 'details.deployment', 'node'], ['#/images', 'section.image', 'images'], ['#/groups', '#group-tree li[data-group="rack1"]', 'groups']];
+    for (const [size, vp] of Object.entries(SIZES)) {
+      await page.setViewport(vp);
+      for (const [hash, ready, name] of pages) {
+        await go(hash, ready);
+        await page.screenshot({ path: path.join(SHOTS, `${name}-${size}.png`), fullPage: size === 'phone' });
+      }
+    }
+    await page.setViewport(SIZES.desktop);
+    // Keyboard: Tab reaches the navigation, Enter follows a link.
+    await go('#/', '#live');
+    await page.focus('nav a[href="#/groups"]');
+    await page.keyboard.press('Enter');
+    await page.waitForSelector('#group-tree', WAIT);
+    expect(await page.$eval('#group-tree > li', (e) => e.getAttribute('data-group'))).toBe('site');
+    // Images page: the layer sizes and which nodes run it.
+    await go('#/images', 'section.image');
+    expect(await page.$eval('section.image', (e) => e.textContent)).toMatch(/web@1.*Nodes: n1, n2/s);
+    // Logging out ends the session on the server: the old cookie is refused.
+    const [cookie] = await browser.cookies();
+    await page.click('#logout');
+    await page.waitForSelector('#token', WAIT);
+    const after = await fetch(`${server.url}/api/v1/admin/nodes`, { headers: { cookie: `ferry_session=${cookie.value}` } });
+    expect(after.status).toBe(401);
+    expect(jsErrors).toEqual([]);
+  });
+});
