@@ -70,6 +70,8 @@ export const TOOLS: Readonly<Record<string, Tool>> = {
   reboot: { package: 'systemd-sysv', by: I, bootEnv: 'busybox-static' }, poweroff: { package: 'systemd-sysv', by: I, bootEnv: 'busybox-static' },
   // multicast fan-out (server/multicast, installer/transport/multicast.ts, common/netif.ts)
   'udp-sender': { package: 'udpcast', by: S }, 'udp-receiver': { package: 'udpcast', by: I },
+  // BitTorrent fan-out (installer/transport/torrent.ts)
+  aria2c: { package: 'aria2', by: I },
   ip: { package: 'iproute2', by: IS, bootEnv: 'busybox-static' },
   // building the boot environment (initrd/)
   'apt-get': { package: 'apt', by: B }, 'apt-cache': { package: 'apt', by: B }, 'dpkg-deb': { package: 'dpkg', by: B },
