@@ -7,7 +7,7 @@
  *  3. runs aria2c with DHT, peer exchange and local peer discovery off, so the swarm is exactly
  *     what the server's tracker admits; the token travels in aria2's own config file (mode 0600,
  *     `header=`), never on its command line, and aria2 sends it to the tracker and the web seed;
- *  4. when the file is whole (aria2's control file is gone), feeds it to the layer sink (size and
+ *  4. when the file is whole (aria2's readout turns to SEED), feeds it to the layer sink (size and
  *     sha256, the shared extractor), while aria2 keeps seeding;
  *  5. keeps seeding through the customize and bootloader stages; the finish stage calls
  *     `finishSeeding`, which stays until the server says every peer of each swarm has the layer
@@ -87,11 +87,14 @@ export const torrentTransport: LayerTransport = {
     proc.done.then(() => (s.exited = true), (e) => ((s.exited = true), (exitErr = e)));
     let out = '';
     let peers = 0;
+    // aria2 keeps its control file while it seeds: the readout's SEED(...) says the download is whole.
+    let seeding = false;
     proc.child.stdout!.on('data', (b: Buffer) => {
       out = (out + b.toString('utf8')).slice(-4096);
       const lines = out.split('\n');
       out = lines.pop() ?? '';
       for (const l of lines) {
+        if (/\[#\w+ SEED\(/.test(l)) seeding = true;
         const r = parseReadout(l);
         if (r) {
           peers = r.peers;
@@ -106,13 +109,13 @@ export const torrentTransport: LayerTransport = {
       const whole = () => {
         if (s.exited) return true;
         try {
-          return fs.statSync(data).size === ref.size && !fs.existsSync(`${data}.aria2`);
+          return seeding && fs.statSync(data).size === ref.size;
         } catch {
           return false;
         }
       };
       await waitFor(whole, { timeoutMs: DOWNLOAD_TIMEOUT_MS, intervalMs: 200, what: 'the torrent download' });
-      if (s.exited && !(fs.existsSync(data) && !fs.existsSync(`${data}.aria2`) && fs.statSync(data).size === ref.size)) {
+      if (s.exited) {
         throw new FerryError('FERRY_E_TORRENT_FAILED', `aria2c ended before the layer was whole${exitErr ? `: ${(exitErr as Error).message.slice(0, 300)}` : ''}`, { details: { layer: ref.digest }, hint: 'nothing to do: the layer comes over HTTP; check that the nodes reach each other on TCP 6881-6999' });
       }
       o.progress?.({ phase: 'layers', state: 'info', object: ref.digest, message: `torrent: the layer is whole (${peers} peers); verifying and extracting while seeding`, details: { transport: 'torrent', peers, stage: 'downloaded' } });
