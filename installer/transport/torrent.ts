@@ -27,7 +27,7 @@ import type { ServerClient } from '../client.js';
 import type { LayerTransport } from './types.js';
 
 /** aria2 stops a download whose speed stayed 0 this long (then HTTP takes the layer). */
-const STALL_S = 30;
+const STALL_S = 20;
 /** The longest a layer may take by torrent before the HTTP fallback. */
 const DOWNLOAD_TIMEOUT_MS = 30 * 60 * 1000;
 export const DEFAULT_SEED_WAIT_S = 180;
@@ -89,6 +89,10 @@ export const torrentTransport: LayerTransport = {
     let peers = 0;
     // aria2 keeps its control file while it seeds: the readout's SEED(...) says the download is whole.
     let seeding = false;
+    // A swarm that moves no verified byte for STALL_S (e.g. a peer that only sends bad pieces,
+    // which aria2 keeps asking) ends the torrent attempt: HTTP takes the layer.
+    let best = 0;
+    let lastGain = Date.now();
     proc.child.stdout!.on('data', (b: Buffer) => {
       out = (out + b.toString('utf8')).slice(-4096);
       const lines = out.split('\n');
@@ -98,6 +102,7 @@ export const torrentTransport: LayerTransport = {
         const r = parseReadout(l);
         if (r) {
           peers = r.peers;
+          if (r.bytes > best) [best, lastGain] = [r.bytes, Date.now()];
           o.progress?.({ phase: 'layers', state: 'progress', object: ref.digest, bytes: Math.min(r.bytes, ref.size), total: ref.size, message: `torrent: ${r.peers} peers`, details: { transport: 'torrent', peers: r.peers, stage: 'download' } });
         }
       }
@@ -108,6 +113,7 @@ export const torrentTransport: LayerTransport = {
       o.progress?.({ phase: 'layers', state: 'info', object: ref.digest, message: `torrent ${t.infoHash}: ${Math.ceil(ref.size / t.pieceLength)} pieces of ${t.pieceLength} bytes, staged in ${dir}`, details: { transport: 'torrent', infoHash: t.infoHash, pieceLength: t.pieceLength } });
       const whole = () => {
         if (s.exited) return true;
+        if (!seeding && Date.now() - lastGain > STALL_S * 1000) return true;
         try {
           return seeding && fs.statSync(data).size === ref.size;
         } catch {
@@ -115,6 +121,9 @@ export const torrentTransport: LayerTransport = {
         }
       };
       await waitFor(whole, { timeoutMs: DOWNLOAD_TIMEOUT_MS, intervalMs: 200, what: 'the torrent download' });
+      if (!seeding && !s.exited) {
+        throw new FerryError('FERRY_E_TORRENT_STALLED', `the torrent moved no verified byte in ${STALL_S} s (${best} of ${ref.size} bytes, ${peers} peers)`, { details: { layer: ref.digest, bytes: best, peers }, hint: 'nothing to do: the layer comes over HTTP; check that the nodes reach the server and each other on TCP 6881-6999' });
+      }
       if (s.exited) {
         throw new FerryError('FERRY_E_TORRENT_FAILED', `aria2c ended before the layer was whole${exitErr ? `: ${(exitErr as Error).message.slice(0, 300)}` : ''}`, { details: { layer: ref.digest }, hint: 'nothing to do: the layer comes over HTTP; check that the nodes reach each other on TCP 6881-6999' });
       }
