@@ -129,6 +129,36 @@ export const MULTICAST_ROUTES = {
   session: `${API_PREFIX}/install/multicast/session`,
 } as const;
 
+/**
+ * BitTorrent (deploy token). GET torrent?layer=DIGEST → LayerTorrentAnswer (the layer's
+ * deterministic .torrent, base64); GET announce?info_hash=… is the tracker (BEP 3/23, bencoded,
+ * only for the image of the token); GET swarm?layer=DIGEST → the swarm's state (has every peer
+ * the layer?), which the installer asks before it stops seeding.
+ */
+export const TORRENT_ROUTES = {
+  torrent: `${API_PREFIX}/install/torrent`,
+  announce: `${API_PREFIX}/install/torrent/announce`,
+  swarm: `${API_PREFIX}/install/torrent/swarm`,
+} as const;
+
+export interface LayerTorrentAnswer {
+  layer: string;
+  infoHash: string;
+  pieceLength: number;
+  /** The .torrent file, base64. */
+  torrent: string;
+}
+
+export interface TorrentSwarmState {
+  layer: string;
+  infoHash: string;
+  peers: number;
+  complete: number;
+  incomplete: number;
+  done: boolean;
+  uploaded: number;
+}
+
 export type MulticastJoin =
   | {
       state: 'joined';

@@ -11,9 +11,9 @@ import { config } from '../stages/config.js';
 import { planTargetDisks } from '../stages/disks.js';
 import { identify } from '../stages/identify.js';
 import { parse as parseOptions } from '../../common/cli.js';
-import { OPTIONS, report } from './outcome.js';
+import { OPTIONS, report, seedWait } from './outcome.js';
 
-const INSTALL_USAGE = 'ferry install --server URL (--token TOKEN | --node NAME [--data DIR | --admin-token T]) (--disk DEV... --yes | --root DIR) [--no-initramfs]\n       ferry install --dry-run --server URL --token TOKEN (--disk DEV... | --root DIR) [--json]';
+const INSTALL_USAGE = 'ferry install --server URL (--token TOKEN | --node NAME [--data DIR | --admin-token T]) (--disk DEV... --yes | --root DIR) [--no-initramfs] [--seed-wait S]\n       ferry install --dry-run --server URL --token TOKEN (--disk DEV... | --root DIR) [--json]';
 
 function adminTokenFrom(v: Record<string, unknown>): string {
   return readAdminToken(dataDir(v), {
@@ -83,6 +83,7 @@ export async function installCommand(argv: string[]): Promise<number> {
     finish: 'stay',
     onNode: false,
     initramfs: v['no-initramfs'] ? false : undefined,
+    seedWaitS: seedWait(v['seed-wait'] as string | undefined),
   });
   if (v.json) process.stdout.write(JSON.stringify(outcome.result, null, 2) + '\n');
   return report(outcome);

@@ -1,12 +1,23 @@
 /** What `ferry-installer run` and `ferry install` share: their options and how an outcome is reported. */
 import { parse as parseOptions } from '../../common/cli.js';
+import { FerryError } from '../../common/errors.js';
 import type { runInstall } from '../install.js';
 
 export const OPTIONS = {
   server: { type: 'string' }, token: { type: 'string' }, bootif: { type: 'string' }, finish: { type: 'string' },
   disk: { type: 'string', multiple: true }, root: { type: 'string' }, yes: { type: 'boolean' }, cmdline: { type: 'string' },
   node: { type: 'string' }, 'admin-token': { type: 'string' }, 'no-initramfs': { type: 'boolean' },
+  'seed-wait': { type: 'string' },
 } as const;
+
+/** `--seed-wait S` (or ferry.seed_wait=S on the kernel command line): whole seconds, 0 to 3600. */
+export function seedWait(v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  if (!/^[0-9]{1,4}$/.test(v.trim()) || Number(v) > 3600) {
+    throw new FerryError('FERRY_E_BAD_VALUE', `--seed-wait "${v.slice(0, 40)}" is not a number of seconds from 0 to 3600`, { details: { seedWait: v.slice(0, 40) }, hint: 'give whole seconds, such as --seed-wait 180 (0: stop seeding as soon as the install is done)' });
+  }
+  return Number(v);
+}
 
 export function parse(argv: string[], u: string): Record<string, any> {
   return parseOptions(argv, OPTIONS, u, { positionals: false }).values;

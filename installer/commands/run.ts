@@ -10,7 +10,7 @@ import type { FinishAction } from '../../common/protocol.js';
 import { run } from '../../common/run.js';
 import { parseCmdline } from '../identify.js';
 import { runInstall, type InstallOptions } from '../install.js';
-import { parse, report } from './outcome.js';
+import { parse, report, seedWait } from './outcome.js';
 
 export const RUN_USAGE = 'ferry-installer run [--server URL --token TOKEN] [--bootif MAC] [--finish reboot|poweroff|stay] [--disk DEV]... [--root DIR] [--cmdline FILE]';
 
@@ -45,6 +45,7 @@ export async function runCommand(argv: string[]): Promise<number> {
     onNode: !v.root,
     // ferry.initramfs=0 skips the rebuild (slow under emulation; the image's own initramfs stays);
     // ferry.initramfs=1 rebuilds it whatever it holds; without either the installer decides.
+    seedWaitS: seedWait((v['seed-wait'] as string | undefined) ?? k['ferry.seed_wait']),
     initramfs: v['no-initramfs'] || k['ferry.initramfs'] === '0' ? false : k['ferry.initramfs'] === '1' ? true : undefined,
   };
   const outcome = await runInstall(opts);

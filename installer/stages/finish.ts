@@ -1,17 +1,24 @@
 /** finish: sync and unmount everything; the runner then reports, and only then reboots. */
 import * as fs from 'node:fs';
 import { run } from '../../common/run.js';
+import { finishSeeding, stopSeeding } from '../transport/index.js';
+import { DEFAULT_SEED_WAIT_S } from '../transport/torrent.js';
 import type { InstallContext, Stage } from './types.js';
 
 export const finish: Stage = {
   name: 'finish',
   async run(ctx) {
+    // A torrent install seeds until the swarm has its layers (or --seed-wait ends), then the
+    // staging directories go before the target is unmounted.
+    ctx.doing = 'seeding the layers until every node of the swarm has them';
+    await finishSeeding({ client: ctx.client, seedWaitS: ctx.opts.seedWaitS ?? DEFAULT_SEED_WAIT_S, progress: ctx.emit });
     ctx.doing = 'unmounting the target';
     await teardown(ctx);
   },
 };
 
 export async function teardown(ctx: InstallContext): Promise<void> {
+  await stopSeeding();
   if (!ctx.mounted) return;
   await run(['sync'], { quiet: true });
   if (ctx.plan && ctx.disk && ctx.root) await ctx.disk.teardownDiskPlan(ctx.plan, ctx.root);

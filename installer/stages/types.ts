@@ -20,6 +20,8 @@ export interface InstallOptions {
   root?: string;
   /** The operator confirmed wiping the disks. */
   yes: boolean;
+  /** Seconds a torrent install keeps seeding before the reboot, at most (--seed-wait; default 180). */
+  seedWaitS?: number;
   /** Overrides the deployment's finish action. */
   finish?: FinishAction;
   /**

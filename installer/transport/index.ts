@@ -15,15 +15,18 @@ import type { ExtractStats } from '../../layers/extract.js';
 import type { TargetRoot } from '../../layers/target.js';
 import { httpTransport, mirrorTransport } from './http.js';
 import { multicastTransport } from './multicast.js';
+import { torrentTransport } from './torrent.js';
 import { openLayerSink } from './sink.js';
 import type { LayerTransport, TransportOptions } from './types.js';
 
 export type { LayerTransport, TransportOptions } from './types.js';
 export { streamBlob } from './http.js';
+export { finishSeeding, stopSeeding } from './torrent.js';
 
 const TRANSPORT_MODULES: Partial<Record<TransportKind, LayerTransport>> = {
   http: httpTransport,
   multicast: multicastTransport,
+  torrent: torrentTransport,
 };
 
 export interface ApplyLayerOptions extends TransportOptions {
@@ -95,7 +98,7 @@ export async function applyLayerVia(kind: TransportKind, ref: LayerRef, o: Apply
     if (!t) failure = unsupported(kind);
     else {
       try {
-        return { stats: await attempt(t, ref, o, label), transport: kind };
+        return { stats: await attempt(t, ref, { stageDir: o.target.root, ...o }, label), transport: kind };
       } catch (e) {
         failure = toFerryError(e);
       }

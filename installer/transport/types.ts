@@ -26,6 +26,8 @@ export interface TransportOptions {
   index?: number;
   progress?: ProgressSink;
   backoff?: Backoff;
+  /** A directory on the target's file system for a transport that stages a layer whole (torrent). */
+  stageDir?: string;
   /** Aborted when the install stops. */
   signal?: AbortSignal;
 }

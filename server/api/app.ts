@@ -16,6 +16,7 @@ import { boot } from './boot.js';
 import { deployments } from './deployments.js';
 import { cancel } from './cancel-routes.js';
 import { fanout } from './fanout-routes.js';
+import { torrent } from './torrent-routes.js';
 import { groups } from './groups.js';
 import { images } from './images.js';
 import { install } from './install.js';
@@ -26,7 +27,7 @@ import { ui } from './ui.js';
 /** Every resource of the server; a new module is one more line here (docs/architecture.md). */
 export type { ServerContext } from './route.js';
 
-export const RESOURCES: Resource[] = [blobs, boot, install, fanout, deployments, cancel, nodes, groups, images, audit, monitor, ui];
+export const RESOURCES: Resource[] = [blobs, boot, install, fanout, torrent, deployments, cancel, nodes, groups, images, audit, monitor, ui];
 
 /** fastify's own refusals, as Ferry errors. */
 function ferryErrorOf(e: unknown): unknown {
