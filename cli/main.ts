@@ -23,6 +23,7 @@ export const COMMANDS: Record<string, Command> = {
   redeploy: { summary: 'deploy a record again: same image digest, layout and inputs', load: () => import('./redeploy.js') },
   audit: { summary: 'who changed what (images, nodes, groups, deployments), newest first', load: () => import('./audit.js') },
   monitor: { summary: 'live table of deployments in progress (--json for scripts)', load: () => import('./monitor.js') },
+  media: { summary: 'restore media: a hybrid ISO (CD or USB stick, BIOS and UEFI) that installs an image offline: build, write', load: () => import('./media.js') },
   pxe: { summary: 'network boot: dnsmasq proxy-DHCP configuration, iPXE chain script, pxelinux files', load: () => import('./pxe.js') },
 };
 
