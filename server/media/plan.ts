@@ -22,24 +22,10 @@
  */
 import { FerryError } from '../../common/errors.js';
 import type { ImageManifest } from '../../common/protocol.js';
+import { MEDIUM_FILE, MEDIUM_FORMAT, type MediumManifest } from '../../common/medium.js';
 import { DEFAULT_CONSOLE } from '../boot/ipxe.js';
 
-/** What the medium describes; ferry/medium.json. */
-export interface MediumManifest {
-  format: 'ferry-medium/1';
-  label: string;
-  /** Install without asking (no countdown). */
-  unattended: boolean;
-  /** Report to this server when the network reaches it. */
-  server?: string;
-  node: { name: string; macs: string[]; properties: Record<string, string> };
-  image: ImageManifest;
-  layout: { xml: string; digest: string };
-  inputs: Record<string, string>;
-  bootloader: 'auto' | 'none' | 'bios' | 'uefi';
-  /** Where each layer is on the medium, relative to its root. */
-  layers: { digest: string; size: number; path: string }[];
-}
+export type { MediumManifest } from '../../common/medium.js';
 
 /** Host paths of the bootloaders (Debian packages isolinux, syslinux-common, grub-efi-amd64-bin). */
 export interface LoaderPaths {
@@ -121,7 +107,7 @@ export function planMedium(i: MediumInput): MediumPlan {
   const L = i.loaders ?? DEBIAN_LOADERS;
   const layers = i.image.layers.map((l) => ({ digest: l.digest, size: l.size, path: blobPath(l.digest) }));
   const manifest: MediumManifest = {
-    format: 'ferry-medium/1',
+    format: MEDIUM_FORMAT,
     label: i.label,
     unattended: i.unattended,
     ...(i.server ? { server: i.server } : {}),
@@ -139,7 +125,7 @@ export function planMedium(i: MediumInput): MediumPlan {
     'boot/grub/grub.cfg': ['set timeout=1', 'set default=0', `menuentry "${title.replace(/"/g, "'")}" {`, `  linux /boot/vmlinuz ${args}`, '  initrd /boot/initrd.img', '}', ''].join('\n'),
     // Embedded in BOOTX64.EFI: find the ISO by its label, then read the medium's own grub.cfg.
     'efi-early.cfg': [`search --no-floppy --set=root --label ${i.label}`, 'set prefix=($root)/boot/grub', 'configfile ($root)/boot/grub/grub.cfg', ''].join('\n'),
-    'ferry/medium.json': JSON.stringify(manifest, null, 2) + '\n',
+    [MEDIUM_FILE]: JSON.stringify(manifest, null, 2) + '\n',
     'ferry/manifest.json': JSON.stringify(i.image, null, 2) + '\n',
     'ferry/layout.xml': i.layout.xml,
     'ferry/inputs.json': JSON.stringify(i.inputs, null, 2) + '\n',
