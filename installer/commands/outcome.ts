@@ -6,7 +6,7 @@ export const OPTIONS = {
   server: { type: 'string' }, token: { type: 'string' }, bootif: { type: 'string' }, finish: { type: 'string' },
   disk: { type: 'string', multiple: true }, root: { type: 'string' }, yes: { type: 'boolean' }, cmdline: { type: 'string' },
   node: { type: 'string' }, 'admin-token': { type: 'string' }, 'no-initramfs': { type: 'boolean' },
-  medium: { type: 'string' }, unattended: { type: 'boolean' },
+  medium: { type: 'string' }, unattended: { type: 'boolean' }, 'exclude-disk': { type: 'string', multiple: true },
 } as const;
 
 export function parse(argv: string[], u: string): Record<string, any> {
