@@ -53,6 +53,10 @@ export async function runCommand(argv: string[]): Promise<number> {
   };
   const outcome = await runInstall(opts);
   const code = report(outcome);
+  if (code === 0 && medium) {
+    // Nothing here can eject every kind of medium or reorder a BIOS's boot devices: say what decides the next boot.
+    process.stderr.write('ferry: installed from the medium; remove it, or keep the disk before it in the firmware\'s boot order, so the machine boots the installed system\n');
+  }
   if (code === 0 && outcome.finish !== 'stay') {
     process.stderr.write(`ferry: ${outcome.finish} now\n`);
     await run(['sync']);
