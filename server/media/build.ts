@@ -6,7 +6,7 @@
  * into place, so OUT is either the old file or the complete new one.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, mkdirSync, renameSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, mkdirSync, realpathSync, renameSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { FerryError } from '../../common/errors.js';
@@ -109,7 +109,8 @@ export async function buildMedium(d: DataDir, o: MediaBuildOptions): Promise<Med
   const partial = `${out}.partial-${process.pid}`;
   const stage = mkdtempSync(join(tmpdir(), 'ferry-media-'));
   try {
-    const plan = planMedium({ ...r, out: partial, label: o.label ?? defaultLabel(r.image), unattended: o.unattended, server: o.server, kernel: resolve(kernel), initrd: resolve(initrd), stage });
+    const plan = planMedium({ ...r, out: partial, label: o.label ?? defaultLabel(r.image), unattended: o.unattended, server: o.server, kernel: realpathSync(kernel), initrd: realpathSync(initrd), stage });
+    // realpath: a symlink (build/boot/initrd.img -> initrd-virtual.img) would go onto the ISO as a Rock Ridge link to nothing.
     for (const [p, content] of Object.entries(plan.files)) {
       mkdirSync(dirname(join(stage, p)), { recursive: true });
       writeFileSync(join(stage, p), content);

@@ -51,7 +51,9 @@ beforeAll(async () => {
   fs.mkdirSync(bootDir);
   const kernel = await ensureDebianKernel();
   fs.copyFileSync(kernel.vmlinuz, path.join(bootDir, 'vmlinuz'));
-  await buildBusyboxInitrd({ kernel, out: path.join(bootDir, 'initrd.img') });
+  // As make initrd leaves it: initrd.img is a symlink to the driver set's initrd.
+  await buildBusyboxInitrd({ kernel, out: path.join(bootDir, 'initrd-virtual.img') });
+  fs.symlinkSync('initrd-virtual.img', path.join(bootDir, 'initrd.img'));
   const tree = path.join(work, 'tree');
   busyboxImage(tree);
   // Two layers: the medium holds each as stored.
@@ -85,6 +87,9 @@ describe('ferry media build', () => {
     expect(mbr.readUInt16LE(510)).toBe(0xaa55);
     const x = await extract(path.join(work, 'x-catalogue'));
     expect(fs.existsSync(path.join(x, 'EFI/BOOT/BOOTX64.EFI'))).toBe(true);
+    // The boot environment's files themselves, not the symlink initrd.img is in the boot directory.
+    expect(fs.lstatSync(path.join(x, 'boot/initrd.img')).isFile()).toBe(true);
+    expect(fs.readFileSync(path.join(x, 'boot/initrd.img')).equals(fs.readFileSync(path.join(bootDir, 'initrd-virtual.img')))).toBe(true);
     const efiImg = await run(['mdir', '-i', path.join(x, 'efi.img'), '::/EFI/BOOT'], { quiet: true });
     expect(efiImg.stdout).toMatch(/BOOTX64\s+EFI/);
     expect(fs.readFileSync(path.join(x, 'isolinux/isolinux.cfg'), 'utf8')).toContain('ferry.medium=FERRY-MINI-2');
