@@ -27,6 +27,7 @@ export const COMMANDS: Record<string, Command> = {
   exec: { summary: 'run a command on many nodes over SSH, identical outputs gathered under node sets (web[01-12])', load: () => import('./exec.js') },
   'ssh-key': { summary: "print Ferry's public SSH key (made at first use) for authorized_keys", load: () => import('./ssh-key.js') },
   power: { summary: 'power nodes or @groups on, off, cycle, or ask their state (ipmi, redfish, qemu, wol, manual)', load: () => import('./power.js') },
+  media: { summary: 'restore media: a hybrid ISO (CD or USB stick, BIOS and UEFI) that installs an image offline: build, write', load: () => import('./media.js') },
   pxe: { summary: 'network boot: dnsmasq proxy-DHCP configuration, iPXE chain script, pxelinux files', load: () => import('./pxe.js') },
 };
 

@@ -49,17 +49,18 @@ export function errorEvent(phase: string, doing: string, e: FerryError): Progres
 
 export async function runInstall(opts: InstallOptions): Promise<InstallOutcome> {
   const client = new ServerClient({ server: opts.server, token: opts.token, backoff: opts.backoff });
-  const sender = new EventSender(client, { heartbeatMs: opts.heartbeatMs });
+  // A medium install has no server: events go to the console and onEvent only.
+  const sender = opts.medium ? undefined : new EventSender(client, { heartbeatMs: opts.heartbeatMs });
   const say = opts.console ?? ((l: string) => process.stderr.write(l + '\n'));
   const toConsole = throttled((e) => say(formatEvent(e)), 2000);
   const emit: ProgressSink = (e) => {
     const ev = e.ts ? e : { ...e, ts: new Date().toISOString() };
-    sender.push(ev);
+    sender?.push(ev);
     opts.onEvent?.(ev);
     if (e.state !== 'heartbeat') toConsole(ev);
   };
   const ctx: InstallContext = { opts, client, emit: throttled(emit, 1000), doing: 'starting', mounted: false, finish: opts.finish ?? 'reboot', warnings: [] };
-  sender.start();
+  sender?.start();
   const guard = crashGuard();
   // SIGINT/SIGTERM stop the install where it is: what was mounted is unmounted and the result is
   // `aborted`. A second signal of the same kind has its default effect (the handler is once()).
@@ -72,7 +73,7 @@ export async function runInstall(opts: InstallOptions): Promise<InstallOutcome> 
   process.once('SIGTERM', onSignal);
   let result: InstallResult = { status: 'success' };
   for (const stage of STAGES) {
-    sender.phase = stage.name;
+    if (sender) sender.phase = stage.name;
     const t0 = Date.now();
     emit({ phase: stage.name, state: 'start' });
     try {
@@ -93,11 +94,13 @@ export async function runInstall(opts: InstallOptions): Promise<InstallOutcome> 
   }
   process.removeListener('SIGINT', onSignal);
   process.removeListener('SIGTERM', onSignal);
-  const delivered = await sender.close();
-  try {
-    await client.postResult(result);
-  } catch (e) {
-    say(`could not report the result to the server: ${(e as Error).message}`);
+  const delivered = sender ? await sender.close() : true;
+  if (sender) {
+    try {
+      await client.postResult(result);
+    } catch (e) {
+      say(`could not report the result to the server: ${(e as Error).message}`);
+    }
   }
   guard.release();
   const fin = result.status === 'success' ? (opts.onNode ? ctx.finish : 'stay') : 'stay';

@@ -13,7 +13,9 @@ import { identify } from '../stages/identify.js';
 import { parse as parseOptions } from '../../common/cli.js';
 import { OPTIONS, report, seedWait } from './outcome.js';
 
-const INSTALL_USAGE = 'ferry install --server URL (--token TOKEN | --node NAME [--data DIR | --admin-token T]) (--disk DEV... --yes | --root DIR) [--no-initramfs] [--seed-wait S]\n       ferry install --dry-run --server URL --token TOKEN (--disk DEV... | --root DIR) [--json]';
+const INSTALL_USAGE = 'ferry install --server URL (--token TOKEN | --node NAME [--data DIR | --admin-token T]) (--disk DEV... --yes | --root DIR) [--no-initramfs] [--seed-wait S]
+       ferry install --medium DIR (--disk DEV... --yes | --root DIR) [--no-initramfs]
+       ferry install --dry-run --server URL --token TOKEN (--disk DEV... | --root DIR) [--json]';
 
 function adminTokenFrom(v: Record<string, unknown>): string {
   return readAdminToken(dataDir(v), {
@@ -55,6 +57,7 @@ export async function installCommand(argv: string[]): Promise<number> {
     return 0;
   }
   if (v.verbose) log.level = 'info';
+  if (v.medium) return mediumInstall(v);
   const server = v.server as string | undefined;
   if (!server) throw usageError('--server is required', INSTALL_USAGE);
   if (!v.token && !v.node) throw usageError('give --token TOKEN, or --node NAME to arm a deployment', INSTALL_USAGE);
@@ -84,6 +87,32 @@ export async function installCommand(argv: string[]): Promise<number> {
     onNode: false,
     initramfs: v['no-initramfs'] ? false : undefined,
     seedWaitS: seedWait(v['seed-wait'] as string | undefined),
+  });
+  if (v.json) process.stdout.write(JSON.stringify(outcome.result, null, 2) + '\n');
+  return report(outcome);
+}
+
+/**
+ * `ferry install --medium DIR`: install from a restore medium's files (the mounted ISO, or the
+ * ISO's files extracted) onto disks of this host or a directory; no server is involved. Every
+ * layer is verified before the first write; --yes confirms erasing the disks (no countdown).
+ */
+async function mediumInstall(v: Record<string, any>): Promise<number> {
+  if (!v.root && !(v.disk as string[] | undefined)?.length) throw usageError('name the target with --disk DEV (repeatable) or --root DIR', INSTALL_USAGE);
+  if (v.server || v.token || v.node) throw usageError('--medium installs without a server: leave out --server, --token and --node', INSTALL_USAGE);
+  if (v.disk && !v.yes) {
+    throw new FerryError('FERRY_E_NOT_CONFIRMED', `installing erases ${(v.disk as string[]).join(', ')}; add --yes to confirm`, { details: { disks: v.disk }, hint: 'add --yes after checking the device names (lsblk)' });
+  }
+  const outcome = await runInstall({
+    server: 'medium:' + v.medium,
+    token: '',
+    medium: v.medium as string,
+    disks: v.disk as string[] | undefined,
+    root: v.root as string | undefined,
+    yes: !!v.yes,
+    finish: 'stay',
+    onNode: false,
+    initramfs: v['no-initramfs'] ? false : undefined,
   });
   if (v.json) process.stdout.write(JSON.stringify(outcome.result, null, 2) + '\n');
   return report(outcome);

@@ -12,7 +12,7 @@ import { parseCmdline } from '../identify.js';
 import { runInstall, type InstallOptions } from '../install.js';
 import { parse, report, seedWait } from './outcome.js';
 
-export const RUN_USAGE = 'ferry-installer run [--server URL --token TOKEN] [--bootif MAC] [--finish reboot|poweroff|stay] [--disk DEV]... [--root DIR] [--cmdline FILE]';
+export const RUN_USAGE = 'ferry-installer run [--server URL --token TOKEN | --medium DIR [--exclude-disk DEV]... [--unattended]] [--bootif MAC] [--finish reboot|poweroff|stay] [--disk DEV]... [--root DIR] [--cmdline FILE]';
 
 function finishAction(v: string | undefined): FinishAction | undefined {
   if (v === undefined || v === '') return undefined;
@@ -30,12 +30,16 @@ export async function runCommand(argv: string[]): Promise<number> {
   if (v.verbose) log.level = 'info';
   const cmdlineFile = (v.cmdline as string | undefined) ?? '/proc/cmdline';
   const k = fs.existsSync(cmdlineFile) ? parseCmdline(fs.readFileSync(cmdlineFile, 'utf8')) : {};
-  const server = (v.server as string | undefined) ?? k['ferry.server'];
-  const token = (v.token as string | undefined) ?? k['ferry.token'];
-  if (!server || !token) throw usageError('no server or token: give --server and --token, or boot with ferry.server=URL ferry.token=TOKEN', RUN_USAGE);
+  const medium = v.medium as string | undefined;
+  const server = (v.server as string | undefined) ?? k['ferry.server'] ?? (medium ? 'medium:' + medium : undefined);
+  const token = (v.token as string | undefined) ?? k['ferry.token'] ?? (medium ? '' : undefined);
+  if (!server || token === undefined || (!medium && !token)) throw usageError('no server or token: give --server and --token, or boot with ferry.server=URL ferry.token=TOKEN', RUN_USAGE);
   const opts: InstallOptions = {
     server,
     token,
+    // A restore medium (ferry.medium=LABEL, mounted by the init): no server; the medium's disk is
+    // never a target; unless unattended, what will be erased is shown with a 10 s countdown.
+    ...(medium ? { medium, excludeDisks: v['exclude-disk'] as string[] | undefined, countdownS: v.unattended || k['ferry.unattended'] === '1' ? 0 : 10 } : {}),
     bootif: (v.bootif as string | undefined) ?? k['BOOTIF'],
     finish: finishAction((v.finish as string | undefined) ?? k['ferry.finish']),
     disks: v.disk as string[] | undefined,
@@ -50,6 +54,10 @@ export async function runCommand(argv: string[]): Promise<number> {
   };
   const outcome = await runInstall(opts);
   const code = report(outcome);
+  if (code === 0 && medium) {
+    // Nothing here can eject every kind of medium or reorder a BIOS's boot devices: say what decides the next boot.
+    process.stderr.write('ferry: installed from the medium; remove it, or keep the disk before it in the firmware\'s boot order, so the machine boots the installed system\n');
+  }
   if (code === 0 && outcome.finish !== 'stay') {
     process.stderr.write(`ferry: ${outcome.finish} now\n`);
     await run(['sync']);

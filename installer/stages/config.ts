@@ -1,10 +1,22 @@
 /** config: the deployment from the server (retries and backoff in ServerClient). */
 import { FerryError } from '../../common/errors.js';
+import { mediumInstallConfig, readMedium, verifyMediumLayers } from '../medium.js';
 import type { Stage } from './types.js';
 
 export const config: Stage = {
   name: 'config',
   async run(ctx) {
+    if (ctx.opts.medium) {
+      ctx.doing = `reading the medium ${ctx.opts.medium}`;
+      const m = readMedium(ctx.opts.medium);
+      // Before the disks stage: a damaged medium is refused with the disks untouched.
+      ctx.doing = `verifying the ${m.image.layers.length} layers on the medium ${ctx.opts.medium}`;
+      await verifyMediumLayers(ctx.opts.medium, m, ctx.emit);
+      ctx.config = mediumInstallConfig(m);
+      ctx.finish = ctx.opts.finish ?? 'reboot';
+      ctx.emit({ phase: 'config', state: 'info', message: `medium ${m.label}: node ${m.node.name}, image ${m.image.name}@${m.image.version} (${m.image.layers.length} layers, all verified)` });
+      return;
+    }
     ctx.doing = `fetching the install configuration from ${ctx.client.server}`;
     const c = await ctx.client.getConfig();
     if (!c || !c.image || !Array.isArray(c.image.layers) || !c.layout) {

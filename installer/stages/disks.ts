@@ -6,6 +6,7 @@ import { TargetRoot } from '../../layers/target.js';
 import { preflightProblems } from '../disk/in-use.js';
 import { refuseProblems } from '../../layout/preflight.js';
 import { deploymentSeed } from '../../layout/uuid.js';
+import { FerryError } from '../../common/errors.js';
 import type { BlockDevice, DiskPlan } from '../../layout/types.js';
 import type { DiskModule, InstallContext, Stage } from './types.js';
 
@@ -24,7 +25,9 @@ export async function planTargetDisks(ctx: InstallContext): Promise<{ plan: Disk
   ctx.doing = 'reading the layout';
   ctx.layout = dm.parseLayout(c.layout.xml, { file: `layout ${c.layout.digest}` });
   ctx.doing = 'finding the disks';
-  const found = await dm.discoverDisks(ctx.opts.disks?.length ? { only: ctx.opts.disks } : {});
+  const exclude = new Set(ctx.opts.excludeDisks ?? []);
+  // The medium itself is never a target, whatever the layout asks.
+  const found = (await dm.discoverDisks(ctx.opts.disks?.length ? { only: ctx.opts.disks } : {})).filter((d) => !exclude.has(d.path));
   ctx.doing = 'planning the disks';
   // The UUIDs derive from the deployment (its identity seed) and the layout: unique per
   // deployment, the same again for a redeploy of the record.
@@ -32,6 +35,45 @@ export async function planTargetDisks(ctx: InstallContext): Promise<{ plan: Disk
   ctx.plan = plan;
   for (const w of plan.warnings) ctx.emit({ phase: 'disks', state: 'warning', message: w.message, code: w.code });
   return { plan, found };
+}
+
+/** What will be erased (device, size, model, serial) and a countdown on the console; any key on a terminal aborts. */
+async function countdown(ctx: InstallContext, plan: DiskPlan, found: BlockDevice[], seconds: number): Promise<void> {
+  const say = ctx.opts.console ?? ((l: string) => process.stderr.write(l + '\n'));
+  say('ferry: this install ERASES:');
+  for (const pd of plan.disks) {
+    const d = found.find((x) => x.path === pd.path);
+    say(`  ${pd.path}  ${d?.size ?? '?'} bytes  model ${d?.model ?? '?'}  serial ${d?.serial ?? '?'}`);
+  }
+  ctx.emit({ phase: 'disks', state: 'info', message: `erasing ${plan.disks.map((d) => d.path).join(', ')} in ${seconds} s unless a key is pressed`, details: { disks: plan.disks.map((d) => d.path) } });
+  const tty = process.stdin.isTTY ? process.stdin : undefined;
+  await new Promise<void>((resolve, reject) => {
+    let left = seconds;
+    const stop = () => {
+      clearInterval(timer);
+      if (tty) {
+        tty.setRawMode(false);
+        tty.pause();
+        tty.off('data', onKey);
+      }
+    };
+    const onKey = () => {
+      stop();
+      reject(new FerryError('FERRY_E_INSTALL_ABORTED', 'the install was aborted at the console before any disk was written', { details: { disks: plan.disks.map((d) => d.path) }, hint: 'boot the medium again to install; build it with --unattended to install without asking' }));
+    };
+    const timer = setInterval(() => {
+      left--;
+      if (left <= 0) {
+        stop();
+        resolve();
+      } else say(`ferry: erasing in ${left} s (press any key to abort)`);
+    }, 1000);
+    if (tty) {
+      tty.setRawMode(true);
+      tty.resume();
+      tty.once('data', onKey);
+    }
+  });
 }
 
 export const disks: Stage = {
@@ -56,6 +98,7 @@ export const disks: Stage = {
       refuseProblems(`refusing to write ${plan.disks.map((d) => d.path).join(', ')}: checked before the first write, nothing was touched`, problems);
     }
     ctx.emit({ phase: 'disks', state: 'info', message: `pre-write check: ${plan.disks.map((d) => d.path).join(', ')} free (not mounted, no swap, no busy holder, no loop device on it, not the running root, not held open exclusively)` });
+    if (ctx.opts.countdownS) await countdown(ctx, plan, found, ctx.opts.countdownS);
     const root = ctx.opts.mountRoot ?? fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-target-'));
     ctx.root = root;
     ctx.doing = 'partitioning, making file systems and mounting them';

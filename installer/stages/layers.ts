@@ -2,7 +2,8 @@
 import { checkBootNeeds } from '../boot-needs.js';
 import { targetView } from '../customize/apply.js';
 import { checkTargetRoom, explainNoSpace, targetFileSystems } from '../room.js';
-import { applyLayerVia } from '../transport/index.js';
+import { applyLayerFrom, applyLayerVia } from '../transport/index.js';
+import { localTransport } from '../transport/local.js';
 import type { Stage } from './types.js';
 
 export const layers: Stage = {
@@ -19,17 +20,21 @@ export const layers: Stage = {
       ctx.doing = `layer ${i + 1} of ${c.image.layers.length} (${ref.digest}) by ${t.kind}`;
       let s;
       try {
-        s = await applyLayerVia(t.kind, ref, { baseUrl, token: ctx.opts.token, config: t, client: ctx.client, target: ctx.target!, index: i, progress: ctx.emit, backoff: ctx.opts.backoff });
+        const o = { baseUrl, token: ctx.opts.token, config: t, client: ctx.client, target: ctx.target!, index: i, progress: ctx.emit, backoff: ctx.opts.backoff };
+        if (ctx.opts.medium) {
+          ctx.doing = `layer ${i + 1} of ${c.image.layers.length} (${ref.digest}) from the medium ${ctx.opts.medium}`;
+          s = { stats: await applyLayerFrom(localTransport(ctx.opts.medium), ref, o) };
+        } else s = await applyLayerVia(t.kind, ref, o);
       } catch (e) {
         throw explainNoSpace(e, ctx.target!.root);
       }
       total += s.stats.entries;
-      if (s.fallback) {
+      if ('fallback' in s && s.fallback) {
         fellBack++;
         ctx.warnings.push(`layer ${i + 1}: ${s.fallback.from} failed (${s.fallback.reason}); it came over http`);
       }
     }
-    const via = t.kind === 'http' ? 'http' : fellBack ? `${t.kind}, ${fellBack} of them by the http fallback` : t.kind;
+    const via = ctx.opts.medium ? 'the medium' : t.kind === 'http' ? 'http' : fellBack ? `${t.kind}, ${fellBack} of them by the http fallback` : t.kind;
     ctx.emit({ phase: 'layers', state: 'info', message: `${c.image.layers.length} layers, ${total} entries (${via})`, details: { transport: t.kind, fallbacks: fellBack } });
     // Before customizing and the bootloader: can the unpacked system come up on these disks?
     if (ctx.plan) {

@@ -36,6 +36,16 @@ export interface InstallOptions {
    * undefined rebuilds only when this machine needs it (installer/customize/initramfs.ts).
    */
   initramfs?: boolean;
+  /**
+   * Install from this restore medium (its root directory: the mounted ISO) instead of a server:
+   * the configuration from its ferry/medium.json, every layer verified before the first disk
+   * write, the layers by the local transport; no events or result are sent.
+   */
+  medium?: string;
+  /** Disks never planned onto (the medium's own device). */
+  excludeDisks?: string[];
+  /** Before the first disk write, show what will be erased and wait this many seconds (a medium without --unattended). */
+  countdownS?: number;
   /** Where the target is mounted (default: a fresh directory under /tmp). */
   mountRoot?: string;
   backoff?: Backoff;

@@ -118,6 +118,20 @@ export async function applyLayerVia(kind: TransportKind, ref: LayerRef, o: Apply
   }
 }
 
+/**
+ * One layer by one transport and nothing else (no fallback): the restore medium's local
+ * transport, where no server exists to fall back to. The same sink verifies the bytes.
+ */
+export async function applyLayerFrom(t: LayerTransport, ref: LayerRef, o: ApplyLayerOptions): Promise<ExtractStats> {
+  const label = `layer ${o.index !== undefined ? o.index + 1 : ''} ${ref.digest}`.replace('  ', ' ');
+  const umask = process.umask(0);
+  try {
+    return await attempt(t, ref, o, label);
+  } finally {
+    process.umask(umask);
+  }
+}
+
 /** One layer over HTTP (what the layer tests and tools call). */
 export async function applyLayer(ref: LayerRef, o: ApplyLayerOptions): Promise<ExtractStats> {
   return (await applyLayerVia('http', ref, o)).stats;

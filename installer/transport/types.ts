@@ -33,7 +33,8 @@ export interface TransportOptions {
 }
 
 export interface LayerTransport {
-  readonly kind: TransportKind;
+  /** 'local': a restore medium (installer/transport/local.ts), which has no server to fall back to. */
+  readonly kind: TransportKind | 'local';
   /** Where the bytes come from when it is not the server itself (a mirror's URL). */
   readonly source?: string;
   /** Write every byte of `ref`'s blob into `sink`, in order; resolve after the last one. */

@@ -1,0 +1,111 @@
+/** `ferry media …`: restore media (a hybrid ISO that boots as a CD or a stick): build, write. */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { dataDir, parseSubcommand, printJson, usageError } from '../common/cli.js';
+import { FerryError } from '../common/errors.js';
+import { formatBytes } from '../common/units.js';
+import { writeImageToDisk } from '../installer/disk/write-image.js';
+import { DataDir } from '../server/context.js';
+import { parsePairs } from '../server/db/inventory.js';
+import { buildMedium, type MediaBuildOptions, type MediaBuildResult } from '../server/media/build.js';
+
+const SOURCE = '(--node NAME | --image REF --layout FILE [--set KEY=VALUE]...) [--unattended] [--label L] [--server URL] [--boot-dir DIR]';
+const USAGE = `ferry media build --out FILE.iso ${SOURCE}
+ferry media write --disk DEV --yes (--iso FILE.iso | ${SOURCE})
+(every command takes --data DIR; --boot-dir defaults to DATA/boot, where vmlinuz and initrd.img are)`;
+
+function readLayout(file: string | undefined): string | undefined {
+  if (file === undefined) return undefined;
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new FerryError('FERRY_E_SOURCE_MISSING', `cannot read the layout ${file}: ${(e as Error).message}`, { details: { path: file }, hint: 'give an existing layout XML file with --layout' });
+  }
+}
+
+function buildOptions(v: Record<string, any>, out: string): MediaBuildOptions {
+  return {
+    out,
+    node: v.node,
+    image: v.image,
+    layoutXml: readLayout(v.layout),
+    layoutSource: v.layout,
+    set: v.set ? parsePairs(v.set, '--set') : undefined,
+    unattended: !!v.unattended,
+    label: v.label,
+    server: v.server,
+    bootDir: v['boot-dir'] ?? join(dataDir(v), 'boot'),
+  };
+}
+
+function say(r: MediaBuildResult): void {
+  process.stderr.write(`ferry: medium ${r.out}: ${r.image} for ${r.node}, label ${r.label}, ${r.layers.length} layers, ${formatBytes(r.bytes)} in ${r.seconds.toFixed(1)} s\n`);
+}
+
+export async function run(argv: string[]): Promise<number> {
+  const parsed = parseSubcommand(
+    argv,
+    {
+      out: { type: 'string' },
+      node: { type: 'string' },
+      image: { type: 'string' },
+      layout: { type: 'string' },
+      set: { type: 'string', multiple: true },
+      unattended: { type: 'boolean' },
+      label: { type: 'string' },
+      server: { type: 'string' },
+      'boot-dir': { type: 'string' },
+      disk: { type: 'string' },
+      iso: { type: 'string' },
+      yes: { type: 'boolean' },
+    },
+    USAGE,
+  );
+  if (typeof parsed === 'number') return parsed;
+  const { sub, values: v, positionals } = parsed;
+  if (positionals.length) throw usageError(`ferry media ${sub} takes no positional arguments`, USAGE);
+  switch (sub) {
+    case 'build': {
+      if (!v.out) throw usageError('--out FILE.iso is required', USAGE);
+      const d = new DataDir(dataDir(v));
+      try {
+        const r = await buildMedium(d, buildOptions(v, v.out));
+        if (v.json) printJson(r);
+        else say(r);
+      } finally {
+        d.close();
+      }
+      return 0;
+    }
+    case 'write': {
+      if (!v.disk) throw usageError('--disk DEV is required', USAGE);
+      if (!v.yes) {
+        throw new FerryError('FERRY_E_NOT_CONFIRMED', `writing the medium erases ${v.disk}; add --yes to confirm`, { details: { disks: [v.disk] }, hint: 'add --yes after checking the device name (lsblk)' });
+      }
+      let iso = v.iso as string | undefined;
+      let tmp: string | undefined;
+      try {
+        if (!iso) {
+          tmp = mkdtempSync(join(tmpdir(), 'ferry-media-write-'));
+          const d = new DataDir(dataDir(v));
+          try {
+            const r = await buildMedium(d, buildOptions(v, join(tmp, 'medium.iso')));
+            say(r);
+            iso = r.out;
+          } finally {
+            d.close();
+          }
+        }
+        const w = await writeImageToDisk(iso, v.disk);
+        if (v.json) printJson(w);
+        else process.stderr.write(`ferry: wrote ${formatBytes(w.bytes)} onto ${w.disk} in ${w.seconds.toFixed(1)} s\n`);
+      } finally {
+        if (tmp) rmSync(tmp, { recursive: true, force: true });
+      }
+      return 0;
+    }
+    default:
+      throw usageError(`unknown subcommand "${sub}"`, USAGE);
+  }
+}

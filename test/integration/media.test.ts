@@ -1,0 +1,198 @@
+/**
+ * Restore media on the host, no VM: `ferry media build` writes a hybrid ISO whose El Torito
+ * catalogue has a BIOS and a UEFI entry and whose layers are the store's blobs byte for byte;
+ * `ferry install --medium` installs from the medium's files and refuses a corrupted layer, naming
+ * it, before a disk is written; `ferry media write` puts the ISO's exact bytes on a loop device and
+ * refuses a mounted one. The kernel is Debian's (cached by the vm tier's kernel helper), the
+ * initrd a small busybox one: what they boot is the vm tier's concern (test/vm/media.test.ts).
+ */
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { run } from '../../common/run.js';
+import type { MediumManifest } from '../../common/medium.js';
+import { buildBusyboxInitrd } from '../vm/initrd.js';
+import { ensureDebianKernel } from '../vm/kernel.js';
+import { busyboxImage } from './helpers/images.js';
+
+const ROOT = path.join(import.meta.dirname, '..', '..');
+const FERRY = path.join(ROOT, 'build', 'ferry.mjs');
+const LAYOUT = path.join(ROOT, 'layouts', 'bios-msdos.xml');
+let work: string;
+let data: string;
+let bootDir: string;
+let iso: string;
+const loops: string[] = [];
+
+const ferry = (args: string[], okCodes = [0]) => run(['node', FERRY, ...args, '--data', data], { timeoutMs: 120_000, okCodes });
+const sha256 = (f: string) => 'sha256:' + createHash('sha256').update(fs.readFileSync(f)).digest('hex');
+
+async function loop(sizeMiB: number): Promise<string> {
+  const f = path.join(work, `disk-${loops.length}.img`);
+  fs.writeFileSync(f, '');
+  fs.truncateSync(f, sizeMiB << 20);
+  const dev = (await run(['losetup', '-f', '--show', f])).stdout.trim();
+  loops.push(dev);
+  return dev;
+}
+
+async function extract(to: string): Promise<string> {
+  await run(['xorriso', '-osirrox', 'on', '-indev', iso, '-extract', '/', to], { quiet: true });
+  await run(['chmod', '-R', 'u+w', to]);
+  return to;
+}
+
+beforeAll(async () => {
+  work = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-media-'));
+  data = path.join(work, 'data');
+  bootDir = path.join(work, 'boot');
+  fs.mkdirSync(bootDir);
+  const kernel = await ensureDebianKernel();
+  fs.copyFileSync(kernel.vmlinuz, path.join(bootDir, 'vmlinuz'));
+  // As make initrd leaves it: initrd.img is a symlink to the driver set's initrd.
+  await buildBusyboxInitrd({ kernel, out: path.join(bootDir, 'initrd-virtual.img') });
+  fs.symlinkSync('initrd-virtual.img', path.join(bootDir, 'initrd.img'));
+  const tree = path.join(work, 'tree');
+  busyboxImage(tree);
+  // Two layers: the medium holds each as stored.
+  await ferry(['image', 'import', 'mini', '--dir', tree]);
+  fs.writeFileSync(path.join(tree, 'etc', 'motd'), 'Second layer.\n');
+  await ferry(['image', 'commit', 'mini', tree]);
+  iso = path.join(work, 'mini.iso');
+  const t0 = Date.now();
+  await ferry(['media', 'build', '--out', iso, '--image', 'mini', '--layout', LAYOUT, '--set', 'hostname=restored', '--boot-dir', bootDir]);
+  console.log(`media build: ${((Date.now() - t0) / 1000).toFixed(1)} s, ${fs.statSync(iso).size} bytes`);
+}, 300_000);
+
+afterAll(async () => {
+  for (const l of loops) await run(['losetup', '-d', l]).catch(() => {});
+  fs.rmSync(work, { recursive: true, force: true });
+});
+
+describe('ferry media build', () => {
+  it('writes a hybrid ISO whose El Torito catalogue has a BIOS and a UEFI entry, with an MBR and GRUB at the removable path', async () => {
+    const r = await run(['xorriso', '-indev', iso, '-report_el_torito', 'plain'], { quiet: true });
+    const out = r.stdout + r.stderr;
+    expect(out).toMatch(/El Torito boot img :\s+1\s+BIOS\s+y/);
+    expect(out).toMatch(/El Torito boot img :\s+2\s+UEFI\s+y/);
+    expect(out).toMatch(/MBR isohybrid/);
+    expect(out).toMatch(/Volume id\s+:\s+'FERRY-MINI-2'/);
+    // The hybrid MBR: the boot signature dd to a stick relies on.
+    const mbr = Buffer.alloc(512);
+    const fd = fs.openSync(iso, 'r');
+    fs.readSync(fd, mbr, 0, 512, 0);
+    fs.closeSync(fd);
+    expect(mbr.readUInt16LE(510)).toBe(0xaa55);
+    const x = await extract(path.join(work, 'x-catalogue'));
+    expect(fs.existsSync(path.join(x, 'EFI/BOOT/BOOTX64.EFI'))).toBe(true);
+    // The boot environment's files themselves, not the symlink initrd.img is in the boot directory.
+    expect(fs.lstatSync(path.join(x, 'boot/initrd.img')).isFile()).toBe(true);
+    expect(fs.readFileSync(path.join(x, 'boot/initrd.img')).equals(fs.readFileSync(path.join(bootDir, 'initrd-virtual.img')))).toBe(true);
+    const efiImg = await run(['mdir', '-i', path.join(x, 'efi.img'), '::/EFI/BOOT'], { quiet: true });
+    expect(efiImg.stdout).toMatch(/BOOTX64\s+EFI/);
+    expect(fs.readFileSync(path.join(x, 'isolinux/isolinux.cfg'), 'utf8')).toContain('ferry.medium=FERRY-MINI-2');
+    expect(fs.readFileSync(path.join(x, 'boot/grub/grub.cfg'), 'utf8')).toContain('ferry.medium=FERRY-MINI-2');
+  });
+
+  it('holds the layers exactly as stored: each file is its digest, byte for byte the blob', async () => {
+    const x = await extract(path.join(work, 'x-layers'));
+    const m = JSON.parse(fs.readFileSync(path.join(x, 'ferry/medium.json'), 'utf8')) as MediumManifest;
+    const show = JSON.parse((await ferry(['image', 'show', 'mini', '--json'])).stdout);
+    expect(m.image.digest).toBe(show.digest);
+    expect(m.image.layers.map((l) => l.digest)).toEqual(show.layers.map((l: { digest: string }) => l.digest));
+    expect(m.layers).toHaveLength(2);
+    for (const l of m.layers) {
+      const f = path.join(x, l.path);
+      expect(sha256(f)).toBe(l.digest);
+      expect(fs.statSync(f).size).toBe(l.size);
+      expect(fs.readFileSync(f).equals(fs.readFileSync(path.join(data, 'blobs', 'sha256', l.digest.slice(7))))).toBe(true);
+    }
+    expect(m.inputs.hostname).toBe('restored');
+    expect(fs.readFileSync(path.join(x, 'ferry/layout.xml'), 'utf8')).toBe(fs.readFileSync(LAYOUT, 'utf8'));
+  });
+
+  it('refuses a label that the boot environment could not search for', async () => {
+    const r = await ferry(['media', 'build', '--out', path.join(work, 'bad.iso'), '--image', 'mini', '--layout', LAYOUT, '--label', 'my medium', '--boot-dir', bootDir], [1]);
+    expect(r.stderr).toContain('FERRY_E_MEDIA_LABEL');
+    expect(fs.existsSync(path.join(work, 'bad.iso'))).toBe(false);
+  });
+});
+
+describe('ferry install --medium', () => {
+  it('installs the image from the medium into a directory', async () => {
+    const x = await extract(path.join(work, 'x-install'));
+    const dst = path.join(work, 'dst');
+    fs.mkdirSync(dst);
+    await run(['node', FERRY, 'install', '--medium', x, '--root', dst, '--no-initramfs'], { timeoutMs: 120_000 });
+    expect(fs.readFileSync(path.join(dst, 'etc/motd'), 'utf8')).toBe('Second layer.\n');
+    expect(fs.readFileSync(path.join(dst, 'etc/hostname'), 'utf8').trim()).toBe('restored');
+  });
+
+  it('refuses a medium with a corrupted layer, naming the layer, with the disk untouched', async () => {
+    const x = await extract(path.join(work, 'x-bad'));
+    const m = JSON.parse(fs.readFileSync(path.join(x, 'ferry/medium.json'), 'utf8')) as MediumManifest;
+    const bad = path.join(x, m.layers[1].path);
+    const b = fs.readFileSync(bad);
+    b[Math.floor(b.length / 2)] ^= 0xff;
+    fs.writeFileSync(bad, b);
+    const dev = await loop(64);
+    const before = (await run(['sha256sum', dev], { quiet: true })).stdout.split(' ')[0];
+    const r = await run(['node', FERRY, 'install', '--medium', x, '--disk', dev, '--yes', '--no-initramfs'], { timeoutMs: 120_000, okCodes: [1] });
+    expect(r.stderr).toContain('FERRY_E_MEDIUM_LAYER_BAD');
+    expect(r.stderr).toContain(`layer 2 of 2 (${m.layers[1].digest})`);
+    expect(r.stderr).toContain('stage "config"');
+    expect((await run(['sha256sum', dev], { quiet: true })).stdout.split(' ')[0]).toBe(before);
+  });
+});
+
+describe('ferry media write', () => {
+  it('puts the ISO\'s exact bytes onto a loop device', async () => {
+    const dev = await loop(Math.ceil(fs.statSync(iso).size / (1 << 20)) + 8);
+    const t0 = Date.now();
+    await ferry(['media', 'write', '--iso', iso, '--disk', dev, '--yes']);
+    console.log(`media write: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    const n = fs.statSync(iso).size;
+    const fd = fs.openSync(dev, 'r');
+    const got = Buffer.alloc(n);
+    let off = 0;
+    while (off < n) off += fs.readSync(fd, got, off, n - off, off);
+    fs.closeSync(fd);
+    expect(got.equals(fs.readFileSync(iso))).toBe(true);
+  });
+
+  it('refuses without --yes, and refuses a mounted disk with it unchanged', async () => {
+    const dev = await loop(128);
+    expect((await ferry(['media', 'write', '--iso', iso, '--disk', dev], [1])).stderr).toContain('FERRY_E_NOT_CONFIRMED');
+    await run(['mkfs.ext4', '-q', '-F', '-E', 'lazy_itable_init=0,lazy_journal_init=0', dev]);
+    const mnt = path.join(work, 'mnt');
+    fs.mkdirSync(mnt);
+    await run(['mount', dev, mnt]);
+    try {
+      fs.writeFileSync(path.join(mnt, 'keep'), 'mine\n');
+      // A mounted ext4 rewrites its own metadata, so compare what the medium would overwrite
+      // first: the 1024 bytes before ext4's superblock (zero on a fresh disk, the MBR on a medium).
+      const head = () => {
+        const b = Buffer.alloc(1024);
+        const fd = fs.openSync(dev, 'r');
+        fs.readSync(fd, b, 0, 1024, 0);
+        fs.closeSync(fd);
+        return b;
+      };
+      expect(head().every((x) => x === 0)).toBe(true);
+      const r = await ferry(['media', 'write', '--iso', iso, '--disk', dev, '--yes'], [1]);
+      expect(r.stderr).toContain('FERRY_E_DISK_MOUNTED');
+      expect(head().every((x) => x === 0)).toBe(true);
+      expect(fs.readFileSync(path.join(mnt, 'keep'), 'utf8')).toBe('mine\n');
+    } finally {
+      await run(['umount', mnt]);
+    }
+  });
+
+  it('refuses a disk smaller than the medium', async () => {
+    const dev = await loop(16);
+    const r = await ferry(['media', 'write', '--iso', iso, '--disk', dev, '--yes'], [1]);
+    expect(r.stderr).toContain('FERRY_E_DISK_TOO_SMALL');
+  });
+});
