@@ -76,6 +76,7 @@ export const TOOLS: Readonly<Record<string, Tool>> = {
   depmod: { package: 'kmod', by: B }, busybox: { package: 'busybox-static', by: B },
   // tests and scripts
   losetup: { package: 'mount', by: B }, tar: { package: 'tar', by: B }, 'qemu-system-x86_64': { package: 'qemu-system-x86', by: B },
+  dnsmasq: { package: 'dnsmasq-base', by: B },
 };
 
 /** Which Debian package provides a tool, by its name or path. */
