@@ -7,7 +7,7 @@
  */
 import { isAbsolute, join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { FerryEnv, LAYOUTS, loginAsRoot, REPO } from './ferry-env.js';
+import { FerryEnv, LAYOUTS, loginAsRoot, REPO, VM_MULTICAST_BITRATE } from './ferry-env.js';
 import { GuestSet, randomMac, sha256File, type DiskBus, type Firmware, type Guest } from './harness.js';
 
 const MIN = 60_000;
@@ -193,9 +193,10 @@ describe('end to end', () => {
     ];
     const rootDevice: Record<string, string> = { 'pair-a': '/dev/vda1', 'pair-b': '/dev/sda1' };
     // Both are armed by one deploy (one batch: the session waits for both receivers, or 5 minutes
-    // at most, since two emulated machines never boot in step) and powered on together.
+    // at most, since two emulated machines never boot in step), at a rate an emulated guest takes,
+    // and powered on together.
     const macs = await Promise.all(nodes.map(register));
-    const ids = await deploy(nodes.map((n) => n.name), '--transport', 'multicast', '--max-wait', '300');
+    const ids = await deploy(nodes.map((n) => n.name), '--transport', 'multicast', '--max-wait', '300', '--max-bitrate', VM_MULTICAST_BITRATE);
     const booted = await Promise.all(nodes.map(async (n, i) => ({ n, id: ids[i], g: await boot(n, macs[i], { tap: i }) })));
     await Promise.all(booted.map(({ n, g, id }) => installToLogin(n, g, id)));
     const recs = booted.map(({ id }) => env.deployment(id));

@@ -38,6 +38,11 @@ export const LAYOUTS = join(REPO, 'test', 'vm', 'layouts');
 /** The sample image's root password (scripts/make-sample-image). */
 export const ROOT_PASSWORD = 'ferry';
 
+/** udp-sender's --retries-until-drop on the vm segment (server/multicast/sessions.ts DEFAULT_DROP_RETRIES is 8). */
+const VM_DROP_RETRIES = 200;
+/** The multicast rate for guests under TCG: what their emulated NIC and CPU take (600m floods them). */
+export const VM_MULTICAST_BITRATE = '30m';
+
 /** A free TCP port on loopback: the server's public URL must name it before it starts. */
 async function freePort(): Promise<number> {
   return new Promise((resolveP, reject) => {
@@ -91,7 +96,10 @@ export class FerryEnv {
           listen: `${ip}:${port}`,
           publicUrl: `http://${ip}:${port}`,
           tftp: { listen: `${ip}:69`, root: e.tftpDir },
-          multicast: { interface: net.server.ifname },
+          // udp-sender drops a receiver that leaves 8 acknowledgement requests in a row unanswered;
+          // an emulated guest on a loaded host answers that late without being stuck (measured: both
+          // guests dropped after 156 KiB at 8), so the segment's sessions wait far longer.
+          multicast: { interface: net.server.ifname, dropRetries: VM_DROP_RETRIES },
         });
         await e.startDhcp();
       } else {
