@@ -1,6 +1,6 @@
 /**
  * `ferry pxe`: what a site's network needs to boot machines into Ferry.
- *   ferry pxe dnsmasq-config --interface IF [--server URL] [--tftp-server ADDR] [--dnsmasq-tftp DIR] [--subnet NET/LEN]
+ *   ferry pxe dnsmasq-config --interface IF [--server URL] [--tftp-server ADDR] [--dnsmasq-tftp DIR] [--subnet NET/LEN] [--dhcp-range START,END]
  *   ferry pxe ipxe-chain [--server URL]
  *   ferry pxe pxelinux --mac MAC [--server URL --token TOKEN]
  */
@@ -11,7 +11,7 @@ import { pxelinuxConfigPath, renderIpxeChain, renderPxelinuxInstall, renderPxeli
 import { parseSubcommand, serverUrl, usageError } from '../common/cli.js';
 
 const USAGE = [
-  'ferry pxe dnsmasq-config --interface IF [--server URL] [--tftp-server ADDR] [--dnsmasq-tftp DIR] [--subnet A.B.C.D/LEN]',
+  'ferry pxe dnsmasq-config --interface IF [--server URL] [--tftp-server ADDR] [--dnsmasq-tftp DIR] [--subnet A.B.C.D/LEN] [--dhcp-range START,END]',
   'ferry pxe ipxe-chain [--server URL]',
   'ferry pxe pxelinux --mac MAC [--server URL --token TOKEN]   (local boot without --token)',
 ].join('\n');
@@ -49,6 +49,7 @@ export async function run(argv: string[]): Promise<number> {
       'tftp-server': { type: 'string' },
       'dnsmasq-tftp': { type: 'string' },
       subnet: { type: 'string' },
+      'dhcp-range': { type: 'string' },
       mac: { type: 'string' },
       token: { type: 'string' },
     },
@@ -67,8 +68,16 @@ export async function run(argv: string[]): Promise<number> {
         subnet ??= ip.subnet;
         tftp ??= ip.address;
       }
+      // Full DHCP (dnsmasq hands out the addresses) instead of proxy-DHCP beside the site's server.
+      const range = values['dhcp-range'] as string | undefined;
+      let dhcpRange: { start: string; end: string } | undefined;
+      if (range !== undefined) {
+        const m = /^([^,]+),([^,]+)$/.exec(range);
+        if (!m) throw usageError(`--dhcp-range "${range}" is not START,END (two addresses, e.g. 192.0.2.100,192.0.2.199)`, USAGE);
+        dhcpRange = { start: m[1].trim(), end: m[2].trim() };
+      }
       process.stdout.write(
-        renderDnsmasqConfig({ interface: values.interface, subnet, tftpServer: tftp, serverUrl: machineServerUrl(values), dnsmasqTftpRoot: values['dnsmasq-tftp'] }),
+        renderDnsmasqConfig({ interface: values.interface, subnet, tftpServer: tftp, serverUrl: machineServerUrl(values), dnsmasqTftpRoot: values['dnsmasq-tftp'], dhcpRange }),
       );
       return 0;
     }

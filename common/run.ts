@@ -87,6 +87,7 @@ export const TOOLS: Readonly<Record<string, Tool>> = {
   // SSH (issue 15): host keys and sshd of the tests' namespace nodes, ssh in the capture benchmark
   'ssh-keygen': { package: 'openssh-client', by: B }, ssh: { package: 'openssh-client', by: B }, '/usr/sbin/sshd': { package: 'openssh-server', by: B },
   losetup: { package: 'mount', by: B }, tar: { package: 'tar', by: B }, 'qemu-system-x86_64': { package: 'qemu-system-x86', by: B },
+  dnsmasq: { package: 'dnsmasq-base', by: B },
 };
 
 /** Which Debian package provides a tool, by its name or path. */

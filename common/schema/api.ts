@@ -206,6 +206,18 @@ export const CustomizationsSchema = contract(
 
 // ------------------------------------------------------------------ admin API (admin token)
 
+/**
+ * The transport options of `ferry deploy` (--transport, --min-receivers, --max-wait, --max-bitrate),
+ * as the deploy API takes them; server/db/deployments.ts transportRequest checks them further
+ * (the same check the CLI's strings go through).
+ */
+const transportFields = {
+  transport: Type.Optional(Type.String({ maxLength: 16, ferryMessage: 'must be http, torrent or multicast' })),
+  minReceivers: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000, ferryMessage: 'must be a whole number of receivers from 1 to 10000' })),
+  maxWait: Type.Optional(Type.Integer({ minimum: 1, maximum: 3600, ferryMessage: 'must be a whole number of seconds from 1 to 3600' })),
+  maxBitrate: Type.Optional(Type.String({ maxLength: 16, ferryMessage: 'must be a bit rate such as 80m, 500k or 1g' })),
+};
+
 /** POST /api/v1/admin/deployments: arm one node (`ferry deploy`, `ferry install --node`). */
 export const ArmRequestSchema = contract(
   Type.Object(
@@ -215,6 +227,7 @@ export const ArmRequestSchema = contract(
     layout: Type.Optional(LayoutRef),
     inputs: Type.Optional(StringMap()),
     ttl: Type.Optional(Ttl),
+    ...transportFields,
   },
   { additionalProperties: false, ferryMessage: 'must be an object {"node": NAME, "image"?: IMG, "layout"?: XML}' },
 ),
@@ -234,6 +247,7 @@ export const DeployRequestSchema = contract(
     layout: Type.Optional(LayoutRef),
     inputs: Type.Optional(StringMap()),
     ttl: Type.Optional(Ttl),
+    ...transportFields,
   },
   { additionalProperties: false, ferryMessage: 'must be an object {"select": [NAME | @GROUP | KEY=VALUE, ...]}' },
 ),

@@ -10,6 +10,15 @@
  *
  *   scripts/bench/fanout [--nodes 1,4,8] [--transport http,multicast] [--rate 100mbit] [--mib 64]
  *                        [--max-bitrate RATE (multicast; default 90 % of --rate)] [--max-wait 30]
+ *                        [--slow 20mbit] [--late 3] [--extra-nodes 8]
+ *
+ * `--slow RATE` adds, per transport, a run of --extra-nodes nodes (default 8) with the last one's
+ * link reshaped to RATE: the others' time against their own T(N) of the grid (or of a run without
+ * the slow node, measured here) says whether one slow receiver holds them back; for multicast
+ * the slow one is dropped from the session and finishes over HTTP (its fallback is counted).
+ * `--late S` adds a run of --extra-nodes nodes whose last one starts S seconds after the others:
+ * its own time from its start against T(1), and how it got its layer (a late multicast receiver
+ * takes HTTP at once).
  */
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
@@ -30,6 +39,9 @@ const { values } = parseArgs({
     mib: { type: 'string', default: '64' },
     'max-bitrate': { type: 'string' },
     'max-wait': { type: 'string', default: '30' },
+    slow: { type: 'string' },
+    late: { type: 'string' },
+    'extra-nodes': { type: 'string', default: '8' },
   },
 });
 const counts = values.nodes!.split(',').map(Number);
@@ -42,6 +54,11 @@ const rateM = /^(\d+)mbit$/.exec(values.rate!);
 if (!rateM) throw new Error('--rate: NNmbit');
 const maxBitrate = values['max-bitrate'] ?? `${Math.floor(Number(rateM[1]) * 0.9)}m`;
 // Every install and the whole run are bounded.
+const extraN = Number(values['extra-nodes']);
+if (!Number.isInteger(extraN) || extraN < 2 || extraN > 64) throw new Error('--extra-nodes: 2…64');
+if (values.slow !== undefined && !/^\d+mbit$/.test(values.slow)) throw new Error('--slow: NNmbit');
+const lateS = values.late === undefined ? undefined : Number(values.late);
+if (lateS !== undefined && !(lateS > 0 && lateS <= 60)) throw new Error('--late: 0…60 seconds');
 const INSTALL_TIMEOUT_S = Math.max(120, Math.ceil(((mib * 8 * 1.1) / Number(rateM[1])) * Math.max(...counts) * 2));
 
 const FERRY = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'bin', 'ferry');
@@ -50,7 +67,7 @@ async function main(): Promise<void> {
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-bench-fanout-'));
   const data = path.join(work, 'data');
   const ferry = (args: string[]) => run([FERRY, ...args, '--data', data], { quiet: true, timeoutMs: 300_000 });
-  const maxN = Math.max(...counts);
+  const maxN = Math.max(...counts, values.slow || lateS !== undefined ? extraN : 1);
   const net = await createNetwork({ nodes: maxN, rate: values.rate, server: 'host' });
   try {
     const tree = path.join(work, 'tree');
@@ -66,37 +83,70 @@ async function main(): Promise<void> {
     const imageBytes = image.layers.reduce((a, l) => a + l.size, 0);
     for (const n of net.nodes) await ferry(['node', 'add', n.name, '--mac', n.mac, '--image', 'bench', '--layout', path.join(work, 'layout.xml')]);
     const srv = await startServer({ dataDir: data, listen: `${net.server.ip}:0`, multicast: { interface: net.server.ifname } });
+    type Run = { s: number; perNode: number[]; egress: number; fellBack: boolean[] };
+    /** Arm `nodes` in one deploy and install them all; `delays[i]` ms before node i starts. */
+    const runOnce = async (t: TransportKind, nodes: typeof net.nodes, label: string, delays: number[] = [], deployArgs: string[] = []): Promise<Run> => {
+      const extra = t === 'multicast' ? ['--max-bitrate', maxBitrate, '--max-wait', values['max-wait']!, ...deployArgs] : [];
+      const armed = JSON.parse((await ferry(['deploy', ...nodes.map((x) => x.name), '--transport', t, ...extra, '--json'])).stdout).deployments as { id: number; token: string }[];
+      const before = await net.server.counters();
+      const t0 = Date.now();
+      const starts: number[] = [];
+      const procs = nodes.map(async (x, i) => {
+        if (delays[i]) await new Promise((r) => setTimeout(r, delays[i]));
+        const root = path.join(x.dir, `root-${armed[i].id}`);
+        fs.mkdirSync(root);
+        starts[i] = Date.now();
+        const p = x.spawn(['timeout', String(INSTALL_TIMEOUT_S), FERRY, 'install', '--server', srv.url, '--token', armed[i].token, '--root', root, '--no-initramfs'], { label: `install-${label}` });
+        const e = await p.exited;
+        const end = Date.now();
+        if (e.code !== 0) throw new Error(`${label}: ${x.name} failed:\n${p.output.slice(-2000)}`);
+        return end;
+      });
+      const ends = await Promise.all(procs);
+      const s = (Date.now() - t0) / 1000;
+      const after = await net.server.counters();
+      const fellBack: boolean[] = [];
+      for (const a of armed) {
+        const r = await fetch(`${srv.url}/api/v1/admin/deployments/${a.id}`, { headers: { authorization: `Bearer ${srv.adminToken}` } });
+        const body = (await r.json()) as { events: { phase: string; state: string; ts?: string; message?: string; details?: { fallback?: string } }[] };
+        if (process.env.FERRY_BENCH_DEBUG) for (const e of body.events) if (e.phase === 'layers' || e.phase === 'config') process.stderr.write(`  d${a.id} ${e.ts?.slice(11, 23)} ${e.phase} ${e.state} ${(e.message ?? '').slice(0, 60)}\n`);
+        fellBack.push(body.events.some((e) => e.state === 'warning' && e.details?.fallback === 'http'));
+      }
+      nodes.forEach((x, i) => fs.rmSync(path.join(x.dir, `root-${armed[i].id}`), { recursive: true, force: true }));
+      process.stderr.write(`[bench] ${label}: ${s.toFixed(1)} s\n`);
+      return { s, perNode: ends.map((e, i) => (e - starts[i]) / 1000), egress: (after.txBytes - before.txBytes) / imageBytes, fellBack };
+    };
     const results: { transport: TransportKind; n: number; s: number; egress: number; fellBack: number }[] = [];
+    const extras: string[] = [];
     try {
       for (const t of transports) {
         for (const n of counts) {
-          const nodes = net.nodes.slice(0, n);
-          const extra = t === 'multicast' ? ['--max-bitrate', maxBitrate, '--max-wait', values['max-wait']!] : [];
-          const armed = JSON.parse((await ferry(['deploy', ...nodes.map((x) => x.name), '--transport', t, ...extra, '--json'])).stdout).deployments as { id: number; token: string }[];
-          const before = await net.server.counters();
-          const t0 = Date.now();
-          if (process.env.FERRY_BENCH_DEBUG) process.stderr.write(`  start ${new Date(t0).toISOString().slice(11, 23)}\n`);
-          const procs = nodes.map((x, i) => {
-            const root = path.join(x.dir, `root-${armed[i].id}`);
-            fs.mkdirSync(root);
-            return x.spawn(['timeout', String(INSTALL_TIMEOUT_S), FERRY, 'install', '--server', srv.url, '--token', armed[i].token, '--root', root, '--no-initramfs'], { label: `install-${t}-${n}` });
-          });
-          const exits = await Promise.all(procs.map((p) => p.exited));
-          const s = (Date.now() - t0) / 1000;
-          const after = await net.server.counters();
-          exits.forEach((x, i) => {
-            if (x.code !== 0) throw new Error(`${t} with ${n} nodes: ${nodes[i].name} failed:\n${procs[i].output.slice(-2000)}`);
-          });
-          let fellBack = 0;
-          for (const a of armed) {
-            const r = await fetch(`${srv.url}/api/v1/admin/deployments/${a.id}`, { headers: { authorization: `Bearer ${srv.adminToken}` } });
-            const body = (await r.json()) as { events: { phase: string; state: string; ts?: string; message?: string; details?: { fallback?: string } }[] };
-            if (process.env.FERRY_BENCH_DEBUG) for (const e of body.events) if (e.phase === 'layers' || e.phase === 'config') process.stderr.write(`  d${a.id} ${e.ts?.slice(11, 23)} ${e.phase} ${e.state} ${(e.message ?? '').slice(0, 60)}\n`);
-            fellBack += body.events.filter((e) => e.state === 'warning' && e.details?.fallback === 'http').length;
+          const r = await runOnce(t, net.nodes.slice(0, n), `${t}-${n}`);
+          results.push({ transport: t, n, s: r.s, egress: r.egress, fellBack: r.fellBack.filter(Boolean).length });
+        }
+      }
+      for (const t of transports) {
+        const nodes = net.nodes.slice(0, extraN);
+        const t1 = results.find((x) => x.transport === t && x.n === 1)?.s ?? (await runOnce(t, nodes.slice(0, 1), `${t}-1-ref`)).s;
+        const tN = results.find((x) => x.transport === t && x.n === extraN)?.s ?? (await runOnce(t, nodes, `${t}-${extraN}-ref`)).s;
+        if (values.slow) {
+          const slow = nodes[nodes.length - 1];
+          await slow.setRate(values.slow);
+          try {
+            const r = await runOnce(t, nodes, `${t}-${extraN}-slow`);
+            const others = Math.max(...r.perNode.slice(0, -1));
+            extras.push(`${t.padEnd(9)}  slow: ${extraN} nodes, ${slow.name} at ${values.slow}: the others done in ${others.toFixed(1)} s = ${(others / tN).toFixed(2)} × T(${extraN}) (${tN.toFixed(1)} s); the slow node ${r.perNode[r.perNode.length - 1].toFixed(1)} s${r.fellBack[r.fellBack.length - 1] ? ' (dropped, finished over http)' : ''}; ${r.fellBack.slice(0, -1).filter(Boolean).length} other fallbacks; egress ${r.egress.toFixed(2)}×`);
+          } finally {
+            await slow.setRate(slow.rate);
           }
-          results.push({ transport: t, n, s, egress: (after.txBytes - before.txBytes) / imageBytes, fellBack });
-          for (const x of nodes) fs.rmSync(path.join(x.dir, `root-${armed[nodes.indexOf(x)].id}`), { recursive: true, force: true });
-          process.stderr.write(`[bench] ${t} ${n} node(s): ${s.toFixed(1)} s\n`);
+        }
+        if (lateS !== undefined) {
+          const delays = nodes.map((_, i) => (i === nodes.length - 1 ? lateS * 1000 : 0));
+          // The session starts without the late one (--min-receivers N-1), as a rack's stragglers would
+          // find it: otherwise the barrier simply waits the 3 s for it.
+          const r = await runOnce(t, nodes, `${t}-${extraN}-late`, delays, ['--min-receivers', String(extraN - 1)]);
+          const late = r.perNode[r.perNode.length - 1];
+          extras.push(`${t.padEnd(9)}  late: ${extraN} nodes, the last ${lateS} s late: it took ${late.toFixed(1)} s from its start = ${(late / t1).toFixed(2)} × T(1) (${t1.toFixed(1)} s)${r.fellBack[r.fellBack.length - 1] ? ' (took http at once)' : ''}; the others ${Math.max(...r.perNode.slice(0, -1)).toFixed(1)} s; egress ${r.egress.toFixed(2)}×`);
         }
       }
     } finally {
@@ -112,6 +162,7 @@ async function main(): Promise<void> {
       const vsHttp = http1 ? (r.s / http1).toFixed(2) : '-';
       console.log(`${r.transport.padEnd(9)}  ${String(r.n).padStart(5)}  ${r.s.toFixed(1).padStart(10)}  ${ratio.padStart(9)}  ${vsHttp.padStart(14)}  ${r.egress.toFixed(2).padStart(12)}  ${String(r.fellBack).padStart(14)}`);
     }
+    for (const e of extras) console.log(e);
   } finally {
     await net.teardown();
     fs.rmSync(work, { recursive: true, force: true });

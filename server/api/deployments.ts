@@ -5,12 +5,37 @@
  */
 import { ADMIN_ROUTES, type ArmResponse } from '../../common/protocol.js';
 import { ArmRequestSchema, DeployRequestSchema, type ArmRequest, type DeployRequest } from '../../common/schema/api.js';
-import { armDeployment, deploymentEvents, deploymentInfo, getDeploymentRow, listDeployments, parseTtl, redeploy } from '../db/deployments.js';
+import { ValidationError } from '../../common/errors.js';
+import { armDeployment, deploymentEvents, deploymentInfo, getDeploymentRow, listDeployments, newBatch, parseTtl, redeploy, transportOf, transportRequest, type TransportRequest } from '../db/deployments.js';
+import type { DataDir } from '../context.js';
 import { selectNodes } from '../db/inventory.js';
 import { ADMIN, ACTOR, onlyMethods, pathOf, type Resource } from './route.js';
 import { notFound, urlName } from './http.js';
 
 const ID_RE = /^[0-9]{1,12}$/;
+
+/** The transport options of a request, checked as the CLI's are (every problem at once). */
+function transportOf_(b: { transport?: string; minReceivers?: number; maxWait?: number; maxBitrate?: string }): TransportRequest {
+  return transportRequest({ transport: b.transport, minReceivers: b.minReceivers, maxWait: b.maxWait, maxBitrate: b.maxBitrate });
+}
+
+/** Session options without a multicast deployment among those armed: refused, as `ferry deploy` does. */
+function checkSessionOptions(d: DataDir, t: TransportRequest, ids: number[]): void {
+  const given = (['minReceivers', 'maxWaitS', 'maxBitrate'] as const).filter((k) => k in t);
+  if (!given.length || ids.some((id) => transportOf(getDeploymentRow(d, id)).kind === 'multicast')) return;
+  const names = { minReceivers: 'minReceivers', maxWaitS: 'maxWait', maxBitrate: 'maxBitrate' } as const;
+  throw new ValidationError(
+    'FERRY_E_BAD_VALUE',
+    'the transport options are invalid',
+    given.map((k) => ({
+      severity: 'error' as const,
+      code: 'FERRY_E_BAD_VALUE',
+      path: names[k],
+      message: 'is a multicast session option, but no node of this request deploys by multicast',
+      hint: 'add "transport": "multicast", or set the nodes\' default transport (ferry node set --transport multicast)',
+    })),
+  );
+}
 
 export const deployments: Resource = (app, ctx) => {
   const d = ctx.data;
@@ -19,7 +44,12 @@ export const deployments: Resource = (app, ctx) => {
 
   app.post<{ Body: ArmRequest }>(ADMIN_ROUTES.deployments, { config: admin, schema: { body: ArmRequestSchema } }, async (request, reply) => {
     const b = request.body;
-    const armed = armDeployment(d, b.node, { image: b.image, layout: b.layout, layoutSource: 'api', inputs: b.inputs, ttlMs: b.ttl ? parseTtl(b.ttl) : undefined, actor: ACTOR });
+    const transport = transportOf_(b);
+    const armed = d.write(() => {
+      const a = armDeployment(d, b.node, { image: b.image, layout: b.layout, layoutSource: 'api', inputs: b.inputs, ttlMs: b.ttl ? parseTtl(b.ttl) : undefined, actor: ACTOR, transport });
+      checkSessionOptions(d, transport, [a.id]);
+      return a;
+    });
     publish(armed.id);
     return reply.code(201).send({ deployment: armed } satisfies ArmResponse);
   });
@@ -51,11 +81,15 @@ export const deployments: Resource = (app, ctx) => {
 
   app.post<{ Body: DeployRequest }>(`${ADMIN}deploy`, { config: admin, schema: { body: DeployRequestSchema } }, async (request, reply) => {
     const b = request.body;
+    const transport = transportOf_(b);
     const armed: ArmResponse['deployment'][] = [];
+    // One batch, as one `ferry deploy`: the nodes armed here are one multicast session's receivers.
+    const batch = newBatch();
     d.write(() => {
       for (const n of selectNodes(d, b.select)) {
-        armed.push(armDeployment(d, n, { image: b.image, layout: b.layout, layoutSource: 'api', inputs: b.inputs, ttlMs: b.ttl ? parseTtl(b.ttl) : undefined, actor: ACTOR }));
+        armed.push(armDeployment(d, n, { image: b.image, layout: b.layout, layoutSource: 'api', inputs: b.inputs, ttlMs: b.ttl ? parseTtl(b.ttl) : undefined, actor: ACTOR, transport, batch }));
       }
+      checkSessionOptions(d, transport, armed.map((a) => a.id));
     });
     for (const a of armed) publish(a.id);
     return reply.code(201).send({ deployments: armed });

@@ -39,6 +39,10 @@
  *     await net.teardown()                  kill every process, delete namespaces (veths and the bridge
  *                                           go with them), remove the run directory; idempotent
  *
+ * `taps: N` adds tap0…tapN-1 to the bridge (in the switch namespace): QEMU guests on the same layer-2
+ * segment as the server and the nodes (the vm tier's multicast install). `net.taps[i]` gives the
+ * device and `wrap(argv)`, the command in the namespace QEMU must run in to open it.
+ *
  * `server: 'host'` puts the host's own network namespace in the server's place (a veth `fxhID` in the
  * root namespace, address 10.X.Y.1): for tests that run the Ferry server or an ssh2 client in the
  * test process itself. The /24 is checked against the host's routes first; nothing else of the host
@@ -65,6 +69,7 @@ const MARKER_DIR = '/run/ferry-netns';
 const NETNS_DIR = '/run/netns';
 const NODE_BASE = 10;
 const MAX_NODES = 240;
+const MAX_TAPS = 16;
 const IFNAME = 'eth0';
 const OUTPUT_CAP = 1024 * 1024;
 
@@ -80,6 +85,23 @@ export interface NetworkOptions {
   server?: 'namespace' | 'host';
   /** Keep the run directory (node dirs, process logs) after teardown and print where it is. */
   keepDir?: boolean;
+  /**
+   * Tap devices on the bridge, for QEMU guests on the same segment (the vm tier): tap0… in the
+   * switch namespace, ports of br0 like the veths. A guest opens its tap from that namespace
+   * (`ip netns exec SW qemu … -netdev tap,ifname=tap0,script=no`); its traffic is not shaped (a
+   * guest under TCG is slower than any link). `nodes` may then be 0.
+   */
+  taps?: number;
+}
+
+/** A tap device on the bridge: a QEMU guest's NIC (see NetworkOptions.taps). */
+export interface TapEndpoint {
+  /** tap0, tap1…: the device in the switch namespace. */
+  ifname: string;
+  /** The namespace the tap lives in and QEMU must be started in (the switch's). */
+  ns: string;
+  /** `argv` wrapped to run in that namespace. */
+  wrap(argv: string[]): string[];
 }
 
 export interface Counters {
@@ -259,6 +281,7 @@ export class Endpoint {
 export class Network {
   readonly server: Endpoint;
   readonly nodes: Endpoint[];
+  readonly taps: TapEndpoint[];
   private readonly procs = new Set<NsProcess>();
   private spawned = 0;
   private torn = false;
@@ -273,10 +296,12 @@ export class Network {
     readonly dir: string,
     make: (net: Network) => { server: Endpoint; nodes: Endpoint[] },
     private readonly keepDir: boolean,
+    taps = 0,
   ) {
     const e = make(this);
     this.server = e.server;
     this.nodes = e.nodes;
+    this.taps = Array.from({ length: taps }, (_, i) => ({ ifname: `tap${i}`, ns: switchNs, wrap: (argv: string[]) => ['ip', 'netns', 'exec', switchNs, ...argv] }));
   }
 
   get endpoints(): Endpoint[] {
@@ -461,7 +486,10 @@ async function pickSubnet(host: boolean): Promise<[number, number]> {
 
 /** Build the network. Tear it down with `teardown()` (in afterAll/finally). */
 export async function createNetwork(opts: NetworkOptions): Promise<Network> {
-  if (!Number.isInteger(opts.nodes) || opts.nodes < 1 || opts.nodes > MAX_NODES) throw new Error(`nodes must be 1…${MAX_NODES}, got ${opts.nodes}`);
+  const taps = opts.taps ?? 0;
+  if (!Number.isInteger(taps) || taps < 0 || taps > MAX_TAPS) throw new Error(`taps must be 0…${MAX_TAPS}, got ${opts.taps}`);
+  const minNodes = taps > 0 ? 0 : 1;
+  if (!Number.isInteger(opts.nodes) || opts.nodes < minNodes || opts.nodes > MAX_NODES) throw new Error(`nodes must be ${minNodes}…${MAX_NODES}, got ${opts.nodes}`);
   await sweepStale();
   const host = opts.server === 'host';
   const id = randomBytes(4).readUInt32BE(0).toString(36).padStart(7, '0').slice(-5);
@@ -498,6 +526,7 @@ export async function createNetwork(opts: NetworkOptions): Promise<Network> {
       };
     },
     !!opts.keepDir,
+    taps,
   );
   live.add(net);
   ensureExitHandler();
@@ -543,6 +572,11 @@ async function build(net: Network, host: boolean, x: number, y: number): Promise
   const all = net.endpoints;
   // A few at a time: the machine has 2 cores, and ip/tc calls are short.
   for (let i = 0; i < all.length; i += 8) await Promise.all(all.slice(i, i + 8).map(attach));
+  for (const t of net.taps) {
+    // No carrier until QEMU opens it: the link check below is for the veths only.
+    await run(['ip', '-n', sw, 'tuntap', 'add', 'dev', t.ifname, 'mode', 'tap'], q);
+    await run(['ip', '-n', sw, 'link', 'set', 'dev', t.ifname, 'master', 'br0', 'up'], q);
+  }
   await waitFor(async () => (await Promise.all(all.map((e) => e.operstate()))).every((s) => s === 'up'), {
     what: `every link of network ${net.id} to be up`,
     timeoutMs: 10_000,

@@ -7,7 +7,7 @@
  */
 import { isAbsolute, join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { FerryEnv, LAYOUTS, loginAsRoot, REPO } from './ferry-env.js';
+import { FerryEnv, LAYOUTS, loginAsRoot, REPO, VM_MULTICAST_BITRATE } from './ferry-env.js';
 import { GuestSet, randomMac, sha256File, type DiskBus, type Firmware, type Guest } from './harness.js';
 
 const MIN = 60_000;
@@ -20,7 +20,8 @@ describe('end to end', () => {
   let failed = false;
 
   beforeAll(async () => {
-    env = await FerryEnv.start();
+    // Two taps on a bridge for the pair test's multicast install; the others use QEMU's user network.
+    env = await FerryEnv.start({ segment: { taps: 2 } });
     await env.importSample('sample');
   });
   afterEach(async (ctx) => {
@@ -47,22 +48,41 @@ describe('end to end', () => {
     initramfs: 'kept' | 'rebuild';
   }
 
-  /** Register the node, arm it, power it on; returns the guest and the deployment id. */
-  async function armAndBoot(n: NodeSpec, guestOpts: { onReboot?: 'reset' | 'exit'; format?: 'raw' | 'qcow2'; bootOrder?: 'qemu' | 'firmware' } = {}): Promise<{ g: Guest; id: number; mac: string }> {
+  type GuestOpts = { onReboot?: 'reset' | 'exit'; format?: 'raw' | 'qcow2'; bootOrder?: 'qemu' | 'firmware'; tap?: number };
+
+  /** Register the node with the server; returns its MAC. */
+  async function register(n: NodeSpec): Promise<string> {
     const mac = randomMac();
     const sets = Object.entries({ hostname: n.hostname, ...n.inputs }).flatMap(([k, v]) => ['--set', `${k}=${v}`]);
     await env.ferry('node', 'add', n.name, '--mac', mac, '--image', 'sample', '--layout', isAbsolute(n.layout) ? n.layout : join(LAYOUTS, n.layout), ...sets);
-    const armed = JSON.parse(await env.ferry('deploy', n.name, '--json')) as { deployments: { id: number }[] };
-    const id = armed.deployments[0].id;
-    const g = await guests.start({
+    return mac;
+  }
+
+  /** Arm the nodes in one `ferry deploy` (one batch: one multicast session); the deployment ids in order. */
+  async function deploy(names: string[], ...opts: string[]): Promise<number[]> {
+    const armed = JSON.parse(await env.ferry('deploy', ...names, ...opts, '--json')) as { deployments: { id: number; node: string }[] };
+    return names.map((name, i) => (armed.deployments.find((d) => d.node === name) ?? armed.deployments[i]).id);
+  }
+
+  /** Power the node on: QEMU's user network (its TFTP), or tap `guestOpts.tap` on the segment. */
+  function boot(n: NodeSpec, mac: string, guestOpts: GuestOpts = {}): Promise<Guest> {
+    const tap = guestOpts.tap === undefined ? undefined : env.net!.taps[guestOpts.tap];
+    return guests.start({
       name: n.name,
       firmware: n.firmware,
       memoryMiB: 1536,
       disks: Array.from({ length: n.disks ?? 1 }, () => ({ size: n.diskSize ?? '3G', bus: n.bus, format: guestOpts.format })),
-      net: { tftpDir: env.tftpDir, bootfile: 'boot.ipxe', boot: true, mac },
+      net: tap ? { tap: { ifname: tap.ifname, netns: tap.ns }, boot: true, mac } : { tftpDir: env.tftpDir, bootfile: 'boot.ipxe', boot: true, mac },
       onReboot: guestOpts.onReboot,
       bootOrder: guestOpts.bootOrder,
     });
+  }
+
+  /** Register the node, arm it, power it on; returns the guest and the deployment id. */
+  async function armAndBoot(n: NodeSpec, guestOpts: GuestOpts = {}): Promise<{ g: Guest; id: number; mac: string }> {
+    const mac = await register(n);
+    const [id] = await deploy([n.name]);
+    const g = await boot(n, mac, guestOpts);
     return { g, id, mac };
   }
 
@@ -162,15 +182,22 @@ describe('end to end', () => {
   });
 
   it('the same image on two nodes at once, each with its own hostname and static address', async () => {
-    const staticNet = (address: string) => ({ 'network.mode': 'static', 'network.address': address, 'network.gateway': '10.0.2.2', 'network.dns': '10.0.2.3' });
+    // One layer-2 segment (tap devices on the netns harness's bridge): the server's TFTP, dnsmasq
+    // (full DHCP) and udp-sender answer both guests, which install the image by one multicast session.
+    const gw = env.segmentServerIp;
+    const staticNet = (address: string) => ({ 'network.mode': 'static', 'network.address': address, 'network.gateway': gw, 'network.dns': gw });
     const nodes: NodeSpec[] = [
-      { name: 'pair-a', hostname: 'ferry-a', firmware: 'bios', bus: 'virtio', layout: 'bios-msdos.xml', initramfs: 'kept', inputs: staticNet('10.0.2.21/24') },
+      { name: 'pair-a', hostname: 'ferry-a', firmware: 'bios', bus: 'virtio', layout: 'bios-msdos.xml', initramfs: 'kept', inputs: staticNet(`${env.segmentAddress(21)}/24`) },
       // The second machine has a SATA disk: one image and one layout serve both kinds of hardware.
-      { name: 'pair-b', hostname: 'ferry-b', firmware: 'bios', bus: 'sata', layout: 'bios-msdos.xml', initramfs: 'kept', inputs: staticNet('10.0.2.22/24') },
+      { name: 'pair-b', hostname: 'ferry-b', firmware: 'bios', bus: 'sata', layout: 'bios-msdos.xml', initramfs: 'kept', inputs: staticNet(`${env.segmentAddress(22)}/24`) },
     ];
     const rootDevice: Record<string, string> = { 'pair-a': '/dev/vda1', 'pair-b': '/dev/sda1' };
-    // Both are armed and powered on together, and install side by side from the same server.
-    const booted = await Promise.all(nodes.map(async (n) => ({ n, ...(await armAndBoot(n)) })));
+    // Both are armed by one deploy (one batch: the session waits for both receivers, or 5 minutes
+    // at most, since two emulated machines never boot in step), at a rate an emulated guest takes,
+    // and powered on together.
+    const macs = await Promise.all(nodes.map(register));
+    const ids = await deploy(nodes.map((n) => n.name), '--transport', 'multicast', '--max-wait', '300', '--max-bitrate', VM_MULTICAST_BITRATE);
+    const booted = await Promise.all(nodes.map(async (n, i) => ({ n, id: ids[i], g: await boot(n, macs[i], { tap: i }) })));
     await Promise.all(booted.map(({ n, g, id }) => installToLogin(n, g, id)));
     const recs = booted.map(({ id }) => env.deployment(id));
     expect(recs.map((r) => r.status)).toEqual(['success', 'success']);
@@ -178,6 +205,14 @@ describe('end to end', () => {
     // At once: each install started before the other one ended.
     expect(Date.parse(recs[0].startedAt!)).toBeLessThan(Date.parse(recs[1].endedAt!));
     expect(Date.parse(recs[1].startedAt!)).toBeLessThan(Date.parse(recs[0].endedAt!));
+    for (const { n, id, mac } of booted.map((b, i) => ({ ...b, mac: macs[i] }))) {
+      // By multicast, every layer: no fallback to HTTP; and the boot came from the segment's DHCP.
+      const ev = env.events(id);
+      expect(ev.filter((e) => e.state === 'warning' && (e.details as { fallback?: string } | undefined)?.fallback), `fallbacks of ${n.name}`).toEqual([]);
+      // The stage's summary (after every layer): how the layers came, and how many by the fallback.
+      expect(ev.find((e) => e.phase === 'layers' && e.state === 'info' && (e.details as { fallbacks?: number } | undefined)?.fallbacks !== undefined)?.details, `the layers stage of ${n.name}`).toMatchObject({ transport: 'multicast', fallbacks: 0 });
+      expect(env.dhcpLog(), `dnsmasq's log for ${n.name}`).toMatch(new RegExp(`DHCPACK\\(${env.net!.server.ifname}\\) [\\d.]+ ${mac}`, 'i'));
+    }
     const port = new URL(env.server.url).port;
     for (const { n, g } of booted) {
       await loginAsRoot(g, n.hostname);
@@ -190,9 +225,9 @@ describe('end to end', () => {
       const addrs = await g.sh('ip -4 -o addr show scope global');
       expect(addrs).toContain(` ${n.inputs!['network.address']} `);
       expect(addrs).not.toMatch(/dynamic/);
-      expect(await g.sh('ip -4 route show default')).toMatch(/^default via 10\.0\.2\.2 /);
-      // And it works: the installed system reaches the image server on the host through it.
-      expect((await g.exec(`timeout 20 bash -c 'exec 3<>/dev/tcp/10.0.2.2/${port}'`, { timeoutMs: 60_000 })).status).toBe(0);
+      expect(await g.sh('ip -4 route show default')).toMatch(new RegExp(`^default via ${gw.replace(/\./g, '\\.')} `));
+      // And it works: the installed system reaches the image server through it, on the segment.
+      expect((await g.exec(`timeout 20 bash -c 'exec 3<>/dev/tcp/${gw}/${port}'`, { timeoutMs: 60_000 })).status).toBe(0);
     }
   }, 40 * MIN); // two emulated machines share the host's cores: allow for both deadlines in a row
 });

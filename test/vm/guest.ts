@@ -306,7 +306,9 @@ export async function launchGuest(opts: GuestOptions, accel: 'tcg' | 'kvm'): Pro
   }
   const net = opts.net ? { ...opts.net, mac: opts.net.mac ?? randomMac() } : opts.net;
   const o = { ...opts, net };
-  const argv = qemuArgv(o, { accel, dir, disks, varsFile });
+  const planned = qemuArgv(o, { accel, dir, disks, varsFile });
+  // A tap opens only from its own namespace (`ip netns exec` execs QEMU in place: same pid).
+  const argv = net && net.tap ? ['ip', 'netns', 'exec', net.tap.netns, ...planned] : planned;
   return new Guest({ name: opts.name, dir, argv, accel, disks, mac: net ? net.mac : undefined });
 }
 

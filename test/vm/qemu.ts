@@ -28,6 +28,12 @@ export interface NetSpec {
   bootfile?: string;
   /** Boot from the network before the disks. */
   boot?: boolean;
+  /**
+   * A tap device instead of QEMU's user network: the guest is on a real layer-2 segment (the netns
+   * harness's bridge, test/harness/netns.ts `taps`), where DHCP, TFTP and multicast are the
+   * segment's own. QEMU is started inside `netns`, the namespace the tap lives in.
+   */
+  tap?: { ifname: string; netns: string };
 }
 
 export interface GuestOptions {
@@ -82,7 +88,8 @@ export function qemuArgv(opts: GuestOptions, ctx: { accel: 'tcg' | 'kvm'; dir: s
   const byQemu = opts.bootOrder !== 'firmware';
   if (opts.net) {
     const n = opts.net;
-    let nd = 'user,id=n0';
+    if (n.tap && (n.tftpDir || n.bootfile)) throw new FerryError('FERRY_E_USAGE', `guest ${opts.name}: tftpDir and bootfile belong to QEMU's user network; on a tap the segment's own DHCP and TFTP answer`);
+    let nd = n.tap ? `tap,id=n0,ifname=${n.tap.ifname},script=no,downscript=no` : 'user,id=n0';
     if (n.tftpDir) nd += `,tftp=${n.tftpDir}`;
     if (n.bootfile) nd += `,bootfile=${n.bootfile}`;
     a.push('-netdev', nd);

@@ -12,6 +12,31 @@ describe('dnsmasq configuration', () => {
       'dnsmasq-proxy-tftp.conf',
       renderDnsmasqConfig({ interface: 'br0', subnet: '10.1.0.0/16', serverUrl: 'https://ferry.example.com', tftpServer: '10.1.0.5', dnsmasqTftpRoot: '/srv/tftp' }),
     ));
+  it('full DHCP on a segment of its own (--dhcp-range): addresses and the boot file by architecture', () => {
+    const c = renderDnsmasqConfig({ interface: 'fxh1', subnet: '10.7.8.1/24', serverUrl: 'http://10.7.8.1:8080', tftpServer: '10.7.8.1', dhcpRange: { start: '10.7.8.100', end: '10.7.8.150' } });
+    expect(c).toMatch(/^dhcp-range=10\.7\.8\.100,10\.7\.8\.150,255\.255\.255\.0,1h$/m);
+    expect(c).not.toMatch(/proxy/);
+    expect(c).not.toMatch(/^pxe-service=/m);
+    expect(c).toMatch(/^dhcp-boot=tag:!ipxe,tag:!efi,undionly\.kpxe,,10\.7\.8\.1$/m);
+    expect(c).toMatch(/^dhcp-boot=tag:!ipxe,tag:efi,ipxe\.efi,,10\.7\.8\.1$/m);
+    expect(c).toMatch(/^dhcp-boot=tag:ipxe,boot\.ipxe,,10\.7\.8\.1$/m);
+  });
+  it('a DHCP range outside the subnet or backwards is refused', () => {
+    for (const [range, re] of [
+      [{ start: '10.7.8.100', end: '10.7.9.150' }, /10\.7\.9\.150 is not in the subnet 10\.7\.8\.0\/24/],
+      [{ start: '10.7.8.150', end: '10.7.8.100' }, /ends before it starts/],
+      [{ start: 'a', end: '10.7.8.100' }, /not a range of two IPv4 addresses/],
+    ] as const) {
+      try {
+        renderDnsmasqConfig({ interface: 'fxh1', subnet: '10.7.8.1/24', serverUrl: 'http://10.7.8.1:8080', tftpServer: '10.7.8.1', dhcpRange: range });
+        expect.unreachable();
+      } catch (e: any) {
+        expect(e.code).toBe('FERRY_E_PXE_CONFIG');
+        expect(e.problems.map((p: any) => p.path)).toEqual(['dhcpRange']);
+        expect(e.problems[0].message).toMatch(re);
+      }
+    }
+  });
   it('reports every bad option at once', () => {
     try {
       renderDnsmasqConfig({ interface: 'eth 0', subnet: '300.1.1.1/24', serverUrl: 'ftp://x', tftpServer: 'host', biosLoader: 'pxelinux', dnsmasqTftpRoot: 'relative' });

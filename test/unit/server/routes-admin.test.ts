@@ -107,6 +107,37 @@ describe('admin API (fastify inject)', () => {
     expect(ADMIN_ROUTES.deployments).toBe('/api/v1/admin/deployments');
   });
 
+  it('deploy with the transport options of `ferry deploy` (--transport, --min-receivers, --max-wait, --max-bitrate)', async () => {
+    for (const name of ['mc1', 'mc2']) {
+      expect((await api('POST', 'nodes', { name, macs: [`52:54:00:00:0c:0${name.slice(-1)}`], image: 'base', layout: LAYOUT, groups: ['mc'] })).statusCode).toBe(201);
+    }
+    const many = await api('POST', 'deploy', { select: ['@mc'], transport: 'multicast', minReceivers: 2, maxWait: 90, maxBitrate: '80m' });
+    expect(many.statusCode).toBe(201);
+    const ids = many.json().deployments.map((x: any) => x.id);
+    const infos = await Promise.all(ids.map(async (id: number) => (await api('GET', `deployments/${id}`)).json().deployment));
+    for (const i of infos) expect(i.transport).toEqual({ kind: 'multicast', multicast: { minReceivers: 2, maxWaitS: 90, maxBitrate: '80m' } });
+    // One request is one batch (one multicast session), as one `ferry deploy` is.
+    expect(infos[0].batch).toBeTruthy();
+    expect(infos[1].batch).toBe(infos[0].batch);
+    const one = await api('POST', 'deployments', { node: 'mc1', transport: 'http' });
+    expect(one.statusCode).toBe(201);
+    expect((await api('GET', `deployments/${one.json().deployment.id}`)).json().deployment.transport).toEqual({ kind: 'http' });
+    // Bad values: the schema's bounds, then the same check as the CLI's (a transport name, a bit rate).
+    expect(paths(await api('POST', 'deploy', { select: ['@mc'], minReceivers: 0, maxWait: 3601, maxBitrate: 5 }))).toEqual(['$.minReceivers', '$.maxWait', '$.maxBitrate']);
+    const bad = await api('POST', 'deploy', { select: ['@mc'], transport: 'pigeon', maxBitrate: 'fast' });
+    expect(bad.statusCode).toBe(400);
+    expect(bad.json().error.code).toBe('FERRY_E_BAD_VALUE');
+    expect(paths(bad)).toEqual(['transport', 'max-bitrate']);
+    // Session options without a multicast node: refused, and nothing is armed.
+    const before = (await api('GET', 'deployments?node=mc2')).json().deployments.length;
+    const none = await api('POST', 'deploy', { select: ['mc2'], transport: 'http', maxWait: 30 });
+    expect(none.statusCode).toBe(400);
+    expect(none.json().error.details.problems[0]).toMatchObject({ path: 'maxWait', message: expect.stringMatching(/no node of this request deploys by multicast/) });
+    expect((await api('GET', 'deployments?node=mc2')).json().deployments.length).toBe(before);
+    expect((await api('POST', 'deployments', { node: 'mc2', minReceivers: 3 })).statusCode).toBe(400);
+    expect((await api('GET', 'deployments?node=mc2')).json().deployments.length).toBe(before);
+  });
+
   it('images: list, read, customizations, clone, verify, delete, gc', async () => {
     expect((await api('GET', 'images')).json().images.map((i: any) => i.name)).toEqual(['base']);
     expect((await api('GET', 'images/base')).json().image).toMatchObject({ name: 'base', version: 1 });
