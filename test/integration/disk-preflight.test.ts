@@ -53,7 +53,7 @@ async function runStage(dev: string): Promise<{ error?: { code?: string; problem
     opts: { server: 'http://127.0.0.1:9', token: 't', disks: [dev], yes: true, mountRoot: s.root() },
     emit: (e: ProgressEvent) => events.push(e),
     doing: '', mounted: false, finish: 'stay', warnings: [],
-    config: { layout: { xml: XML, digest: 'sha256:test' } },
+    config: { layout: { xml: XML, digest: 'sha256:test' }, node: { name: 'preflight' }, deployment: { id: 1, identity: 'preflight-test' } },
   } as unknown as InstallContext;
   try {
     await disksStage.run(ctx);
