@@ -55,6 +55,10 @@ export class Lease {
     writeFileSync(this.file + '.new', JSON.stringify([...this.digests]), { mode: 0o600 });
     renameSync(this.file + '.new', this.file);
   }
+  /** The digests it holds. */
+  held(): string[] {
+    return [...this.digests];
+  }
   release(): void {
     this.digests.clear();
     rmSync(this.file, { force: true });

@@ -14,6 +14,7 @@ import { formatBytes } from '../../common/units.js';
 import { now, type DataDir } from '../context.js';
 import { j } from '../db/index.js';
 import { readTarFile, storeLayer, type BuiltLayer, type Compression } from './layers.js';
+import type { Lease } from './blobs.js';
 import { tarName, tarStream, whiteoutEntry } from '../../layers/writer.js';
 import { comparePaths, relinkHardlinks, scanTree, type TreeEntry, type TreeScan } from '../../layers/tree.js';
 
@@ -219,9 +220,42 @@ export async function importImage(d: DataDir, name: string, o: ImportOptions): P
       for (const f of o.tars!) layers.push(registerLayer(d, await storeLayer(d.blobs, readTarFile(f), compression, { lease, onProgress: o.onProgress })));
     }
     return insertImage(d, { name, version: 1, layers, customizations: o.customizations ?? [], inputs: o.inputs }, o.actor, o.action ?? 'image.import');
+  } catch (e) {
+    throw dbFullIsNoRoom(d, e, lease);
   } finally {
     lease.release();
   }
+}
+
+/**
+ * A full disk can fail the database's write after the blobs were stored (SQLITE_FULL): that is the
+ * same FERRY_E_NO_ROOM as a failed blob write, and what this import stored and no image or other
+ * import holds is removed, so nothing is left behind.
+ */
+function dbFullIsNoRoom(d: DataDir, e: unknown, lease: Lease): unknown {
+  if ((e as { code?: string })?.code !== 'SQLITE_FULL') return e;
+  const mine = lease.held();
+  lease.release();
+  const others = d.blobs.leased();
+  for (const digest of mine) {
+    const used = d.db.prepare('SELECT 1 FROM image_layers WHERE digest = ? LIMIT 1').get(digest);
+    if (used || others.has(digest)) continue;
+    try {
+      d.db.prepare('DELETE FROM layers WHERE digest = ?').run(digest);
+    } catch {
+      // the row may never have been written; gc removes a stale one
+    }
+    try {
+      d.blobs.remove(digest);
+    } catch {
+      // already gone
+    }
+  }
+  return new FerryError('FERRY_E_NO_ROOM', `the data directory ${d.dir} ran out of space while recording the import (nothing was stored)`, {
+    details: { dataDir: d.dir, errno: 'SQLITE_FULL' },
+    hint: 'free space (ferry image gc removes unreferenced layers), or use a data directory on a larger file system',
+    cause: e,
+  });
 }
 
 export function setCustomizations(d: DataDir, ref: string, items: CustomizationItem[], actor: string): ImageInfo {
