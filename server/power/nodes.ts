@@ -3,6 +3,7 @@
  * a few at a time, every outcome collected (one node's dead BMC does not stop the others), and
  * each action that changes a machine recorded in the audit log.
  */
+import { boundedMap } from '../../common/bounded.js';
 import { printTable } from '../../common/cli.js';
 import type { DataDir } from '../context.js';
 import { powerTarget } from '../db/power.js';
@@ -24,21 +25,8 @@ export interface NodePowerResult {
 /** BMCs are slow (seconds per call); a rack is powered this many at a time. */
 export const POWER_CONCURRENCY = 8;
 
-async function eachLimited<T, R>(items: T[], limit: number, fn: (t: T) => Promise<R>): Promise<R[]> {
-  const out: R[] = new Array(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i]);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return out;
-}
-
 export async function powerNodes(d: DataDir, nodes: string[], action: PowerAction | 'install', actor: string): Promise<NodePowerResult[]> {
-  return eachLimited(nodes, POWER_CONCURRENCY, async (node): Promise<NodePowerResult> => {
+  return boundedMap(nodes, POWER_CONCURRENCY, async (node): Promise<NodePowerResult> => {
     let r: NodePowerResult = { node, action, ok: false };
     try {
       const t = powerTarget(d, node);

@@ -3,6 +3,7 @@
  * connections open at once, default 64 as ClusterShell's), a deadline per node covering connect
  * and command, and one result per node (server/ssh/collate.ts gathers them).
  */
+import { boundedMap } from '../../common/bounded.js';
 import { FerryError, toFerryError } from '../../common/errors.js';
 import type { DataDir } from '../context.js';
 import { getNodeRow } from '../db/inventory.js';
@@ -35,19 +36,6 @@ export function nodeTarget(d: DataDir, name: string, user = 'root'): { target: S
   return { target: { ...t, user }, id: row.id };
 }
 
-/** Run `fn` on every item with at most `limit` running at once; results in the items' order. */
-export async function boundedMap<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const out: R[] = new Array(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i]);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
-  return out;
-}
 
 /** Run a session function on every node, each under its own deadline. */
 export async function onNodes<R>(

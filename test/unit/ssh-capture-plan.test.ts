@@ -1,7 +1,7 @@
 /** The capture's remote tar command (pure) and the bounded fan-out of `ferry exec`. */
 import { describe, expect, it } from 'vitest';
 import { captureArgv, checkExclude, DEFAULT_EXCLUDES, parseExcludeList } from '../../server/ssh/capture.js';
-import { boundedMap } from '../../server/ssh/exec.js';
+import { boundedMap } from '../../common/bounded.js';
 import { shellCommand } from '../../server/ssh/target.js';
 
 describe('captureArgv', () => {
