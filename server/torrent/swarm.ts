@@ -4,6 +4,7 @@
  * installs, and a restarted server is re-taught by the next announce (every 10 s).
  * Bounded: peers per swarm, swarms, peers per answer; a peer that stops announcing expires.
  */
+import type { TorrentSwarmState } from '../../common/protocol.js';
 import { FerryError } from '../../common/errors.js';
 
 export const ANNOUNCE_INTERVAL_S = 10;
@@ -36,16 +37,8 @@ interface Peer {
   seen: number;
 }
 
-export interface SwarmState {
-  layer: string;
-  infoHash: string;
-  peers: number;
-  complete: number;
-  incomplete: number;
-  /** Every peer that is still in the swarm has the whole layer. */
-  done: boolean;
-  uploaded: number;
-}
+/** What the swarm route answers (the protocol's type); `done`: every peer still in it has the whole layer. */
+export type SwarmState = TorrentSwarmState;
 
 export class Swarms {
   private readonly swarms = new Map<string, { layer: string; infoHash: string; peers: Map<string, Peer>; touched: number }>();
