@@ -1,33 +1,89 @@
-/** A node's page: its settings, hardware, deployment history with each deployment's stages and events. */
+/**
+ * A node's page: MACs, address, groups, properties, power settings and hardware inventory (the
+ * hw.* properties the installer reports), and its deployment history; for each deployment the
+ * error with its fix, the timeline of stages with durations, the log (state changes and
+ * messages), and every event. A deployment's events are fetched when it is opened.
+ */
+import { groupHwProperties } from '../../../../common/inventory.js';
 import type { DeploymentInfo, StoredEvent } from '../../../db/deployments.js';
 import type { NodeInfo } from '../../../db/inventory.js';
+import { stageTimeline } from '../../views.js';
 import { ADMIN, call } from '../api.js';
-import { clear, h } from '../dom.js';
-import { cell, fixLine, main } from '../ui.js';
+import { bytes, clear, h } from '../dom.js';
+import { cell, failure, fixLine, main } from '../ui.js';
 
-interface Span {
-  phase: string;
-  start?: string;
-  end?: string;
-  state: string;
+const HISTORY = 20;
+
+function dl(pairs: [string, string | HTMLElement][]): HTMLElement {
+  return h('dl', {}, pairs.flatMap(([k, v]) => [h('dt', {}, k), h('dd', {}, v)]));
 }
 
-/** The stages of a deployment with their durations, from its events. */
-function timeline(events: StoredEvent[]): Span[] {
-  const spans = new Map<string, Span>();
-  for (const e of events) {
-    if (e.object) continue;
-    const s = spans.get(e.phase) ?? { phase: e.phase, state: e.state };
-    if (e.state === 'start') s.start = e.ts;
-    if (e.state === 'end' || e.state === 'error') s.end = e.ts;
-    if (e.state !== 'heartbeat' && e.state !== 'progress') s.state = e.state;
-    spans.set(e.phase, s);
-  }
-  return [...spans.values()];
+function kv(o: Record<string, string>): string {
+  return Object.keys(o).length ? Object.entries(o).map(([k, v]) => `${k}=${v}`).join(', ') : '-';
 }
 
-function seconds(a?: string, b?: string): string {
-  return a && b ? `${((Date.parse(b) - Date.parse(a)) / 1000).toFixed(1)} s` : '';
+function hardware(node: NodeInfo): HTMLElement {
+  const groups = groupHwProperties(node.properties);
+  if (!groups.length) return h('p', { id: 'hardware', class: 'muted' }, 'No inventory yet: the installer reports it when the node boots to install.');
+  return h(
+    'div',
+    { id: 'hardware', class: 'scroll' },
+    h('table', {}, h('tbody', {}, groups.map(([g, pairs]) => h('tr', { 'data-hw': g }, h('th', { scope: 'row' }, g), h('td', { class: 'wrap' }, pairs.map(([k, v]) => `${k}=${k === 'bytes' || k.endsWith('Bytes') ? `${bytes(Number(v))}` : v}`).join('  ')))))),
+  );
+}
+
+function clock(ts: string | undefined): string {
+  return ts ? ts.slice(11, 23) : '';
+}
+
+/** The log of a deployment: every event that is not a progress count or a heartbeat, one line each. */
+function logText(events: StoredEvent[]): string {
+  return events
+    .filter((e) => e.state !== 'progress' && e.state !== 'heartbeat')
+    .map((e) => `${clock(e.ts)} ${e.phase} ${e.state}${e.object ? ` ${e.object}` : ''}${e.message ? `: ${e.message}` : ''}${e.code ? ` [${e.code}]` : ''}`)
+    .join('\n');
+}
+
+function detailsOf(events: StoredEvent[]): HTMLElement[] {
+  const spans = stageTimeline(events);
+  return [
+    h('h3', {}, 'Stages'),
+    h('table', { class: 'timeline' }, h('thead', {}, h('tr', {}, ['stage', 'state', 'started', 'duration', 'events'].map((x) => h('th', { scope: 'col' }, x)))), h('tbody', {}, spans.map((s) => h('tr', { 'data-phase': s.phase }, cell(s.phase), cell(s.state, `state ${s.state}`), cell(clock(s.start)), cell(s.seconds === undefined ? '' : `${s.seconds.toFixed(1)} s`), cell(s.events))))),
+    h('h3', {}, 'Log'),
+    h('pre', { class: 'log', tabindex: '0', 'aria-label': 'log' }, logText(events) || '(no events)'),
+    h(
+      'details',
+      { class: 'events' },
+      h('summary', {}, `All ${events.length} events`),
+      h('div', { class: 'scroll' }, h('table', {}, h('thead', {}, h('tr', {}, ['time', 'stage', 'state', 'object', 'bytes', 'message'].map((x) => h('th', { scope: 'col' }, x)))), h('tbody', {}, events.map((e) => h('tr', {}, cell(clock(e.ts)), cell(e.phase), cell(e.state, `state ${e.state}`), cell(e.object), cell(e.bytes === undefined ? '' : `${bytes(e.bytes)}${e.total ? ` / ${bytes(e.total)}` : ''}`), cell([e.message, e.code].filter(Boolean).join(' '))))))),
+    ),
+  ];
+}
+
+function deployment(d: DeploymentInfo, open: boolean): HTMLElement {
+  const body = h('div', { class: 'body' }, h('p', { class: 'muted' }, 'Loading events...'));
+  let loaded = false;
+  const load = async () => {
+    if (loaded) return;
+    loaded = true;
+    try {
+      const { events } = await call<{ events: StoredEvent[] }>('GET', `${ADMIN}/deployments/${d.id}/events`);
+      clear(body, detailsOf(events));
+    } catch (e) {
+      loaded = false;
+      failure(e);
+    }
+  };
+  const el = h(
+    'details',
+    { class: 'deployment', 'data-id': d.id, 'data-status': d.status, open, ontoggle: () => void ((el as HTMLDetailsElement).open && load()) },
+    h('summary', {}, `#${d.id} ${d.image} - `, h('span', { class: `state ${d.status}` }, d.status), ` - ${d.createdAt.slice(0, 19).replace('T', ' ')}${d.redeployOf ? ` (again from #${d.redeployOf})` : ''}`),
+    dl([['transport', d.transport.kind], ['layout', d.layoutDigest.slice(0, 19)], ['inputs', kv(d.inputs)], ['armed by', d.createdBy], ['started', d.startedAt ?? '-'], ['ended', d.endedAt ?? '-']]),
+    d.error ? h('div', { class: 'error', role: 'note' }, h('code', { class: 'code' }, d.error.code), d.error.phase ? ` in ${d.error.phase}: ` : ' ', d.error.message, fixLine(d.error.code)) : '',
+    body,
+  );
+  if (open) void load();
+  return el;
 }
 
 export async function nodePage(name: string): Promise<void> {
@@ -35,30 +91,31 @@ export async function nodePage(name: string): Promise<void> {
     call<{ node: NodeInfo }>('GET', `${ADMIN}/nodes/${encodeURIComponent(name)}`),
     call<{ deployments: DeploymentInfo[] }>('GET', `${ADMIN}/deployments?node=${encodeURIComponent(name)}`),
   ]);
-  const dl = (pairs: [string, string | HTMLElement][]) => h('dl', {}, pairs.flatMap(([k, v]) => [h('dt', {}, k), h('dd', {}, v)]));
-  const kv = (o: Record<string, string>) => (Object.keys(o).length ? Object.entries(o).map(([k, v]) => `${k}=${v}`).join(', ') : '-');
-  const history = h('div', { id: 'history' });
+  const plain = Object.fromEntries(Object.entries(node.properties).filter(([k]) => !k.startsWith('hw.')));
+  const sorted = [...deployments].sort((a, b) => b.id - a.id);
   clear(
     main,
     h('h1', {}, node.name),
-    dl([['MACs', node.macs.join(', ') || '-'], ['groups', node.groups.join(', ') || '-'], ['image', node.image ?? '-'], ['layout', node.layout ? node.layout.digest.slice(0, 19) + (node.layout.source ? ` (${node.layout.source})` : '') : '-'], ['boot action', node.bootAction], ['properties', kv(node.properties)], ['inputs', kv(node.inputs)], ['transport', node.transport ?? 'default']]),
+    dl([
+      ['MACs', node.macs.join(', ') || '-'],
+      ['address', node.address ?? '-'],
+      ['groups', node.groups.join(', ') || '-'],
+      ['image', node.image ?? '-'],
+      ['layout', node.layout ? node.layout.digest.slice(0, 19) + (node.layout.source ? ` (${node.layout.source})` : '') : '-'],
+      ['boot action', node.bootAction],
+      ['properties', kv(plain)],
+      ['inputs', kv(node.inputs)],
+      ['transport', node.transport ?? 'default'],
+      ['power', node.power ? `${node.power.driver}${node.power.address ? ` ${node.power.address}` : ''}` : '-'],
+    ]),
+    h('h2', {}, 'Hardware'),
+    hardware(node),
     h('h2', {}, 'Deployments'),
-    history,
-  );
-  if (!deployments.length) return clear(history, h('p', { class: 'muted' }, 'Never deployed.'));
-  const sorted = [...deployments].sort((a, b) => b.id - a.id).slice(0, 20);
-  const full = await Promise.all(sorted.map((d) => call<{ deployment: DeploymentInfo; events: StoredEvent[] }>('GET', `${ADMIN}/deployments/${d.id}`)));
-  clear(
-    history,
-    full.map(({ deployment: d, events }, i) =>
-      h(
-        'details',
-        { class: 'deployment', 'data-id': d.id, open: i === 0 },
-        h('summary', {}, `#${d.id} ${d.image} - `, h('span', { class: `state ${d.status}` }, d.status), ` - ${d.createdAt}${d.redeployOf ? ` (again from #${d.redeployOf})` : ''}`),
-        d.error ? h('p', { class: 'error' }, h('code', { class: 'code' }, d.error.code), ' ', d.error.message, fixLine(d.error.code)) : '',
-        h('table', { class: 'timeline' }, h('thead', {}, h('tr', {}, ['stage', 'state', 'duration'].map((x) => h('th', { scope: 'col' }, x)))), h('tbody', {}, timeline(events).map((s) => h('tr', {}, cell(s.phase), cell(s.state, `state ${s.state}`), cell(seconds(s.start, s.end)))))),
-        h('details', { class: 'events' }, h('summary', {}, `${events.length} events`), h('ol', {}, events.map((e) => h('li', {}, `${e.ts ?? ''} ${e.phase} ${e.state}${e.object ? ' ' + e.object : ''}${e.message ? ': ' + e.message : ''}`)))),
-      ),
+    h(
+      'div',
+      { id: 'history' },
+      sorted.length ? sorted.slice(0, HISTORY).map((d, i) => deployment(d, i === 0)) : h('p', { class: 'muted' }, 'Never deployed.'),
+      sorted.length > HISTORY ? h('p', { class: 'muted' }, `${sorted.length - HISTORY} older deployments: ferry history ${node.name}`) : '',
     ),
   );
 }
