@@ -22,13 +22,16 @@ function kv(o: Record<string, string>): string {
   return Object.keys(o).length ? Object.entries(o).map(([k, v]) => `${k}=${v}`).join(', ') : '-';
 }
 
+/** The inventory's byte counts: memory, and each disk's size. */
+const sized = (group: string, key: string) => key === 'memory' || (group.startsWith('disk ') && key === 'size');
+
 function hardware(node: NodeInfo): HTMLElement {
   const groups = groupHwProperties(node.properties);
   if (!groups.length) return h('p', { id: 'hardware', class: 'muted' }, 'No inventory yet: the installer reports it when the node boots to install.');
   return h(
     'div',
     { id: 'hardware', class: 'scroll' },
-    h('table', {}, h('tbody', {}, groups.map(([g, pairs]) => h('tr', { 'data-hw': g }, h('th', { scope: 'row' }, g), h('td', { class: 'wrap' }, pairs.map(([k, v]) => `${k}=${k === 'bytes' || k.endsWith('Bytes') ? `${bytes(Number(v))}` : v}`).join('  ')))))),
+    h('table', {}, h('tbody', {}, groups.map(([g, pairs]) => h('tr', { 'data-hw': g }, h('th', { scope: 'row' }, g), h('td', { class: 'wrap' }, pairs.map(([k, v]) => `${k}=${sized(g, k) && /^[0-9]+$/.test(v) ? bytes(Number(v)) : v}`).join('  ')))))),
   );
 }
 
@@ -68,7 +71,8 @@ function deployment(d: DeploymentInfo, open: boolean): HTMLElement {
     loaded = true;
     try {
       const { events } = await call<{ events: StoredEvent[] }>('GET', `${ADMIN}/deployments/${d.id}/events`);
-      clear(body, detailsOf(events));
+      clear(body, events.length ? detailsOf(events) : h('p', { class: 'muted' }, 'No events: the installer never reported for this deployment.'));
+      el.setAttribute('data-loaded', '');
     } catch (e) {
       loaded = false;
       failure(e);
