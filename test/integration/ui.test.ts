@@ -349,6 +349,8 @@ describe('the web console in Chromium', () => {
       for (const [hash, ready, name] of pages) {
         await go(hash, ready);
         await page.screenshot({ path: path.join(SHOTS, `${name}-${size}.png`), fullPage: size === 'phone' });
+        // Nothing wider than the screen: wide tables scroll inside their own box.
+        expect(await page.evaluate(() => document.documentElement.scrollWidth), `${name} at ${size}`).toBeLessThanOrEqual(vp.width);
       }
     }
     await page.setViewport(SIZES.desktop);
