@@ -15,6 +15,7 @@ import { runInstall } from '../../installer/install.js';
 import { addNode, addToGroup, getNode, getNodeRow } from '../../server/db/inventory.js';
 import { deploymentEvents, deploymentInfo, getDeploymentRow } from '../../server/db/deployments.js';
 import { recordInventory } from '../../server/db/hardware.js';
+import { cloneImage } from '../../server/store/images.js';
 import { FerryServer, DIR_LAYOUT } from './helpers/ferry-server.js';
 import { smallTree } from './server/helpers.js';
 import { slowProxy } from './helpers/net.js';
@@ -337,7 +338,12 @@ describe('the web console in Chromium', () => {
   });
 
   it('shows which nodes run which image version', async () => {
-    await go('#/images', 'section.image[data-image="web@1"] .running');
+    // A clone, which no install has put on a node yet.
+    cloneImage(server.data, 'web@1', 'web-eu', { actor: 'test' });
+    await go('#/', '#live');
+    await go('#/images', 'section.image[data-image="web-eu@1"] .running');
+    expect(await page.$eval('section.image[data-image="web-eu@1"]', (e) => e.textContent)).toMatch(/clone of web.*Running this version: -$/s);
+    expect(await page.$eval('section.image[data-image="web@1"]', (e) => e.textContent)).toContain('Clones: web-eu@1');
     expect(await page.$$eval('section.image[data-image="web@1"] .running [data-running]', (e) => e.map((x) => x.getAttribute('data-running')))).toEqual(['n1']);
     expect(await page.$eval('section.image[data-image="web@1"] .running', (e) => e.textContent)).toMatch(/n1 \(#\d+ \d{4}-\d\d-\d\d\)/);
   });
@@ -362,7 +368,7 @@ describe('the web console in Chromium', () => {
     expect(await page.$eval('#group-tree > li', (e) => e.getAttribute('data-group'))).toBe('site');
     // Images page: the layer sizes and which nodes run it.
     await go('#/images', 'section.image');
-    expect(await page.$eval('section.image', (e) => e.textContent)).toMatch(/web@1.*Nodes: n1, n2/s);
+    expect(await page.$eval('section.image[data-image="web@1"]', (e) => e.textContent)).toMatch(/web@1.*Nodes: n1, n2/s);
     // Logging out ends the session on the server: the old cookie is refused.
     const [cookie] = await browser.cookies();
     await page.click('#logout');

@@ -5,6 +5,7 @@ import { hasRedraw, infos, live, monitor, onRedraw, schedule } from '../live.js'
 import { cell, fixLine, main, nodeLink } from '../ui.js';
 
 const ACTIVE = new Set(['armed', 'running', 'lost', 'error']);
+let tick: ReturnType<typeof setInterval> | undefined;
 
 function progressRow(r: MonitorRow, now: number): HTMLElement {
   return h(
@@ -57,6 +58,8 @@ export async function dashboard(): Promise<void> {
   };
   onRedraw(redraw);
   redraw();
-  // Heartbeat ages move with the clock, not only with events.
-  const tick = setInterval(() => (hasRedraw() ? schedule() : clearInterval(tick)), 1000);
+  // Heartbeat ages move with the clock, not only with events (one clock, however often the
+  // dashboard is opened again).
+  clearInterval(tick);
+  tick = setInterval(() => (hasRedraw() ? schedule() : clearInterval(tick)), 1000);
 }
