@@ -3,6 +3,7 @@ import { parse, dataDir, usageError } from '../common/cli.js';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { startServer } from '../server/index.js';
+import { sessionLimits } from '../server/ui/sessions.js';
 
 function ensureDir(d: string): string {
   mkdirSync(d, { recursive: true });
@@ -11,7 +12,8 @@ function ensureDir(d: string): string {
 
 const USAGE =
   'ferry serve [--data DIR] [--listen HOST:PORT] [--public-url URL] [--boot-dir DIR] [--kernel-arg ARG]... [--tftp [HOST:PORT]] [--tftp-root DIR] [--lost-after SECONDS]\n' +
-  '            [--multicast-interface IF] [--multicast-group A.B.C.D/P] [--multicast-ports LO-HI] [--mirror URL]...';
+  '            [--multicast-interface IF] [--multicast-group A.B.C.D/P] [--multicast-ports LO-HI] [--mirror URL]...\n' +
+  '            [--session-idle DURATION] [--session-max-age DURATION]   (web console sessions; default 30m idle, 12h at most)';
 
 /**
  * `--tftp` takes an optional HOST:PORT, which parseArgs cannot express: `--tftp X` and
@@ -48,6 +50,9 @@ export async function run(argv: string[]): Promise<number> {
       'multicast-ports': { type: 'string' },
       // Static HTTP mirrors of DATA/blobs, tried by nodes in order before this server.
       mirror: { type: 'string', multiple: true },
+      // The web console's sessions (server/ui/sessions.ts): idle expiry and lifetime, e.g. 15m, 8h.
+      'session-idle': { type: 'string' },
+      'session-max-age': { type: 'string' },
     },
     USAGE,
   );
@@ -60,6 +65,7 @@ export async function run(argv: string[]): Promise<number> {
   if (lostAfter !== undefined && (!/^[0-9]{1,7}$/.test(lostAfter) || Number(lostAfter) < 1)) {
     throw usageError(`--lost-after "${lostAfter}" is not a number of seconds (1 to 9999999)`, USAGE);
   }
+  const sessions = sessionLimits({ idle: values['session-idle'], maxAge: values['session-max-age'] });
   const srv = await startServer({
     dataDir: dataDir(values),
     listen: values.listen ?? '0.0.0.0:8080',
@@ -72,6 +78,7 @@ export async function run(argv: string[]): Promise<number> {
         ? { listen: values['tftp-listen'] ?? '0.0.0.0:69', root: values['tftp-root'] ?? ensureDir(join(dataDir(values), 'tftp')) }
         : undefined,
     mirrors: values.mirror,
+    sessions,
     multicast: { interface: values['multicast-interface'], group: values['multicast-group'], ports: values['multicast-ports'] },
   });
   const tftp = srv.tftp;

@@ -113,3 +113,20 @@ export function alignUp(n: bigint, a: bigint): bigint {
 export function alignDown(n: bigint, a: bigint): bigint {
   return (n / a) * a;
 }
+
+const DURATION_UNITS_MS = { s: 1000, m: 60_000, h: 3600_000, d: 86400_000 } as const;
+
+/**
+ * A duration such as 90, 30m, 12h or 7d (no unit: seconds) in milliseconds, refused when it is
+ * not one or is longer than `max.ms` (`max.text` says what that limit is, for the message).
+ * `name` is the field or option, kept in the error's details.
+ */
+export function parseDuration(s: string, name: string, max: { ms: number; text: string; hint: string }): number {
+  const m = /^([0-9]+)\s*(s|m|h|d)?$/.exec(s.trim());
+  if (!m || Number(m[1]) <= 0) {
+    throw new FerryError('FERRY_E_BAD_VALUE', `"${s}" is not a duration`, { details: { [name]: s }, hint: 'write a positive number with s, m, h or d, such as 6h' });
+  }
+  const ms = Number(m[1]) * DURATION_UNITS_MS[(m[2] ?? 's') as keyof typeof DURATION_UNITS_MS];
+  if (ms > max.ms) throw new FerryError('FERRY_E_BAD_VALUE', `"${s}" is longer than ${max.text}`, { details: { [name]: s, maxSeconds: max.ms / 1000 }, hint: max.hint });
+  return ms;
+}

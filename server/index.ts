@@ -12,7 +12,7 @@ import { DataDir, ensureAdminToken } from './context.js';
 import { DEFAULT_LOST_AFTER_MS, markLost } from './db/deployments.js';
 import { lockDataDir } from './lock.js';
 import { EventHub } from './api/events.js';
-import { SessionStore } from './ui/sessions.js';
+import { SessionStore, type SessionLimits } from './ui/sessions.js';
 import { buildApp, type ServerContext } from './api/app.js';
 import { parseMirrors } from './api/fanout-routes.js';
 import { bootDecision } from './boot/decide.js';
@@ -52,6 +52,8 @@ export interface ServerOptions {
   multicast?: MulticastConfig;
   /** `--mirror URL`: static HTTP mirrors of DATA/blobs that nodes try first. */
   mirrors?: string[];
+  /** The web console's session limits (`--session-idle`, `--session-max-age`; server/ui/sessions.ts). */
+  sessions?: SessionLimits;
 }
 
 export interface RunningServer {
@@ -97,7 +99,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     data.close();
     throw e;
   }
-  const ctx: ServerContext = { data, adminToken, publicUrl: '', bootDir: o.bootDir ?? join(o.dataDir, 'boot'), hub, kernelArgs: o.kernelArgs ?? [], multicast, mirrors, sessions: new SessionStore() };
+  const ctx: ServerContext = { data, adminToken, publicUrl: '', bootDir: o.bootDir ?? join(o.dataDir, 'boot'), hub, kernelArgs: o.kernelArgs ?? [], multicast, mirrors, sessions: new SessionStore(o.sessions) };
   const app = await buildApp(ctx);
   limitConnectionsPerClient(app.server);
   try {

@@ -255,6 +255,48 @@ export const DeployRequestSchema = contract(
   'the deploy request',
 );
 
+/** A selection of nodes, as on the command line: NAME, @GROUP or KEY=VALUE. */
+const Selection = () =>
+  Type.Array(Type.String({ pattern: SELECTOR_PATTERN, ferryMessage: 'is not a node name, @group or property=value' }), {
+    minItems: 1,
+    ferryMessage: 'must name at least one node, @group or property=value',
+  });
+
+/** The power actions (server/power/types.ts POWER_ACTIONS; a unit test keeps the two equal). */
+export const POWER_ACTION_NAMES = ['on', 'off', 'cycle', 'status'] as const;
+
+/** POST /api/v1/admin/power: one action on a selection, what `ferry power ACTION SELECTION...` does. */
+export const PowerRequestSchema = contract(
+  Type.Object(
+    {
+      action: Type.Unsafe<(typeof POWER_ACTION_NAMES)[number]>({ type: 'string', enum: [...POWER_ACTION_NAMES], ferryMessage: `must be one of ${POWER_ACTION_NAMES.join(', ')}` }),
+      select: Selection(),
+    },
+    { additionalProperties: false, ferryMessage: 'must be an object {"action": "on|off|cycle|status", "select": [NAME | @GROUP | KEY=VALUE, ...]}' },
+  ),
+  'FERRY_E_BAD_REQUEST',
+  'the power request',
+);
+
+/**
+ * PATCH /api/v1/admin/nodes: set and unset properties and inputs on every selected node at once
+ * (PowerCockpit's node editor), in one transaction.
+ */
+export const NodesEditSchema = contract(
+  Type.Object(
+    {
+      select: Selection(),
+      properties: Type.Optional(StringMap()),
+      unsetProperties: Type.Optional(StringList()),
+      inputs: Type.Optional(StringMap()),
+      unsetInputs: Type.Optional(StringList()),
+    },
+    { additionalProperties: false, ferryMessage: 'must be an object {"select": [...], "properties"?, "unsetProperties"?, "inputs"?, "unsetInputs"?}' },
+  ),
+  'FERRY_E_BAD_REQUEST',
+  'the node edit',
+);
+
 const nodeFields = {
   addMacs: Type.Optional(Type.Array(Mac, { ferryMessage: 'must be an array of MAC addresses' })),
   removeMacs: Type.Optional(Type.Array(Mac, { ferryMessage: 'must be an array of MAC addresses' })),
@@ -338,3 +380,5 @@ export type NodePatchBody = Static<typeof NodePatchSchema>;
 export type GroupChangeBody = Static<typeof GroupChangeSchema>;
 export type CloneRequest = Static<typeof CloneRequestSchema>;
 export type LoginRequest = Static<typeof LoginRequestSchema>;
+export type PowerRequest = Static<typeof PowerRequestSchema>;
+export type NodesEditBody = Static<typeof NodesEditSchema>;

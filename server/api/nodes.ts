@@ -1,10 +1,11 @@
 /**
  * Nodes (admin token): create, list, read, change (PATCH: add/remove MACs, set/unset inputs
- * and properties, groups, image, layout, boot action), delete; and the MACs that asked for a
+ * and properties, groups, image, layout, boot action), delete; change many at once (PATCH on the
+ * list: properties and inputs of a selection, in one transaction); and the MACs that asked for a
  * boot script without being known (GET /discovered).
  */
-import { NodeCreateSchema, NodePatchSchema, type NodeCreateBody, type NodePatchBody } from '../../common/schema/api.js';
-import { addNode, getNode, listDiscovered, listNodes, removeNode, setNode, type NodeChanges } from '../db/inventory.js';
+import { NodeCreateSchema, NodePatchSchema, NodesEditSchema, type NodeCreateBody, type NodePatchBody, type NodesEditBody } from '../../common/schema/api.js';
+import { addNode, getNode, listDiscovered, listNodes, removeNode, selectNodes, setNode, type NodeChanges, type NodeInfo } from '../db/inventory.js';
 import { ADMIN, ACTOR, onlyMethods, type Resource } from './route.js';
 import { urlName } from './http.js';
 
@@ -20,7 +21,12 @@ export const nodes: Resource = (app, ctx) => {
   const list = `${ADMIN}nodes`;
   app.post<{ Body: NodeCreateBody }>(list, { config: admin, schema: { body: NodeCreateSchema } }, async (request, reply) => reply.code(201).send({ node: addNode(d, request.body.name, nodeChanges(request.body), ACTOR) }));
   app.get(list, { config: admin }, async () => ({ nodes: listNodes(d) }));
-  onlyMethods(app, list, ['GET', 'POST'], 'admin');
+  // Every selected node or none: one bad key refuses the request before any node is changed.
+  app.patch<{ Body: NodesEditBody }>(list, { config: admin, schema: { body: NodesEditSchema } }, async (request) => {
+    const { select, ...changes } = request.body;
+    return { nodes: d.write(() => selectNodes(d, select).map((n): NodeInfo => setNode(d, n, changes, ACTOR))) };
+  });
+  onlyMethods(app, list, ['GET', 'POST', 'PATCH'], 'admin');
 
   const one = `${list}/:name`;
   const nameOf = (p: unknown) => urlName((p as { name: string }).name, 'node');

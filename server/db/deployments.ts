@@ -3,6 +3,7 @@
  * records everything the install will use (a copy of the image manifest, the layout
  * digest, the merged inputs), so the record can be deployed again exactly.
  */
+import { parseDuration } from '../../common/units.js';
 import { randomBytes } from 'node:crypto';
 import { FerryError, ValidationError, type Problem } from '../../common/errors.js';
 import { TRANSPORTS, type ImageManifest, type InstallConfig, type InstallResult, type MulticastOptions, type TransportKind } from '../../common/protocol.js';
@@ -584,16 +585,8 @@ export function deploymentUsesBlob(row: DeploymentRow, digest: string): boolean 
 }
 
 export function parseTtl(s: string): number {
-  const m = /^([0-9]+)\s*(s|m|h|d)?$/.exec(s.trim());
-  if (!m || Number(m[1]) <= 0) {
-    throw new FerryError('FERRY_E_BAD_VALUE', `"${s}" is not a duration`, { details: { ttl: s }, hint: 'write a positive number with s, m, h or d, such as 6h' });
-  }
-  const ms = Number(m[1]) * { s: 1000, m: 60_000, h: 3600_000, d: 86400_000 }[(m[2] ?? 's') as 's']!;
   // Beyond a year a token is as good as permanent, and 999999999d overflows a Date (an internal error).
-  if (ms > MAX_TTL_MS) {
-    throw new FerryError('FERRY_E_BAD_VALUE', `"${s}" is longer than the longest deploy token life, 365 days`, { details: { ttl: s, maxDays: 365 }, hint: 'give at most 365d' });
-  }
-  return ms;
+  return parseDuration(s, 'ttl', { ms: MAX_TTL_MS, text: 'the longest deploy token life, 365 days', hint: 'give at most 365d' });
 }
 
 export const MAX_TTL_MS = 365 * 86400_000;

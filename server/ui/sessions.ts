@@ -7,6 +7,8 @@
  */
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
+import { FerryError } from '../../common/errors.js';
+import { parseDuration } from '../../common/units.js';
 
 export const SESSION_COOKIE = 'ferry_session';
 export const CSRF_HEADER = 'x-ferry-csrf';
@@ -26,6 +28,27 @@ export interface SessionLimits {
 }
 
 export const DEFAULT_SESSION_LIMITS: SessionLimits = { max: 64, idleMs: 30 * 60_000, maxAgeMs: 12 * 3600_000 };
+
+/** The longest a console session may last (`ferry serve --session-max-age`). */
+export const MAX_SESSION_AGE_MS = 30 * 86400_000;
+
+/**
+ * `ferry serve --session-idle D --session-max-age D` (30m, 12h, 7d): the limits of console
+ * sessions, each defaulting to DEFAULT_SESSION_LIMITS. The idle expiry cannot be longer than the
+ * lifetime it would never reach.
+ */
+export function sessionLimits(o: { idle?: string; maxAge?: string }): SessionLimits {
+  const max = { ms: MAX_SESSION_AGE_MS, text: 'the longest console session, 30 days', hint: 'give at most 30d' };
+  const idleMs = o.idle !== undefined ? parseDuration(o.idle, 'sessionIdle', max) : DEFAULT_SESSION_LIMITS.idleMs;
+  const maxAgeMs = o.maxAge !== undefined ? parseDuration(o.maxAge, 'sessionMaxAge', max) : DEFAULT_SESSION_LIMITS.maxAgeMs;
+  if (idleMs > maxAgeMs) {
+    throw new FerryError('FERRY_E_BAD_VALUE', `--session-idle ${o.idle ?? `${idleMs / 60_000}m`} is longer than --session-max-age ${o.maxAge ?? `${maxAgeMs / 3600_000}h`}`, {
+      details: { idleSeconds: idleMs / 1000, maxAgeSeconds: maxAgeMs / 1000 },
+      hint: 'give an idle expiry no longer than the session lifetime',
+    });
+  }
+  return { ...DEFAULT_SESSION_LIMITS, idleMs, maxAgeMs };
+}
 
 export type Lookup = { ok: true; session: Session } | { ok: false; why: 'missing' | 'unknown' | 'expired' };
 

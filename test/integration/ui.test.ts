@@ -12,8 +12,10 @@ import puppeteer, { type Browser, type Page } from 'puppeteer-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PHASES } from '../../common/progress.js';
 import { runInstall } from '../../installer/install.js';
-import { addNode, addToGroup } from '../../server/db/inventory.js';
-import { getDeploymentRow } from '../../server/db/deployments.js';
+import { addNode, addToGroup, getNode, getNodeRow } from '../../server/db/inventory.js';
+import { deploymentEvents, deploymentInfo, getDeploymentRow } from '../../server/db/deployments.js';
+import { recordInventory } from '../../server/db/hardware.js';
+import { cloneImage } from '../../server/store/images.js';
 import { FerryServer, DIR_LAYOUT } from './helpers/ferry-server.js';
 import { smallTree } from './server/helpers.js';
 import { slowProxy } from './helpers/net.js';
@@ -52,11 +54,16 @@ async function go(hash: string, ready: string): Promise<void> {
 }
 
 async function flash(re: RegExp): Promise<string> {
-  const h = await page.waitForFunction((src) => {
-    const t = document.getElementById('flash')?.textContent ?? '';
-    return new RegExp(src).test(t) ? t : false;
-  }, WAIT, re.source);
-  return (await h.jsonValue()) as string;
+  try {
+    const h = await page.waitForFunction((src) => {
+      const t = document.getElementById('flash')?.textContent ?? '';
+      return new RegExp(src).test(t) ? t : false;
+    }, WAIT, re.source);
+    return (await h.jsonValue()) as string;
+  } catch (e) {
+    // Say what the page said instead.
+    throw new Error(`the flash line never matched ${re}: it says "${await page.$eval('#flash', (x) => x.textContent).catch(() => '?')}" (${(e as Error).message})`);
+  }
 }
 
 beforeAll(async () => {
@@ -69,10 +76,19 @@ beforeAll(async () => {
   // Nodes reach the server (config, layers, events) through the slow link only.
   slow = await slowProxy(server.url, 1 << 20);
   await server.restart({ publicUrl: slow.url });
-  addNode(server.data, 'n1', { macs: ['52:54:00:aa:01:01'], image: 'web', layoutXml: DIR_LAYOUT, properties: { rack: 'r1' } }, 'test');
+  addNode(server.data, 'n1', { macs: ['52:54:00:aa:01:01'], image: 'web', layoutXml: DIR_LAYOUT, properties: { rack: 'r1' }, power: { driver: 'manual', address: 'row 3 slot 1' } }, 'test');
   addNode(server.data, 'n2', { macs: ['52:54:00:aa:01:02'], image: 'web', layoutXml: DIR_LAYOUT, properties: { rack: 'r2' } }, 'test');
   addToGroup(server.data, 'rack1', { nodes: ['n1', 'n2'], description: 'first rack' }, 'test');
   addToGroup(server.data, 'site', { includes: ['rack1'] }, 'test');
+  // What the installer's inventory report stores (its hw.* properties), for the node page.
+  recordInventory(server.data, getNodeRow(server.data, 'n1').id, {
+    system: { vendor: 'QEMU', product: 'Standard PC (i440FX)', serial: 'SN-0001' },
+    firmware: { mode: 'bios' },
+    cpu: { model: 'Virtual CPU', sockets: 1, cores: 2, threads: 2 },
+    memoryBytes: 2 * 2 ** 30,
+    disks: [{ path: '/dev/vda', sizeBytes: 8 * 2 ** 30, model: 'virtio disk', rotational: false }],
+    nics: [{ name: 'eth0', mac: '52:54:00:aa:01:01', link: 'up', speedMbps: 1000 }],
+  }, 'test');
   browser = await puppeteer.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'] });
   page = await browser.newPage();
   await page.setViewport(SIZES.desktop);
@@ -147,7 +163,7 @@ describe('the web console in Chromium', () => {
     expect(text).toMatch(/Fix: \S/);
     await page.screenshot({ path: path.join(SHOTS, 'dashboard-failure-1280.png') });
 
-    await go('#/node/n2', `details.deployment[data-id="${id}"] .error`);
+    await go('#/node/n2', `details.deployment[data-id="${id}"] .timeline tbody tr`);
     expect(await page.$eval(`details.deployment[data-id="${id}"] .error`, (e) => e.textContent)).toContain('FERRY_E_LAYER_DIGEST');
     const stages = await page.$$eval(`details.deployment[data-id="${id}"] .timeline tbody tr td:first-child`, (tds) => tds.map((t) => t.textContent));
     expect(stages).toContain('layers');
@@ -215,13 +231,132 @@ describe('the web console in Chromium', () => {
     expect((server.data.db.prepare("SELECT COUNT(*) AS n FROM deployments WHERE node_name = 'n1'").get() as { n: number }).n).toBe(1);
   });
 
+  it('powers the selection through the admin API and lists each node\'s outcome with its fix', async () => {
+    await go('#/nodes', 'tr[data-node="n1"]');
+    await page.click('#select-all');
+    await page.click('#power-cycle');
+    await flash(/power cycle: 1 ok, 1 failed/);
+    expect(await page.$eval('#power-results tr[data-node="n1"]', (e) => [e.getAttribute('data-ok'), e.textContent])).toEqual(['true', expect.stringMatching(/manual.*power-cycle \(reset\) node n1 \(row 3 slot 1\) by hand/)]);
+    const n2 = await page.$eval('#power-results tr[data-node="n2"]', (e) => [e.getAttribute('data-ok'), e.textContent]);
+    expect(n2).toEqual(['false', expect.stringMatching(/FERRY_E_POWER_NOT_SET.*Fix: set one: ferry node set n2 --power/)]);
+    const audit = server.data.db.prepare("SELECT actor, object FROM audit WHERE action = 'power.cycle' ORDER BY object").all();
+    expect(audit).toEqual([{ actor: 'api:admin', object: 'n1' }, { actor: 'api:admin', object: 'n2' }]);
+    // status with the keyboard: Space on the focused button.
+    await page.click('[data-select="n1"]');
+    await page.focus('#power-status');
+    await page.keyboard.press('Space');
+    await flash(/power status: 1 ok, 0 failed/);
+    expect(await page.$eval('#power-results tr[data-node="n1"]', (e) => e.textContent)).toContain('unknown');
+    await page.screenshot({ path: path.join(SHOTS, 'nodes-power-1280.png') });
+  });
+
+  it('sets and removes properties and inputs of all selected nodes at once, and a bad key changes none', async () => {
+    await go('#/nodes', 'tr[data-node="n1"]');
+    await page.click('#select-all');
+    await page.click('#editor summary');
+    await page.type('#edit-props', 'role=web\nzone=a');
+    await page.type('#edit-inputs', 'network.mode=dhcp');
+    await page.click('#edit-apply');
+    await flash(/changed 2 nodes: n1, n2/);
+    for (const n of ['n1', 'n2']) {
+      expect(getNode(server.data, n).properties).toMatchObject({ role: 'web', zone: 'a' });
+      expect(getNode(server.data, n).inputs).toEqual({ 'network.mode': 'dhcp' });
+    }
+    // The table shows the change: search by the new property.
+    await page.type('#search', 'zone=a');
+    await page.waitForFunction(() => document.querySelectorAll('#nodes tr').length === 2, WAIT);
+    await page.click('#search', { count: 3 });
+    await page.keyboard.press('Backspace');
+    await page.click('[data-select="n2"]');
+    await page.click('#editor summary');
+    await page.type('#edit-unprops', 'zone');
+    await page.type('#edit-uninputs', 'network.mode');
+    await page.click('#edit-apply');
+    await flash(/changed 1 nodes: n2/);
+    expect(getNode(server.data, 'n2').properties).not.toHaveProperty('zone');
+    expect(getNode(server.data, 'n2').inputs).toEqual({});
+    expect(getNode(server.data, 'n1').properties).toHaveProperty('zone', 'a');
+    await page.click('#select-all');
+    await page.click('#editor summary');
+    await page.type('#edit-props', 'bad key=x');
+    const before = jsErrors.length;
+    await page.click('#edit-apply');
+    expect(await flash(/FERRY_E_BAD_REQUEST/)).toContain('bad key');
+    expect(getNode(server.data, 'n1').properties).not.toHaveProperty('bad key');
+    // Chromium logs the refused request itself; that one error is expected, and only it.
+    expect(jsErrors.splice(before)).toEqual(['console: Failed to load resource: the server responded with a status of 400 (Bad Request)']);
+  });
+
+  it('arms with the chosen image, layout, inputs and transport', async () => {
+    // A fresh Nodes page: the refused edit left the last one's selection.
+    await go('#/', '#live');
+    await go('#/nodes', 'tr[data-node="n1"]');
+    const layout = getNode(server.data, 'n1').layout!.digest;
+    await page.click('#arm-options summary');
+    await page.select('#arm-image', 'web@1');
+    await page.select('#arm-layout', layout);
+    await page.type('#arm-inputs', 'hostname=armed-from-ui\ncustom.note=x');
+    await page.select('#arm-transport', 'http');
+    await page.click('[data-select="n1"]');
+    await page.click('#arm');
+    const id = Number(/n1 \(#(\d+)\)/.exec(await flash(/armed n1 \(#\d+\)/))![1]);
+    const d = deploymentInfo(getDeploymentRow(server.data, id));
+    expect(d).toMatchObject({ node: 'n1', image: 'web@1', layoutDigest: layout, status: 'armed', transport: { kind: 'http' } });
+    expect(d.inputs).toMatchObject({ hostname: 'armed-from-ui', 'custom.note': 'x' });
+    // A line that is not KEY=VALUE is refused before anything is sent.
+    await page.click('#arm-options summary');
+    await page.type('#arm-inputs', 'nonsense');
+    await page.click('[data-select="n1"]');
+    await page.click('#arm');
+    await flash(/inputs: "nonsense" is not KEY=VALUE/);
+    await page.click('#cancel');
+    await flash(/cancelled 1;/);
+    expect(getDeploymentRow(server.data, id).status).toBe('cancelled');
+  });
+
+  it('shows a node\'s hardware, and per deployment its stages with durations, the log and every event', async () => {
+    await go('#/node/n1', 'details.deployment[data-loaded]');
+    expect(await page.$eval('#hardware tr[data-hw="system"]', (e) => e.textContent)).toMatch(/vendor=QEMU.*serial=SN-0001/);
+    expect(await page.$eval('#hardware tr[data-hw="memory"]', (e) => e.textContent)).toContain('memory=2.0 GiB');
+    expect(await page.$eval('#hardware tr[data-hw="disk 0"]', (e) => e.textContent)).toMatch(/path=\/dev\/vda.*size=8\.0 GiB/);
+    // The deployment that succeeded (the newest, the cancelled one, is open first).
+    const ok = (server.data.db.prepare("SELECT id FROM deployments WHERE node_name = 'n1' AND status = 'success'").get() as { id: number }).id;
+    const sel = `details.deployment[data-id="${ok}"]`;
+    if (!(await page.$eval(sel, (e) => (e as HTMLDetailsElement).open))) await page.click(`${sel} > summary`);
+    await page.waitForSelector(`${sel} .timeline tbody tr`, WAIT);
+    const rows = await page.$$eval(`${sel} .timeline tbody tr`, (trs) => trs.map((t) => [...t.querySelectorAll('td')].map((c) => c.textContent)));
+    const layers = rows.find((r) => r[0] === 'layers')!;
+    expect(layers[1]).toBe('end');
+    expect(layers[3]).toMatch(/^\d+\.\d s$/);
+    expect(Number(layers[3]!.split(' ')[0])).toBeGreaterThan(0.5); // 2 MB at 1 MB/s
+    const log = await page.$eval(`${sel} pre.log`, (e) => e.textContent ?? '');
+    expect(log).toMatch(/layers start[\s\S]*layers end[\s\S]*finish end/);
+    const events = deploymentEvents(server.data, ok);
+    await page.click(`${sel} details.events > summary`);
+    expect(await page.$$eval(`${sel} details.events tbody tr`, (r) => r.length)).toBe(events.length);
+    await page.screenshot({ path: path.join(SHOTS, 'node-log-1280.png'), fullPage: true });
+  });
+
+  it('shows which nodes run which image version', async () => {
+    // A clone, which no install has put on a node yet.
+    cloneImage(server.data, 'web@1', 'web-eu', { actor: 'test' });
+    await go('#/', '#live');
+    await go('#/images', 'section.image[data-image="web-eu@1"] .running');
+    expect(await page.$eval('section.image[data-image="web-eu@1"]', (e) => e.textContent)).toMatch(/clone of web.*Running this version: -$/s);
+    expect(await page.$eval('section.image[data-image="web@1"]', (e) => e.textContent)).toContain('Clones: web-eu@1');
+    expect(await page.$$eval('section.image[data-image="web@1"] .running [data-running]', (e) => e.map((x) => x.getAttribute('data-running')))).toEqual(['n1']);
+    expect(await page.$eval('section.image[data-image="web@1"] .running', (e) => e.textContent)).toMatch(/n1 \(#\d+ \d{4}-\d\d-\d\d\)/);
+  });
+
   it('draws every page at 1280x800 and at a phone width with the keyboard alone, without JavaScript errors', async () => {
-    const pages: [string, string, string][] = [['#/', '#live', 'dashboard'], ['#/nodes', '#node-table', 'nodes'], ['#/node/n1', 'details.deployment', 'node'], ['#/images', 'section.image', 'images'], ['#/groups', '#group-tree li[data-group="rack1"]', 'groups']];
+    const pages: [string, string, string][] = [['#/', '#live', 'dashboard'], ['#/nodes', '#node-table', 'nodes'], ['#/node/n1', 'details.deployment[data-loaded]', 'node'], ['#/images', 'section.image', 'images'], ['#/groups', '#group-tree li[data-group="rack1"]', 'groups']];
     for (const [size, vp] of Object.entries(SIZES)) {
       await page.setViewport(vp);
       for (const [hash, ready, name] of pages) {
         await go(hash, ready);
         await page.screenshot({ path: path.join(SHOTS, `${name}-${size}.png`), fullPage: size === 'phone' });
+        // Nothing wider than the screen: wide tables scroll inside their own box.
+        expect(await page.evaluate(() => document.documentElement.scrollWidth), `${name} at ${size}`).toBeLessThanOrEqual(vp.width);
       }
     }
     await page.setViewport(SIZES.desktop);
@@ -233,7 +368,7 @@ describe('the web console in Chromium', () => {
     expect(await page.$eval('#group-tree > li', (e) => e.getAttribute('data-group'))).toBe('site');
     // Images page: the layer sizes and which nodes run it.
     await go('#/images', 'section.image');
-    expect(await page.$eval('section.image', (e) => e.textContent)).toMatch(/web@1.*Nodes: n1, n2/s);
+    expect(await page.$eval('section.image[data-image="web@1"]', (e) => e.textContent)).toMatch(/web@1.*Nodes: n1, n2/s);
     // Logging out ends the session on the server: the old cookie is refused.
     const [cookie] = await browser.cookies();
     await page.click('#logout');
