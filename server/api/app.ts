@@ -7,7 +7,7 @@
 import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 import { FerryError, ValidationError } from '../../common/errors.js';
 import { compile, problemsOf } from '../../common/schema/validate.js';
-import { authOfPath, authorize, grant } from './auth.js';
+import { authOfPath, authorize, grant, type AuthKind } from './auth.js';
 import { bodyTooLarge, checkJsonType, DEFAULT_BODY_LIMIT, errorAnswer, notFound, parseJsonBody } from './http.js';
 import { logFailure, pathOf, type Resource, type ServerContext } from './route.js';
 import { audit } from './audit.js';
@@ -55,6 +55,20 @@ function answer(reply: FastifyReply, e: unknown): FastifyReply {
 
 /** Limits of time on receiving a request (sending an answer, such as a long blob, is not bounded). */
 export const TIMEOUTS = { headersMs: 30_000, requestMs: 120_000, keepAliveMs: 10_000 };
+
+/** One route the app registers: its method, URL pattern and the token it needs. */
+export interface RouteInfo {
+  method: string;
+  url: string;
+  auth: AuthKind;
+}
+
+const ROUTES = new WeakMap<FastifyInstance, RouteInfo[]>();
+
+/** Every route `buildApp` registered, in order (test/integration/server/api-fuzz.test.ts walks them all). */
+export function routesOf(app: FastifyInstance): RouteInfo[] {
+  return [...(ROUTES.get(app) ?? [])];
+}
 
 /** The app with every resource, plus `extra` modules (tests, or modules not yet in RESOURCES). */
 export async function buildApp(ctx: ServerContext, extra: Resource[] = []): Promise<FastifyInstance> {
@@ -112,6 +126,11 @@ export async function buildApp(ctx: ServerContext, extra: Resource[] = []): Prom
     throw notFound(pathOf(request));
   });
 
+  const routes: RouteInfo[] = [];
+  ROUTES.set(app, routes);
+  app.addHook('onRoute', (r) => {
+    for (const method of [r.method].flat()) routes.push({ method, url: r.url ?? r.path, auth: r.config?.auth ?? 'none' });
+  });
   for (const r of [...RESOURCES, ...extra]) await app.register(async (scope) => r(scope, ctx));
   return app;
 }
