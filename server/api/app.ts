@@ -8,7 +8,7 @@ import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 import { FerryError, ValidationError } from '../../common/errors.js';
 import { compile, problemsOf } from '../../common/schema/validate.js';
 import { authOfPath, authorize, grant, type AuthKind } from './auth.js';
-import { bodyTooLarge, checkJsonType, DEFAULT_BODY_LIMIT, errorAnswer, notFound, parseJsonBody } from './http.js';
+import { bodyTooLarge, checkJsonType, clientErrorAnswer, DEFAULT_BODY_LIMIT, errorAnswer, notFound, parseJsonBody } from './http.js';
 import { logFailure, pathOf, type Resource, type ServerContext } from './route.js';
 import { audit } from './audit.js';
 import { blobs } from './blobs.js';
@@ -82,6 +82,7 @@ export async function buildApp(ctx: ServerContext, extra: Resource[] = []): Prom
     exposeHeadRoutes: false,
     forceCloseConnections: true,
     return503OnClosing: true,
+    clientErrorHandler: clientErrorAnswer,
     frameworkErrors: (e, _request, reply) => {
       answer(reply, e);
     },
