@@ -35,13 +35,15 @@ export function seededRandom(seed: number): () => number {
  * client (its socket ends, as when a server closes its side, and the response says
  * `Connection: close`) instead of a reset.
  */
-export async function droppingProxy(target: string | (() => string), dropEvery: number, o: { growing?: boolean; random?: () => number; fin?: boolean; listen?: string } = {}): Promise<CuttingProxy> {
+export async function droppingProxy(target: string | (() => string), dropEvery: number, o: { growing?: boolean; random?: () => number; fin?: boolean | 'random'; listen?: string } = {}): Promise<CuttingProxy> {
   const state = { connections: 0, drops: 0, cutting: true };
   const sockets = new Set<net.Socket>();
   const srv = net.createServer((client) => {
     state.connections++;
     // growing: connection n is cut after n × dropEvery bytes (a server without Range still progresses).
     const limit = !state.cutting ? 0 : o.growing ? dropEvery * state.connections : o.random ? 1 + Math.floor(o.random() * dropEvery) : dropEvery;
+    // 'random': each connection's cut is a FIN or a reset, by the seeded generator.
+    const fin = o.fin === 'random' ? (o.random ?? Math.random)() < 0.5 : !!o.fin;
     const u = new URL(typeof target === 'string' ? target : target());
     const up = net.connect(Number(u.port), u.hostname);
     sockets.add(client);
@@ -53,11 +55,11 @@ export async function droppingProxy(target: string | (() => string), dropEvery: 
       if (cut) return;
       // fin: the server says it closes after this response (Connection: close), as a server
       // going away or a proxy does; the client must then take the FIN as the end of the message.
-      if (o.fin && sent === 0) d = Buffer.from(d.toString('latin1').replace(/\r\nConnection: keep-alive\r\n/i, '\r\nConnection: close     \r\n'), 'latin1');
+      if (fin && sent === 0) d = Buffer.from(d.toString('latin1').replace(/\r\nConnection: keep-alive\r\n/i, '\r\nConnection: close     \r\n'), 'latin1');
       if (limit && sent + d.length >= limit) {
         client.write(d.subarray(0, limit - sent));
         state.drops++;
-        if (o.fin) {
+        if (fin) {
           cut = true;
           up.destroy();
           client.end();
