@@ -13,7 +13,7 @@ import { DEFAULT_LOST_AFTER_MS, markLost } from './db/deployments.js';
 import { lockDataDir } from './lock.js';
 import { EventHub } from './api/events.js';
 import { SessionStore, type SessionLimits } from './ui/sessions.js';
-import { buildApp, type ServerContext } from './api/app.js';
+import { buildApp, routesOf, type RouteInfo, type ServerContext } from './api/app.js';
 import { parseMirrors } from './api/fanout-routes.js';
 import { bootDecision } from './boot/decide.js';
 import { normalizeMac, renderIpxeChain, renderPxelinuxFor } from './boot/ipxe.js';
@@ -64,6 +64,8 @@ export interface RunningServer {
   dataDir: string;
   /** Where TFTP listens, when asked for. */
   tftp?: { address: string; port: number };
+  /** Every HTTP route registered (method, URL pattern, token kind). */
+  routes: RouteInfo[];
   close(): Promise<void>;
 }
 
@@ -157,6 +159,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     adminToken,
     dataDir: o.dataDir,
     tftp: tftp ? { address: tftp.address, port: tftp.port } : undefined,
+    routes: routesOf(app),
     async close() {
       if (closed) return;
       closed = true;

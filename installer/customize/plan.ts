@@ -5,10 +5,12 @@
  * Golden-file tests feed an in-memory view and compare the operations.
  */
 import { isIP } from 'node:net';
-import { runInNewContext } from 'node:vm';
 import { FerryError, type Problem } from '../../common/errors.js';
 import { networkInputProblems, validHostname } from '../../common/inputs.js';
 import type { CustomizationItem } from '../../common/protocol.js';
+import { REGEXP_TIME_LIMIT_MS, replaceBounded } from './regexp.js';
+
+export { REGEXP_TIME_LIMIT_MS } from './regexp.js';
 
 /** What the planner may read of the target. */
 export interface TargetView {
@@ -42,26 +44,6 @@ export interface CustomizeInputs {
 
 function inputError(message: string, details: Record<string, unknown>, hint: string): FerryError {
   return new FerryError('FERRY_E_CUSTOMIZE_INPUT', message, { details, hint });
-}
-
-/** How long one regexp item may run: a pattern with catastrophic backtracking ends here. */
-export const REGEXP_TIME_LIMIT_MS = 5000;
-
-/**
- * text.replace(re, replacement) under a time limit. V8's regexp engine backtracks (a pattern
- * like (a+)+$ on a long line takes minutes, with the installer's heartbeats stopped); node:vm's
- * timeout interrupts it, which keeps the planner synchronous and needs no second engine.
- */
-function replaceBounded(text: string, re: RegExp, replacement: string, p: string, limitMs: number): string {
-  try {
-    return runInNewContext('text.replace(new RegExp(source, flags), replacement)', { text, source: re.source, flags: re.flags, replacement }, { timeout: limitMs }) as string;
-  } catch (e) {
-    if ((e as { code?: string }).code === 'ERR_SCRIPT_EXECUTION_TIMEOUT') {
-      throw inputError(`regexp replacement in ${p}: /${re.source}/ ran longer than ${limitMs / 1000} s on this file and was stopped`, { path: p, pattern: re.source, limitMs },
-        'the pattern backtracks catastrophically (nested quantifiers such as (a+)+ or (.*)*): anchor it or make the repeated parts exclusive');
-    }
-    throw e;
-  }
 }
 
 /** A view that sees the plan's own earlier writes (a regexp after a file item reads the new text). */
@@ -334,8 +316,11 @@ export function scriptEnv(c: CustomizeInputs): Record<string, string> {
   return env;
 }
 
-/** Everything customization will do, in order. */
-export function planCustomization(items: CustomizationItem[], c: CustomizeInputs, view: TargetView): Op[] {
+/**
+ * Everything customization will do, in order. Async only because regexp items run in a worker
+ * (regexp.ts); it reads nothing but `view` and writes nothing.
+ */
+export async function planCustomization(items: CustomizationItem[], c: CustomizeInputs, view: TargetView): Promise<Op[]> {
   const v = new Overlay(view);
   const ops: Op[] = [];
   // What every install does: the machine must not keep the master's identity or disk layout.
@@ -387,7 +372,7 @@ export function planCustomization(items: CustomizationItem[], c: CustomizeInputs
           throw inputError(`regexp replacement in ${p}: bad pattern /${item.pattern}/: ${(e as Error).message}`, { path: p, pattern: item.pattern }, 'write a JavaScript regular expression');
         }
         const replacement = renderTemplate(item.replacement, templateValues(c), p);
-        const out = replaceBounded(text, re, replacement, p, c.regexpLimitMs ?? REGEXP_TIME_LIMIT_MS);
+        const out = await replaceBounded(text, re, replacement, p, c.regexpLimitMs ?? REGEXP_TIME_LIMIT_MS);
         ops.push({ op: 'write', path: p, content: out, why: `regexp /${item.pattern}/ in ${p}` });
         v.set(p, out);
         break;

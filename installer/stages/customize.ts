@@ -19,7 +19,7 @@ export const customize: Stage = {
       ctx.emit({ phase: 'customize', state: 'info', object: 'initramfs', message: `initramfs ${initramfsDecision.reason}`, details: { initramfs: initramfsDecision } });
     }
     ctx.doing = 'planning the customization';
-    const ops = planCustomization(items, {
+    const ops = await planCustomization(items, {
       node: c.node,
       inputs: c.inputs ?? {},
       fstab: ctx.plan?.fstab,

@@ -79,7 +79,12 @@ export const torrentTransport: LayerTransport = {
       'aria2c', `--conf-path=${conf}`, `--dir=${dir}`, '--enable-dht=false', '--enable-dht6=false', '--enable-peer-exchange=false', '--bt-enable-lpd=false',
       '--seed-ratio=0.0', '--seed-time=600', `--bt-stop-timeout=${STALL_S}`, '--file-allocation=none', '--summary-interval=1', '--console-log-level=warn',
       '--allow-overwrite=true', '--auto-file-renaming=false', '--follow-torrent=false', '--max-overall-upload-limit=0', '--bt-max-peers=55', '--listen-port=6881-6999',
-      '--bt-hash-check-seed=false', '--stop-with-process=' + process.pid, torrentPath,
+      '--bt-hash-check-seed=false', '--stop-with-process=' + process.pid,
+      // The web seed is the server: a connection it loses mid-piece (a proxy, a flaky link) is
+      // retried, not the end of the URI (aria2's default drops it after 5 tries, and a swarm
+      // without the server's copy stalls: test/integration/fanout-cuts.test.ts).
+      '--max-tries=0', '--retry-wait=1',
+      torrentPath,
     ];
     const proc = spawnTool(argv, { stdout: 'pipe' });
     const s: Seeder = { layer: ref.digest, dir, proc, exited: false };

@@ -7,8 +7,8 @@
 import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 import { FerryError, ValidationError } from '../../common/errors.js';
 import { compile, problemsOf } from '../../common/schema/validate.js';
-import { authOfPath, authorize, grant } from './auth.js';
-import { bodyTooLarge, checkJsonType, DEFAULT_BODY_LIMIT, errorAnswer, notFound, parseJsonBody } from './http.js';
+import { authOfPath, authorize, grant, type AuthKind } from './auth.js';
+import { bodyTooLarge, checkJsonType, clientErrorAnswer, DEFAULT_BODY_LIMIT, errorAnswer, notFound, parseJsonBody } from './http.js';
 import { logFailure, pathOf, type Resource, type ServerContext } from './route.js';
 import { audit } from './audit.js';
 import { blobs } from './blobs.js';
@@ -57,6 +57,20 @@ function answer(reply: FastifyReply, e: unknown): FastifyReply {
 /** Limits of time on receiving a request (sending an answer, such as a long blob, is not bounded). */
 export const TIMEOUTS = { headersMs: 30_000, requestMs: 120_000, keepAliveMs: 10_000 };
 
+/** One route the app registers: its method, URL pattern and the token it needs. */
+export interface RouteInfo {
+  method: string;
+  url: string;
+  auth: AuthKind;
+}
+
+const ROUTES = new WeakMap<FastifyInstance, RouteInfo[]>();
+
+/** Every route `buildApp` registered, in order (test/integration/server/api-fuzz.test.ts walks them all). */
+export function routesOf(app: FastifyInstance): RouteInfo[] {
+  return [...(ROUTES.get(app) ?? [])];
+}
+
 /** The app with every resource, plus `extra` modules (tests, or modules not yet in RESOURCES). */
 export async function buildApp(ctx: ServerContext, extra: Resource[] = []): Promise<FastifyInstance> {
   const app = Fastify({
@@ -69,6 +83,7 @@ export async function buildApp(ctx: ServerContext, extra: Resource[] = []): Prom
     exposeHeadRoutes: false,
     forceCloseConnections: true,
     return503OnClosing: true,
+    clientErrorHandler: clientErrorAnswer,
     frameworkErrors: (e, _request, reply) => {
       answer(reply, e);
     },
@@ -113,6 +128,11 @@ export async function buildApp(ctx: ServerContext, extra: Resource[] = []): Prom
     throw notFound(pathOf(request));
   });
 
+  const routes: RouteInfo[] = [];
+  ROUTES.set(app, routes);
+  app.addHook('onRoute', (r) => {
+    for (const method of [r.method].flat()) routes.push({ method, url: r.url ?? r.path, auth: r.config?.auth ?? 'none' });
+  });
   for (const r of [...RESOURCES, ...extra]) await app.register(async (scope) => r(scope, ctx));
   return app;
 }

@@ -4,7 +4,8 @@
  * JSON answers, the JSON body rules, bearer tokens, names in URLs, 404 and 405 answers.
  */
 import { jsonDepth, MAX_JSON_DEPTH } from '../../common/json-depth.js';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { FerryError, ValidationError, toFerryError } from '../../common/errors.js';
 import type { ErrorBody } from '../../common/protocol.js';
 import { NAME_PATTERN } from '../../common/schema/api.js';
@@ -38,7 +39,9 @@ const STATUS: Record<string, number> = {
   FERRY_E_MAC_IN_USE: 409,
   FERRY_E_GROUP_CYCLE: 409,
   FERRY_E_DEPLOYMENT_ENDED: 409,
+  FERRY_E_REQUEST_TIMEOUT: 408,
   FERRY_E_BODY_TOO_LARGE: 413,
+  FERRY_E_HEADERS_TOO_LARGE: 431,
   FERRY_E_UNSUPPORTED_MEDIA_TYPE: 415,
   FERRY_E_INTERNAL: 500,
   FERRY_E_DB_OPEN: 500,
@@ -67,6 +70,29 @@ export function errorAnswer(e: unknown): { status: number; headers: Record<strin
   if (status === 413) headers.connection = 'close';
   if (status === 401) headers['www-authenticate'] = 'Bearer realm="ferry"';
   return { status, headers, body };
+}
+
+/**
+ * Node's HTTP parser refuses a request before any route sees it (headers over 16 KiB, a body cut
+ * short, a malformed request line, a request slower than the server's timeouts): answer with
+ * Ferry's error body, as every other refusal, instead of fastify's own JSON, then close.
+ */
+export function clientErrorAnswer(err: NodeJS.ErrnoException, socket: Duplex): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  let e: FerryError;
+  if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
+    e = new FerryError('FERRY_E_REQUEST_TIMEOUT', 'the request was not received in time', { hint: 'send the whole request at once; the server waits 30 s for headers and 120 s for a request' });
+  } else if (err.code === 'HPE_HEADER_OVERFLOW') {
+    e = new FerryError('FERRY_E_HEADERS_TOO_LARGE', 'the request line and headers are larger than 16 KiB', { hint: 'send shorter URLs, query strings and headers' });
+  } else {
+    e = new ValidationError('FERRY_E_BAD_REQUEST', 'the request', [{ severity: 'error', code: 'FERRY_E_BAD_REQUEST', path: '$', message: `not a valid HTTP request (${err.code ?? 'parse error'}): ended early or malformed` }]);
+  }
+  const a = errorAnswer(e);
+  const text = JSON.stringify(a.body);
+  if (socket.writable) {
+    socket.write(`HTTP/1.1 ${a.status} ${STATUS_CODES[a.status]}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(text)}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n${text}`);
+  }
+  socket.destroy();
 }
 
 export function sendError(res: ServerResponse, e: unknown): void {
@@ -129,10 +155,19 @@ export async function readJson(req: IncomingMessage, limit = DEFAULT_BODY_LIMIT)
   if (declared > limit) throw bodyTooLarge(limit);
   const chunks: Buffer[] = [];
   let size = 0;
-  for await (const c of req) {
-    size += (c as Buffer).length;
-    if (size > limit) throw bodyTooLarge(limit);
-    chunks.push(c as Buffer);
+  try {
+    for await (const c of req) {
+      size += (c as Buffer).length;
+      if (size > limit) throw bodyTooLarge(limit);
+      chunks.push(c as Buffer);
+    }
+  } catch (e) {
+    if (e instanceof FerryError) throw e;
+    // The client went away or stopped mid-body ("aborted", ECONNRESET): its fault, not ours.
+    throw new ValidationError('FERRY_E_BAD_REQUEST', 'the request body', [{ severity: 'error', code: 'FERRY_E_BAD_REQUEST', path: '$', message: `the body ended after ${size} bytes (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})` }]);
+  }
+  if (Number.isFinite(declared) && size < declared) {
+    throw new ValidationError('FERRY_E_BAD_REQUEST', 'the request body', [{ severity: 'error', code: 'FERRY_E_BAD_REQUEST', path: '$', message: `the body ended after ${size} of ${declared} bytes` }]);
   }
   return parseJsonBody(Buffer.concat(chunks).toString('utf8'));
 }

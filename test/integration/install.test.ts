@@ -10,7 +10,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { ProgressEvent } from '../../common/progress.js';
 import { runInstall, type InstallOptions } from '../../installer/install.js';
 import { FerryServer } from './helpers/ferry-server.js';
-import { droppingProxy } from './helpers/net.js';
+import { droppingProxy, seededRandom } from '../harness/cutting-proxy.js';
 import { describeTree, makeKitchenSink } from './helpers/trees.js';
 
 const FAST = { baseMs: 20, maxMs: 200, giveUpAfterMs: 30_000 };
@@ -181,9 +181,7 @@ describe('install into a directory from the real server', () => {
     fs.writeFileSync(path.join(src, 'noise'), buf);
     await server.image('fin', src);
     const armed = server.arm('n7', 'fin');
-    let seed = 7;
-    const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
-    const proxy = await droppingProxy(server.url, 1 << 20, { fin: true, random });
+    const proxy = await droppingProxy(server.url, 1 << 20, { fin: true, random: seededRandom(7) });
     await server.restart({ publicUrl: proxy.url });
     try {
       const dst = dir('dst');

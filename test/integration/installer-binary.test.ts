@@ -119,6 +119,34 @@ describe('the bundled installer', () => {
     expect(server.deployment(rec.id).row.status).toBe('success');
   });
 
+  it('runs regexp items in a worker from the single executable, and stops a catastrophic one with its file and pattern', async () => {
+    // The worker's code is evaluated from a string (installer/customize/regexp.ts): no module
+    // file outside the bundle. A working item proves the worker runs; a catastrophic one ends at
+    // the limit with the coded error instead of stalling the installer.
+    const src = path.join(work, 'rx');
+    busyboxImage(src);
+    fs.writeFileSync(path.join(src, 'etc/motd'), 'Welcome to MASTER\n');
+    await server.image('rx-good', src, [{ kind: 'regexp', path: '/etc/motd', pattern: 'MASTER', replacement: '{{ node.name }}' }]);
+    await server.image('rx-bad', src, [{ kind: 'file', path: '/etc/motd', content: 'a'.repeat(40) + 'b\n' }, { kind: 'regexp', path: '/etc/motd', pattern: '(a+)+$', replacement: 'x' }]);
+    const good = server.arm('bin5', 'rx-good', { macs: ['52:54:00:aa:bb:05'] });
+    const dst = path.join(work, 'dst6');
+    fs.mkdirSync(dst);
+    const r = await run([path.join(ROOT, 'build/ferry-installer'), 'run', '--server', server.url, '--token', good.token, '--root', dst, '--no-initramfs'], { env: { NODE_OPTIONS: '' } });
+    expect(r.stderr).toContain('install finished successfully');
+    expect(fs.readFileSync(path.join(dst, 'etc/motd'), 'utf8')).toBe('Welcome to bin5\n');
+    const bad = server.arm('bin6', 'rx-bad', { macs: ['52:54:00:aa:bb:06'] });
+    const dst2 = path.join(work, 'dst7');
+    fs.mkdirSync(dst2);
+    const t0 = Date.now();
+    const r2 = await run([path.join(ROOT, 'build/ferry-installer'), 'run', '--server', server.url, '--token', bad.token, '--root', dst2, '--no-initramfs'], { env: { NODE_OPTIONS: '' }, okCodes: [1], timeoutMs: 120_000 });
+    expect(Date.now() - t0).toBeLessThan(60_000);
+    expect(r2.stderr).toContain('FERRY_E_CUSTOMIZE_INPUT');
+    expect(r2.stderr).toContain('regexp replacement in /etc/motd: /(a+)+$/ ran longer than 5 s');
+    const rec = server.deployment(bad.id);
+    expect(rec.row.status).toBe('failed');
+    expect(rec.events.find((e) => e.state === 'error')).toMatchObject({ phase: 'customize', code: 'FERRY_E_CUSTOMIZE_INPUT' });
+  }, 120_000);
+
   it('ferry install refuses disks without --yes', async () => {
     const r = await run(['node', path.join(ROOT, 'build/ferry.mjs'), 'install', '--server', server.url, '--token', 't', '--disk', '/dev/loop99'], { okCodes: [1] });
     expect(r.stderr).toContain('FERRY_E_NOT_CONFIRMED');

@@ -5,7 +5,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { LayerRef } from '../../common/protocol.js';
 import { applyLayer } from '../../installer/transport/index.js';
 import { TargetRoot } from '../../layers/target.js';
-import { blobServer, droppingProxy } from './helpers/net.js';
+import { droppingProxy } from '../harness/cutting-proxy.js';
+import { blobServer } from './helpers/net.js';
 import { describeTree, makeKitchenSink, sha256File, tarTree } from './helpers/trees.js';
 
 let work: string;

@@ -1,4 +1,7 @@
-/** Loopback network helpers for installer tests: a blob server and a connection-dropping proxy. */
+/**
+ * Loopback network helpers for installer tests: a blob server and a slow proxy. The proxy that
+ * cuts connections is test/harness/cutting-proxy.ts.
+ */
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as net from 'node:net';
@@ -31,65 +34,6 @@ export async function blobServer(dir: string, token = 'tok', o: { noRange?: bool
     url: `http://127.0.0.1:${port}`,
     requests,
     close: () => new Promise((r) => { srv.closeAllConnections(); srv.close(() => r()); }),
-  };
-}
-
-/**
- * A TCP proxy to `target` that cuts every connection after `dropEvery` bytes went to the client
- * (0: never). Counts connections and cut connections. growing: connection n is cut after
- * n × dropEvery bytes; random: after a random count up to dropEvery; fin: the cut is a FIN to the
- * client (its socket ends, as when a server closes its side, and the response says
- * `Connection: close`) instead of a reset.
- */
-export async function droppingProxy(target: string, dropEvery: number, o: { growing?: boolean; random?: () => number; fin?: boolean } = {}): Promise<{ url: string; connections: number; drops: number; close(): Promise<void> }> {
-  const u = new URL(target);
-  const state = { connections: 0, drops: 0 };
-  const sockets = new Set<net.Socket>();
-  const srv = net.createServer((client) => {
-    state.connections++;
-    // growing: connection n is cut after n × dropEvery bytes (a server without Range still progresses).
-    const limit = o.growing ? dropEvery * state.connections : o.random ? 1 + Math.floor(o.random() * dropEvery) : dropEvery;
-    const up = net.connect(Number(u.port), u.hostname);
-    sockets.add(client);
-    sockets.add(up);
-    let sent = 0;
-    let cut = false;
-    client.on('data', (d) => up.write(d));
-    up.on('data', (d: Buffer) => {
-      if (cut) return;
-      // fin: the server says it closes after this response (Connection: close), as a server
-      // going away or a proxy does; the client must then take the FIN as the end of the message.
-      if (o.fin && sent === 0) d = Buffer.from(d.toString('latin1').replace(/\r\nConnection: keep-alive\r\n/i, '\r\nConnection: close     \r\n'), 'latin1');
-      if (limit && sent + d.length >= limit) {
-        client.write(d.subarray(0, limit - sent));
-        state.drops++;
-        if (o.fin) {
-          cut = true;
-          up.destroy();
-          client.end();
-        } else {
-          client.destroy();
-          up.destroy();
-        }
-        return;
-      }
-      sent += d.length;
-      client.write(d);
-    });
-    const end = () => { client.destroy(); up.destroy(); sockets.delete(client); sockets.delete(up); };
-    client.on('close', end);
-    // After a FIN the client reads what is left and closes its side; until then it stays open.
-    up.on('close', () => { if (!cut) end(); });
-    client.on('error', end);
-    up.on('error', end);
-  });
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const port = (srv.address() as net.AddressInfo).port;
-  return {
-    url: `http://127.0.0.1:${port}`,
-    get connections() { return state.connections; },
-    get drops() { return state.drops; },
-    close: () => new Promise((r) => { for (const s of sockets) s.destroy(); srv.close(() => r()); }),
   };
 }
 
