@@ -26,8 +26,9 @@ export async function planTargetDisks(ctx: InstallContext): Promise<{ plan: Disk
   ctx.layout = dm.parseLayout(c.layout.xml, { file: `layout ${c.layout.digest}` });
   ctx.doing = 'finding the disks';
   const exclude = new Set(ctx.opts.excludeDisks ?? []);
-  // The medium itself is never a target, whatever the layout asks.
-  const found = (await dm.discoverDisks(ctx.opts.disks?.length ? { only: ctx.opts.disks } : {})).filter((d) => !exclude.has(d.path));
+  // The disk of the medium the node booted from (--exclude-disk, from the init) is never planned
+  // onto unless the layout names it exactly (a hint, a by-id/by-path name, --map): see mapDisks.
+  const found = (await dm.discoverDisks(ctx.opts.disks?.length ? { only: ctx.opts.disks } : {})).map((d) => (exclude.has(d.path) ? { ...d, bootMedium: true } : d));
   ctx.doing = 'planning the disks';
   // The UUIDs derive from the deployment (its identity seed) and the layout: unique per
   // deployment, the same again for a redeploy of the record.

@@ -42,7 +42,7 @@ export interface InstallOptions {
    * write, the layers by the local transport; no events or result are sent.
    */
   medium?: string;
-  /** Disks never planned onto (the medium's own device). */
+  /** The disk(s) of the medium the node booted from: planned onto only when the layout names them exactly (mapDisks). */
   excludeDisks?: string[];
   /** Before the first disk write, show what will be erased and wait this many seconds (a medium without --unattended). */
   countdownS?: number;
