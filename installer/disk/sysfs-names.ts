@@ -55,6 +55,33 @@ export function vpdSerial(pg80: Buffer | undefined): string | undefined {
   return pg80.subarray(4, 4 + len).toString('latin1').replace(/\0/g, '').trim() || undefined;
 }
 
+/**
+ * scsi_id's serial from VPD page 0x83 (device identification), in its preference order: NAA
+ * (`3…`), EUI-64 (`2…`), T10 vendor id (`1…`), vendor specific (`0VENDOR MODEL …`, QEMU's
+ * scsi-hd). Logical-unit designators only; undefined when the page has none of these.
+ */
+export function vpdPage83Id(pg83: Buffer | undefined, vendor = '', model = ''): string | undefined {
+  if (!pg83 || pg83.length < 4) return undefined;
+  const end = Math.min(pg83.length, 4 + pg83.readUInt16BE(2));
+  const found: { rank: number; id: string }[] = [];
+  for (let o = 4; o + 4 <= end; ) {
+    const codeSet = pg83[o] & 0x0f;
+    const assoc = (pg83[o + 1] >> 4) & 0x03;
+    const type = pg83[o + 1] & 0x0f;
+    const len = pg83[o + 3];
+    const data = pg83.subarray(o + 4, o + 4 + len);
+    o += 4 + len;
+    if (assoc !== 0) continue;
+    const text = () => data.toString('latin1').replace(/\0/g, '');
+    const bin = () => (codeSet === 1 ? data.toString('hex') : text().toLowerCase());
+    if (type === 3) found.push({ rank: 0, id: `3${bin()}` });
+    else if (type === 2) found.push({ rank: 1, id: `2${bin()}` });
+    else if (type === 1) found.push({ rank: 2, id: `1${text()}` });
+    else if (type === 0) found.push({ rank: 3, id: `0${vendor.padEnd(8).slice(0, 8)}${model.padEnd(16).slice(0, 16)}${codeSet === 1 ? data.toString('hex') : text()}` });
+  }
+  return found.sort((a, b) => a.rank - b.rank)[0]?.id;
+}
+
 const PCI = /^[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$/;
 const SCSI_DEVICE = /^(\d+):(\d+):(\d+):(\d+)$/;
 const USB_INTERFACE = /^\d+-[\d.]+:\d+\.\d+$/;
@@ -124,18 +151,14 @@ export function diskByIdNames(name: string, sys: SysfsReader): string[] {
     const s = id.serial ?? pg80;
     if (m && s) add(`ata-${udevName(m)}_${udevName(s)}`);
   }
-  if (wwid) {
-    const naa = /^naa\.([0-9a-fA-F]+)$/.exec(wwid);
-    if (naa) {
-      if (vendor !== 'ATA') add(`scsi-3${naa[1].toLowerCase()}`);
-      add(`wwn-0x${naa[1].toLowerCase()}`);
-    }
+  if (vendor !== 'ATA' && vendor && model) {
+    // scsi_id: page 0x83's best designator, else `S` and page 0x80's serial.
+    const id = vpdPage83Id(sys.read(`${dev}/vpd_pg83`), sys.read(`${dev}/vendor`)?.toString('latin1') ?? vendor, sys.read(`${dev}/model`)?.toString('latin1') ?? model);
+    if (id) add(`scsi-${udevName(id)}`);
+    else if (pg80) add(`scsi-S${udevName(vendor)}_${udevName(model)}_${udevName(pg80)}`);
   }
-  if (vendor !== 'ATA' && vendor && model && pg80 && !out.some((n) => n.startsWith('scsi-'))) add(`scsi-S${udevName(vendor)}_${udevName(model)}_${udevName(pg80)}`);
-  if (vendor !== 'ATA' && vendor && model && !pg80 && !wwid) {
-    // No serial and no designator (QEMU's scsi-hd without serial=): scsi_id's vendor-specific form.
-    add(`scsi-0${udevName(vendor)}_${udevName(model)}`);
-  }
+  const naa = wwid ? /^naa\.([0-9a-fA-F]+)$/.exec(wwid) : null;
+  if (naa) add(`wwn-0x${naa[1].toLowerCase()}`);
   return out;
 }
 
