@@ -291,6 +291,11 @@ export interface PlannedLv {
 export interface PlannedVolumeGroup {
   name: string;
   pvs: string[];
+  /**
+   * The PV UUID of each of `pvs` (same order), seeded: `pvcreate --uuid U --norestorefile`.
+   * vgcreate and lvcreate take no UUID, so VG and LV UUIDs stay LVM's random ones.
+   */
+  pvUuids: string[];
   extentSize: number;
   /** Extents available in the group. */
   extents: number;
