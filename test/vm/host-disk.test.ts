@@ -24,7 +24,7 @@ describe('a disk written on the host', () => {
   let loop: string | undefined;
 
   beforeAll(async () => {
-    env = await FerryEnv.start();
+    env = await FerryEnv.start({ hostInstall: true });
     await env.importSample('sample');
   }, 20 * MIN);
   afterEach(async (ctx) => {
@@ -44,7 +44,7 @@ describe('a disk written on the host', () => {
     await run(['truncate', '-s', '4G', file]);
     loop = (await run(['losetup', '-f', '--show', '-P', file])).stdout.trim();
     await env.ferry('node', 'add', 'hostdisk', '--mac', '52:54:00:17:06:01', '--image', 'sample', '--layout', FIXTURE, '--set', 'hostname=hostdisk');
-    const r = await run([FERRY, 'install', '--server', env.server.url, '--node', 'hostdisk', '--data', env.dataDir, '--disk', loop, '--yes'], { timeoutMs: 20 * MIN, okCodes: [0, 1, 2] });
+    const r = await run([FERRY, 'install', '--server', env.server.url, '--node', 'hostdisk', '--data', env.dataDir, '--disk', loop, '--yes'], { timeoutMs: 15 * MIN, okCodes: [0, 1, 2] });
     expect(r.code, r.stdout + r.stderr).toBe(0);
     say('host install');
     // What the guest will read: fstab's UUIDs and grub.cfg, straight from the disk (blkid -p).
