@@ -7,6 +7,7 @@ import { preflightProblems } from '../disk/in-use.js';
 import { refuseProblems } from '../../layout/preflight.js';
 import { deploymentSeed } from '../../layout/uuid.js';
 import { FerryError } from '../../common/errors.js';
+import { run } from '../../common/run.js';
 import type { BlockDevice, DiskPlan } from '../../layout/types.js';
 import type { DiskModule, InstallContext, Stage } from './types.js';
 
@@ -102,8 +103,20 @@ export const disks: Stage = {
     if (ctx.opts.countdownS) await countdown(ctx, plan, found, ctx.opts.countdownS);
     const root = ctx.opts.mountRoot ?? fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-target-'));
     ctx.root = root;
-    ctx.doing = 'partitioning, making file systems and mounting them';
     ctx.mounted = true;
+    if (ctx.opts.onNode === false) {
+      // On a host, other programs make mount namespaces all the time (`ip netns exec`, systemd
+      // services with PrivateTmp): each copies the mounts there are, and a copy of the target's
+      // file systems keeps them mounted after the install unmounts them here, so the disk (a USB
+      // stick, a loop device's file) is left with live file systems and cannot be used again.
+      // Under a shared parent, the install's unmounts reach those copies (they are its slaves).
+      ctx.doing = 'preparing the target directory';
+      fs.mkdirSync(root, { recursive: true });
+      await run(['mount', '--bind', root, root], { quiet: true });
+      ctx.sharedRoot = root;
+      await run(['mount', '--make-shared', root], { quiet: true });
+    }
+    ctx.doing = 'partitioning, making file systems and mounting them';
     await dm.applyDiskPlan(plan, { root, yes: ctx.opts.yes, progress: ctx.emit });
     ctx.target = new TargetRoot(root);
   },

@@ -70,6 +70,11 @@ export interface InstallContext {
   target?: TargetRoot;
   /** Whether the disk plan's mounts are up (for teardown). */
   mounted: boolean;
+  /**
+   * A host install's target directory bound onto itself and made shared (see the disks stage),
+   * unmounted by teardown after the plan's own mounts.
+   */
+  sharedRoot?: string;
   disk?: DiskModule;
   finish: FinishAction;
   warnings: string[];

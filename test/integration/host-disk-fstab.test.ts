@@ -4,7 +4,7 @@
  * loop device with the image's own GRUB, then read back the way the installed system's boot
  * will: every UUID in its /etc/fstab is on a partition of the disk (`blkid -p`, straight from
  * the disk, never a cache), the table the kernel saw is the one on disk, and grub.cfg names the
- * root by UUID.
+ * root by UUID. The loop device held another install before (other partition sizes).
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -15,6 +15,7 @@ import type { ProgressEvent } from '../../common/progress.js';
 import { runInstall } from '../../installer/install.js';
 import { FerryServer } from './helpers/ferry-server.js';
 import { blkid, kernelPartition, ROOT } from './layout-helpers.js';
+import { createNetwork, type Network, type NsProcess } from '../harness/netns.js';
 
 const FIXTURE = path.join(ROOT, 'test/fixtures/systemimager-layouts/06-systeminstaller-generated-2018-no-bootloader.xml');
 let work: string;
@@ -36,7 +37,7 @@ afterEach(async () => {
 });
 
 describe('a disk written on the host', () => {
-  it('fixture 06 on a reused loop device: every fstab UUID is on the disk, grub.cfg boots the root by UUID', async () => {
+  it('fixture 06 on a loop device that held another layout: every fstab UUID is on the disk, grub.cfg boots the root by UUID', async () => {
     const src = path.join(work, 'src');
     await run([path.join(__dirname, 'helpers/grub-image.sh'), src]);
     fs.writeFileSync(path.join(src, 'boot/vmlinuz-6.1.0-ferry-test'), Buffer.alloc(4096, 1));
@@ -46,20 +47,40 @@ describe('a disk written on the host', () => {
     fs.writeFileSync(file, '');
     fs.truncateSync(file, 3 * 2 ** 30);
     loop = (await run(['losetup', '-f', '--show', '-P', file])).stdout.trim();
-    const install = async (node: string, mac: string) => {
-      const armed = server.arm(node, 'grubby', { layout, macs: [mac] });
+    // A program that makes a mount namespace while the target is mounted (`ip netns exec`, as
+    // other tests and systemd services do) gets a copy of its mounts: the install's unmounts
+    // must reach that copy, or the file systems stay alive on the disk after the install.
+    const net: Network = await createNetwork({ nodes: 1 });
+    let bystander: NsProcess | undefined;
+    const install = async (node: string, mac: string, xml = layout) => {
+      const armed = server.arm(node, 'grubby', { layout: xml, macs: [mac] });
       const events: ProgressEvent[] = [];
       const outcome = await runInstall({
-        server: server.url, token: armed.token, disks: [loop!], yes: true, initramfs: false, console: () => {},
-        mountRoot: path.join(work, `target-${node}`), onEvent: (e) => events.push(e),
+        server: server.url, token: armed.token, disks: [loop!], yes: true, initramfs: false, console: () => {}, onNode: false,
+        mountRoot: path.join(work, `target-${node}`),
+        onEvent: (e) => {
+          events.push(e);
+          if (e.phase === 'layers' && e.state === 'start' && !bystander) bystander = net.nodes[0].spawn(['sleep', '600']);
+        },
       });
       expect(outcome.result, JSON.stringify(events.filter((e) => e.state === 'error' || e.state === 'warning'), null, 2)).toEqual({ status: 'success' });
       return events;
     };
-    // Twice onto the same loop device: the second install finds the first one's signatures,
-    // partitions and (in any blkid cache) its UUIDs, all of which it must replace.
-    await install('first', '52:54:00:aa:bb:01');
-    const events = await install('second', '52:54:00:aa:bb:02');
+    // Twice onto the same loop device, first another layout of the same shape with other
+    // partition sizes (layouts/bios-msdos.xml): the second install finds the first one's
+    // signatures, partitions (in the kernel's view too) and UUIDs, all of which it must replace.
+    let events: ProgressEvent[];
+    try {
+      await install('first', '52:54:00:aa:bb:01', fs.readFileSync(path.join(ROOT, 'layouts/bios-msdos.xml'), 'utf8'));
+      expect(bystander, 'the bystander namespace was started while the target was mounted').toBeDefined();
+      const [pid] = await net.nodes[0].pids();
+      expect(pid).toBeGreaterThan(0);
+      const copy = fs.readFileSync(`/proc/${pid}/mountinfo`, 'utf8').split('\n').filter((l) => l.includes(`${loop} `) || l.includes(`${loop}p`));
+      expect(copy, 'the install\'s file systems are still mounted in the other namespace').toEqual([]);
+      events = await install('second', '52:54:00:aa:bb:02');
+    } finally {
+      await net.teardown();
+    }
 
     // The kernel's partitions are the ones on disk (a stale view would put mkfs somewhere else).
     const table = JSON.parse((await run(['sfdisk', '-J', loop])).stdout).partitiontable as { sectorsize?: number; partitions: { node: string; start: number; size: number }[] };
