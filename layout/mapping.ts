@@ -21,6 +21,20 @@ export function matches(d: DiskTarget, m: LayoutDisk['match']): boolean {
   return true;
 }
 
+/**
+ * The disk a /dev/disk/by-id or /dev/disk/by-path name stands for among `disks`, by the names
+ * each carries (udev's links where they exist, computed from sysfs otherwise: the boot
+ * environment has no udev); undefined when `dev` is not such a name or no disk carries it.
+ */
+export function diskForLinkName<T extends Pick<DiskTarget, 'byId' | 'byPath'>>(dev: string, disks: readonly T[]): T | undefined {
+  const m = /^\/dev\/disk\/(by-id|by-path)\/([^/]+)$/.exec(dev);
+  if (!m) return undefined;
+  const strip = (s: string) => s.replace(/^\/dev\/disk\/by-(id|path)\//, '');
+  return disks.find((d) => ((m[1] === 'by-id' ? d.byId : d.byPath) ?? []).some((n) => strip(n) === m[2]));
+}
+
+export const isLinkName = (dev: string): boolean => /^\/dev\/disk\/by-(id|path)\//.test(dev);
+
 export function hasHints(m: LayoutDisk['match']): boolean {
   return Object.values(m).some((v) => v !== undefined);
 }
@@ -67,8 +81,21 @@ export function mapDisks(layout: Layout, disks: DiskTarget[], map: Record<string
   }
   for (const ld of layout.disks) {
     if (out.has(ld.dev) || hasHints(ld.match)) continue;
+    if (isLinkName(ld.dev)) {
+      // A by-id or by-path name is as exact as a serial: the disk that carries it, or an error.
+      const named = diskForLinkName(ld.dev, free());
+      if (named) {
+        out.set(ld.dev, named);
+        used.add(named.path);
+      } else if (!byPath.has(ld.dev)) {
+        const names = (d: DiskTarget) => [...(d.byId ?? []), ...(d.byPath ?? [])].join(' ');
+        err(ctx, 'FERRY_E_DISK_NO_MATCH', ld.where, `no disk is ${ld.dev}; disks available: ${free().map((d) => `${d.path} (${names(d) || 'no by-id or by-path names'})`).join('; ') || 'none'}`, 'correct the name (ls -l /dev/disk/by-id /dev/disk/by-path on the machine, or `ferry-installer inventory`), or choose the disk with --map');
+        continue;
+      }
+    }
     const same = byPath.get(ld.dev);
-    if (same && !used.has(same.path)) {
+    // A kernel name is a hint (names move between boots): it never chooses the boot medium.
+    if (same && !used.has(same.path) && (!same.bootMedium || isLinkName(ld.dev))) {
       out.set(ld.dev, same);
       used.add(same.path);
     }
@@ -76,11 +103,14 @@ export function mapDisks(layout: Layout, disks: DiskTarget[], map: Record<string
   for (const ld of layout.disks) {
     if (out.has(ld.dev) || hasHints(ld.match)) continue;
     // A removable disk (the USB stick the node booted from, a card reader) is never taken in
-    // order: only when named (--map, a hint, its own path) or chosen with --disk.
-    const next = free().find((d) => chosenDisks || !d.removable);
+    // order: only when named (--map, a hint, its own path) or chosen with --disk. The disk of
+    // the medium the node booted from is never taken in order, whatever --disk says.
+    const next = free().find((d) => !d.bootMedium && (chosenDisks || !d.removable));
     if (!next) {
-      const skipped = free().filter((d) => d.removable).map((d) => d.path);
-      err(ctx, 'FERRY_E_DISK_MISSING', ld.where, `the layout needs ${layout.disks.length} disk(s) but only ${disks.length - skipped.length} ${disks.length - skipped.length === 1 ? 'is' : 'are'} available: none left for ${ld.dev}${skipped.length ? ` (removable ${skipped.join(', ')} not used unless named)` : ''}`, skipped.length ? 'name the removable disk with --map LAYOUTDEV=DEV or --disk, or a serial/by_path hint in the layout' : 'give another disk (--disk), or use a layout with fewer disks');
+      const medium = free().filter((d) => d.bootMedium).map((d) => d.path);
+      const skipped = [...medium, ...free().filter((d) => d.removable && !d.bootMedium).map((d) => d.path)];
+      const why = [medium.length ? `boot medium ${medium.join(', ')}` : '', skipped.length > medium.length ? `removable ${skipped.slice(medium.length).join(', ')}` : ''].filter(Boolean).join(', ');
+      err(ctx, 'FERRY_E_DISK_MISSING', ld.where, `the layout needs ${layout.disks.length} disk(s) but only ${disks.length - skipped.length} ${disks.length - skipped.length === 1 ? 'is' : 'are'} available: none left for ${ld.dev}${skipped.length ? ` (${why} not used unless named)` : ''}`, medium.length ? 'to install onto the boot medium itself, name it in the layout (a serial/by_path hint or a /dev/disk/by-id name) or with --map LAYOUTDEV=DEV' : skipped.length ? 'name the removable disk with --map LAYOUTDEV=DEV or --disk, or a serial/by_path hint in the layout' : 'give another disk (--disk), or use a layout with fewer disks');
       continue;
     }
     out.set(ld.dev, next);

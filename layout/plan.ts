@@ -11,7 +11,7 @@ import { ValidationError } from '../common/errors.js';
 import { alignDown, formatBytes, MiB } from '../common/units.js';
 import { partitionDevice, lvDevice, splitLvDevice, splitPartitionDevice } from './names.js';
 import { distribute, toWant, type SizeContext } from './sizes.js';
-import { FAT_UUID_RE, mdadmUuid, seededGuid, seededMbrId, seededUuid, seededVolumeId, UUID_RE } from './uuid.js';
+import { FAT_UUID_RE, mdadmUuid, seededGuid, seededLvmUuid, seededMbrId, seededUuid, seededVolumeId, UUID_RE } from './uuid.js';
 import { MKFS_TYPES, type BootloaderRequest, type DiskPlan, type DiskTarget, type Layout, type PlanOptions, type PlanStep, type PlannedDisk, type PlannedFilesystem, type PlannedLv, type PlannedMount, type PlannedRaid, type PlannedVolumeGroup } from './types.js';
 import { FAT, FS_MIN_BYTES, FS_MODULES, fstabType, LABEL_MAX, mkfsArgv } from './filesystems.js';
 import { mapDisks } from './mapping.js';
@@ -102,7 +102,7 @@ export function planDisks(layout: Layout, disks: DiskTarget[], opts: PlanOptions
     const sc: SizeContext = { percentBase: extents * E, sectorSize: 512n, unit: E };
     const wants = v.lvs.map((l) => toWant(l.size, sc));
     const dist = distribute(wants, extents);
-    const pvg: PlannedVolumeGroup = { name: v.name, pvs, extentSize: v.extentSize, extents: Number(extents), lvs: [] };
+    const pvg: PlannedVolumeGroup = { name: v.name, pvs, pvUuids: pvLayout.map((x) => seededLvmUuid(seed, `pv:${x}`)), extentSize: v.extentSize, extents: Number(extents), lvs: [] };
     if (!dist.ok) {
       err(c, 'FERRY_E_LAYOUT_TOO_BIG', v.where, `the logical volumes of ${v.name} need at least ${dist.required * E} bytes (${formatBytes(dist.required * E)}) but the group has ${extents * E} bytes (${formatBytes(extents * E)}) on ${pvs.join(', ')}`, 'use bigger physical volumes, smaller volumes, or min_size on volumes that may shrink');
     } else {
@@ -254,7 +254,8 @@ export function planDisks(layout: Layout, disks: DiskTarget[], opts: PlanOptions
   }
   const lvmEnv = LVM_ENV;
   for (const v of vgs) {
-    for (const pv of v.pvs) steps.push({ kind: 'lvm', argv: ['pvcreate', '-ff', '-y', '--dataalignment', '1m', pv], device: pv, env: lvmEnv });
+    // A seeded PV UUID (lvm asks for a metadata backup to restore with --uuid unless told there is none).
+    v.pvs.forEach((pv, i) => steps.push({ kind: 'lvm', argv: ['pvcreate', '-ff', '-y', '--dataalignment', '1m', '--uuid', v.pvUuids[i], '--norestorefile', pv], device: pv, env: lvmEnv, comment: `PV UUID ${v.pvUuids[i]} (seeded)` }));
     steps.push({ kind: 'lvm', argv: ['vgcreate', '-y', '--physicalextentsize', `${v.extentSize / 1024}k`, v.name, ...v.pvs], env: lvmEnv, comment: `${v.extents} extents of ${v.extentSize} bytes` });
     for (const lv of v.lvs) {
       const lo = layout.volumeGroups.find((x) => x.name === v.name)!.lvs.find((x) => x.name === lv.name)!.options;

@@ -187,8 +187,16 @@ export interface DiskTarget {
   serial?: string;
   wwn?: string;
   model?: string;
-  /** /dev/disk/by-path names pointing at this disk. */
+  /** /dev/disk/by-path names of this disk (udev's links, or computed from sysfs without udev). */
   byPath?: string[];
+  /** /dev/disk/by-id names of this disk (udev's links, or computed from sysfs without udev). */
+  byId?: string[];
+  /**
+   * The disk holding the medium the node booted from (a restore medium's USB stick or virtio
+   * disk, removable or not): only a layout disk that names it by a hint, a /dev/disk/by-id or
+   * by-path name, or `--map` is planned onto it, never one in order or by a kernel name.
+   */
+  bootMedium?: boolean;
   /**
    * A removable disk (USB stick, card reader: lsblk RM): only a disk the operator or the
    * layout names (--disk, --map, a hint, the same path) is planned onto it, never one in order.
@@ -283,6 +291,11 @@ export interface PlannedLv {
 export interface PlannedVolumeGroup {
   name: string;
   pvs: string[];
+  /**
+   * The PV UUID of each of `pvs` (same order), seeded: `pvcreate --uuid U --norestorefile`.
+   * vgcreate and lvcreate take no UUID, so VG and LV UUIDs stay LVM's random ones.
+   */
+  pvUuids: string[];
   extentSize: number;
   /** Extents available in the group. */
   extents: number;

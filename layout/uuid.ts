@@ -54,3 +54,17 @@ export function seededMbrId(seed: string, key: string): string {
   const h = bytes(seed, key).subarray(0, 4).toString('hex');
   return `0x${/^0+$/.test(h) ? '00000001' : h}`;
 }
+
+const LVM_CHARS = '0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ';
+
+/**
+ * An LVM identifier (a PV UUID as `pvcreate --uuid` takes it): 32 characters of LVM's alphabet
+ * (letters and digits here), shown 6-4-4-4-4-4-6 as lvm prints them, derived from seed and key.
+ */
+export function seededLvmUuid(seed: string, key: string): string {
+  const b = Buffer.concat([bytes(seed, key), bytes(seed, `${key}\0more`)]);
+  const chars = [...b.subarray(0, 32)].map((x) => LVM_CHARS[x % LVM_CHARS.length]).join('');
+  return [6, 4, 4, 4, 4, 4, 6].reduce<{ out: string[]; at: number }>((a, n) => ({ out: [...a.out, chars.slice(a.at, a.at + n)], at: a.at + n }), { out: [], at: 0 }).out.join('-');
+}
+
+export const LVM_UUID_RE = /^[0-9A-Za-z]{6}-[0-9A-Za-z]{4}-[0-9A-Za-z]{4}-[0-9A-Za-z]{4}-[0-9A-Za-z]{4}-[0-9A-Za-z]{4}-[0-9A-Za-z]{6}$/;

@@ -3,11 +3,12 @@
  * `lsblk -J -b -O` gives the whole tree (partitions, and arrays and volumes built on them as
  * children), so mounts and holders anywhere below a disk are seen from the disk.
  */
-import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync, realpathSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
 import { FerryError } from '../../common/errors.js';
 import { run } from '../../common/run.js';
 import type { BlockDevice } from '../../layout/types.js';
+import { diskByIdNames, diskByPathNames, vpdSerial, type SysfsReader } from './sysfs-names.js';
 
 export interface LsblkNode {
   name: string;
@@ -82,10 +83,9 @@ export function parseLsblk(json: string, byPath: Map<string, string[]> = new Map
   });
 }
 
-/** /dev/disk/by-path links, by the device they point at (absent without udev). */
-function readByPath(): Map<string, string[]> {
+/** /dev/disk/by-path (or by-id) links, by the device they point at (absent without udev). */
+function readLinks(dir = '/dev/disk/by-path'): Map<string, string[]> {
   const out = new Map<string, string[]>();
-  const dir = '/dev/disk/by-path';
   let names: string[] = [];
   try {
     names = readdirSync(dir);
@@ -103,36 +103,49 @@ function readByPath(): Map<string, string[]> {
   return out;
 }
 
-function readSys(path: string): string | undefined {
-  try {
-    const v = readFileSync(path, 'utf8').replace(/\0/g, '').trim();
-    return v || undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-/** SCSI/ATA unit serial number page (VPD 0x80): a 4-byte header, then the serial. */
-function vpdSerial(path: string): string | undefined {
-  try {
-    const b = readFileSync(path);
-    if (b.length < 4) return undefined;
-    const len = b.readUInt16BE(2);
-    return b.subarray(4, 4 + len).toString('latin1').replace(/\0/g, '').trim() || undefined;
-  } catch {
-    return undefined;
-  }
-}
+/** The live sysfs, for the pure name functions of sysfs-names.ts. */
+export const liveSysfs: SysfsReader = {
+  realpath(p) {
+    try {
+      return realpathSync(p);
+    } catch {
+      return undefined;
+    }
+  },
+  read(p) {
+    try {
+      return readFileSync(p);
+    } catch {
+      return undefined;
+    }
+  },
+  list(d) {
+    try {
+      return readdirSync(d);
+    } catch {
+      return [];
+    }
+  },
+};
 
 /**
  * lsblk takes serial, WWN and model from udev's database; without udev (the boot environment)
  * they come from sysfs: virtio-blk and NVMe publish them as attributes, SCSI/ATA in VPD pages.
+ * The /dev/disk/by-id and by-path names udev would make are computed from sysfs too, and
+ * joined with udev's own links where they exist.
  */
-function fillFromSysfs(d: BlockDevice): BlockDevice {
+export function fillFromSysfs(d: BlockDevice, sys: SysfsReader = liveSysfs): BlockDevice {
   const base = `/sys/block/${d.name}`;
-  d.serial ??= readSys(`${base}/serial`) ?? readSys(`${base}/device/serial`) ?? vpdSerial(`${base}/device/vpd_pg80`);
-  d.wwn ??= readSys(`${base}/wwid`) ?? readSys(`${base}/device/wwid`);
-  d.model ??= readSys(`${base}/device/model`);
+  const read = (p: string) => sys.read(p)?.toString('utf8').replace(/\0/g, '').trim() || undefined;
+  d.serial ??= read(`${base}/serial`) ?? read(`${base}/device/serial`) ?? vpdSerial(sys.read(`${base}/device/vpd_pg80`));
+  d.wwn ??= read(`${base}/wwid`) ?? read(`${base}/device/wwid`);
+  d.model ??= read(`${base}/device/model`);
+  const join = (a: string[] | undefined, b: string[]) => {
+    const all = [...new Set([...(a ?? []), ...b])];
+    return all.length ? all : undefined;
+  };
+  d.byId = join(d.byId, diskByIdNames(d.name, sys));
+  d.byPath = join(d.byPath, diskByPathNames(d.name, sys));
   return d;
 }
 
@@ -160,7 +173,8 @@ export async function discoverDisks(opts: { only?: string[] } = {}): Promise<Blo
     }
     throw e;
   }
-  const all = parseLsblk(out, readByPath()).map(fillFromSysfs);
+  const ids = readLinks('/dev/disk/by-id');
+  const all = parseLsblk(out, readLinks('/dev/disk/by-path')).map((d) => fillFromSysfs({ ...d, ...(ids.get(d.path) ? { byId: ids.get(d.path) } : {}) }));
   if (opts.only?.length) {
     const found: BlockDevice[] = [];
     for (const want of opts.only) {

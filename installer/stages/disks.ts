@@ -7,6 +7,7 @@ import { preflightProblems } from '../disk/in-use.js';
 import { refuseProblems } from '../../layout/preflight.js';
 import { deploymentSeed } from '../../layout/uuid.js';
 import { FerryError } from '../../common/errors.js';
+import { run } from '../../common/run.js';
 import type { BlockDevice, DiskPlan } from '../../layout/types.js';
 import type { DiskModule, InstallContext, Stage } from './types.js';
 
@@ -26,8 +27,9 @@ export async function planTargetDisks(ctx: InstallContext): Promise<{ plan: Disk
   ctx.layout = dm.parseLayout(c.layout.xml, { file: `layout ${c.layout.digest}` });
   ctx.doing = 'finding the disks';
   const exclude = new Set(ctx.opts.excludeDisks ?? []);
-  // The medium itself is never a target, whatever the layout asks.
-  const found = (await dm.discoverDisks(ctx.opts.disks?.length ? { only: ctx.opts.disks } : {})).filter((d) => !exclude.has(d.path));
+  // The disk of the medium the node booted from (--exclude-disk, from the init) is never planned
+  // onto unless the layout names it exactly (a hint, a by-id/by-path name, --map): see mapDisks.
+  const found = (await dm.discoverDisks(ctx.opts.disks?.length ? { only: ctx.opts.disks } : {})).map((d) => (exclude.has(d.path) ? { ...d, bootMedium: true } : d));
   ctx.doing = 'planning the disks';
   // The UUIDs derive from the deployment (its identity seed) and the layout: unique per
   // deployment, the same again for a redeploy of the record.
@@ -101,8 +103,20 @@ export const disks: Stage = {
     if (ctx.opts.countdownS) await countdown(ctx, plan, found, ctx.opts.countdownS);
     const root = ctx.opts.mountRoot ?? fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-target-'));
     ctx.root = root;
-    ctx.doing = 'partitioning, making file systems and mounting them';
     ctx.mounted = true;
+    if (ctx.opts.onNode === false) {
+      // On a host, other programs make mount namespaces all the time (`ip netns exec`, systemd
+      // services with PrivateTmp): each copies the mounts there are, and a copy of the target's
+      // file systems keeps them mounted after the install unmounts them here, so the disk (a USB
+      // stick, a loop device's file) is left with live file systems and cannot be used again.
+      // Under a shared parent, the install's unmounts reach those copies (they are its slaves).
+      ctx.doing = 'preparing the target directory';
+      fs.mkdirSync(root, { recursive: true });
+      await run(['mount', '--bind', root, root], { quiet: true });
+      ctx.sharedRoot = root;
+      await run(['mount', '--make-shared', root], { quiet: true });
+    }
+    ctx.doing = 'partitioning, making file systems and mounting them';
     await dm.applyDiskPlan(plan, { root, yes: ctx.opts.yes, progress: ctx.emit });
     ctx.target = new TargetRoot(root);
   },

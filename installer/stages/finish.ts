@@ -22,6 +22,13 @@ export async function teardown(ctx: InstallContext): Promise<void> {
   if (!ctx.mounted) return;
   await run(['sync'], { quiet: true });
   if (ctx.plan && ctx.disk && ctx.root) await ctx.disk.teardownDiskPlan(ctx.plan, ctx.root);
+  if (ctx.sharedRoot) {
+    // Still the bind of the disks stage, unless the plan's teardown took it for the root file
+    // system (an install that failed before mounting it).
+    const { systemHost } = await import('../disk/host.js');
+    if (systemHost.isMountpoint(ctx.sharedRoot)) await run(['umount', ctx.sharedRoot], { quiet: true });
+    ctx.sharedRoot = undefined;
+  }
   ctx.mounted = false;
   if (ctx.root && !ctx.opts.mountRoot && !ctx.opts.root) fs.rmdirSync(ctx.root);
 }

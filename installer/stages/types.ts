@@ -42,7 +42,7 @@ export interface InstallOptions {
    * write, the layers by the local transport; no events or result are sent.
    */
   medium?: string;
-  /** Disks never planned onto (the medium's own device). */
+  /** The disk(s) of the medium the node booted from: planned onto only when the layout names them exactly (mapDisks). */
   excludeDisks?: string[];
   /** Before the first disk write, show what will be erased and wait this many seconds (a medium without --unattended). */
   countdownS?: number;
@@ -70,6 +70,11 @@ export interface InstallContext {
   target?: TargetRoot;
   /** Whether the disk plan's mounts are up (for teardown). */
   mounted: boolean;
+  /**
+   * A host install's target directory bound onto itself and made shared (see the disks stage),
+   * unmounted by teardown after the plan's own mounts.
+   */
+  sharedRoot?: string;
   disk?: DiskModule;
   finish: FinishAction;
   warnings: string[];

@@ -73,7 +73,7 @@ export class FerryEnv {
   private dnsmasq?: Spawned;
   private db?: DataDir;
 
-  static async start(opts: { segment?: { taps: number } } = {}): Promise<FerryEnv> {
+  static async start(opts: { segment?: { taps: number }; hostInstall?: boolean } = {}): Promise<FerryEnv> {
     for (const f of ['vmlinuz', 'initrd.img']) {
       if (!existsSync(join(BOOT_DIR, f))) {
         throw new FerryError('FERRY_E_BOOT_FILE_MISSING', `the boot environment ${join(BOOT_DIR, f)} is missing`, { hint: 'build it with `make initrd` (make test-vm does)' });
@@ -103,7 +103,9 @@ export class FerryEnv {
         });
         await e.startDhcp();
       } else {
-        e.server = await startServer({ ...common, listen: `127.0.0.1:${port}`, publicUrl: `http://10.0.2.2:${port}` });
+        // hostInstall: the installer runs on this host (ferry install --disk), not in a guest
+        // behind QEMU's user network, so the layers' URLs must name loopback.
+        e.server = await startServer({ ...common, listen: `127.0.0.1:${port}`, publicUrl: `http://${opts.hostInstall ? '127.0.0.1' : '10.0.2.2'}:${port}` });
       }
       await writeFile(join(e.tftpDir, 'boot.ipxe'), renderIpxeChain(e.server.publicUrl));
     } catch (err) {
