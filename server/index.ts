@@ -18,6 +18,8 @@ import { parseMirrors } from './api/fanout-routes.js';
 import { bootDecision } from './boot/decide.js';
 import { normalizeMac, renderIpxeChain, renderPxelinuxFor } from './boot/ipxe.js';
 import { startTftpServer, type TftpServer } from './boot/tftp.js';
+import { createServerLogger, deploymentChangeLogger, forwardCommonLog, logBoot, type ServerLogOptions } from './log.js';
+import { checkPublicUrl } from './public-url.js';
 import { MulticastSessions, type MulticastConfig } from './multicast/sessions.js';
 
 /** Files the TFTP server makes up: boot.ipxe for this server, pxelinux.cfg/01-MAC per machine. */
@@ -28,6 +30,7 @@ function bootFile(ctx: ServerContext, rel: string, address: string): Buffer | un
   const mac = normalizeMac(m[1]);
   const d = bootDecision(ctx.data, mac, { publicUrl: ctx.publicUrl, kernelArgs: ctx.kernelArgs, remoteAddress: address });
   if (d.discovered) ctx.hub.publish('discovered', { mac, address });
+  logBoot(ctx.logger, 'pxelinux', d, address);
   return Buffer.from(renderPxelinuxFor(d));
 }
 
@@ -52,6 +55,8 @@ export interface ServerOptions {
   multicast?: MulticastConfig;
   /** `--mirror URL`: static HTTP mirrors of DATA/blobs that nodes try first. */
   mirrors?: string[];
+  /** The server's log (`ferry serve --log-format/--log-level`, server/log.ts); none when absent. */
+  log?: ServerLogOptions;
 }
 
 export interface RunningServer {
@@ -77,6 +82,7 @@ export function parseListen(listen: string | number): { host: string; port: numb
 
 export async function startServer(o: ServerOptions): Promise<RunningServer> {
   const { host, port } = parseListen(o.listen);
+  if (o.publicUrl !== undefined) checkPublicUrl(o.publicUrl);
   const data = new DataDir(o.dataDir);
   // Before anything is written or cleaned (the blob store's temp files may be another server's).
   const lock = await lockDataDir(o.dataDir).catch((e) => {
@@ -97,7 +103,9 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     data.close();
     throw e;
   }
-  const ctx: ServerContext = { data, adminToken, publicUrl: '', bootDir: o.bootDir ?? join(o.dataDir, 'boot'), hub, kernelArgs: o.kernelArgs ?? [], multicast, mirrors, sessions: new SessionStore() };
+  const logger = o.log ? createServerLogger(o.log) : undefined;
+  const ctx: ServerContext = { data, adminToken, publicUrl: '', bootDir: o.bootDir ?? join(o.dataDir, 'boot'), hub, kernelArgs: o.kernelArgs ?? [], multicast, mirrors, sessions: new SessionStore(), logger };
+  if (logger) hub.tap = deploymentChangeLogger(logger);
   const app = await buildApp(ctx);
   limitConnectionsPerClient(app.server);
   try {
@@ -117,6 +125,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
   const url = `http://${urlHost}:${actualPort}`;
   ctx.publicUrl = (o.publicUrl ?? url).replace(/\/+$/, '');
   writeFileSync(serverInfoFile(o.dataDir), JSON.stringify({ url, publicUrl: ctx.publicUrl, pid: process.pid, startedAt: new Date().toISOString() }, null, 2) + '\n', { mode: 0o600 });
+  const unforward = logger ? forwardCommonLog(logger) : () => undefined;
   log.info('server listening', { url, publicUrl: ctx.publicUrl, dataDir: o.dataDir });
   let tftp: TftpServer | undefined;
   if (o.tftp) {
@@ -124,6 +133,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     try {
       tftp = await startTftpServer({ root: o.tftp.root, host: t.host, port: t.port, virtualFile: (rel, client) => bootFile(ctx, rel, client.address) });
     } catch (e) {
+      unforward();
       await app.close();
       await multicast.close();
       rmSync(serverInfoFile(o.dataDir), { force: true });
@@ -165,6 +175,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
       // forceCloseConnections: keep-alive sockets and blob downloads in flight end here too.
       await app.close();
       rmSync(serverInfoFile(o.dataDir), { force: true });
+      unforward();
       data.close();
       await lock.release();
     },
