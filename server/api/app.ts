@@ -4,7 +4,7 @@
  * refusal answered with Ferry's error body (http.ts). `buildApp` is what `ferry serve` listens
  * with and what unit tests call `inject()` on.
  */
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify';
 import { FerryError, ValidationError } from '../../common/errors.js';
 import { compile, problemsOf } from '../../common/schema/validate.js';
 import { authOfPath, authorize, grant } from './auth.js';
@@ -60,7 +60,7 @@ export const TIMEOUTS = { headersMs: 30_000, requestMs: 120_000, keepAliveMs: 10
 /** The app with every resource, plus `extra` modules (tests, or modules not yet in RESOURCES). */
 export async function buildApp(ctx: ServerContext, extra: Resource[] = []): Promise<FastifyInstance> {
   const app = Fastify({
-    ...(ctx.logger ? { loggerInstance: ctx.logger as FastifyBaseLogger, disableRequestLogging: true } : { logger: false }),
+    ...(ctx.logger ? { loggerInstance: ctx.logger as FastifyBaseLogger, logController: new LogController({ disableRequestLogging: true }) } : { logger: false }),
     bodyLimit: DEFAULT_BODY_LIMIT,
     requestTimeout: TIMEOUTS.requestMs,
     keepAliveTimeout: TIMEOUTS.keepAliveMs,

@@ -31,7 +31,7 @@ export interface NextBoot {
  * that has not expired boots the installer.
  */
 export function nextBootOf(bootAction: string, latest?: { id: number; status: string }): NextBoot {
-  if (bootAction !== 'install') return { action: 'local', reason: latest ? `installed (deployment ${latest.id} ${latest.status})` : 'boot action local' };
+  if (bootAction !== 'install') return { action: 'local', reason: !latest ? 'boot action local' : latest.status === 'success' ? `installed by deployment ${latest.id}` : `deployment ${latest.id} ${latest.status}` };
   if (!latest) return { action: 'local', reason: 'no deployment armed' };
   if ((IN_FLIGHT_STATUSES as readonly string[]).includes(latest.status)) return { action: 'install', reason: `deployment ${latest.id} ${latest.status}`, deployment: latest.id };
   return { action: 'local', reason: `deployment ${latest.id} ${latest.status}` };
