@@ -7,7 +7,7 @@ import { request } from 'node:http';
 import { FerryError } from '../common/errors.js';
 import { ADMIN_ROUTES } from '../common/protocol.js';
 import { MonitorState, rowCells } from '../server/monitor.js';
-import { dataDir, parse, printJson, readAdminToken, serverUrl, usageError } from '../common/cli.js';
+import { dataDir, requireDataDir, parse, printJson, readAdminToken, serverUrl, usageError } from '../common/cli.js';
 import { printable } from '../common/text.js';
 
 const USAGE = 'ferry monitor [--server URL] [--once] [--json [--follow]] [--data DIR]';
@@ -66,6 +66,8 @@ export async function run(argv: string[]): Promise<number> {
   }
   if (positionals.length) throw usageError(`unexpected argument "${positionals[0]}"`, USAGE);
   const dir = dataDir(values);
+  // Read-only: the token and the server's address come from DATA unless both are given.
+  if (!(values.server && values.token)) requireDataDir(dir);
   const base = serverUrl(values);
   const token = readAdminToken(dir, { given: values.token });
   const once = values.once || (values.json && !values.follow);
