@@ -113,3 +113,50 @@ describe('public URL and addresses', () => {
     expect(tftpDefaultListen('8080')).toBe('127.0.0.1:69');
   });
 });
+
+describe('ferry monitor table', async () => {
+  const { renderTable, reconnectDelay } = await import('../../cli/monitor.js');
+  const { MonitorState } = await import('../../server/monitor.js');
+  const now = Date.parse('2026-12-04T12:00:00Z');
+  const ago = (s: number) => new Date(now - s * 1000).toISOString();
+  const state = () => {
+    const m = new MonitorState();
+    m.apply('snapshot', {
+      deployments: [
+        { info: { id: 1, node: 'a1', image: 'i@1', status: 'superseded' }, events: [] },
+        { info: { id: 2, node: 'a1', image: 'i@1', status: 'running' }, events: [{ phase: 'layers', state: 'heartbeat', ts: ago(99), receivedAt: ago(7) }] },
+        { info: { id: 3, node: 'b1', image: 'i@1', status: 'lost' }, events: [{ phase: 'disks', state: 'start', ts: ago(400), receivedAt: ago(400) }] },
+        { info: { id: 4, node: 'c1', image: 'i@1', status: 'failed', error: { code: 'FERRY_E_DISK_MISSING', message: 'no disk /dev/sdb' } }, events: [] },
+      ],
+    });
+    return m;
+  };
+
+  it('shows the deployment id, the age of the last word, lost and the error of a failure, and hides superseded records', () => {
+    const m = state();
+    const text = renderTable(m.rows(), now);
+    const lines = text.trimEnd().split('\n');
+    expect(lines[0]).toMatch(/^ID +NODE +VIA +STAGE +PERCENT +MB\/S +ETA +SEEN +STATE +ERROR$/);
+    expect(lines).toHaveLength(4);
+    // A heartbeat changes no stage; its arrival (the server's clock, not the installer's) is SEEN.
+    expect(lines[1]).toMatch(/^2 +a1 +http +- +7s +running$/);
+    expect(lines[2]).toMatch(/^3 +b1 +http +disks +6m40s +lost$/);
+    expect(lines[3]).toMatch(/^4 +c1 +http +- +failed +FERRY_E_DISK_MISSING: no disk \/dev\/sdb$/);
+    expect(text).not.toMatch(/^1 /m);
+  });
+
+  it('fits the terminal: rows limited to its height with a "+N more" line, lines cut to its width', () => {
+    const m = new MonitorState();
+    m.apply('snapshot', { deployments: Array.from({ length: 50 }, (_, i) => ({ info: { id: i + 1, node: `n${String(i).padStart(2, '0')}`, image: 'i@1', status: i < 10 ? 'running' : 'success' }, events: [] })) });
+    const text = renderTable(m.rows(), now, { rows: 12, columns: 40 });
+    const lines = text.trimEnd().split('\n');
+    expect(lines).toHaveLength(11); // header, 9 rows, +N more, and the cursor's line: 12
+    expect(lines.at(-1)).toBe('+41 more (1 running, 40 success)');
+    for (const l of lines) expect(l.length).toBeLessThanOrEqual(40);
+    expect(renderTable(m.rows(), now).trimEnd().split('\n')).toHaveLength(51);
+  });
+
+  it('waits 1, 2, 4, then 5 s between reconnection attempts', () => {
+    expect([0, 1, 2, 3, 10].map(reconnectDelay)).toEqual([1000, 2000, 4000, 5000, 5000]);
+  });
+});
