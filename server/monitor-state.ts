@@ -70,7 +70,7 @@ export class MonitorState {
   deployment(info: TrackInfo & Pick<DeploymentInfo, 'stage'>): void {
     const t = this.tracks.get(info.id);
     if (t) t.info = { ...t.info, ...info };
-    else this.tracks.set(info.id, { info, stage: info.stage ?? '', samples: [], fellBack: new Set() });
+    else this.tracks.set(info.id, { info: { ...info }, stage: info.stage ?? '', samples: [], fellBack: new Set() });
   }
 
   progress(id: number, node: string, e: ProgressEvent): void {
