@@ -20,6 +20,7 @@ import { normalizeMac, renderIpxeChain, renderPxelinuxFor } from './boot/ipxe.js
 import { startTftpServer, type TftpServer } from './boot/tftp.js';
 import { createServerLogger, deploymentChangeLogger, forwardCommonLog, logBoot, type ServerLogOptions } from './log.js';
 import { checkPublicUrl } from './public-url.js';
+import { watchDeployments } from './watch.js';
 import { MulticastSessions, type MulticastConfig } from './multicast/sessions.js';
 
 /** Files the TFTP server makes up: boot.ipxe for this server, pxelinux.cfg/01-MAC per machine. */
@@ -157,6 +158,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     }
   }, Math.max(100, Math.min(30_000, Math.round(lostAfterMs / 4))));
   lostTimer.unref();
+  const unwatch = watchDeployments(data, (info) => hub.publish('deployment', info));
   let closed = false;
   return {
     url,
@@ -169,6 +171,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
       if (closed) return;
       closed = true;
       clearInterval(lostTimer);
+      unwatch();
       await tftp?.close();
       await multicast.close();
       hub.close();

@@ -46,6 +46,12 @@ describe('ferry monitor reconnects', () => {
     await waitFor(() => new RegExp(`^${second.id} +mon1 +http +- +armed`, 'm').test(out.slice(out.lastIndexOf('ID '))), { what: 'the table after reconnecting', timeoutMs: 20_000 });
     expect(out.slice(out.lastIndexOf('ID '))).not.toMatch(new RegExp(`^${first.id} `, 'm'));
 
+    // Armed by another process (as `ferry deploy` writes the database): shown live, no reconnect needed.
+    addNode(h.data, 'mon2', { macs: ['52:54:00:17:aa:02'], image: 'mr', layoutXml: LAYOUT }, 'test');
+    const third = armDeployment(h.data, 'mon2', { actor: 'test' });
+    await waitFor(() => new RegExp(`^${third.id} +mon2 +http +- +armed`, 'm').test(out.slice(out.lastIndexOf('ID '))), { what: 'the CLI-armed deployment in the table', timeoutMs: 20_000 });
+    expect(err.match(/ferry: reconnected/g)).toHaveLength(1);
+
     // Gone for good: one message, then a coded failure once --give-up has passed.
     await h.srv.close();
     const goneAt = Date.now();

@@ -8,6 +8,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { run } from '../../../common/run.js';
+import { waitFor } from '../../../common/wait.js';
 import { INSTALL_ROUTES } from '../../../common/protocol.js';
 import { DataDir } from '../../../server/context.js';
 import { armDeployment } from '../../../server/db/deployments.js';
@@ -78,17 +79,20 @@ describe('ferry serve log', () => {
     expect(sent).toEqual([expect.objectContaining({ file: `pxelinux.cfg/01-${MAC.replace(/:/g, '-')}`, bytes: expect.any(Number), level: 30 })]);
   });
 
-  it('logs each deployment state change once', async () => {
+  it('logs each deployment state change once, an arm made by another process (the CLI) too', async () => {
+    // Armed through another connection to the database, as `ferry deploy` does: the server's watch sees it.
+    await waitFor(() => records().some((x) => x.msg === 'deployment state' && x.status === 'armed'), { what: 'the armed line', timeoutMs: 10_000 });
     expect((await call(srv.url, 'GET', INSTALL_ROUTES.config, { token })).status).toBe(200);
     // Read again: no change, no second line.
     expect((await call(srv.url, 'GET', INSTALL_ROUTES.config, { token })).status).toBe(200);
     expect((await call(srv.url, 'POST', INSTALL_ROUTES.result, { token, body: { status: 'success' } })).status).toBe(200);
     const changes = records().filter((x) => x.msg === 'deployment state');
     expect(changes.map((x) => [x.deployment, x.node, x.status])).toEqual([
+      [deployment, 'log1', 'armed'],
       [deployment, 'log1', 'running'],
       [deployment, 'log1', 'success'],
     ]);
-    expect(changes[1].from).toBe('running');
+    expect(changes.map((x) => x.from)).toEqual([undefined, 'armed', 'running']);
   });
 
   it('never logs a secret sent in a header, a cookie or a query', async () => {
