@@ -47,8 +47,8 @@ async function round(srv: RunningServer): Promise<number> {
   return REQUESTS / (Number(process.hrtime.bigint() - t0) / 1e9);
 }
 
-const plain = await server('plain', false);
 const logged = await server('logged', true);
+const plain = await server('plain', false);
 try {
   await round(plain);
   await round(logged); // warm-up
