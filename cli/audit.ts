@@ -13,7 +13,7 @@ export async function run(argv: string[]): Promise<number> {
   }
   if (positionals.length) throw usageError(`unexpected argument "${positionals[0]}"`, USAGE);
   if (values.limit && !/^[0-9]+$/.test(values.limit)) throw usageError(`--limit "${values.limit}" is not a number`, USAGE);
-  const d = new DataDir(dataDir(values));
+  const d = new DataDir(dataDir(values), { readOnly: true });
   try {
     const list = listAudit(d.db, { limit: Number(values.limit ?? 100), object: values.object }).map((r) => ({ ...r, object: r.object ?? undefined }));
     if (values.json) printJson(list);

@@ -17,7 +17,7 @@ export async function run(argv: string[]): Promise<number> {
   );
   if (typeof parsed === 'number') return parsed;
   const { sub, values, positionals } = parsed;
-  const d = new DataDir(dataDir(values));
+  const d = new DataDir(dataDir(values), { readOnly: sub === 'ls' || sub === 'show' });
   try {
     switch (sub) {
       case 'add': {

@@ -22,7 +22,7 @@ export async function run(argv: string[]): Promise<number> {
     return 0;
   }
   if (positionals.length > 1) throw usageError('ferry history takes at most one NODE', USAGE);
-  const d = new DataDir(dataDir(values));
+  const d = new DataDir(dataDir(values), { readOnly: true });
   try {
     if (values.record) {
       if (!/^[0-9]+$/.test(values.record)) throw usageError(`--record "${values.record}" is not a record number`, USAGE);

@@ -88,7 +88,7 @@ export async function run(argv: string[]): Promise<number> {
   const need = (n: number, what: string) => {
     if (positionals.length !== n) throw usageError(`ferry image ${sub} needs ${what}`, USAGE);
   };
-  const d = new DataDir(dataDir(values));
+  const d = new DataDir(dataDir(values), { readOnly: ['ls', 'show', 'export', 'verify'].includes(sub) });
   try {
     switch (sub) {
       case 'import': {

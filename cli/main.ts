@@ -81,8 +81,21 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
+/**
+ * A reader that stopped reading (`ferry audit | head`) ends the command quietly with status 0,
+ * instead of an unhandled EPIPE and its stack: the output nobody reads is not an error.
+ */
+export function quietOnClosedPipe(stream: NodeJS.WriteStream, exit: (code: number) => void = (c) => process.exit(c)): void {
+  stream.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') return exit(0);
+    throw e;
+  });
+}
+
 // Run when executed (the bundle's entry), not when imported by tests.
 if (process.argv[1] && /ferry(\.mjs)?$|cli\/main\.[tj]s$/.test(process.argv[1])) {
+  quietOnClosedPipe(process.stdout);
+  quietOnClosedPipe(process.stderr);
   main(process.argv.slice(2)).then(
     (code) => {
       process.exitCode = code;

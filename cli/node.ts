@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { FerryError } from '../common/errors.js';
 import { cliActor, DataDir } from '../server/context.js';
 import { addNode, getNode, listDiscovered, listNodes, parsePairs, removeNode, selectNodes, setNode, type NodeChanges } from '../server/db/inventory.js';
+import { nextBoot } from '../server/boot/decide.js';
 import { groupHwProperties } from '../common/inventory.js';
 import { dataDir, parseSubcommand, printJson, printTable, usageError } from '../common/cli.js';
 
@@ -116,7 +117,7 @@ export async function run(argv: string[]): Promise<number> {
   const parsed = parseSubcommand(argv, OPTIONS, USAGE);
   if (typeof parsed === 'number') return parsed;
   const { sub, values, positionals } = parsed;
-  const d = new DataDir(dataDir(values));
+  const d = new DataDir(dataDir(values), { readOnly: sub === 'ls' || sub === 'show' });
   try {
     switch (sub) {
       case 'add': {
@@ -141,11 +142,12 @@ export async function run(argv: string[]): Promise<number> {
           return 0;
         }
         const names = positionals.length ? new Set(selectNodes(d, positionals)) : undefined;
-        const list = listNodes(d).filter((n) => !names || names.has(n.name));
+        // The boot column is what the server answers at the next boot (server/boot/decide.ts nextBoot).
+        const list = listNodes(d).filter((n) => !names || names.has(n.name)).map((n) => ({ ...n, nextBoot: nextBoot(d, n) }));
         if (values.json) printJson(list);
         else
           printTable(
-            list.map((n) => ({ name: n.name, macs: n.macs.join(','), image: n.image, boot: n.bootAction, groups: n.groups.join(','), layout: n.layout ? n.layout.digest.slice(7, 19) : '' })),
+            list.map((n) => ({ name: n.name, macs: n.macs.join(','), image: n.image, boot: `${n.nextBoot.action} (${n.nextBoot.reason})`, groups: n.groups.join(','), layout: n.layout ? n.layout.digest.slice(7, 19) : '' })),
             ['name', 'macs', 'image', 'boot', 'groups', 'layout'],
           );
         return 0;
@@ -160,7 +162,7 @@ export async function run(argv: string[]): Promise<number> {
             `macs: ${n.macs.join(', ')}`,
             `image: ${n.image ?? '-'}`,
             `layout: ${n.layout ? `${n.layout.digest}${n.layout.source ? ` (${n.layout.source})` : ''}` : '-'}`,
-            `boot action: ${n.bootAction}`,
+            `boot action: ${n.bootAction}; next boot: ${((b) => `${b.action} (${b.reason})`)(nextBoot(d, n))}`,
             `bootloader: ${n.bootloader}  finish: ${n.finish}`,
             `transport: ${n.transport ?? '- (its groups\' default, else http)'}`,
             `power: ${n.power ? `${n.power.driver} ${n.power.address}${n.power.user ? ` user ${n.power.user}` : ''}${n.power.password ? ' (password stored)' : ''}` : '-'}`,

@@ -8,6 +8,7 @@ import { networkInterfaces } from 'node:os';
 import { FerryError } from '../common/errors.js';
 import { renderDnsmasqConfig } from '../server/boot/dnsmasq.js';
 import { pxelinuxConfigPath, renderIpxeChain, renderPxelinuxInstall, renderPxelinuxLocal } from '../server/boot/ipxe.js';
+import { loopbackUrlWarning } from '../server/public-url.js';
 import { parseSubcommand, serverUrl, usageError } from '../common/cli.js';
 
 const USAGE = [
@@ -76,9 +77,10 @@ export async function run(argv: string[]): Promise<number> {
         if (!m) throw usageError(`--dhcp-range "${range}" is not START,END (two addresses, e.g. 192.0.2.100,192.0.2.199)`, USAGE);
         dhcpRange = { start: m[1].trim(), end: m[2].trim() };
       }
-      process.stdout.write(
-        renderDnsmasqConfig({ interface: values.interface, subnet, tftpServer: tftp, serverUrl: machineServerUrl(values), dnsmasqTftpRoot: values['dnsmasq-tftp'], dhcpRange }),
-      );
+      const url = machineServerUrl(values);
+      const warning = loopbackUrlWarning(url, { name: values.interface, internal: networkInterfaces()[values.interface]?.some((a) => a.internal) ?? values.interface === 'lo' });
+      if (warning) process.stderr.write(`ferry: ${warning}\n`);
+      process.stdout.write(renderDnsmasqConfig({ interface: values.interface, subnet, tftpServer: tftp, serverUrl: url, dnsmasqTftpRoot: values['dnsmasq-tftp'], dhcpRange }));
       return 0;
     }
     case 'ipxe-chain':

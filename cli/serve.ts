@@ -2,7 +2,8 @@
 import { parse, dataDir, usageError } from '../common/cli.js';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { startServer } from '../server/index.js';
+import { parseListen, startServer } from '../server/index.js';
+import { checkLogOptions } from '../server/log.js';
 import { sessionLimits } from '../server/ui/sessions.js';
 
 function ensureDir(d: string): string {
@@ -12,6 +13,7 @@ function ensureDir(d: string): string {
 
 const USAGE =
   'ferry serve [--data DIR] [--listen HOST:PORT] [--public-url URL] [--boot-dir DIR] [--kernel-arg ARG]... [--tftp [HOST:PORT]] [--tftp-root DIR] [--lost-after SECONDS]\n' +
+  '            [--log-format text|json] [--log-level info|debug|warn|error|silent]\n' +
   '            [--multicast-interface IF] [--multicast-group A.B.C.D/P] [--multicast-ports LO-HI] [--mirror URL]...\n' +
   '            [--session-idle DURATION] [--session-max-age DURATION]   (web console sessions; default 30m idle, 12h at most)';
 
@@ -31,6 +33,12 @@ export function tftpArgs(argv: string[]): string[] {
   return out;
 }
 
+/** `--tftp` without an address: port 69 on the host HTTP listens on (`--listen`). */
+export function tftpDefaultListen(listen: string): string {
+  const { host } = parseListen(listen);
+  return `${host.includes(':') ? `[${host}]` : host}:69`;
+}
+
 export async function run(argv: string[]): Promise<number> {
   const { values, positionals } = parse(
     tftpArgs(argv),
@@ -39,7 +47,7 @@ export async function run(argv: string[]): Promise<number> {
       'public-url': { type: 'string' },
       'boot-dir': { type: 'string' },
       'kernel-arg': { type: 'string', multiple: true },
-      // --tftp alone serves TFTP on 0.0.0.0:69; --tftp HOST:PORT elsewhere (see tftpArgs).
+      // --tftp alone serves TFTP on port 69 of the --listen host; --tftp HOST:PORT elsewhere (see tftpArgs).
       tftp: { type: 'boolean' },
       'tftp-listen': { type: 'string' },
       'tftp-root': { type: 'string' },
@@ -53,6 +61,9 @@ export async function run(argv: string[]): Promise<number> {
       // The web console's sessions (server/ui/sessions.ts): idle expiry and lifetime, e.g. 15m, 8h.
       'session-idle': { type: 'string' },
       'session-max-age': { type: 'string' },
+      // The server's log (server/log.ts): a line per request, boot decision, TFTP transfer, state change.
+      'log-format': { type: 'string' },
+      'log-level': { type: 'string' },
     },
     USAGE,
   );
@@ -66,16 +77,19 @@ export async function run(argv: string[]): Promise<number> {
     throw usageError(`--lost-after "${lostAfter}" is not a number of seconds (1 to 9999999)`, USAGE);
   }
   const sessions = sessionLimits({ idle: values['session-idle'], maxAge: values['session-max-age'] });
+  const logOpts = checkLogOptions(values['log-format'], values['log-level']);
+  const listen = values.listen ?? '0.0.0.0:8080';
   const srv = await startServer({
     dataDir: dataDir(values),
-    listen: values.listen ?? '0.0.0.0:8080',
+    listen,
+    log: logOpts,
     publicUrl: values['public-url'],
     bootDir: values['boot-dir'],
     kernelArgs: values['kernel-arg'],
     lostAfterMs: lostAfter !== undefined ? Number(lostAfter) * 1000 : undefined,
     tftp:
       values.tftp || values['tftp-listen']
-        ? { listen: values['tftp-listen'] ?? '0.0.0.0:69', root: values['tftp-root'] ?? ensureDir(join(dataDir(values), 'tftp')) }
+        ? { listen: values['tftp-listen'] ?? tftpDefaultListen(listen), root: values['tftp-root'] ?? ensureDir(join(dataDir(values), 'tftp')) }
         : undefined,
     mirrors: values.mirror,
     sessions,

@@ -3,7 +3,7 @@
  * option parsing with clear usage errors, the data directory and the files a server keeps there
  * (admin token, the running server's address), and JSON or table output.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { FerryError } from './errors.js';
@@ -119,6 +119,20 @@ export function serverUrl(values: Record<string, unknown>, o: { public?: boolean
     details: { dataDir: dir },
     hint: 'start `ferry serve --data DIR`, or give --server URL',
   });
+}
+
+/**
+ * Read-only commands (history, audit, node ls, image ls, monitor…) read a data directory and
+ * never create one: a missing one is FERRY_E_DATA_DIR_MISSING, which names it.
+ */
+export function requireDataDir(dir: string): string {
+  if (!existsSync(dir)) {
+    throw new FerryError('FERRY_E_DATA_DIR_MISSING', `the data directory ${dir} does not exist`, {
+      details: { path: dir },
+      hint: 'give the right --data DIR (or FERRY_DATA); a new one is made by `ferry serve` or a command that writes (image import, node add)',
+    });
+  }
+  return dir;
 }
 
 export function printJson(v: unknown): void {

@@ -23,6 +23,8 @@ class Logger {
   level: Level = envLevel();
   format: 'text' | 'json' = process.env.FERRY_LOG_FORMAT === 'json' ? 'json' : 'text';
   private sinks = new Set<LogSink>();
+  /** false while another logger writes every record (a running server's, server/log.ts). */
+  toStderr = true;
 
   addSink(s: LogSink): () => void {
     this.sinks.add(s);
@@ -38,7 +40,7 @@ class Logger {
         /* a broken sink must never break the program it observes */
       }
     }
-    if (ORDER[level] < ORDER[this.level]) return;
+    if (!this.toStderr || ORDER[level] < ORDER[this.level]) return;
     if (this.format === 'json') {
       process.stderr.write(JSON.stringify(r) + '\n');
     } else {

@@ -14,6 +14,11 @@ export interface ClientOptions {
   server: string;
   token: string;
   backoff?: Backoff;
+  /**
+   * Read the configuration without starting the deployment (`ferry install --dry-run`): the
+   * server leaves it armed and tells no monitor, so the same token then installs for real.
+   */
+  peek?: boolean;
 }
 
 /** Why a 4xx answer is final, in words for the operator. */
@@ -42,8 +47,10 @@ export class ServerClient {
   readonly server: string;
   private token: string;
   private backoff: Backoff;
+  private peek: boolean;
 
   constructor(o: ClientOptions) {
+    this.peek = !!o.peek;
     this.server = o.server.replace(/\/+$/, '');
     this.token = o.token;
     this.backoff = o.backoff ?? DEFAULT_BACKOFF;
@@ -99,7 +106,7 @@ export class ServerClient {
   }
 
   getConfig(): Promise<InstallConfig> {
-    return this.call<InstallConfig>('GET', INSTALL_ROUTES.config, undefined, 'the install configuration');
+    return this.call<InstallConfig>('GET', INSTALL_ROUTES.config + (this.peek ? '?peek=1' : ''), undefined, 'the install configuration');
   }
 
   postEvents(events: ProgressEvent[], backoff?: Backoff): Promise<unknown> {

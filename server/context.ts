@@ -7,7 +7,7 @@ import { randomBytes, createHash, timingSafeEqual } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { userInfo } from 'node:os';
-import { ADMIN_TOKEN_FILE } from '../common/cli.js';
+import { ADMIN_TOKEN_FILE, requireDataDir } from '../common/cli.js';
 import { FerryError } from '../common/errors.js';
 import { recordAudit } from './db/audit.js';
 import { openDb, type Db } from './db/index.js';
@@ -17,7 +17,9 @@ import { BlobStore } from './store/blobs.js';
 export class DataDir {
   readonly db: Db;
   readonly blobs: BlobStore;
-  constructor(readonly dir: string) {
+  /** `readOnly`: a command that only reads; a missing directory is an error, not made (requireDataDir). */
+  constructor(readonly dir: string, o: { readOnly?: boolean } = {}) {
+    if (o.readOnly) requireDataDir(dir);
     try {
       mkdirSync(dir, { recursive: true, mode: 0o700 });
       // mkdir's mode applies only to a directory it creates: one made earlier 0755 (by hand, by

@@ -18,6 +18,9 @@ import { parseMirrors } from './api/fanout-routes.js';
 import { bootDecision } from './boot/decide.js';
 import { normalizeMac, renderIpxeChain, renderPxelinuxFor } from './boot/ipxe.js';
 import { startTftpServer, type TftpServer } from './boot/tftp.js';
+import { createServerLogger, deploymentChangeLogger, forwardCommonLog, logBoot, type ServerLogOptions } from './log.js';
+import { checkPublicUrl } from './public-url.js';
+import { watchDeployments } from './watch.js';
 import { MulticastSessions, type MulticastConfig } from './multicast/sessions.js';
 
 /** Files the TFTP server makes up: boot.ipxe for this server, pxelinux.cfg/01-MAC per machine. */
@@ -28,6 +31,7 @@ function bootFile(ctx: ServerContext, rel: string, address: string): Buffer | un
   const mac = normalizeMac(m[1]);
   const d = bootDecision(ctx.data, mac, { publicUrl: ctx.publicUrl, kernelArgs: ctx.kernelArgs, remoteAddress: address });
   if (d.discovered) ctx.hub.publish('discovered', { mac, address });
+  logBoot(ctx.logger, 'pxelinux', d, address);
   return Buffer.from(renderPxelinuxFor(d));
 }
 
@@ -54,6 +58,8 @@ export interface ServerOptions {
   mirrors?: string[];
   /** The web console's session limits (`--session-idle`, `--session-max-age`; server/ui/sessions.ts). */
   sessions?: SessionLimits;
+  /** The server's log (`ferry serve --log-format/--log-level`, server/log.ts); none when absent. */
+  log?: ServerLogOptions;
 }
 
 export interface RunningServer {
@@ -81,6 +87,7 @@ export function parseListen(listen: string | number): { host: string; port: numb
 
 export async function startServer(o: ServerOptions): Promise<RunningServer> {
   const { host, port } = parseListen(o.listen);
+  if (o.publicUrl !== undefined) checkPublicUrl(o.publicUrl);
   const data = new DataDir(o.dataDir);
   // Before anything is written or cleaned (the blob store's temp files may be another server's).
   const lock = await lockDataDir(o.dataDir).catch((e) => {
@@ -101,7 +108,9 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     data.close();
     throw e;
   }
-  const ctx: ServerContext = { data, adminToken, publicUrl: '', bootDir: o.bootDir ?? join(o.dataDir, 'boot'), hub, kernelArgs: o.kernelArgs ?? [], multicast, mirrors, sessions: new SessionStore(o.sessions) };
+  const logger = o.log ? createServerLogger(o.log) : undefined;
+  const ctx: ServerContext = { data, adminToken, publicUrl: '', bootDir: o.bootDir ?? join(o.dataDir, 'boot'), hub, kernelArgs: o.kernelArgs ?? [], multicast, mirrors, sessions: new SessionStore(o.sessions), logger };
+  if (logger) hub.tap = deploymentChangeLogger(logger);
   const app = await buildApp(ctx);
   limitConnectionsPerClient(app.server);
   try {
@@ -121,6 +130,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
   const url = `http://${urlHost}:${actualPort}`;
   ctx.publicUrl = (o.publicUrl ?? url).replace(/\/+$/, '');
   writeFileSync(serverInfoFile(o.dataDir), JSON.stringify({ url, publicUrl: ctx.publicUrl, pid: process.pid, startedAt: new Date().toISOString() }, null, 2) + '\n', { mode: 0o600 });
+  const unforward = logger ? forwardCommonLog(logger) : () => undefined;
   log.info('server listening', { url, publicUrl: ctx.publicUrl, dataDir: o.dataDir });
   let tftp: TftpServer | undefined;
   if (o.tftp) {
@@ -128,6 +138,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     try {
       tftp = await startTftpServer({ root: o.tftp.root, host: t.host, port: t.port, virtualFile: (rel, client) => bootFile(ctx, rel, client.address) });
     } catch (e) {
+      unforward();
       await app.close();
       await multicast.close();
       rmSync(serverInfoFile(o.dataDir), { force: true });
@@ -151,6 +162,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     }
   }, Math.max(100, Math.min(30_000, Math.round(lostAfterMs / 4))));
   lostTimer.unref();
+  const unwatch = watchDeployments(data, (info) => hub.publish('deployment', info));
   let closed = false;
   return {
     url,
@@ -164,12 +176,14 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
       if (closed) return;
       closed = true;
       clearInterval(lostTimer);
+      unwatch();
       await tftp?.close();
       await multicast.close();
       hub.close();
       // forceCloseConnections: keep-alive sockets and blob downloads in flight end here too.
       await app.close();
       rmSync(serverInfoFile(o.dataDir), { force: true });
+      unforward();
       data.close();
       await lock.release();
     },

@@ -24,6 +24,10 @@ export interface MonitorRow {
   state: string;
   message?: string;
   updatedAt?: string;
+  /** When the server last heard from the installer (any event, heartbeats included; the server's clock). */
+  seenAt?: string;
+  /** A failed or aborted deployment's error: `CODE: message`. */
+  error?: string;
 }
 
 interface Sample {
@@ -31,7 +35,7 @@ interface Sample {
   bytes: number;
 }
 
-type TrackInfo = Pick<DeploymentInfo, 'id' | 'node' | 'image' | 'status'> & { transport?: DeploymentInfo['transport'] };
+type TrackInfo = Pick<DeploymentInfo, 'id' | 'node' | 'image' | 'status'> & { transport?: DeploymentInfo['transport']; error?: DeploymentInfo['error'] };
 
 interface Track {
   info: TrackInfo;
@@ -45,6 +49,7 @@ interface Track {
   message?: string;
   lastState?: string;
   updatedAt?: string;
+  seenAt?: string;
 }
 
 const WINDOW_MS = 5000;
@@ -57,13 +62,15 @@ export class MonitorState {
     for (const d of s.deployments) {
       this.deployment(d.info);
       for (const e of d.events) this.progress(d.info.id, d.info.node, e);
+      // Replaying its past events must not make a lost (or armed) deployment look running: the status is the server's.
+      this.tracks.get(d.info.id)!.info.status = d.info.status;
     }
   }
 
   deployment(info: TrackInfo & Pick<DeploymentInfo, 'stage'>): void {
     const t = this.tracks.get(info.id);
     if (t) t.info = { ...t.info, ...info };
-    else this.tracks.set(info.id, { info, stage: info.stage ?? '', samples: [], fellBack: new Set() });
+    else this.tracks.set(info.id, { info: { ...info }, stage: info.stage ?? '', samples: [], fellBack: new Set() });
   }
 
   progress(id: number, node: string, e: ProgressEvent): void {
@@ -74,6 +81,7 @@ export class MonitorState {
     }
     // The server makes a lost deployment running again when its installer is heard from.
     if (t.info.status === 'lost') t.info.status = 'running';
+    t.seenAt = (e as Partial<StoredEvent>).receivedAt ?? e.ts ?? t.seenAt;
     if (e.state === 'heartbeat') {
       t.updatedAt = e.ts;
       return;
@@ -107,13 +115,15 @@ export class MonitorState {
     else if (type === 'progress') this.progress(data.deployment, data.node, data.event as ProgressEvent);
   }
 
+  /** One row per deployment, superseded ones left out (a newer deployment of the node replaced them). */
   rows(): MonitorRow[] {
     return [...this.tracks.values()]
+      .filter((t) => t.info.status !== 'superseded')
       .sort((a, b) => a.info.node.localeCompare(b.info.node) || a.info.id - b.info.id)
       .map((t) => {
         const kind = t.info.transport?.kind ?? 'http';
         const transport = t.fellBack.size && kind !== 'http' ? `${kind}>http` : kind;
-        const row: MonitorRow = { id: t.info.id, node: t.info.node, image: t.info.image, transport, stage: t.stage || '-', state: t.info.status, object: t.object, message: t.message, updatedAt: t.updatedAt };
+        const row: MonitorRow = { id: t.info.id, node: t.info.node, image: t.info.image, transport, stage: t.stage || '-', state: t.info.status, object: t.object, message: t.message, updatedAt: t.updatedAt, seenAt: t.seenAt };
         if (t.bytes !== undefined && t.total) row.percent = Math.min(100, (100 * t.bytes) / t.total);
         const s = t.samples;
         if (s.length >= 2 && s[s.length - 1].t > s[0].t) {
@@ -124,6 +134,7 @@ export class MonitorState {
           }
         }
         if (t.lastState === 'error' && row.state === 'running') row.state = 'error';
+        if (t.info.error && row.state !== 'success') row.error = `${t.info.error.code}: ${t.info.error.message}`;
         return row;
       });
   }
@@ -136,15 +147,28 @@ export function formatEta(s?: number): string {
   return h ? `${h}h${String(m).padStart(2, '0')}m` : m ? `${m}m${String(sec).padStart(2, '0')}s` : `${sec}s`;
 }
 
-/** The table's cells as text. */
-export function rowCells(r: MonitorRow): Record<string, string> {
+/** How long ago `iso` was, short (`4s`, `2m05s`, `1h02m`); empty when unknown. */
+export function formatAge(iso: string | undefined, now: number): string {
+  if (!iso) return '';
+  const t = Date.parse(iso);
+  return Number.isFinite(t) ? formatEta(Math.max(0, (now - t) / 1000)) : '';
+}
+
+/** The table's columns, in order (`ferry monitor`). */
+export const MONITOR_COLUMNS = ['id', 'node', 'via', 'stage', 'percent', 'mb/s', 'eta', 'seen', 'state', 'error'] as const;
+
+/** The table's cells as text; `seen` is the age at `now` of the last word from the installer. */
+export function rowCells(r: MonitorRow, now = Date.now()): Record<string, string> {
   return {
+    id: String(r.id),
     node: r.node,
     via: r.transport,
     stage: r.stage,
     percent: r.percent === undefined ? '' : `${r.percent.toFixed(0)}%`,
     'mb/s': r.mbps === undefined ? '' : r.mbps.toFixed(1),
     eta: formatEta(r.etaSeconds),
+    seen: r.state === 'running' || r.state === 'lost' || r.state === 'error' ? formatAge(r.seenAt, now) : '',
     state: r.state,
+    error: r.error ?? '',
   };
 }

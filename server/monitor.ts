@@ -7,7 +7,7 @@ import type { DataDir } from './context.js';
 import { deploymentEvents, listDeployments } from './db/deployments.js';
 import type { MonitorSnapshot } from './monitor-state.js';
 
-export { MonitorState, formatEta, rowCells, type MonitorRow, type MonitorSnapshot } from './monitor-state.js';
+export { MonitorState, formatAge, formatEta, MONITOR_COLUMNS, rowCells, type MonitorRow, type MonitorSnapshot } from './monitor-state.js';
 
 /** Active deployments and those that ended in the last hour, with their recent events. */
 export function monitorSnapshot(d: DataDir, recentMs = 3600_000): MonitorSnapshot {

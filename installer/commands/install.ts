@@ -118,14 +118,14 @@ async function mediumInstall(v: Record<string, any>): Promise<number> {
 
 /**
  * `ferry install --dry-run`: what the install would do, and nothing of it. It reads the
- * deployment's configuration (the server records the deployment as started, as when the real
- * install reads it; no event or result is sent, so the same token then installs), plans the
+ * deployment's configuration with `?peek=1` (the server leaves the deployment armed, records
+ * nothing and tells no monitor; no event or result is sent, so the same token then installs), plans the
  * layout onto the disks as they are, runs the checks made before the first write (disks
  * present, unchanged, not in use) and prints the whole plan: every disk command in order, the
  * teardown, the layers, the customizations and the bootloader request.
  */
 async function dryRun(opts: InstallOptions, json: boolean): Promise<number> {
-  const client = new ServerClient({ server: opts.server, token: opts.token });
+  const client = new ServerClient({ server: opts.server, token: opts.token, peek: true });
   const notes: string[] = [];
   const ctx: InstallContext = {
     opts, client, doing: 'starting', mounted: false, finish: 'stay', warnings: [],

@@ -52,12 +52,13 @@ export async function gatherCapture(opts: { disks?: string[]; root?: string } = 
   const tops = parseLsblk(json).filter((d) => (opts.disks?.length ? true : d.type === 'disk' && d.size > 0 && !d.readOnly));
   const input: CaptureInput = { disks: [], filesystems: [], raids: [], volumeGroups: [], root: opts.root };
   const seen = new Set<string>();
+  const noTable: { path: string; label: string }[] = [];
   for (const d of tops) {
     const r = await run(['parted', '-s', '-m', d.path, 'unit', 'B', 'print'], { okCodes: [0, 1], quiet: true });
     const p = parsePartedMachine(r.stdout);
     if (p && (p.label === 'gpt' || p.label === 'msdos')) {
       input.disks.push({ path: d.path, size: p.size, sectorSize: p.sectorSize, label: p.label, partitions: p.partitions });
-    }
+    } else noTable.push({ path: d.path, label: p?.label ?? 'none' });
     const node = tree.find((n) => (n.path ?? `/dev/${n.name}`) === d.path)!;
     const devices: { path: string; mount?: string }[] = [];
     walk(node, (n) => {
@@ -73,6 +74,15 @@ export async function gatherCapture(opts: { disks?: string[]; root?: string } = 
       const fs: CapturedFs = { device: dev.path, type: b.TYPE, uuid: b.UUID, label: b.LABEL, version: b.VERSION, mountpoint: dev.mount };
       input.filesystems.push(fs);
     }
+  }
+  // A disk named with --disk must be captured; scanning, at least one disk must be.
+  const refused = opts.disks?.length ? noTable : input.disks.length ? [] : noTable;
+  if (refused.length || !input.disks.length) {
+    const list = refused.map((d) => `${d.path} (parted reads "${d.label}")`).join(', ');
+    throw new FerryError('FERRY_E_CAPTURE_NO_TABLE', refused.length ? `no GPT or msdos partition table on ${list}: a layout describes partitioned disks` : 'no disk with a partition table was found', {
+      details: { disks: refused },
+      hint: 'capture disks that have a GPT or msdos partition table (a file system on the whole disk, or an empty disk, has none); name them with --disk DEV',
+    });
   }
   let mdstat = '';
   try {

@@ -4,13 +4,14 @@
  * refusal answered with Ferry's error body (http.ts). `buildApp` is what `ferry serve` listens
  * with and what unit tests call `inject()` on.
  */
-import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify';
 import { FerryError, ValidationError } from '../../common/errors.js';
 import { compile, problemsOf } from '../../common/schema/validate.js';
 import { authOfPath, authorize, grant, type AuthKind } from './auth.js';
 import { bodyTooLarge, checkJsonType, clientErrorAnswer, DEFAULT_BODY_LIMIT, errorAnswer, notFound, parseJsonBody } from './http.js';
 import { logFailure, pathOf, type Resource, type ServerContext } from './route.js';
 import { audit } from './audit.js';
+import { logRequest } from '../log.js';
 import { blobs } from './blobs.js';
 import { boot } from './boot.js';
 import { deployments } from './deployments.js';
@@ -74,7 +75,7 @@ export function routesOf(app: FastifyInstance): RouteInfo[] {
 /** The app with every resource, plus `extra` modules (tests, or modules not yet in RESOURCES). */
 export async function buildApp(ctx: ServerContext, extra: Resource[] = []): Promise<FastifyInstance> {
   const app = Fastify({
-    logger: false,
+    ...(ctx.logger ? { loggerInstance: ctx.logger as FastifyBaseLogger, logController: new LogController({ disableRequestLogging: true }) } : { logger: false }),
     bodyLimit: DEFAULT_BODY_LIMIT,
     requestTimeout: TIMEOUTS.requestMs,
     keepAliveTimeout: TIMEOUTS.keepAliveMs,
@@ -111,6 +112,10 @@ export async function buildApp(ctx: ServerContext, extra: Resource[] = []): Prom
     };
   });
 
+  // One log line per request, when its answer is over (raw and streamed answers included).
+  app.addHook('onRequest', async (request, reply) => {
+    if (ctx.logger) reply.raw.once('close', () => logRequest(request.log, { method: request.method, url: request.url, status: reply.raw.statusCode, ms: reply.elapsedTime, remote: request.ip, completed: reply.raw.writableFinished }));
+  });
   app.addHook('onRequest', async (request) => {
     const path = pathOf(request);
     const kind = request.is404 ? authOfPath(path) : (request.routeOptions.config.auth ?? 'none');

@@ -13,6 +13,7 @@ import { normaliseMac } from '../db/inventory.js';
 import { onlyMethods, onRawSocket, type Resource } from './route.js';
 import { serveFile } from './files.js';
 import { httpError } from './http.js';
+import { logBoot } from '../log.js';
 
 export const boot: Resource = (app, ctx) => {
   app.get<{ Querystring: Record<string, string | string[] | undefined> }>(BOOT_ROUTES.ipxe, { config: { auth: 'none' } }, async (request, reply) => {
@@ -25,6 +26,7 @@ export const boot: Resource = (app, ctx) => {
     const remoteAddress = request.raw.socket.remoteAddress;
     const decision = bootDecision(ctx.data, mac, { publicUrl: ctx.publicUrl, kernelArgs: ctx.kernelArgs, remoteAddress });
     if (decision.discovered) ctx.hub.publish('discovered', { mac, address: remoteAddress });
+    logBoot(request.log, 'ipxe', decision, remoteAddress);
     return reply.type('text/plain; charset=utf-8').send(renderIpxeFor(decision));
   });
   onlyMethods(app, BOOT_ROUTES.ipxe, ['GET']);

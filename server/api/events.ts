@@ -11,6 +11,8 @@ export class EventHub {
   private clients = new Set<ServerResponse>();
   private timer: NodeJS.Timeout;
   private seq = 0;
+  /** Told of every message published (the server's log of deployment state changes). */
+  tap?: (type: string, data: unknown) => void;
 
   constructor(heartbeatMs = 15_000) {
     this.timer = setInterval(() => this.broadcastRaw(': heartbeat\n\n'), heartbeatMs);
@@ -37,6 +39,7 @@ export class EventHub {
   }
 
   publish(type: string, data: unknown): void {
+    this.tap?.(type, data);
     this.broadcastRaw(this.format(type, data));
   }
 

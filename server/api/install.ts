@@ -13,9 +13,12 @@ import { deploymentOf } from './auth.js';
 
 export const install: Resource = (app, ctx) => {
   const deploy = { auth: 'deploy' } as const;
-  app.get(INSTALL_ROUTES.config, { config: deploy }, async (request) => {
+  app.get<{ Querystring: { peek?: string } }>(INSTALL_ROUTES.config, { config: deploy }, async (request) => {
     const row = deploymentOf(request.raw);
-    const cfg = withMirrors(installConfig(ctx.data, row, ctx.publicUrl), ctx);
+    // ?peek=1 (`ferry install --dry-run`): the configuration only, the deployment left as it is.
+    const peek = request.query.peek === '1';
+    const cfg = withMirrors(installConfig(ctx.data, row, ctx.publicUrl, { peek }), ctx);
+    if (peek) return cfg;
     ctx.hub.publish('deployment', deploymentInfo(getDeploymentRow(ctx.data, row.id)));
     return cfg;
   });

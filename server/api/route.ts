@@ -3,6 +3,7 @@
  * the 405 answer for other methods, and the mount of a plain (ctx, req, res) handler. Kept
  * apart from app.ts, which imports every resource module.
  */
+import type { Logger } from 'pino';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { FanoutContext } from './fanout-routes.js';
 import type { FastifyInstance, FastifyReply, FastifyRequest, HTTPMethods } from 'fastify';
@@ -25,6 +26,8 @@ export interface ServerContext extends FanoutContext {
   kernelArgs: string[];
   /** The web console's sessions (server/ui/sessions.ts); without it session cookies are not accepted. */
   sessions?: SessionStore;
+  /** The server's log (server/log.ts), given to fastify; without it nothing is logged. */
+  logger?: Logger;
 }
 
 declare module 'fastify' {

@@ -5,7 +5,7 @@
  * boots its disk and is recorded as discovered.
  */
 import type { DataDir } from '../context.js';
-import { activeDeploymentForNode } from '../db/deployments.js';
+import { activeDeploymentForNode, IN_FLIGHT_STATUSES, listDeployments } from '../db/deployments.js';
 import { nodeByMac, recordDiscovered } from '../db/inventory.js';
 import type { BootDecision } from './ipxe.js';
 
@@ -17,16 +17,42 @@ export interface DecideOptions {
   remoteAddress?: string;
 }
 
+/** What a known node boots next, and why: what `node ls` shows and the boot answers. */
+export interface NextBoot {
+  action: 'install' | 'local';
+  reason: string;
+  /** The deployment the installer boots into. */
+  deployment?: number;
+}
+
+/**
+ * Pure: the next boot of a node from its boot action and its newest deployment (its status as
+ * `deploymentInfo` gives it, `expired` included). Only an armed, running or lost deployment
+ * that has not expired boots the installer.
+ */
+export function nextBootOf(bootAction: string, latest?: { id: number; status: string }): NextBoot {
+  if (bootAction !== 'install') return { action: 'local', reason: !latest ? 'boot action local' : latest.status === 'success' ? `installed by deployment ${latest.id}` : `deployment ${latest.id} ${latest.status}` };
+  if (!latest) return { action: 'local', reason: 'no deployment armed' };
+  if ((IN_FLIGHT_STATUSES as readonly string[]).includes(latest.status)) return { action: 'install', reason: `deployment ${latest.id} ${latest.status}`, deployment: latest.id };
+  return { action: 'local', reason: `deployment ${latest.id} ${latest.status}` };
+}
+
+/** The next boot of a node as the database says now. */
+export function nextBoot(data: DataDir, node: { name: string; bootAction: string }): NextBoot {
+  return nextBootOf(node.bootAction, listDeployments(data, { node: node.name, limit: 1 })[0]);
+}
+
 /** `mac` must be normalised (aa:bb:cc:dd:ee:ff). `discovered` says it was recorded as new. */
-export function bootDecision(data: DataDir, mac: string, o: DecideOptions): BootDecision & { discovered?: boolean } {
+export function bootDecision(data: DataDir, mac: string, o: DecideOptions): BootDecision & { discovered?: boolean; next?: NextBoot } {
   const node = nodeByMac(data, mac);
   if (!node) {
     recordDiscovered(data, mac, o.remoteAddress);
     return { action: 'local', mac, reason: 'unknown machine (recorded as discovered)', discovered: true };
   }
-  const dep = node.boot_action === 'install' ? activeDeploymentForNode(data, node.id) : undefined;
-  if (!dep) return { action: 'local', mac, label: node.name, reason: node.boot_action === 'install' ? 'no deployment armed or it expired' : 'installed' };
+  const next = nextBoot(data, { name: node.name, bootAction: node.boot_action });
+  const dep = next.action === 'install' ? activeDeploymentForNode(data, node.id) : undefined;
+  if (!dep || dep.id !== next.deployment) return { action: 'local', mac, label: node.name, reason: next.action === 'install' ? 'no deployment armed' : next.reason, next };
   const props = JSON.parse(node.properties) as Record<string, string>;
   const extraArgs = [...o.kernelArgs, ...(props['boot.args'] ? props['boot.args'].split(/\s+/).filter(Boolean) : [])];
-  return { action: 'install', serverUrl: o.publicUrl, token: dep.token, mac, label: node.name, extraArgs };
+  return { action: 'install', serverUrl: o.publicUrl, token: dep.token, mac, label: node.name, extraArgs, next };
 }

@@ -419,11 +419,13 @@ export function checkDeployToken(d: DataDir, token: string): TokenCheck {
   return { ok: true, row };
 }
 
-export function installConfig(d: DataDir, row: DeploymentRow, baseUrl: string): InstallConfig {
+export function installConfig(d: DataDir, row: DeploymentRow, baseUrl: string, o: { peek?: boolean } = {}): InstallConfig {
   const nodeRow = row.node_id !== null ? (d.db.prepare('SELECT * FROM nodes WHERE id = ?').get(row.node_id) as any) : undefined;
   const macs = nodeRow ? (d.db.prepare('SELECT mac FROM node_macs WHERE node_id = ? ORDER BY mac').all(nodeRow.id) as { mac: string }[]).map((m) => m.mac) : [];
   const layout = getLayout(d, row.layout_digest);
-  if (!row.started_at) {
+  if (o.peek) {
+    /* a dry run reads the configuration and changes nothing */
+  } else if (!row.started_at) {
     d.db.prepare("UPDATE deployments SET started_at = ?, status = CASE WHEN status = 'armed' THEN 'running' ELSE status END WHERE id = ?").run(now(), row.id);
   } else if (row.status === 'lost') {
     d.db.prepare("UPDATE deployments SET status = 'running' WHERE id = ? AND status = 'lost'").run(row.id);

@@ -80,7 +80,9 @@ describe('--dry-run', () => {
       // No event and no result reached the server: the same token still installs.
       const d = server.deployment(armed.id);
       expect(d.events).toEqual([]);
-      expect(d.row.status).not.toMatch(/failed|succeeded|done/);
+      // A dry run changes nothing on the server: still armed, never started (stop-23 note).
+      expect(d.row.status).toBe('armed');
+      expect(d.row.started_at).toBeNull();
 
       // --node would arm a new deployment: a dry run refuses it.
       const n = await ferryAsync(['install', '--dry-run', '--server', server.url, '--node', 'dry1', '--disk', dev]);

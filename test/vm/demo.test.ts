@@ -27,8 +27,8 @@ describe('make demo', () => {
       expect(out).toMatch(/imported debian12@1 sha256:[0-9a-f]{64}/);
       expect(out).toMatch(/^added node demo \(52:54:00:fe:77:01\)$/m);
       // The monitor's live table went through the install's stages.
-      expect(out).toMatch(/^NODE +VIA +STAGE +PERCENT +MB\/S +ETA +STATE$/m);
-      expect(out).toMatch(/^demo +http +layers +\d+%/m);
+      expect(out).toMatch(/^ID +NODE +VIA +STAGE +PERCENT +MB\/S +ETA +SEEN +STATE +ERROR$/m);
+      expect(out).toMatch(/^\d+ +demo +http +layers +\d+%/m);
       expect(out).toMatch(/^deployment: success after \d+ s$/m);
       expect(out).toMatch(/Ferry: demo \(52:54:00:fe:77:01\) installed, booting from the local disk/);
       expect(out).toMatch(/^ferry-demo login:/m);

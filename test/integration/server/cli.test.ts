@@ -83,8 +83,8 @@ describe('the ferry CLI against one data directory and a running server', () => 
     expect(mon.find((r: any) => r.node === 'web1').mbps).toBeCloseTo(25, 5);
     expect(mon.find((r: any) => r.node === 'db1')).toMatchObject({ state: 'armed' });
     const table = (await ferry(['monitor', '--once'])).stdout;
-    expect(table.split('\n')[0]).toMatch(/^NODE +VIA +STAGE +PERCENT +MB\/S +ETA +STATE$/);
-    expect(table).toMatch(/web1 +http +layers +50% +25\.0 +2s +running/);
+    expect(table.split('\n')[0]).toMatch(/^ID +NODE +VIA +STAGE +PERCENT +MB\/S +ETA +SEEN +STATE +ERROR$/);
+    expect(table).toMatch(/\d+ +web1 +http +layers +50% +25\.0 +2s +\d+s +running/);
 
     await call(url, 'POST', INSTALL_ROUTES.result, { token: web1.token, body: { status: 'success' } });
     expect((await json(['node', 'show', 'web1'])).bootAction).toBe('local');

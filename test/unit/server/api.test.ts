@@ -109,7 +109,7 @@ describe('monitor rows', () => {
     expect(web.percent).toBe(20);
     expect(web.mbps).toBeCloseTo(10, 6);
     expect(web.etaSeconds).toBeCloseTo(8, 6);
-    expect(rowCells(web)).toEqual({ node: 'web1', via: 'http', stage: 'layers', percent: '20%', 'mb/s': '10.0', eta: '8s', state: 'running' });
+    expect(rowCells(web, t + 5000)).toEqual({ id: '1', node: 'web1', via: 'http', stage: 'layers', percent: '20%', 'mb/s': '10.0', eta: '8s', seen: '3s', state: 'running', error: '' });
     // A new phase starts its own figures.
     m.apply('progress', { deployment: 1, node: 'web1', event: { phase: 'customize', state: 'start', ts: new Date(t + 3000).toISOString() } });
     const after = m.rows()[1];

@@ -1,0 +1,43 @@
+/**
+ * Deployment changes made by other processes: `ferry deploy`, `ferry cancel` and `ferry redeploy`
+ * write the database directly (the CLI works with the server stopped), so the server learns of
+ * them here and publishes them like its own changes: the monitor and the web console show a
+ * deployment armed from the command line at once, and the server's log has its state change.
+ *
+ * Cheap when nothing happens: SQLite's `data_version` changes only when another connection
+ * commits, and only then are the newest deployments read (at most every `intervalMs`).
+ */
+import type { DataDir } from './context.js';
+import { listDeployments, type DeploymentInfo } from './db/deployments.js';
+
+const KEEP = 2000;
+
+export function watchDeployments(data: DataDir, publish: (info: DeploymentInfo) => void, intervalMs = 1000): () => void {
+  const version = () => data.db.pragma('data_version', { simple: true }) as number;
+  let seenVersion = version();
+  const last = new Map<number, string>();
+  const key = (i: DeploymentInfo) => `${i.status}|${i.stage ?? ''}`;
+  const scan = (announce: boolean) => {
+    for (const i of listDeployments(data, { limit: 500 }).reverse()) {
+      const k = key(i);
+      if (last.get(i.id) === k) continue;
+      last.delete(i.id);
+      last.set(i.id, k);
+      if (announce) publish(i);
+    }
+    while (last.size > KEEP) last.delete(last.keys().next().value as number);
+  };
+  scan(false);
+  const timer = setInterval(() => {
+    try {
+      const v = version();
+      if (v === seenVersion) return;
+      seenVersion = v;
+      scan(true);
+    } catch {
+      /* the database is closing: the server stops this timer next */
+    }
+  }, intervalMs);
+  timer.unref();
+  return () => clearInterval(timer);
+}
