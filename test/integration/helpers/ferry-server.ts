@@ -6,7 +6,8 @@ import type { DataDir } from '../../../server/context.js';
 import { harness, LAYOUT, type Harness } from '../server/helpers.js';
 import { importImage, commitImage } from '../../../server/store/images.js';
 import { addNode } from '../../../server/db/inventory.js';
-import { armDeployment, getDeploymentRow, deploymentEvents } from '../../../server/db/deployments.js';
+import { armDeployment, getDeploymentRow } from '../../../server/db/deployments.js';
+import { deploymentEvents } from '../../../server/db/deployment-events.js';
 
 /** A layout of one GPT disk with one ext4 root partition. */
 export const DIR_LAYOUT = LAYOUT;
