@@ -6,11 +6,10 @@
 import type { ProgressEvent } from '../../common/progress.js';
 import { now, type DataDir } from '../context.js';
 import type { DeploymentRow } from './deployments.js';
+import type { StoredEventBody } from '../../common/schema/responses.js';
 
-export interface StoredEvent extends ProgressEvent {
-  id: number;
-  receivedAt: string;
-}
+/** One stored event (its schema: common/schema/responses.ts StoredEventSchema). */
+export type StoredEvent = StoredEventBody;
 
 export function deploymentEvents(d: DataDir, id: number, afterId = 0): StoredEvent[] {
   return (d.db.prepare('SELECT * FROM deployment_events WHERE deployment_id = ? AND id > ? ORDER BY id').all(id, afterId) as any[]).map((r) => {

@@ -15,10 +15,13 @@ import { armChecks } from '../../layout/preflight.js';
 import { getImage, manifestOf } from '../store/images.js';
 import { defaultTransport, getLayout, getNodeRow, storeLayout } from './inventory.js';
 import { j } from './index.js';
+import type { DeploymentInfoBody, DeploymentStatus, TransportSpec } from '../../common/schema/responses.js';
 
 export type { StoredEvent } from './deployment-events.js';
 
-export type DeploymentStatus = 'armed' | 'running' | 'success' | 'failed' | 'superseded' | 'cancelled' | 'lost' | 'aborted';
+/** The statuses, the record's API shape and its transport are declared as schemas (common/schema/responses.ts). */
+export type { DeploymentStatus, TransportSpec } from '../../common/schema/responses.js';
+export type DeploymentInfo = DeploymentInfoBody;
 
 /** Statuses of a deployment still in flight: a newer arm supersedes these, cancel ends them, the boot script serves them. */
 export const IN_FLIGHT_STATUSES = ['armed', 'running', 'lost'] as const;
@@ -53,32 +56,6 @@ export interface DeploymentRow {
   batch: string | null;
   /** The identity seed (32 hex digits) the node's UUIDs derive from; a redeploy copies it. */
   identity: string | null;
-}
-
-/** The transport a deployment uses, as kept in its record (deployments.transport, JSON). */
-export interface TransportSpec {
-  kind: TransportKind;
-  multicast?: MulticastOptions;
-}
-
-export interface DeploymentInfo {
-  id: number;
-  node: string;
-  image: string;
-  imageDigest: string;
-  layoutDigest: string;
-  inputs: Record<string, string>;
-  transport: TransportSpec;
-  batch?: string;
-  status: DeploymentStatus | 'expired';
-  stage?: string;
-  redeployOf?: number;
-  createdBy: string;
-  createdAt: string;
-  startedAt?: string;
-  endedAt?: string;
-  expiresAt: string;
-  error?: InstallResult['error'];
 }
 
 export const DEFAULT_TTL_MS = 24 * 3600_000;

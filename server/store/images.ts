@@ -15,6 +15,7 @@ import { formatBytes } from '../../common/units.js';
 import { now, type DataDir } from '../context.js';
 import { j } from '../db/index.js';
 import type { BuiltLayer } from './layers.js';
+import type { ImageInfoBody } from '../../common/schema/responses.js';
 
 export const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 
@@ -38,12 +39,8 @@ export interface ImageRow {
   created_at: string;
 }
 
-/** The manifest the installer receives, plus what only the repository knows. */
-export interface ImageInfo extends ImageManifest {
-  inputs: Record<string, string>;
-  size: number;
-  uncompressedSize: number;
-}
+/** The manifest the installer receives, plus what only the repository knows (common/schema/responses.ts ImageInfoSchema). */
+export type ImageInfo = ImageInfoBody;
 
 /** Canonical JSON: sorted keys, no spaces. What digests are computed over. */
 export function canonicalJson(v: unknown): string {
