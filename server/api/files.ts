@@ -112,7 +112,8 @@ export async function sendRange(file: string, start: number, length: number, res
   });
   gone.catch(() => {});
   try {
-    const bufs = [Buffer.allocUnsafe(Math.min(CHUNK, length)), Buffer.allocUnsafe(Math.min(CHUNK, Math.max(0, length - CHUNK)))];
+    const size = Math.min(CHUNK, length);
+    const bufs = [Buffer.allocUnsafe(size), Buffer.allocUnsafe(size)];
     const sent: Promise<void>[] = [Promise.resolve(), Promise.resolve()];
     let pos = start;
     let left = length;
