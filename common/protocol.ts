@@ -50,6 +50,7 @@ export type { CustomizationItem, InstallEventsBody, InstallResult, ArmRequest, D
  */
 export type {
   LayerMediaType, LayerRef, ImageManifest, TransportKind, MulticastOptions, TransportConfig, BootAction, FinishAction, InstallConfig, ArmResponse, ErrorBody,
+  LayerTorrentAnswer, TorrentSwarmState, MulticastJoin, MulticastSessionState,
 } from './schema/responses.js';
 export { TRANSPORTS } from './schema/responses.js';
 
@@ -77,54 +78,8 @@ export const TORRENT_ROUTES = {
   swarm: `${API_PREFIX}/install/torrent/swarm`,
 } as const;
 
-export interface LayerTorrentAnswer {
-  layer: string;
-  infoHash: string;
-  pieceLength: number;
-  /** The .torrent file, base64. */
-  torrent: string;
-}
-
-export interface TorrentSwarmState {
-  layer: string;
-  infoHash: string;
-  peers: number;
-  complete: number;
-  incomplete: number;
-  done: boolean;
-  uploaded: number;
-}
-
-export type MulticastJoin =
-  | {
-      state: 'joined';
-      /** The session id (image, batch, layer). */
-      session: string;
-      layer: string;
-      /** udp-sender's data address and its even port base (portbase, portbase+1). */
-      address: string;
-      portbase: number;
-      /** The first line of the stream, before the blob's bytes: `FERRYMC1 SESSION DIGEST SIZE\n`. */
-      header: string;
-      /** The session starts at the latest this long after the first receiver joined. */
-      maxWaitS: number;
-    }
-  /** The session already started (a late joiner), or the server cannot run one: use HTTP now. */
-  | { state: 'late' | 'unavailable'; reason: string; code: string };
-
-export interface MulticastSessionState {
-  session: string;
-  layer: string;
-  state: 'gathering' | 'sending' | 'done' | 'failed';
-  expected: number;
-  /** Deployment ids that joined, that udp-sender connected, and that it dropped (held it back). */
-  joined: number[];
-  connected: string[];
-  dropped: number[];
-  late: number[];
-  /** The asking deployment's own standing in the session. */
-  self: 'joined' | 'dropped' | 'late' | 'none';
-}
+// The fan-out answers (LayerTorrentAnswer, TorrentSwarmState, MulticastJoin,
+// MulticastSessionState) are declared in common/schema/responses.ts, re-exported above.
 
 /** Admin API: arm a deployment (used by `ferry deploy` and `ferry install --node`). */
 export const ADMIN_ROUTES = {

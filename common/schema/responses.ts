@@ -117,6 +117,62 @@ export const OkSchema = Obj({ ok: Type.Literal(true) });
 export const EventsStoredSchema = Obj({ ok: Type.Literal(true), stored: Count });
 export const InventoryStoredSchema = Obj({ ok: Type.Literal(true), properties: Count });
 
+// ------------------------------------------------------------------ fan-out answers (deploy token)
+
+/** GET /api/v1/install/torrent?layer=DIGEST: the layer's deterministic .torrent. */
+export const LayerTorrentAnswerSchema = Obj({
+  layer: Digest,
+  infoHash: Type.String({ pattern: '^[0-9a-f]{40}$' }),
+  pieceLength: Type.Integer({ minimum: 1 }),
+  /** The .torrent file, base64. */
+  torrent: Type.String(),
+});
+
+/** GET /api/v1/install/torrent/swarm?layer=DIGEST: has every peer the layer? */
+export const TorrentSwarmStateSchema = Obj({
+  layer: Digest,
+  infoHash: Type.String(),
+  peers: Count,
+  complete: Count,
+  incomplete: Count,
+  done: Type.Boolean(),
+  uploaded: Count,
+});
+
+/** POST /api/v1/install/multicast/join {layer}: the session to receive, or go to HTTP now. */
+export const MulticastJoinSchema = Type.Union([
+  Obj({
+    state: Type.Literal('joined'),
+    /** The session id (image, batch, layer). */
+    session: Type.String(),
+    layer: Digest,
+    /** udp-sender's data address and its even port base (portbase, portbase+1). */
+    address: Type.String(),
+    portbase: Type.Integer({ minimum: 0, maximum: 65535 }),
+    /** The first line of the stream, before the blob's bytes: `FERRYMC1 SESSION DIGEST SIZE\n`. */
+    header: Type.String(),
+    /** The session starts at the latest this long after the first receiver joined. */
+    maxWaitS: Type.Integer({ minimum: 1 }),
+  }),
+  /** The session already started (a late joiner), or the server cannot run one: use HTTP now. */
+  Obj({ state: Lit(['late', 'unavailable'] as const), reason: Type.String(), code: Type.String() }),
+]);
+
+/** GET /api/v1/install/multicast/session?layer=DIGEST: what the server knows of the session. */
+export const MulticastSessionStateSchema = Obj({
+  session: Type.String(),
+  layer: Digest,
+  state: Lit(['gathering', 'sending', 'done', 'failed'] as const),
+  expected: Count,
+  /** Deployment ids that joined, that udp-sender connected, and that it dropped (held it back). */
+  joined: Type.Array(Type.Integer()),
+  connected: Type.Array(Type.String()),
+  dropped: Type.Array(Type.Integer()),
+  late: Type.Array(Type.Integer()),
+  /** The asking deployment's own standing in the session. */
+  self: Lit(['joined', 'dropped', 'late', 'none'] as const),
+});
+
 // ------------------------------------------------------------------ deployments
 
 export const DEPLOYMENT_STATUSES = ['armed', 'running', 'success', 'failed', 'superseded', 'cancelled', 'lost', 'aborted'] as const;
@@ -263,3 +319,7 @@ export type DiscoveredInfoBody = Static<typeof DiscoveredInfoSchema>;
 export type VerifyResultBody = Static<typeof VerifyResultSchema>;
 export type AuditEntryBody = Static<typeof AuditEntrySchema>;
 export type ErrorBody = Static<typeof ErrorBodySchema>;
+export type LayerTorrentAnswer = Static<typeof LayerTorrentAnswerSchema>;
+export type TorrentSwarmState = Static<typeof TorrentSwarmStateSchema>;
+export type MulticastJoin = Static<typeof MulticastJoinSchema>;
+export type MulticastSessionState = Static<typeof MulticastSessionStateSchema>;

@@ -7,7 +7,7 @@
  */
 import type { Static, TSchema } from '@sinclair/typebox';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { INSTALL_ROUTES } from '../../../common/protocol.js';
+import { INSTALL_ROUTES, MULTICAST_ROUTES, TORRENT_ROUTES } from '../../../common/protocol.js';
 import { compile } from '../../../common/schema/validate.js';
 import * as R from '../../../common/schema/responses.js';
 import type { AuditEntry } from '../../../server/db/audit.js';
@@ -101,6 +101,13 @@ describe('response bodies match their schemas (fastify inject)', () => {
     await call(R.DeployResponseSchema, 201, 'POST', 'deploy', { select: ['@g1'], transport: 'multicast', minReceivers: 1, maxWait: 30, maxBitrate: '80m' });
     const list = await call(R.DeploymentListSchema, 200, 'GET', 'deployments?active=1');
     expect(list.deployments[0].transport.kind).toBe('multicast');
+    // Fan-out answers with a running deployment's token: the layer's torrent and its swarm; a
+    // multicast join of a deployment that is not multicast is refused with the error body.
+    const run = (await call(R.ArmResponseSchema, 201, 'POST', 'deployments', { node: 'n1' })).deployment.token;
+    const layer = cfg.image.layers[0].digest;
+    await call(R.LayerTorrentAnswerSchema, 200, 'GET', `${TORRENT_ROUTES.torrent}?layer=${layer}`, undefined, run);
+    await call(R.TorrentSwarmStateSchema, 200, 'GET', `${TORRENT_ROUTES.swarm}?layer=${layer}`, undefined, run);
+    await call(R.ErrorBodySchema, 400, 'POST', MULTICAST_ROUTES.join, { layer }, run);
     const c = await call(R.CancelResponseSchema, 200, 'POST', 'cancel', { select: ['n1'] });
     expect(c.cancelled.length).toBe(1);
   });
