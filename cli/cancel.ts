@@ -1,6 +1,6 @@
 /** `ferry cancel NODE|@GROUP|PROP=VALUE…`: end armed, running or lost deployments; the nodes boot locally again. */
 import { cliActor, DataDir } from '../server/context.js';
-import { cancelDeployments } from '../server/db/deployments.js';
+import { cancelDeployments } from '../server/db/deployment-lifecycle.js';
 import { selectNodes } from '../server/db/inventory.js';
 import { dataDir, parse, printJson, printTable, usageError } from '../common/cli.js';
 

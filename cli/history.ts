@@ -2,7 +2,8 @@
 import { formatEvent, isMilestone } from '../common/progress.js';
 import { printable, printableLines } from '../common/text.js';
 import { DataDir } from '../server/context.js';
-import { deploymentEvents, deploymentInfo, getDeploymentRow, listDeployments, type TransportSpec } from '../server/db/deployments.js';
+import { deploymentInfo, getDeploymentRow, listDeployments, type TransportSpec } from '../server/db/deployments.js';
+import { deploymentEvents } from '../server/db/deployment-events.js';
 import { getNodeRow } from '../server/db/inventory.js';
 import { dataDir, parse, printJson, printTable, usageError } from '../common/cli.js';
 

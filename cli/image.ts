@@ -4,19 +4,10 @@ import { FerryError } from '../common/errors.js';
 import { formatBytes } from '../common/units.js';
 import { cliActor, DataDir } from '../server/context.js';
 import { parsePairs } from '../server/db/inventory.js';
-import {
-  cloneImage,
-  commitImage,
-  exportImage,
-  garbageCollect,
-  getImage,
-  imageInfo,
-  importImage,
-  listImages,
-  removeImage,
-  setCustomizations,
-  verifyImages,
-} from '../server/store/images.js';
+import { cloneImage, getImage, imageInfo, listImages, removeImage, setCustomizations } from '../server/store/images.js';
+import { commitImage, exportImage } from '../server/store/image-export.js';
+import { garbageCollect, verifyImages } from '../server/store/image-gc.js';
+import { importImage } from '../server/store/image-import.js';
 import type { Compression } from '../server/store/layers.js';
 import { dataDir, parseSubcommand, printJson, printTable, usageError } from '../common/cli.js';
 import { validateCustomizations } from '../common/schema/validate.js';

@@ -37,85 +37,22 @@ export const BOOT_ROUTES = {
   initrd: '/boot/initrd.img',
 } as const;
 
-export type LayerMediaType =
-  | 'application/vnd.oci.image.layer.v1.tar'
-  | 'application/vnd.oci.image.layer.v1.tar+gzip'
-  | 'application/vnd.oci.image.layer.v1.tar+zstd';
-
-export interface LayerRef {
-  digest: string; // sha256 of the stored (compressed) bytes
-  size: number; // stored bytes
-  mediaType: LayerMediaType;
-  /** Bytes of the uncompressed tar stream, when known (for progress and room checks). */
-  uncompressedSize?: number;
-}
-
 /**
  * The request bodies are declared once, as schemas (common/schema/api.ts); their types are
  * derived from the schemas and re-exported here. The server validates every body with them.
  */
 export type { CustomizationItem, InstallEventsBody, InstallResult, ArmRequest, DeployRequest, NodeCreateBody, NodePatchBody, GroupChangeBody, CloneRequest } from './schema/api.js';
-import type { CustomizationItem } from './schema/api.js';
 
-export interface ImageManifest {
-  name: string;
-  version: number;
-  /** sha256 of the canonical manifest JSON: what a deployment records. */
-  digest: string;
-  /** The master image's name@version, for a clone. */
-  master?: string;
-  layers: LayerRef[];
-  customizations: CustomizationItem[];
-  createdAt: string;
-}
-
-export type BootAction = 'install' | 'local';
-export type FinishAction = 'reboot' | 'poweroff' | 'stay';
-
-export interface InstallConfig {
-  node: { name: string; macs: string[]; properties: Record<string, string> };
-  /**
-   * identity: the record's identity seed (32 hex digits): the installer derives the file
-   * system, RAID and GPT UUIDs from it (layout/uuid.ts deploymentSeed). A redeploy keeps it.
-   */
-  deployment: { id: number; expiresAt: string; identity?: string };
-  image: ImageManifest;
-  layout: { xml: string; digest: string };
-  /** Customization values: hostname, network.*, ssh.*, and anything templates use. */
-  inputs: Record<string, string>;
-  transport: TransportConfig;
-  /** Bootloader override from the node: 'auto' follows the layout, else detects. */
-  bootloader: 'auto' | 'none' | 'bios' | 'uefi';
-  finish: FinishAction;
-  /** Optional operator mapping of layout disks to devices: {"/dev/sda": "/dev/vda"}. */
-  diskMap?: Record<string, string>;
-}
-
-/** How a node fetches its layers. Every transport falls back to HTTP from `baseUrl`. */
-export const TRANSPORTS = ['http', 'torrent', 'multicast'] as const;
-export type TransportKind = (typeof TRANSPORTS)[number];
-
-/** Multicast session options, kept in the deployment record (`ferry deploy --min-receivers …`). */
-export interface MulticastOptions {
-  /** Start when this many receivers joined (default: every deployment of the batch using the layer). */
-  minReceivers?: number;
-  /** Start anyway this many seconds after the first receiver joined. */
-  maxWaitS: number;
-  /** udp-sender's --max-bitrate (udpcast syntax: 70m, 500k). */
-  maxBitrate: string;
-}
-
-export interface TransportConfig {
-  kind: TransportKind;
-  /** The server: blobs over HTTP, and every transport's fallback. */
-  baseUrl: string;
-  multicast?: MulticastOptions;
-  /**
-   * Static HTTP mirrors of the server's blob store (`ferry serve --mirror URL`): the blob
-   * sha256:HEX is at URL/sha256/HEX. Tried in order before baseUrl; the digest is the only trust.
-   */
-  mirrors?: string[];
-}
+/**
+ * So are the answers (common/schema/responses.ts): the install configuration, armed deployments,
+ * the record, node, group and image bodies and the error body. Their types are derived from the
+ * schemas and re-exported here; a unit test validates every route's answers against them.
+ */
+export type {
+  LayerMediaType, LayerRef, ImageManifest, TransportKind, MulticastOptions, TransportConfig, BootAction, FinishAction, InstallConfig, ArmResponse, ErrorBody,
+  LayerTorrentAnswer, TorrentSwarmState, MulticastJoin, MulticastSessionState,
+} from './schema/responses.js';
+export { TRANSPORTS } from './schema/responses.js';
 
 /**
  * Multicast sessions (deploy token). POST {layer: DIGEST} → MulticastJoin: the installer asks
@@ -141,64 +78,10 @@ export const TORRENT_ROUTES = {
   swarm: `${API_PREFIX}/install/torrent/swarm`,
 } as const;
 
-export interface LayerTorrentAnswer {
-  layer: string;
-  infoHash: string;
-  pieceLength: number;
-  /** The .torrent file, base64. */
-  torrent: string;
-}
-
-export interface TorrentSwarmState {
-  layer: string;
-  infoHash: string;
-  peers: number;
-  complete: number;
-  incomplete: number;
-  done: boolean;
-  uploaded: number;
-}
-
-export type MulticastJoin =
-  | {
-      state: 'joined';
-      /** The session id (image, batch, layer). */
-      session: string;
-      layer: string;
-      /** udp-sender's data address and its even port base (portbase, portbase+1). */
-      address: string;
-      portbase: number;
-      /** The first line of the stream, before the blob's bytes: `FERRYMC1 SESSION DIGEST SIZE\n`. */
-      header: string;
-      /** The session starts at the latest this long after the first receiver joined. */
-      maxWaitS: number;
-    }
-  /** The session already started (a late joiner), or the server cannot run one: use HTTP now. */
-  | { state: 'late' | 'unavailable'; reason: string; code: string };
-
-export interface MulticastSessionState {
-  session: string;
-  layer: string;
-  state: 'gathering' | 'sending' | 'done' | 'failed';
-  expected: number;
-  /** Deployment ids that joined, that udp-sender connected, and that it dropped (held it back). */
-  joined: number[];
-  connected: string[];
-  dropped: number[];
-  late: number[];
-  /** The asking deployment's own standing in the session. */
-  self: 'joined' | 'dropped' | 'late' | 'none';
-}
+// The fan-out answers (LayerTorrentAnswer, TorrentSwarmState, MulticastJoin,
+// MulticastSessionState) are declared in common/schema/responses.ts, re-exported above.
 
 /** Admin API: arm a deployment (used by `ferry deploy` and `ferry install --node`). */
 export const ADMIN_ROUTES = {
   deployments: `${API_PREFIX}/admin/deployments`,
 } as const;
-export interface ArmResponse {
-  deployment: { id: number; node: string; token: string; expiresAt: string };
-}
-
-/** Error bodies from the server: the FerryError's JSON. */
-export interface ErrorBody {
-  error: { code: string; message: string; hint?: string; details?: Record<string, unknown> };
-}

@@ -24,7 +24,8 @@ import { FerryError } from '../common/errors.js';
 import { run } from '../common/run.js';
 import { TargetRoot, lstatOrUndefined } from './target.js';
 import { escapeGetfattr } from './getfattr.js';
-import type { TarEntry, TarHandler } from './tar.js';
+import type { TarHandler } from './tar.js';
+import type { TarEntry } from './tar-header.js';
 
 const { O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW } = fs.constants;
 const CREATE_FLAGS = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW;

@@ -1,3 +1,4 @@
+// Over 400 lines on purpose: types only (the layout and plan model with its doc comments); see test/unit/module-size.test.ts.
 /**
  * The data model of disk layouts and disk plans. This file is a contract: the installer
  * (stages/disks, bootloader) programs against DiskPlan, the CLI prints it as JSON.

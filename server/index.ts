@@ -9,7 +9,7 @@ import { serverInfoFile } from '../common/cli.js';
 import { FerryError } from '../common/errors.js';
 import { log } from '../common/log.js';
 import { DataDir, ensureAdminToken } from './context.js';
-import { DEFAULT_LOST_AFTER_MS, markLost } from './db/deployments.js';
+import { DEFAULT_LOST_AFTER_MS, markLost } from './db/deployment-lifecycle.js';
 import { lockDataDir } from './lock.js';
 import { EventHub } from './api/events.js';
 import { SessionStore, type SessionLimits } from './ui/sessions.js';

@@ -4,7 +4,8 @@
  * stream (a `snapshot` on connect, then `progress` and `deployment` messages).
  */
 import type { DataDir } from './context.js';
-import { deploymentEvents, listDeployments } from './db/deployments.js';
+import { listDeployments } from './db/deployments.js';
+import { deploymentEvents } from './db/deployment-events.js';
 import type { MonitorSnapshot } from './monitor-state.js';
 
 export { MonitorState, formatAge, formatEta, MONITOR_COLUMNS, rowCells, type MonitorRow, type MonitorSnapshot } from './monitor-state.js';

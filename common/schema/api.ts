@@ -97,7 +97,8 @@ export const InstallEventsBodySchema = contract(
   'the events body',
 );
 
-const InstallErrorSchema = Type.Object(
+/** The error of a failed or aborted install (also kept in the deployment record). */
+export const InstallErrorSchema = Type.Object(
   {
     code: Type.String({ maxLength: 128, ferryMessage: 'must be a string of at most 128 characters' }),
     message: Type.String({ maxLength: 65536, ferryMessage: 'must be a string of at most 65536 characters' }),

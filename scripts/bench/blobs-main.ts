@@ -28,8 +28,12 @@ async function freePort(): Promise<number> {
   });
 }
 
+/** CPU seconds this process (the Ferry server) spent per GB served, summed over its rounds. */
+const cpu = { s: 0, gb: 0 };
+
 async function clients(url: string, n: number, token?: string): Promise<number> {
   const t0 = process.hrtime.bigint();
+  const c0 = token ? process.cpuUsage() : undefined;
   const runs = Array.from({ length: n }, () =>
     run(['curl', '-sS', '--fail', '-o', '/dev/null', '-w', '%{size_download}', ...(token ? ['-H', `Authorization: Bearer ${token}`] : []), url], { quiet: true }),
   );
@@ -37,6 +41,11 @@ async function clients(url: string, n: number, token?: string): Promise<number> 
   const secs = Number(process.hrtime.bigint() - t0) / 1e9;
   const bytes = res.reduce((s, r) => s + Number(r.stdout), 0);
   if (bytes !== n * sizeMiB * 1024 * 1024) throw new Error(`clients received ${bytes} bytes, expected ${n * sizeMiB * 1024 * 1024}`);
+  if (c0) {
+    const c = process.cpuUsage(c0);
+    cpu.s += (c.user + c.system) / 1e6;
+    cpu.gb += bytes / 1e9;
+  }
   return bytes / secs / 1e6;
 }
 
@@ -102,10 +111,11 @@ http {
     const load = (await run(['cat', '/proc/loadavg'], { quiet: true })).stdout.split(' ').slice(0, 3).join(' ');
     console.log(`load average before: ${load}`);
     console.log(`blob: ${sizeMiB} MiB, best of ${rounds} rounds, clients: curl; nginx ${ (await run(['nginx', '-v'], { quiet: true })).stderr.trim().replace('nginx version: ', '') } with sendfile, 1 worker`);
-    console.log('clients  ferry MB/s  nginx MB/s  ratio ferry/nginx');
+    console.log('clients  ferry MB/s  nginx MB/s  ratio ferry/nginx  ferry CPU s/GB');
     for (const n of [1, 16]) {
+      cpu.s = cpu.gb = 0;
       const [f, g] = await bestPair(() => clients(ferryUrl, n, srv.adminToken), () => clients(nginxUrl, n));
-      console.log(`${String(n).padStart(7)}  ${f.toFixed(0).padStart(10)}  ${g.toFixed(0).padStart(10)}  ${(f / g).toFixed(2).padStart(17)}`);
+      console.log(`${String(n).padStart(7)}  ${f.toFixed(0).padStart(10)}  ${g.toFixed(0).padStart(10)}  ${(f / g).toFixed(2).padStart(17)}  ${(cpu.s / cpu.gb).toFixed(3).padStart(14)}`);
     }
   } finally {
     if (nginx) {

@@ -17,7 +17,7 @@ import { startServer } from '../../server/index.js';
 import { DataDir } from '../../server/context.js';
 import { addNode } from '../../server/db/inventory.js';
 import { armDeployment } from '../../server/db/deployments.js';
-import { importImage } from '../../server/store/images.js';
+import { importImage } from '../../server/store/image-import.js';
 
 const NODES = 1000;
 const ACTIVE = 100;

@@ -1,11 +1,11 @@
 /**
  * `POST /api/v1/admin/cancel {select: [NAME | @GROUP | KEY=VALUE, ...]}`: end the armed, running
- * or lost deployments of the selected nodes (server/db/deployments.ts cancelDeployments). Its own
+ * or lost deployments of the selected nodes (server/db/deployment-lifecycle.ts cancelDeployments). Its own
  * module so the route moves with the HTTP framework without touching the lifecycle logic.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ValidationError, type Problem } from '../../common/errors.js';
-import { cancelDeployments, type CancelOutcome } from '../db/deployments.js';
+import { cancelDeployments, type CancelOutcome } from '../db/deployment-lifecycle.js';
 import { selectNodes } from '../db/inventory.js';
 import { NAME_RE } from '../store/images.js';
 import type { EventHub } from './events.js';

@@ -6,7 +6,8 @@
 import { ADMIN_ROUTES, type ArmResponse } from '../../common/protocol.js';
 import { ArmRequestSchema, DeployRequestSchema, type ArmRequest, type DeployRequest } from '../../common/schema/api.js';
 import { ValidationError } from '../../common/errors.js';
-import { armDeployment, deploymentEvents, deploymentInfo, getDeploymentRow, listDeployments, newBatch, parseTtl, redeploy, transportOf, transportRequest, type TransportRequest } from '../db/deployments.js';
+import { armDeployment, deploymentInfo, getDeploymentRow, listDeployments, newBatch, parseTtl, redeploy, transportOf, transportRequest, type TransportRequest } from '../db/deployments.js';
+import { deploymentEvents } from '../db/deployment-events.js';
 import type { DataDir } from '../context.js';
 import { selectNodes } from '../db/inventory.js';
 import { ADMIN, ACTOR, onlyMethods, pathOf, type Resource } from './route.js';

@@ -3,7 +3,8 @@
  * items (a new version), clone; and garbage collection of unused blobs (POST /gc?dryRun=1).
  */
 import { CloneRequestSchema, CustomizationsSchema, type CloneRequest, type CustomizationItem } from '../../common/schema/api.js';
-import { cloneImage, garbageCollect, getImage, imageInfo, listImages, removeImage, setCustomizations, verifyImages } from '../store/images.js';
+import { cloneImage, getImage, imageInfo, listImages, removeImage, setCustomizations } from '../store/images.js';
+import { garbageCollect, verifyImages } from '../store/image-gc.js';
 import { ADMIN, ACTOR, onlyMethods, type Resource } from './route.js';
 import { urlName } from './http.js';
 

@@ -7,7 +7,9 @@ import { withMirrors } from './fanout-routes.js';
 import { InstallEventsBodySchema, InstallResultSchema, InventorySchema, type InstallEventsBody, type InstallResult, type InventoryBody } from '../../common/schema/api.js';
 import { FerryError } from '../../common/errors.js';
 import { recordInventory } from '../db/hardware.js';
-import { deploymentInfo, getDeploymentRow, installConfig, recordEvents, recordResult } from '../db/deployments.js';
+import { deploymentInfo, getDeploymentRow } from '../db/deployments.js';
+import { recordEvents } from '../db/deployment-events.js';
+import { installConfig, recordResult } from '../db/deployment-lifecycle.js';
 import { onlyMethods, type Resource } from './route.js';
 import { deploymentOf } from './auth.js';
 

@@ -2,23 +2,32 @@
  * Deployments: one install of one image digest with one layout onto one node. Arming
  * records everything the install will use (a copy of the image manifest, the layout
  * digest, the merged inputs), so the record can be deployed again exactly.
+ *
+ * This module holds the records (types, arming, listing); the installer's progress events and
+ * their budget are in deployment-events.ts, the lifecycle (token checks, config fetch, result,
+ * cancel, the lost-installer timer) in deployment-lifecycle.ts.
  */
-import { parseDuration } from '../../common/units.js';
 import { randomBytes } from 'node:crypto';
+import { parseDuration } from '../../common/units.js';
 import { FerryError, ValidationError, type Problem } from '../../common/errors.js';
-import { TRANSPORTS, type ImageManifest, type InstallConfig, type InstallResult, type MulticastOptions, type TransportKind } from '../../common/protocol.js';
-import type { ProgressEvent } from '../../common/progress.js';
-import { newDeployToken, now, sameSecret, type DataDir } from '../context.js';
+import { TRANSPORTS, type ImageManifest, type InstallResult, type MulticastOptions, type TransportKind } from '../../common/protocol.js';
+import { newDeployToken, now, type DataDir } from '../context.js';
 import { armChecks } from '../../layout/preflight.js';
 import { getImage, manifestOf } from '../store/images.js';
 import { defaultTransport, getLayout, getNodeRow, storeLayout } from './inventory.js';
 import { j } from './index.js';
+import type { DeploymentInfoBody, DeploymentStatus, TransportSpec } from '../../common/schema/responses.js';
 
-export type DeploymentStatus = 'armed' | 'running' | 'success' | 'failed' | 'superseded' | 'cancelled' | 'lost' | 'aborted';
+export type { StoredEvent } from './deployment-events.js';
+
+/** The statuses, the record's API shape and its transport are declared as schemas (common/schema/responses.ts). */
+export type { DeploymentStatus, TransportSpec } from '../../common/schema/responses.js';
+export type DeploymentInfo = DeploymentInfoBody;
 
 /** Statuses of a deployment still in flight: a newer arm supersedes these, cancel ends them, the boot script serves them. */
 export const IN_FLIGHT_STATUSES = ['armed', 'running', 'lost'] as const;
-const IN_FLIGHT_SQL = IN_FLIGHT_STATUSES.map((x) => `'${x}'`).join(', ');
+/** IN_FLIGHT_STATUSES as an SQL list, for `status IN (...)`. */
+export const IN_FLIGHT_SQL = IN_FLIGHT_STATUSES.map((x) => `'${x}'`).join(', ');
 
 export interface DeploymentRow {
   id: number;
@@ -48,32 +57,6 @@ export interface DeploymentRow {
   batch: string | null;
   /** The identity seed (32 hex digits) the node's UUIDs derive from; a redeploy copies it. */
   identity: string | null;
-}
-
-/** The transport a deployment uses, as kept in its record (deployments.transport, JSON). */
-export interface TransportSpec {
-  kind: TransportKind;
-  multicast?: MulticastOptions;
-}
-
-export interface DeploymentInfo {
-  id: number;
-  node: string;
-  image: string;
-  imageDigest: string;
-  layoutDigest: string;
-  inputs: Record<string, string>;
-  transport: TransportSpec;
-  batch?: string;
-  status: DeploymentStatus | 'expired';
-  stage?: string;
-  redeployOf?: number;
-  createdBy: string;
-  createdAt: string;
-  startedAt?: string;
-  endedAt?: string;
-  expiresAt: string;
-  error?: InstallResult['error'];
 }
 
 export const DEFAULT_TTL_MS = 24 * 3600_000;
@@ -363,217 +346,6 @@ export function listDeployments(d: DataDir, o: { node?: string; active?: boolean
   return (d.db.prepare(sql).all(...args, o.limit ?? 1000) as DeploymentRow[]).map(deploymentInfo);
 }
 
-export interface StoredEvent extends ProgressEvent {
-  id: number;
-  receivedAt: string;
-}
-
-export function deploymentEvents(d: DataDir, id: number, afterId = 0): StoredEvent[] {
-  return (d.db.prepare('SELECT * FROM deployment_events WHERE deployment_id = ? AND id > ? ORDER BY id').all(id, afterId) as any[]).map((r) => {
-    const e: StoredEvent = { id: r.id, receivedAt: r.received_at, ts: r.ts, phase: r.phase, state: r.state };
-    if (r.object !== null) e.object = r.object;
-    if (r.bytes !== null) e.bytes = r.bytes;
-    if (r.total !== null) e.total = r.total;
-    if (r.message !== null) e.message = r.message;
-    if (r.code !== null) e.code = r.code;
-    if (r.details !== null) e.details = JSON.parse(r.details);
-    return e;
-  });
-}
-
-// ---------------------------------------------------------------- installer side
-
-/** A deployment that ended: its token is refused from then on (checkDeployToken). */
-export const ENDED_STATUSES = ['success', 'failed', 'aborted', 'cancelled'] as const;
-
-export type TokenCheck =
-  | { ok: true; row: DeploymentRow }
-  | { ok: false; code: 'FERRY_E_TOKEN_INVALID' | 'FERRY_E_TOKEN_EXPIRED' | 'FERRY_E_TOKEN_REVOKED' | 'FERRY_E_TOKEN_ENDED'; message: string; hint: string };
-
-/**
- * Find the deployment a deploy token belongs to and check it may still be used: from arming
- * until the deployment ends (a result, a cancel, its expiry or a newer arm). Every installer
- * route and every blob download goes through here, so an ended deployment's token reads
- * nothing, not its config and not its layers.
- */
-export function checkDeployToken(d: DataDir, token: string): TokenCheck {
-  const useOwn = 'use the token from the kernel command line (ferry.token=) or DATA/admin.token';
-  if (!token.startsWith('ferry-deploy-')) return { ok: false, code: 'FERRY_E_TOKEN_INVALID', message: 'the token is not a deploy token', hint: useOwn };
-  const row = d.db.prepare('SELECT * FROM deployments WHERE token = ?').get(token) as DeploymentRow | undefined;
-  // The lookup is by value; compare again in constant time so timing says nothing.
-  if (!row || !sameSecret(row.token, token)) return { ok: false, code: 'FERRY_E_TOKEN_INVALID', message: 'no deployment has this token', hint: useOwn };
-  if (row.status === 'superseded') {
-    return { ok: false, code: 'FERRY_E_TOKEN_REVOKED', message: `deployment ${row.id} was replaced by a newer one for node ${row.node_name}`, hint: `use the newest deployment's token (ferry history ${row.node_name}); reboot the node so it fetches the new boot script` };
-  }
-  if ((ENDED_STATUSES as readonly string[]).includes(row.status)) {
-    return {
-      ok: false,
-      code: 'FERRY_E_TOKEN_ENDED',
-      message: `deployment ${row.id} of node ${row.node_name} ended (${row.status}${row.ended_at ? ` at ${row.ended_at}` : ''}); its token is no longer valid`,
-      hint: `arm the node again (ferry deploy ${row.node_name} or ferry redeploy ${row.id}) for a fresh token`,
-    };
-  }
-  if (Date.parse(row.expires_at) < Date.now()) {
-    return { ok: false, code: 'FERRY_E_TOKEN_EXPIRED', message: `the deploy token of deployment ${row.id} expired at ${row.expires_at}`, hint: 'arm the node again (ferry deploy NODE) for a fresh token' };
-  }
-  return { ok: true, row };
-}
-
-export function installConfig(d: DataDir, row: DeploymentRow, baseUrl: string, o: { peek?: boolean } = {}): InstallConfig {
-  const nodeRow = row.node_id !== null ? (d.db.prepare('SELECT * FROM nodes WHERE id = ?').get(row.node_id) as any) : undefined;
-  const macs = nodeRow ? (d.db.prepare('SELECT mac FROM node_macs WHERE node_id = ? ORDER BY mac').all(nodeRow.id) as { mac: string }[]).map((m) => m.mac) : [];
-  const layout = getLayout(d, row.layout_digest);
-  if (o.peek) {
-    /* a dry run reads the configuration and changes nothing */
-  } else if (!row.started_at) {
-    d.db.prepare("UPDATE deployments SET started_at = ?, status = CASE WHEN status = 'armed' THEN 'running' ELSE status END WHERE id = ?").run(now(), row.id);
-  } else if (row.status === 'lost') {
-    d.db.prepare("UPDATE deployments SET status = 'running' WHERE id = ? AND status = 'lost'").run(row.id);
-  }
-  const cfg: InstallConfig = {
-    node: { name: row.node_name, macs, properties: nodeRow ? j(nodeRow.properties, {}) : {} },
-    deployment: { id: row.id, expiresAt: row.expires_at, ...(row.identity ? { identity: row.identity } : {}) },
-    image: JSON.parse(row.manifest),
-    layout: { xml: layout.xml, digest: layout.digest },
-    inputs: j(row.inputs, {}),
-    transport: { ...transportOf(row), baseUrl },
-    bootloader: row.bootloader as InstallConfig['bootloader'],
-    finish: row.finish as InstallConfig['finish'],
-  };
-  if (row.disk_map) cfg.diskMap = j(row.disk_map, {});
-  return cfg;
-}
-
-/**
- * What one deployment may store: a deploy token is readable by anyone on the boot network, so
- * its events must not fill the server's disk. A real install sends a few thousand (the installer
- * throttles progress to one a second); past either bound only stage starts, ends and errors are
- * kept (up to MAX_EVENTS_ESSENTIAL more), and one FERRY_W_EVENTS_DROPPED warning says so.
- */
-export const EVENT_BUDGET = { events: 20_000, bytes: 16 << 20, essential: 1_000 };
-const ESSENTIAL = new Set(['start', 'end', 'error']);
-
-function eventSize(e: ProgressEvent): number {
-  return (e.message?.length ?? 0) + (e.object?.length ?? 0) + (e.code?.length ?? 0) + (e.details ? JSON.stringify(e.details).length : 0) + 64;
-}
-
-export function recordEvents(d: DataDir, row: DeploymentRow, events: ProgressEvent[], budget = EVENT_BUDGET): StoredEvent[] {
-  const received = now();
-  const out: StoredEvent[] = [];
-  d.write(() => {
-    const used = d.db
-      .prepare("SELECT COUNT(*) AS n, COALESCE(SUM(LENGTH(COALESCE(message, '')) + LENGTH(COALESCE(object, '')) + LENGTH(COALESCE(code, '')) + LENGTH(COALESCE(details, '')) + 64), 0) AS b, COALESCE(SUM(code = 'FERRY_W_EVENTS_DROPPED'), 0) AS marked FROM deployment_events WHERE deployment_id = ?")
-      .get(row.id) as { n: number; b: number; marked: number };
-    let { n, b } = used;
-    let marked = used.marked > 0;
-    const ins = d.db.prepare('INSERT INTO deployment_events (deployment_id, ts, received_at, phase, state, object, bytes, total, message, code, details) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)');
-    const store = (e: ProgressEvent) => {
-      const ts = e.ts ?? received;
-      const r = ins.run(row.id, ts, received, e.phase, e.state, e.object ?? null, e.bytes ?? null, e.total ?? null, e.message ?? null, e.code ?? null, e.details ? JSON.stringify(e.details) : null);
-      out.push({ ...e, ts, id: Number(r.lastInsertRowid), receivedAt: received });
-      n++;
-      b += eventSize(e);
-    };
-    for (const e of events) {
-      const size = eventSize(e);
-      if (n < budget.events && b + size <= budget.bytes) {
-        store(e);
-        continue;
-      }
-      if (!marked) {
-        marked = true;
-        store({
-          phase: e.phase, state: 'warning', code: 'FERRY_W_EVENTS_DROPPED',
-          message: `this deployment reached the server's event limit (${budget.events} events or ${budget.bytes >> 20} MiB): further progress events are dropped; stage starts, ends and errors are still kept`,
-          details: { events: n, bytes: b },
-        });
-      }
-      if (ESSENTIAL.has(e.state) && n < budget.events + budget.essential && size <= 65_536) store(e);
-    }
-    const last = events.filter((e) => e.state !== 'heartbeat').pop();
-    // Any call from the installer, a heartbeat too, shows it is alive: a lost deployment runs again.
-    d.db
-      .prepare("UPDATE deployments SET stage = COALESCE(?, stage), status = CASE WHEN status IN ('armed', 'lost') THEN 'running' ELSE status END, started_at = COALESCE(started_at, ?) WHERE id = ?")
-      .run(last?.phase ?? null, received, row.id);
-  });
-  return out;
-}
-
-/** The final result: success switches the node to local boot. */
-export function recordResult(d: DataDir, row: DeploymentRow, result: InstallResult): DeploymentInfo {
-  if (row.status !== 'armed' && row.status !== 'running') {
-    throw new FerryError('FERRY_E_DEPLOYMENT_ENDED', `deployment ${row.id} already ended with status ${row.status}`, {
-      details: { id: row.id, status: row.status },
-      hint: 'a result is accepted once; arm a new deployment to install again',
-    });
-  }
-  const t = now();
-  d.write(() => {
-    d.db.prepare('UPDATE deployments SET status = ?, ended_at = ?, started_at = COALESCE(started_at, ?), error = ? WHERE id = ?').run(result.status, t, t, result.error ? JSON.stringify(result.error) : null, row.id);
-    if (result.status === 'success' && row.node_id !== null) d.db.prepare("UPDATE nodes SET boot_action = 'local', updated_at = ? WHERE id = ?").run(t, row.node_id);
-    d.audit(`deploy:${row.id}`, 'deploy.result', row.node_name, { deployment: row.id, status: result.status, error: result.error?.code });
-  });
-  return deploymentInfo(getDeploymentRow(d, row.id));
-}
-
-export interface CancelOutcome {
-  /** The deployments this call ended. */
-  cancelled: DeploymentInfo[];
-  /** Selected nodes that had no deployment in flight. */
-  idle: string[];
-}
-
-/**
- * End the armed, running or lost deployments of these nodes: status `cancelled`, their tokens
- * refused from now on (checkDeployToken), the node boots from its disk again. One transaction,
- * so a selection is cancelled whole or not at all.
- */
-export function cancelDeployments(d: DataDir, nodeNames: string[], actor: string): CancelOutcome {
-  const out: CancelOutcome = { cancelled: [], idle: [] };
-  d.write(() => {
-    const t = now();
-    for (const name of nodeNames) {
-      const node = getNodeRow(d, name);
-      const rows = d.db.prepare(`SELECT * FROM deployments WHERE node_id = ? AND status IN (${IN_FLIGHT_SQL}) ORDER BY id`).all(node.id) as DeploymentRow[];
-      if (!rows.length) {
-        out.idle.push(node.name);
-        continue;
-      }
-      for (const r of rows) {
-        d.db.prepare("UPDATE deployments SET status = 'cancelled', ended_at = ? WHERE id = ?").run(t, r.id);
-        d.audit(actor, 'deploy.cancel', node.name, { deployment: r.id, was: r.status, stage: r.stage ?? undefined });
-        out.cancelled.push(deploymentInfo(getDeploymentRow(d, r.id)));
-      }
-      d.db.prepare("UPDATE nodes SET boot_action = 'local', updated_at = ? WHERE id = ?").run(t, node.id);
-    }
-  });
-  return out;
-}
-
-export const DEFAULT_LOST_AFTER_MS = 5 * 60_000;
-
-/**
- * Mark running deployments `lost` when nothing came from their installer (no event, no
- * heartbeat, no config fetch) for `lostAfterMs`. The server runs this on a timer, so the status
- * is in the database and `ferry history` (another process, which cannot know the server's
- * setting), the API and monitors all read the same thing. Lost is not ended: the token stays
- * valid, and the next call from that installer makes the deployment `running` again.
- */
-export function markLost(d: DataDir, lostAfterMs: number, actor = 'server'): DeploymentInfo[] {
-  const cutoff = new Date(Date.now() - lostAfterMs).toISOString();
-  const lastContact = `COALESCE((SELECT received_at FROM deployment_events e WHERE e.deployment_id = deployments.id ORDER BY e.id DESC LIMIT 1), started_at, created_at)`;
-  const out: DeploymentInfo[] = [];
-  d.write(() => {
-    const rows = d.db.prepare(`SELECT id, node_name, ${lastContact} AS last FROM deployments WHERE status = 'running' AND ${lastContact} < ?`).all(cutoff) as { id: number; node_name: string; last: string }[];
-    for (const r of rows) {
-      d.db.prepare("UPDATE deployments SET status = 'lost' WHERE id = ? AND status = 'running'").run(r.id);
-      d.audit(actor, 'deploy.lost', r.node_name, { deployment: r.id, lastContact: r.last, lostAfterSeconds: lostAfterMs / 1000 });
-      out.push(deploymentInfo(getDeploymentRow(d, r.id)));
-    }
-  });
-  return out;
-}
-
 /** The deployment a node boots into now, if any. */
 export function activeDeploymentForNode(d: DataDir, nodeId: number): DeploymentRow | undefined {
   const r = d.db.prepare(`SELECT * FROM deployments WHERE node_id = ? AND status IN (${IN_FLIGHT_SQL}) ORDER BY id DESC LIMIT 1`).get(nodeId) as DeploymentRow | undefined;
@@ -592,4 +364,3 @@ export function parseTtl(s: string): number {
 }
 
 export const MAX_TTL_MS = 365 * 86400_000;
-

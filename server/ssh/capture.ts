@@ -1,7 +1,7 @@
 /**
  * `ferry image capture`: a machine's tree, read by the machine's own GNU tar and streamed over
  * the SSH channel into a new image version through the import path of `image import --tar`
- * (server/store/images.ts importImage: the same tar inspection, zstd, blob store, manifest).
+ * (server/store/image-import.ts importImage: the same tar inspection, zstd, blob store, manifest).
  *
  * The remote tar keeps what an image needs: numeric owners, every extended attribute
  * (`--xattrs --xattrs-include=*`: file capabilities, SELinux labels and ACLs, which Linux keeps as
@@ -14,7 +14,8 @@ import type { Duplex } from 'node:stream';
 import type { ClientChannel } from 'ssh2';
 import { FerryError } from '../../common/errors.js';
 import type { DataDir } from '../context.js';
-import { importImage, type ImageInfo } from '../store/images.js';
+import { importImage } from '../store/image-import.js';
+import { type ImageInfo } from '../store/images.js';
 import type { Compression } from '../store/layers.js';
 import { channelError, connect } from './connect.js';
 import { ferryKey, readIdentity } from './keys.js';

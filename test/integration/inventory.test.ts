@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { ADMIN_ROUTES, INSTALL_ROUTES, type ArmResponse } from '../../common/protocol.js';
 import { addNode, getNode, selectNodes } from '../../server/db/inventory.js';
 import { listAudit } from '../../server/db/audit.js';
-import { importImage } from '../../server/store/images.js';
+import { importImage } from '../../server/store/image-import.js';
 import { ServerClient } from '../../installer/client.js';
 import { buildInventory } from '../../installer/inventory/parse.js';
 import { collectInventory } from '../../installer/inventory/collect.js';

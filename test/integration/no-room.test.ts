@@ -12,7 +12,9 @@ import { run } from '../../common/run.js';
 import { runInstall } from '../../installer/install.js';
 import { explainNoSpace } from '../../installer/room.js';
 import { DataDir } from '../../server/context.js';
-import { importImage, listImages, verifyImages } from '../../server/store/images.js';
+import { importImage } from '../../server/store/image-import.js';
+import { listImages } from '../../server/store/images.js';
+import { verifyImages } from '../../server/store/image-gc.js';
 import { FerryServer } from './helpers/ferry-server.js';
 
 let work: string;

@@ -5,7 +5,8 @@ import { macFromBootif, parseCmdline, pickMac } from '../../installer/identify.j
 import { backoffDelay, isRetriableNetworkError } from '../../installer/retry.js';
 import { disksInUse, errorEvent } from '../../installer/install.js';
 import { FerryError } from '../../common/errors.js';
-import { TarParser, parsePax } from '../../layers/tar.js';
+import { TarParser } from '../../layers/tar.js';
+import { parsePax } from '../../layers/tar-header.js';
 
 const has = (...paths: string[]): TargetView => ({ readText: () => undefined, exists: (p) => paths.includes(p), list: () => [] });
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { paxTime } from '../../layers/tar.js';
+import { paxTime } from '../../layers/tar-header.js';
 
 describe('pax times for utimes', () => {
   it('lands in the middle of the intended microsecond, so truncation keeps it exactly', () => {

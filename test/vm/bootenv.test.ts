@@ -12,7 +12,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { run } from '../../common/run.js';
 import { waitFor } from '../../common/wait.js';
 import { kernelCommandLine } from '../../server/boot/ipxe.js';
-import { cancelDeployments } from '../../server/db/deployments.js';
+import { cancelDeployments } from '../../server/db/deployment-lifecycle.js';
 import { SHELL_READY } from '../../initrd/build.js';
 import { FerryServer } from '../integration/helpers/ferry-server.js';
 import { busyboxImage } from '../integration/helpers/images.js';

@@ -26,7 +26,8 @@ import { spawnTool, type Spawned } from '../../common/run.js';
 import { renderIpxeChain } from '../../server/boot/ipxe.js';
 import { createNetwork, type Network } from '../harness/netns.js';
 import { DataDir } from '../../server/context.js';
-import { deploymentEvents, deploymentInfo, getDeploymentRow, listDeployments, type DeploymentInfo } from '../../server/db/deployments.js';
+import { deploymentInfo, getDeploymentRow, listDeployments, type DeploymentInfo } from '../../server/db/deployments.js';
+import { deploymentEvents } from '../../server/db/deployment-events.js';
 import { startServer, type RunningServer } from '../../server/index.js';
 import type { Guest } from './harness.js';
 

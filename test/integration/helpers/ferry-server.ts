@@ -4,9 +4,11 @@ import type { CustomizationItem } from '../../../common/protocol.js';
 import { startServer, type RunningServer } from '../../../server/index.js';
 import type { DataDir } from '../../../server/context.js';
 import { harness, LAYOUT, type Harness } from '../server/helpers.js';
-import { importImage, commitImage } from '../../../server/store/images.js';
+import { importImage } from '../../../server/store/image-import.js';
+import { commitImage } from '../../../server/store/image-export.js';
 import { addNode } from '../../../server/db/inventory.js';
-import { armDeployment, getDeploymentRow, deploymentEvents } from '../../../server/db/deployments.js';
+import { armDeployment, getDeploymentRow } from '../../../server/db/deployments.js';
+import { deploymentEvents } from '../../../server/db/deployment-events.js';
 
 /** A layout of one GPT disk with one ext4 root partition. */
 export const DIR_LAYOUT = LAYOUT;

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
 import { ADMIN_ROUTES, INSTALL_ROUTES } from '../../../common/protocol.js';
-import { importImage } from '../../../server/store/images.js';
+import { importImage } from '../../../server/store/image-import.js';
 import { call, harness, LAYOUT, smallTree, type Harness } from './helpers.js';
 
 describe('admin HTTP API: what the CLI does', () => {

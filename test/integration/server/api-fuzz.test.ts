@@ -19,7 +19,7 @@ import { boundedMap } from '../../../common/bounded.js';
 import { INSTALL_ROUTES } from '../../../common/protocol.js';
 import { armDeployment } from '../../../server/db/deployments.js';
 import { addNode } from '../../../server/db/inventory.js';
-import { importImage } from '../../../server/store/images.js';
+import { importImage } from '../../../server/store/image-import.js';
 import { call, harness, LAYOUT, smallTree, type Harness } from './helpers.js';
 
 const SEED = Number(process.env.FERRY_FUZZ_SEED ?? (Date.now() % 2 ** 31));

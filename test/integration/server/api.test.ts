@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { request } from 'undici';
 import { ADMIN_ROUTES, INSTALL_ROUTES, blobPath, type ArmResponse, type InstallConfig } from '../../../common/protocol.js';
 import { addNode, getNode } from '../../../server/db/inventory.js';
-import { importImage } from '../../../server/store/images.js';
+import { importImage } from '../../../server/store/image-import.js';
 import { SseParser } from '../../../cli/monitor.js';
 import { MonitorState } from '../../../server/monitor.js';
 import { call, harness, LAYOUT, smallTree, tempDir, type Harness } from './helpers.js';

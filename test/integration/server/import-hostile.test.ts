@@ -11,8 +11,9 @@ import { gzipSync } from 'node:zlib';
 import { spawnSync } from 'node:child_process';
 import { run } from '../../../common/run.js';
 import { DataDir } from '../../../server/context.js';
-import { importImage, listImages } from '../../../server/store/images.js';
-import { MAX_META } from '../../../layers/tar.js';
+import { importImage } from '../../../server/store/image-import.js';
+import { listImages } from '../../../server/store/images.js';
+import { MAX_META } from '../../../layers/tar-header.js';
 import { tempDir } from './helpers.js';
 
 const FERRY = join(__dirname, '..', '..', '..', 'bin', 'ferry');

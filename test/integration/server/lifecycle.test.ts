@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
 import { ADMIN_ROUTES, INSTALL_ROUTES, blobPath, type ArmResponse, type InstallConfig } from '../../../common/protocol.js';
 import { addNode } from '../../../server/db/inventory.js';
-import { importImage } from '../../../server/store/images.js';
+import { importImage } from '../../../server/store/image-import.js';
 import { ServerClient } from '../../../installer/client.js';
 import { run } from '../../../common/run.js';
 import { listAudit } from '../../../server/db/audit.js';

@@ -10,7 +10,7 @@ import { waitFor } from '../../../common/wait.js';
 import { startServer } from '../../../server/index.js';
 import { armDeployment } from '../../../server/db/deployments.js';
 import { addNode } from '../../../server/db/inventory.js';
-import { importImage } from '../../../server/store/images.js';
+import { importImage } from '../../../server/store/image-import.js';
 import { harness, LAYOUT, smallTree, type Harness } from './helpers.js';
 
 const FERRY = join(import.meta.dirname, '..', '..', '..', 'bin', 'ferry');

@@ -7,9 +7,10 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { run } from '../../../common/run.js';
 import { INSTALL_ROUTES } from '../../../common/protocol.js';
-import { armDeployment, cancelDeployments } from '../../../server/db/deployments.js';
+import { armDeployment } from '../../../server/db/deployments.js';
+import { cancelDeployments } from '../../../server/db/deployment-lifecycle.js';
 import { addNode } from '../../../server/db/inventory.js';
-import { importImage } from '../../../server/store/images.js';
+import { importImage } from '../../../server/store/image-import.js';
 import { call, harness, LAYOUT, smallTree, type Harness } from './helpers.js';
 
 const FERRY = join(import.meta.dirname, '..', '..', '..', 'bin', 'ferry');

@@ -7,9 +7,11 @@ import { Readable } from 'node:stream';
 import { connect, type Socket } from 'node:net';
 import { request } from 'undici';
 import { ADMIN_ROUTES, INSTALL_ROUTES, blobPath, type LayerRef } from '../../../common/protocol.js';
-import { armDeployment, deploymentEvents, getDeploymentRow, recordEvents } from '../../../server/db/deployments.js';
+import { armDeployment, getDeploymentRow } from '../../../server/db/deployments.js';
+import { deploymentEvents, recordEvents } from '../../../server/db/deployment-events.js';
 import { addNode } from '../../../server/db/inventory.js';
-import { imageInfo, getImage, importImage } from '../../../server/store/images.js';
+import { imageInfo, getImage } from '../../../server/store/images.js';
+import { importImage } from '../../../server/store/image-import.js';
 import { call, harness, LAYOUT, type Harness } from './helpers.js';
 
 /** A raw GET with the path exactly as written (no URL normalisation of "..", "%2e"). */

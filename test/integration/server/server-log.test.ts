@@ -14,7 +14,7 @@ import { DataDir } from '../../../server/context.js';
 import { armDeployment } from '../../../server/db/deployments.js';
 import { addNode } from '../../../server/db/inventory.js';
 import { startServer, type RunningServer } from '../../../server/index.js';
-import { importImage } from '../../../server/store/images.js';
+import { importImage } from '../../../server/store/image-import.js';
 import { call, LAYOUT, smallTree, tempDir } from './helpers.js';
 
 const MAC = '52:54:00:10:17:01';

@@ -11,7 +11,9 @@ import { randomBytes } from 'node:crypto';
 import { run } from '../../../common/run.js';
 import { waitFor } from '../../../common/wait.js';
 import { DataDir } from '../../../server/context.js';
-import { garbageCollect, getImage, importImage, imageInfo, verifyImages } from '../../../server/store/images.js';
+import { garbageCollect, verifyImages } from '../../../server/store/image-gc.js';
+import { getImage, imageInfo } from '../../../server/store/images.js';
+import { importImage } from '../../../server/store/image-import.js';
 import { tempDir } from './helpers.js';
 
 const FERRY = join(import.meta.dirname, '..', '..', '..', 'bin', 'ferry');

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { encodeData, encodeError, encodeOack, negotiate, parseRequest, resolveRequestPath, toNetascii } from '../../../server/boot/tftp.js';
+import { encodeData, encodeError, encodeOack, negotiate, parseRequest, resolveRequestPath, toNetascii } from '../../../server/boot/tftp-codec.js';
 
 const rrq = (...parts: string[]) => Buffer.concat([Buffer.from([0, 1]), Buffer.from(parts.map((p) => p + '\0').join(''), 'latin1')]);
 
@@ -73,7 +73,7 @@ describe('TFTP hardening (pure)', () => {
     expect(negotiate({ timeout: '256' }, 1, { timeoutMs: 2000, maxTimeoutS: 300 }).oack).toEqual({});
   });
   it('converts netascii block by block exactly as the whole-buffer conversion', async () => {
-    const { NetasciiReader, netasciiLength } = await import('../../../server/boot/tftp.js');
+    const { NetasciiReader, netasciiLength } = await import('../../../server/boot/tftp-codec.js');
     // Hostile: all line ends (every byte doubles), CR at block edges, random bytes.
     const inputs = [Buffer.alloc(5000, 0x0a), Buffer.alloc(5000, 0x0d), Buffer.from('a\r\n\r\rb\n'.repeat(700)), Buffer.from(Array.from({ length: 9000 }, (_, i) => (i * 7919) % 256))];
     for (const input of inputs) {

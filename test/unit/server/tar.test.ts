@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { paxRecord, planEntry, tarName, ustarHeader } from '../../../layers/writer.js';
-import { diffLayerEntries } from '../../../server/store/images.js';
+import { diffLayerEntries } from '../../../server/store/image-export.js';
 import { comparePaths, devMajor, devMinor, parseGetfattr, unescapeGetfattr, type TreeEntry } from '../../../layers/tree.js';
 
 const GOLDEN = join(import.meta.dirname, '..', '..', 'fixtures', 'server', 'tar-headers.golden.txt');
