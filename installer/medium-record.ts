@@ -90,7 +90,8 @@ WantedBy=multi-user.target
 /** Write the record (and, with a server and token, the first-boot report) into the installed system. */
 export function writeOfflineRecord(t: TargetRoot, m: MediumManifest, events: ProgressEvent[], startedAt: string): { record: string; report: boolean } {
   const rec = installRecord(m, events, startedAt);
-  const record = t.writeFile(RECORD_FILE, JSON.stringify(rec, null, 2) + '\n', { mode: 0o644 });
+  // 0600: the inputs may hold what only root should read.
+  const record = t.writeFile(RECORD_FILE, JSON.stringify(rec, null, 2) + '\n', { mode: 0o600 });
   if (!m.server || !m.token) return { record, report: false };
   t.writeFile(REPORT_HEADER_FILE, `Authorization: Bearer ${m.token}\n`, { mode: 0o600 });
   t.writeFile(REPORT_URL_FILE, m.server.replace(/\/+$/, '') + '\n', { mode: 0o600 });

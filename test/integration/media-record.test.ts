@@ -65,6 +65,7 @@ describe('offline install records', () => {
     const starts = rec.events.filter((e) => e.state === 'start').map((e) => e.phase);
     expect(starts).toEqual(expect.arrayContaining(['config', 'disks', 'layers', 'customize', 'finish']));
     expect(fs.statSync(path.join(dst, REPORT_HEADER_FILE)).mode & 0o777).toBe(0o600);
+    expect(fs.statSync(path.join(dst, RECORD_FILE)).mode & 0o777).toBe(0o600);
     expect(fs.readFileSync(path.join(dst, REPORT_UNIT), 'utf8')).toContain(`ExecStart=/${REPORT_SCRIPT}`);
     expect(fs.readlinkSync(path.join(dst, REPORT_UNIT_LINK))).toBe('../ferry-report-install.service');
     // Nothing reached the server during the install.
