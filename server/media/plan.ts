@@ -103,6 +103,9 @@ export function mediumPart(m: MediumManifest): Buffer {
   return b;
 }
 
+/** GRUB's modules in the medium's EFI binary: find the ISO by label, read its grub.cfg, boot Linux. */
+export const GRUB_EFI_MODULES = ['part_gpt', 'part_msdos', 'iso9660', 'search', 'search_label', 'configfile', 'normal', 'linux', 'efi_gop', 'echo', 'test'];
+
 /** ISO 9660 volume ids are at most 32 characters; keep to what every loader's `search` matches. */
 export const LABEL_RE = /^[A-Z0-9_-]{1,32}$/;
 
@@ -161,11 +164,12 @@ export function planMedium(i: MediumInput): MediumPlan {
   const st = (p: string) => `${i.stage}/${p}`;
   const efiBinary = st('BOOTX64.EFI');
   const efiImage = st('efi.img');
+  // grub-mkimage with exactly the modules the loader uses (their dependencies come from
+  // moddep.lst), the early config embedded: 0.5 MB in milliseconds, where grub-mkstandalone
+  // packs every module into a memdisk (3.4 MB, about 2 s, most of a small medium's build).
   const grubArgv = [
-    'grub-mkstandalone', '-O', 'x86_64-efi', '-d', L.grubEfiDir, '-o', efiBinary,
-    '--modules=part_gpt part_msdos iso9660 search search_label linux normal configfile',
-    '--locales=', '--fonts=', '--themes=',
-    `boot/grub/grub.cfg=${st('efi-early.cfg')}`,
+    'grub-mkimage', '-O', 'x86_64-efi', '-d', L.grubEfiDir, '-o', efiBinary, '-p', '/boot/grub', '-c', st('efi-early.cfg'),
+    ...GRUB_EFI_MODULES,
   ];
   const graft = (isoPath: string, host: string) => `${isoPath}=${host}`;
   const xorrisoArgv = [

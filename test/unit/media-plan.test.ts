@@ -58,6 +58,13 @@ describe('planMedium', () => {
     expect(defaultLabel({ name: 'web.server', version: 12 })).toBe('FERRY-WEB_SERVER-12');
   });
 
+  it('makes GRUB\'s EFI binary of only the modules it needs, with the early config embedded', () => {
+    const g = planMedium(input()).grubArgv;
+    expect(g.slice(0, 3)).toEqual(['grub-mkimage', '-O', 'x86_64-efi']);
+    expect(g[g.indexOf('-c') + 1]).toBe('/st/efi-early.cfg');
+    expect(g).toEqual(expect.arrayContaining(['iso9660', 'search_label', 'configfile', 'normal', 'linux']));
+  });
+
   it('sizes the FAT image for the EFI binary plus room', () => {
     const e = efiImageArgv('/st/efi.img', 3_399_680);
     expect(e.sizeBytes).toBeGreaterThan(3_399_680);
