@@ -47,9 +47,10 @@ export async function run(argv: string[]): Promise<number> {
       }
       return 0;
     }
-    if (positionals[0]) getNodeRow(d, positionals[0]);
     if (values.limit && !/^[0-9]+$/.test(values.limit)) throw usageError(`--limit "${values.limit}" is not a number`, USAGE);
     const list = listDeployments(d, { node: positionals[0], limit: values.limit ? Number(values.limit) : 100 });
+    // A machine installed from a restore medium has records without being a node: only a name with neither is unknown.
+    if (positionals[0] && list.length === 0) getNodeRow(d, positionals[0]);
     if (values.json) printJson(list);
     else
       printTable(

@@ -86,6 +86,8 @@ describe('offline install records', () => {
     for (const p of ['config', 'disks', 'layers', 'customize']) expect(phases).toContain(p);
     const h = await run(['node', FERRY, 'history', '--data', s.dataDir], { timeoutMs: 60_000 });
     expect(h.stdout).toMatch(/offline1\s+mini@1\s+medium\s+success/);
+    // offline1 is no node of the inventory, and still has its history.
+    expect((await run(['node', FERRY, 'history', 'offline1', '--data', s.dataDir], { timeoutMs: 60_000 })).stdout).toMatch(/offline1\s+mini@1\s+medium\s+success/);
     // Posted again (a lost answer): stored once.
     const again = await call(s.url, 'POST', '/api/v1/media/record', { token: m.token, body: JSON.parse(recText) });
     expect(again.status).toBe(200);
