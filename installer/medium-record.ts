@@ -45,24 +45,45 @@ export function installRecord(m: MediumManifest, events: ProgressEvent[], starte
 
 /** The first-boot report: POST the record with the medium's token; on success remove the unit, the script and the token. */
 export function reportScript(): string {
-  return `#!/bin/sh
+  return `#!/bin/bash
 # Ferry: post this machine's offline install record (installed from a restore medium) to the
 # server named at medium build, once. Run by ferry-report-install.service at boot until it
-# succeeds; FERRY_ROOT runs it against an installed tree from outside.
+# succeeds; FERRY_ROOT runs it against an installed tree from outside. curl or wget when the
+# image has one; else, for an http:// server, bash's own /dev/tcp (FERRY_REPORT_CLIENT=bash
+# chooses it).
 set -u
 root=\${FERRY_ROOT:-}
 rec="$root/${RECORD_FILE}"
 hdr="$root/${REPORT_HEADER_FILE}"
 url="$(cat "$root/${REPORT_URL_FILE}")${MEDIA_RECORD_ROUTE}"
-if command -v curl >/dev/null 2>&1; then
-  # -H @file: the token never appears on a command line.
-  curl -fsS --max-time 60 -H @"$hdr" -H 'content-type: application/json' --data-binary @"$rec" -o /dev/null "$url" || exit 1
-elif command -v wget >/dev/null 2>&1; then
-  wget -q -T 60 --header="$(cat "$hdr")" --header='content-type: application/json' --post-file="$rec" -O /dev/null "$url" || exit 1
-else
-  echo "ferry-report-install: neither curl nor wget is installed; cannot report to $url" >&2
-  exit 1
+client=\${FERRY_REPORT_CLIENT:-}
+if [ -z "$client" ]; then
+  if command -v curl >/dev/null 2>&1; then client=curl
+  elif command -v wget >/dev/null 2>&1; then client=wget
+  else client=bash
+  fi
 fi
+post_bash() {
+  case "$url" in http://*) ;; *) echo "ferry-report-install: no curl or wget for $url" >&2; return 1 ;; esac
+  local rest=\${url#http://} hostport path host port status
+  hostport=\${rest%%/*}
+  path=/\${rest#*/}
+  host=\${hostport%:*}
+  port=\${hostport##*:}
+  [ "$port" = "$hostport" ] && port=80
+  exec 3<>"/dev/tcp/$host/$port" || return 1
+  printf 'POST %s HTTP/1.1\\r\\nHost: %s\\r\\n%s\\r\\nContent-Type: application/json\\r\\nContent-Length: %s\\r\\nConnection: close\\r\\n\\r\\n' "$path" "$hostport" "$(cat "$hdr")" "$(wc -c < "$rec")" >&3
+  cat "$rec" >&3
+  IFS= read -r -t 60 status <&3 || status=
+  exec 3<&-
+  case "$status" in "HTTP/1."?" 200 "*) return 0 ;; *) echo "ferry-report-install: $url answered: \${status%$'\\r'}" >&2; return 1 ;; esac
+}
+case "$client" in
+  # -H @file: the token never appears on a command line.
+  curl) curl -fsS --max-time 60 -H @"$hdr" -H 'content-type: application/json' --data-binary @"$rec" -o /dev/null "$url" || exit 1 ;;
+  wget) wget -q -T 60 --header="$(cat "$hdr")" --header='content-type: application/json' --post-file="$rec" -O /dev/null "$url" || exit 1 ;;
+  *) post_bash || exit 1 ;;
+esac
 echo "ferry-report-install: the install record was posted to $url"
 rm -f "$root/${REPORT_UNIT_LINK}" "$root/${REPORT_UNIT}" "$hdr" "$root/${REPORT_URL_FILE}" "$root/${REPORT_SCRIPT}"
 `;

@@ -13,6 +13,8 @@ import { RECORD_FILE, REPORT_HEADER_FILE, REPORT_SCRIPT, REPORT_UNIT, REPORT_UNI
 import { run } from '../../common/run.js';
 import { deploymentEvents, listDeployments } from '../../server/db/deployments.js';
 import { buildMedium } from '../../server/media/build.js';
+import { writeOfflineRecord } from '../../installer/medium-record.js';
+import { TargetRoot } from '../../layers/target.js';
 import { busyboxImage } from './helpers/images.js';
 import { FerryServer } from './helpers/ferry-server.js';
 import { call, LAYOUT } from './server/helpers.js';
@@ -74,7 +76,7 @@ describe('offline install records', () => {
 
   it('the first-boot script posts the record; it becomes a deployment record, and the unit, script and token are removed', async () => {
     const recText = fs.readFileSync(path.join(dst, RECORD_FILE), 'utf8');
-    const r = await run(['sh', path.join(dst, REPORT_SCRIPT)], { env: { FERRY_ROOT: dst }, timeoutMs: 60_000 });
+    const r = await run(['bash', path.join(dst, REPORT_SCRIPT)], { env: { FERRY_ROOT: dst }, timeoutMs: 60_000 });
     expect(r.stdout).toContain('the install record was posted');
     for (const f of [REPORT_SCRIPT, REPORT_UNIT, REPORT_HEADER_FILE]) expect(fs.existsSync(path.join(dst, f)), f).toBe(false);
     expect(fs.lstatSync(path.join(dst, REPORT_UNIT_LINK), { throwIfNoEntry: false })).toBeUndefined();
@@ -108,5 +110,24 @@ describe('offline install records', () => {
     const big = { ...fresh, events: [{ phase: 'finish', state: 'info', message: 'x'.repeat(16000) }], inputs: Object.fromEntries(Array.from({ length: 400 }, (_, i) => [`k${i}`, 'y'.repeat(16000)])) };
     expect((await call(s.url, 'POST', '/api/v1/media/record', { token: m.token, body: big })).status).toBe(413);
     expect(listDeployments(s.data)).toHaveLength(1);
+  });
+
+  it('without curl or wget, the script posts over bash\'s /dev/tcp (an http:// server)', async () => {
+    const dst2 = path.join(s.tmp, 'dst2');
+    fs.mkdirSync(dst2);
+    const w = writeOfflineRecord(new TargetRoot(dst2), m, [{ phase: 'finish', state: 'start', ts: new Date().toISOString() }], new Date().toISOString());
+    expect(w.report).toBe(true);
+    const r = await run(['bash', path.join(dst2, REPORT_SCRIPT)], { env: { FERRY_ROOT: dst2, FERRY_REPORT_CLIENT: 'bash' }, timeoutMs: 60_000 });
+    expect(r.stdout).toContain('the install record was posted');
+    expect(fs.existsSync(path.join(dst2, REPORT_HEADER_FILE))).toBe(false);
+    expect(listDeployments(s.data)).toHaveLength(2);
+    // A refusal is a failure the unit retries, and the token stays for the retry.
+    const dst3 = path.join(s.tmp, 'dst3');
+    fs.mkdirSync(dst3);
+    writeOfflineRecord(new TargetRoot(dst3), { ...m, token: 'ferry-medium-' + 'z'.repeat(43) }, [], new Date().toISOString());
+    const bad = await run(['bash', path.join(dst3, REPORT_SCRIPT)], { env: { FERRY_ROOT: dst3, FERRY_REPORT_CLIENT: 'bash' }, timeoutMs: 60_000, okCodes: [1] });
+    expect(bad.stderr).toContain('401');
+    expect(fs.existsSync(path.join(dst3, REPORT_HEADER_FILE))).toBe(true);
+    expect(listDeployments(s.data)).toHaveLength(2);
   });
 });
