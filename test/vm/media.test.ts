@@ -11,7 +11,9 @@
  * as a usb-storage device on an xHCI controller is the byte image `ferry media write` (or `dd`)
  * puts on a stick, so OVMF finds the hybrid ISO's EFI system partition and its removable path
  * EFI/BOOT/BOOTX64.EFI, GRUB finds the ISO by its label, and the boot environment finds it by
- * the same label on /dev/sdX (the usb_storage/uas drivers), never planning onto it.
+ * the same label on /dev/sdX (the usb_storage/uas drivers), never planning onto it. That medium
+ * names the server (--server): the install itself stays offline, and the installed system's
+ * first boot posts its install record, which the server keeps as a deployment record.
  */
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -20,7 +22,7 @@ import { GuestSet } from './harness.js';
 
 const MIN = 60_000;
 // Deadlines under TCG on a busy 2-core machine; a healthy run needs a fraction of each.
-const T = { medium: 4 * MIN, install: 15 * MIN, login: 8 * MIN };
+const T = { medium: 4 * MIN, install: 15 * MIN, login: 8 * MIN, report: 4 * MIN };
 
 describe('restore media', () => {
   const guests = new GuestSet();
@@ -74,7 +76,8 @@ describe('restore media', () => {
   it('UEFI, USB stick, blank NVMe disk: boots the stick, installs offline, boots the installed disk to its login prompt', async () => {
     const t0 = Date.now();
     const stick = join(env.dataDir, 'restore-usb.iso');
-    await env.ferry('media', 'build', '--out', stick, '--image', 'sample', '--layout', join(LAYOUTS, 'uefi-gpt.xml'), '--set', 'hostname=ferry-usb', '--label', 'FERRY-USB-TEST', '--unattended', '--boot-dir', BOOT_DIR);
+    // --server: the installed system's first boot posts the offline install record to it.
+    await env.ferry('media', 'build', '--out', stick, '--image', 'sample', '--layout', join(LAYOUTS, 'uefi-gpt.xml'), '--set', 'hostname=ferry-usb', '--label', 'FERRY-USB-TEST', '--unattended', '--server', env.server.publicUrl, '--boot-dir', BOOT_DIR);
     const g = await guests.start({
       name: 'media-usb',
       firmware: 'uefi',
@@ -95,6 +98,15 @@ describe('restore media', () => {
     await loginAsRoot(g, 'ferry-usb');
     expect((await g.sh('findmnt -n -o SOURCE,FSTYPE /')).trim()).toMatch(/^\/dev\/nvme0n1p\d\s+ext4$/);
     expect((await g.sh('hostname')).trim()).toBe('ferry-usb');
+    // The offline record: posted at first boot (nothing of the install went over the network), then the unit is gone.
+    const deadline = Date.now() + T.report;
+    while (env.deployments('ferry-usb').length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 2000));
+    const recs = env.deployments('ferry-usb');
+    expect(recs, 'the first boot\'s post of the install record (ferry-report-install.service)').toHaveLength(1);
+    expect(recs[0]).toMatchObject({ status: 'success', createdBy: 'medium:FERRY-USB-TEST', image: 'sample@1' });
+    expect([...new Set(env.events(recs[0].id).map((e) => e.phase))]).toEqual(expect.arrayContaining(['config', 'disks', 'layers', 'customize', 'bootloader', 'finish']));
+    ms('install record on the server');
+    expect((await g.sh('test -e /etc/systemd/system/ferry-report-install.service && echo left || echo gone')).trim()).toBe('gone');
     process.stderr.write(`[vm media] usb total ${((Date.now() - t0) / 1000).toFixed(0)} s\n`);
   });
 });
