@@ -36,7 +36,7 @@ export async function run(argv: string[]): Promise<number> {
         process.stdout.write(printableLines(
           `record ${info.id}: ${info.node} ${info.image} ${info.status}${info.redeployOf ? ` (a redeploy of record ${info.redeployOf})` : ''}\n` +
             `image digest: ${info.imageDigest}\nlayout: ${info.layoutDigest}\ninputs: ${inputs || '(none)'}\n` +
-            `transport: ${transportText(info.transport)}${info.batch ? ` (batch ${info.batch})` : ''}\n` +
+            `transport: ${info.createdBy.startsWith('medium:') ? `the restore medium ${info.createdBy.slice(7)} (an offline install, reported at first boot)` : transportText(info.transport)}${info.batch ? ` (batch ${info.batch})` : ''}\n` +
             `created: ${info.createdAt} by ${info.createdBy}\n` +
             (info.startedAt ? `started: ${info.startedAt}\n` : '') +
             (info.endedAt ? `ended: ${info.endedAt}${took}\n` : ''),
@@ -48,13 +48,14 @@ export async function run(argv: string[]): Promise<number> {
       }
       return 0;
     }
-    if (positionals[0]) getNodeRow(d, positionals[0]);
     if (values.limit && !/^[0-9]+$/.test(values.limit)) throw usageError(`--limit "${values.limit}" is not a number`, USAGE);
     const list = listDeployments(d, { node: positionals[0], limit: values.limit ? Number(values.limit) : 100 });
+    // A machine installed from a restore medium has records without being a node: only a name with neither is unknown.
+    if (positionals[0] && list.length === 0) getNodeRow(d, positionals[0]);
     if (values.json) printJson(list);
     else
       printTable(
-        list.map((x) => ({ record: x.id, node: x.node, image: x.image, transport: x.transport.kind, status: x.status, stage: x.stage, created: x.createdAt.slice(0, 19), ended: x.endedAt?.slice(0, 19), redeploy: x.redeployOf, error: x.error?.code })),
+        list.map((x) => ({ record: x.id, node: x.node, image: x.image, transport: x.createdBy.startsWith('medium:') ? 'medium' : x.transport.kind, status: x.status, stage: x.stage, created: x.createdAt.slice(0, 19), ended: x.endedAt?.slice(0, 19), redeploy: x.redeployOf, error: x.error?.code })),
         ['record', 'node', 'image', 'transport', 'status', 'stage', 'created', 'ended', 'redeploy', 'error'],
       );
     return 0;

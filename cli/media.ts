@@ -1,4 +1,4 @@
-/** `ferry media …`: restore media (a hybrid ISO that boots as a CD or a stick): build, write. */
+/** `ferry media …`: restore media (a hybrid ISO that boots as a CD or a stick): build, write, customize. */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,10 +9,12 @@ import { writeImageToDisk } from '../installer/disk/write-image.js';
 import { DataDir } from '../server/context.js';
 import { parsePairs } from '../server/db/inventory.js';
 import { buildMedium, type MediaBuildOptions, type MediaBuildResult } from '../server/media/build.js';
+import { customizeMedium } from '../server/media/customize.js';
 
-const SOURCE = '(--node NAME | --image REF --layout FILE [--set KEY=VALUE]...) [--unattended] [--label L] [--server URL] [--boot-dir DIR]';
+const SOURCE = '(--node NAME | --image REF --layout FILE [--set KEY=VALUE]...) [--unattended] [--label L] [--server URL] [--drivers virtual|generic] [--boot-dir DIR]';
 const USAGE = `ferry media build --out FILE.iso ${SOURCE}
 ferry media write --disk DEV --yes (--iso FILE.iso | ${SOURCE})
+ferry media customize FILE.iso (--node NAME | [--set KEY=VALUE]... [--layout FILE] [--server URL])
 (every command takes --data DIR; --boot-dir defaults to DATA/boot, where vmlinuz and initrd.img are)`;
 
 function readLayout(file: string | undefined): string | undefined {
@@ -35,6 +37,7 @@ function buildOptions(v: Record<string, any>, out: string): MediaBuildOptions {
     unattended: !!v.unattended,
     label: v.label,
     server: v.server,
+    drivers: v.drivers,
     bootDir: v['boot-dir'] ?? join(dataDir(v), 'boot'),
   };
 }
@@ -56,6 +59,7 @@ export async function run(argv: string[]): Promise<number> {
       label: { type: 'string' },
       server: { type: 'string' },
       'boot-dir': { type: 'string' },
+      drivers: { type: 'string' },
       disk: { type: 'string' },
       iso: { type: 'string' },
       yes: { type: 'boolean' },
@@ -64,7 +68,7 @@ export async function run(argv: string[]): Promise<number> {
   );
   if (typeof parsed === 'number') return parsed;
   const { sub, values: v, positionals } = parsed;
-  if (positionals.length) throw usageError(`ferry media ${sub} takes no positional arguments`, USAGE);
+  if (positionals.length && sub !== 'customize') throw usageError(`ferry media ${sub} takes no positional arguments`, USAGE);
   switch (sub) {
     case 'build': {
       if (!v.out) throw usageError('--out FILE.iso is required', USAGE);
@@ -102,6 +106,21 @@ export async function run(argv: string[]): Promise<number> {
         else process.stderr.write(`ferry: wrote ${formatBytes(w.bytes)} onto ${w.disk} in ${w.seconds.toFixed(1)} s\n`);
       } finally {
         if (tmp) rmSync(tmp, { recursive: true, force: true });
+      }
+      return 0;
+    }
+    case 'customize': {
+      if (positionals.length !== 1) throw usageError('ferry media customize takes one FILE.iso', USAGE);
+      for (const o of ['out', 'image', 'label', 'unattended', 'disk', 'iso', 'drivers', 'boot-dir']) {
+        if (v[o] !== undefined) throw usageError(`--${o} is fixed when the medium is built; customize changes only the node's part (--node, --set, --layout, --server)`, USAGE);
+      }
+      const d = v.node || v.server ? new DataDir(dataDir(v)) : undefined;
+      try {
+        const r = await customizeMedium(d, { iso: positionals[0], node: v.node, set: v.set ? parsePairs(v.set, '--set') : undefined, layoutXml: readLayout(v.layout), layoutSource: v.layout, server: v.server });
+        if (v.json) printJson(r);
+        else process.stderr.write(`ferry: medium ${r.iso} now installs ${r.image} for ${r.node} (rewrote ${formatBytes(r.bytes)} in place in ${r.seconds.toFixed(2)} s)\n`);
+      } finally {
+        d?.close();
       }
       return 0;
     }

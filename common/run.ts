@@ -81,7 +81,7 @@ export const TOOLS: Readonly<Record<string, Tool>> = {
   'apt-get': { package: 'apt', by: B }, 'apt-cache': { package: 'apt', by: B }, 'dpkg-deb': { package: 'dpkg', by: B },
   depmod: { package: 'kmod', by: B }, busybox: { package: 'busybox-static', by: B },
   // restore media (server/media): the ISO, GRUB's EFI binary, the FAT EFI image without root or vfat
-  xorriso: { package: 'xorriso', by: S }, 'grub-mkstandalone': { package: 'grub-common', by: S },
+  xorriso: { package: 'xorriso', by: S }, 'grub-mkimage': { package: 'grub-common', by: S },
   mformat: { package: 'mtools', by: S }, mmd: { package: 'mtools', by: S }, mcopy: { package: 'mtools', by: S },
   // tests and scripts
   // SSH (issue 15): host keys and sshd of the tests' namespace nodes, ssh in the capture benchmark

@@ -8,6 +8,7 @@ import { FerryError, toFerryError } from '../common/errors.js';
 import { log } from '../common/log.js';
 import { formatEvent, throttled, type ProgressEvent, type ProgressSink } from '../common/progress.js';
 import type { FinishAction, InstallResult } from '../common/protocol.js';
+import { RECORD_MAX_EVENTS } from '../common/medium.js';
 import { EventSender, ServerClient } from './client.js';
 import { bootloader } from './stages/bootloader.js';
 import { config } from './stages/config.js';
@@ -53,13 +54,24 @@ export async function runInstall(opts: InstallOptions): Promise<InstallOutcome> 
   const sender = opts.medium ? undefined : new EventSender(client, { heartbeatMs: opts.heartbeatMs });
   const say = opts.console ?? ((l: string) => process.stderr.write(l + '\n'));
   const toConsole = throttled((e) => say(formatEvent(e)), 2000);
+  // A medium install keeps its events for the record written into the installed system (bounded:
+  // progress events beyond twice the record's room are dropped, oldest first).
+  const recorded: ProgressEvent[] | undefined = opts.medium ? [] : undefined;
   const emit: ProgressSink = (e) => {
     const ev = e.ts ? e : { ...e, ts: new Date().toISOString() };
     sender?.push(ev);
+    if (recorded && ev.state !== 'heartbeat') {
+      recorded.push(ev);
+      if (recorded.length > 4 * RECORD_MAX_EVENTS) {
+        const i = recorded.findIndex((x) => x.state === 'progress');
+        if (i >= 0) recorded.splice(i, 1);
+        else recorded.shift();
+      }
+    }
     opts.onEvent?.(ev);
     if (e.state !== 'heartbeat') toConsole(ev);
   };
-  const ctx: InstallContext = { opts, client, emit: throttled(emit, 1000), doing: 'starting', mounted: false, finish: opts.finish ?? 'reboot', warnings: [] };
+  const ctx: InstallContext = { opts, client, emit: throttled(emit, 1000), doing: 'starting', mounted: false, finish: opts.finish ?? 'reboot', warnings: [], recorded, startedAt: new Date().toISOString() };
   sender?.start();
   const guard = crashGuard();
   // SIGINT/SIGTERM stop the install where it is: what was mounted is unmounted and the result is

@@ -370,6 +370,31 @@ export const LoginRequestSchema = contract(
   'the login request',
 );
 
+// ------------------------------------------------------------------ media install records
+
+/** An offline install's record, posted at first boot with the medium's token (common/medium.ts InstallRecord). */
+export const InstallRecordSchema = contract(
+  Type.Object(
+    {
+      format: Type.Literal('ferry-install-record/1', { ferryMessage: 'must be "ferry-install-record/1"' }),
+      id: Type.String({ pattern: '^[0-9a-f-]{36}$', ferryMessage: 'must be the record\'s UUID' }),
+      medium: Type.String({ maxLength: 32, ferryMessage: 'must be the medium label' }),
+      node: Name('node'),
+      image: Type.Object({ name: Name('image'), version: Type.Integer({ minimum: 1 }), digest: Type.String({ pattern: '^sha256:[0-9a-f]{64}$' }) }, { ferryMessage: 'must be {name, version, digest}' }),
+      layout: Type.Object({ xml: Type.String({ maxLength: 1 << 20 }), digest: Type.String() }, { ferryMessage: 'must be {xml, digest}' }),
+      inputs: StringMap(),
+      status: Type.Literal('success', { ferryMessage: 'must be "success"' }),
+      startedAt: Type.String({ format: 'date-time', ferryMessage: 'must be an ISO time' }),
+      endedAt: Type.String({ format: 'date-time', ferryMessage: 'must be an ISO time' }),
+      events: Type.Array(ProgressEventSchema, { maxItems: 2000, ferryMessage: 'must be an array of at most 2000 events' }),
+    },
+    { ferryMessage: 'must be an install record (ferry-install-record/1)' },
+  ),
+  'FERRY_E_BAD_REQUEST',
+  'the install record',
+);
+
+export type InstallRecordBody = Static<typeof InstallRecordSchema>;
 export type ProgressEventBody = Static<typeof ProgressEventSchema>;
 export type InstallEventsBody = Static<typeof InstallEventsBodySchema>;
 export type InstallResult = Static<typeof InstallResultSchema>;

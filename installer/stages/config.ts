@@ -13,6 +13,7 @@ export const config: Stage = {
       ctx.doing = `verifying the ${m.image.layers.length} layers on the medium ${ctx.opts.medium}`;
       await verifyMediumLayers(ctx.opts.medium, m, ctx.emit);
       ctx.config = mediumInstallConfig(m);
+      ctx.medium = m;
       ctx.finish = ctx.opts.finish ?? 'reboot';
       ctx.emit({ phase: 'config', state: 'info', message: `medium ${m.label}: node ${m.node.name}, image ${m.image.name}@${m.image.version} (${m.image.layers.length} layers, all verified)` });
       return;

@@ -1,6 +1,8 @@
 /** finish: sync and unmount everything; the runner then reports, and only then reboots. */
 import * as fs from 'node:fs';
+import { RECORD_FILE } from '../../common/medium.js';
 import { run } from '../../common/run.js';
+import { writeOfflineRecord } from '../medium-record.js';
 import { finishSeeding, stopSeeding } from '../transport/index.js';
 import { DEFAULT_SEED_WAIT_S } from '../transport/torrent.js';
 import type { InstallContext, Stage } from './types.js';
@@ -12,6 +14,11 @@ export const finish: Stage = {
     // staging directories go before the target is unmounted.
     ctx.doing = 'seeding the layers until every node of the swarm has them';
     await finishSeeding({ client: ctx.client, seedWaitS: ctx.opts.seedWaitS ?? DEFAULT_SEED_WAIT_S, progress: ctx.emit });
+    if (ctx.medium && ctx.target && ctx.recorded) {
+      ctx.doing = 'writing the offline install record into the installed system';
+      const w = writeOfflineRecord(ctx.target, ctx.medium, ctx.recorded, ctx.startedAt ?? new Date().toISOString());
+      ctx.emit({ phase: 'finish', state: 'info', message: `install record written to /${RECORD_FILE}${w.report ? `; it is posted to ${ctx.medium.server} at first boot (ferry-report-install.service)` : ''}` });
+    }
     ctx.doing = 'unmounting the target';
     await teardown(ctx);
   },

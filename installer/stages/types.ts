@@ -2,6 +2,8 @@
  * The stages' one small interface and the context they share. Each stage is a module in this
  * folder; installer/install.ts runs them in order and reports them.
  */
+import type { MediumManifest } from '../../common/medium.js';
+import type { ProgressEvent } from '../../common/progress.js';
 import type { FinishAction, InstallConfig } from '../../common/protocol.js';
 import type { PHASES, ProgressSink } from '../../common/progress.js';
 import type { ServerClient } from '../client.js';
@@ -78,6 +80,10 @@ export interface InstallContext {
   disk?: DiskModule;
   finish: FinishAction;
   warnings: string[];
+  /** A medium install: its description (config stage) and the events kept for its offline record. */
+  medium?: MediumManifest;
+  recorded?: ProgressEvent[];
+  startedAt?: string;
 }
 
 export interface Stage {

@@ -4,6 +4,7 @@
  *  - `admin`: the admin token only (the admin API, the event stream);
  *  - `deploy`: a deployment's token only (the installer API);
  *  - `blob`: either; a deploy token reads only the blobs of its deployment's image;
+ *  - `medium`: a restore medium's token only (posting that medium's install records);
  *  - `none`: network boot (firmware cannot send a token).
  * A route names its kind in its config (`config: { auth }`); a request that matches no route
  * is held to the kind of its prefix, so an unknown /api URL still needs the admin token.
@@ -16,13 +17,14 @@ import { FerryError } from '../../common/errors.js';
 import { sameSecret } from '../context.js';
 import { deploymentUsesBlob, type DeploymentRow } from '../db/deployments.js';
 import { checkDeployToken } from '../db/deployment-lifecycle.js';
+import { checkMediumToken, isMediumToken, type MediumRow } from '../db/media.js';
 import { bearer, httpError } from './http.js';
 import type { ServerContext } from './route.js';
 import { CSRF_HEADER, sessionCookie, STATE_CHANGING } from '../ui/sessions.js';
 
 /** any: the admin token or a deploy token (a route that answers both, e.g. a multicast session's state). */
-export type AuthKind = 'admin' | 'deploy' | 'blob' | 'any' | 'none';
-export type Auth = { kind: 'admin' } | { kind: 'deploy'; row: DeploymentRow } | { kind: 'none' };
+export type AuthKind = 'admin' | 'deploy' | 'blob' | 'any' | 'medium' | 'none';
+export type Auth = { kind: 'admin' } | { kind: 'deploy'; row: DeploymentRow } | { kind: 'medium'; medium: MediumRow } | { kind: 'none' };
 
 const INSTALL = new Set<string>(Object.values(INSTALL_ROUTES));
 
@@ -71,6 +73,15 @@ export function blobDigest(path: string): string {
 /** Check the request's token against what its route needs; throws the refusal. */
 export function authorize(ctx: ServerContext, req: IncomingMessage, kind: AuthKind, path: string): Auth {
   if (kind === 'none') return { kind: 'none' };
+  if (kind === 'medium') {
+    // A medium's token opens this one route and no other (every other kind refuses it below).
+    const t = bearer(req);
+    if (t === undefined) throw httpError('FERRY_E_TOKEN_MISSING', 'posting an install record needs the medium\'s token (Authorization: Bearer TOKEN)', 'the installed system\'s ferry-report-install sends the token its medium carried');
+    if (!isMediumToken(t)) throw httpError('FERRY_E_FORBIDDEN', 'install records are posted with a medium\'s token only', 'use the token of the medium (ferry media build --server URL mints it)');
+    const c = checkMediumToken(ctx.data, t);
+    if (!c.ok) throw httpError(c.code, c.message, c.hint);
+    return { kind: 'medium', medium: c.medium };
+  }
   if (kind === 'blob') {
     const digest = blobDigest(path);
     const a = authenticate(ctx, req, kind);
@@ -95,6 +106,13 @@ export function grant(req: IncomingMessage, a: Auth): void {
 /** What the token hook granted this request (for fastify routes and plain handlers alike). */
 export function authOf(req: IncomingMessage): Auth {
   return granted.get(req) ?? { kind: 'none' };
+}
+
+/** The medium of a request the hook let in with a medium token. */
+export function mediumOf(req: IncomingMessage): MediumRow {
+  const a = authOf(req);
+  if (a.kind !== 'medium') throw new FerryError('FERRY_E_INTERNAL', 'a medium-token route ran without a medium token');
+  return a.medium;
 }
 
 /** The deployment of a request the hook let in with a deploy token. */

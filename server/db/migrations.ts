@@ -177,4 +177,25 @@ export const MIGRATIONS: string[] = [
   ALTER TABLE deployments ADD COLUMN identity TEXT;
   UPDATE deployments SET identity = lower(hex(randomblob(16))) WHERE identity IS NULL;
   `,
+  // 6: issue 14 (restore media): a medium built with --server gets a token of its own (stored as
+  // its sha256 only) that posts install records and nothing else; each posted record becomes a
+  // deployment record (transport "medium"), once per record id.
+  `
+  CREATE TABLE media (
+    id INTEGER PRIMARY KEY,
+    token_sha256 TEXT NOT NULL UNIQUE,
+    label TEXT NOT NULL,
+    image_digest TEXT NOT NULL,
+    node_name TEXT NOT NULL,
+    server TEXT NOT NULL,
+    created_by TEXT NOT NULL,
+    created_at TEXT NOT NULL
+  );
+  CREATE TABLE media_records (
+    record_id TEXT PRIMARY KEY,
+    medium_id INTEGER NOT NULL REFERENCES media (id) ON DELETE CASCADE,
+    deployment_id INTEGER NOT NULL REFERENCES deployments (id) ON DELETE CASCADE,
+    received_at TEXT NOT NULL
+  );
+  `,
 ];

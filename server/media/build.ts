@@ -15,8 +15,9 @@ import { run } from '../../common/run.js';
 import { armChecks, refuseProblems } from '../../layout/preflight.js';
 import type { DataDir } from '../context.js';
 import { getLayout, getNodeRow } from '../db/inventory.js';
+import { mintMediumToken } from '../db/media.js';
 import { getImage, manifestOf } from '../store/images.js';
-import { defaultLabel, efiCopyArgv, efiImageArgv, planMedium, type MediumInput, type MediumManifest } from './plan.js';
+import { defaultLabel, DRIVER_SETS, efiCopyArgv, efiImageArgv, planMedium, type MediumInput, type MediumManifest } from './plan.js';
 
 export interface MediaSource {
   node?: string;
@@ -34,7 +35,10 @@ export interface MediaBuildOptions extends MediaSource {
   server?: string;
   /** The boot environment: DIR/vmlinuz and DIR/initrd.img (make initrd writes build/boot). */
   bootDir: string;
+  /** The boot environment's driver set: DIR/initrd-SET.img instead of the default initrd.img. */
+  drivers?: string;
 }
+
 
 export interface MediaBuildResult {
   out: string;
@@ -97,11 +101,15 @@ export function resolveMedium(d: DataDir, s: MediaSource): Pick<MediumInput, 'no
 export async function buildMedium(d: DataDir, o: MediaBuildOptions): Promise<MediaBuildResult> {
   const t0 = Date.now();
   const r = resolveMedium(d, o);
+  if (o.drivers !== undefined && !(DRIVER_SETS as readonly string[]).includes(o.drivers)) {
+    throw new FerryError('FERRY_E_USAGE', `--drivers ${o.drivers} is not a driver set: give ${DRIVER_SETS.join(' or ')}`, { details: { drivers: o.drivers }, hint: '--drivers virtual for VMs, --drivers generic for real hardware' });
+  }
   const kernel = join(o.bootDir, 'vmlinuz');
-  const initrd = join(o.bootDir, 'initrd.img');
+  const initrd = join(o.bootDir, o.drivers ? `initrd-${o.drivers}.img` : 'initrd.img');
   for (const f of [kernel, initrd]) {
     if (!existsSync(f)) {
-      throw new FerryError('FERRY_E_MEDIA_BOOTENV_MISSING', `the boot environment file ${f} does not exist`, { details: { path: f, bootDir: o.bootDir }, hint: 'build the boot environment (make initrd, which writes build/boot) and give --boot-dir DIR' });
+      const make = o.drivers ? `make initrd DRIVERS=${o.drivers}` : 'make initrd';
+      throw new FerryError('FERRY_E_MEDIA_BOOTENV_MISSING', `the boot environment file ${f} does not exist`, { details: { path: f, bootDir: o.bootDir, drivers: o.drivers }, hint: `build the boot environment (${make}, which writes build/boot) and give --boot-dir DIR` });
     }
   }
   const out = resolve(o.out);
@@ -109,7 +117,10 @@ export async function buildMedium(d: DataDir, o: MediaBuildOptions): Promise<Med
   const partial = `${out}.partial-${process.pid}`;
   const stage = mkdtempSync(join(tmpdir(), 'ferry-media-'));
   try {
-    const plan = planMedium({ ...r, out: partial, label: o.label ?? defaultLabel(r.image), unattended: o.unattended, server: o.server, kernel: realpathSync(kernel), initrd: realpathSync(initrd), stage });
+    const label = o.label ?? defaultLabel(r.image);
+    // A medium that reports gets a token of its own, for its install records only (server/db/media.ts).
+    const token = o.server ? mintMediumToken(d, { label, imageDigest: r.image.digest, node: r.node.name, server: o.server, actor: 'cli' }) : undefined;
+    const plan = planMedium({ ...r, out: partial, label, unattended: o.unattended, server: o.server, token, kernel: realpathSync(kernel), initrd: realpathSync(initrd), stage });
     // realpath: a symlink (build/boot/initrd.img -> initrd-virtual.img) would go onto the ISO as a Rock Ridge link to nothing.
     for (const [p, content] of Object.entries(plan.files)) {
       mkdirSync(dirname(join(stage, p)), { recursive: true });

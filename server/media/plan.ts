@@ -19,6 +19,12 @@
  * blob store, nothing is unpacked or re-packed. ferry/medium.json says what to install: the node,
  * the image manifest (every layer's digest and size, which the installer checks before the first
  * disk write), the layout and the inputs.
+ *
+ * ferry/medium.json is the medium's only node-specific file (the boot menus name the image, not
+ * the node) and always exactly MEDIUM_PART_BYTES long: the JSON, then spaces. So `ferry media
+ * customize` (server/media/customize.ts) can rewrite it in place, in the same extent, without
+ * touching any other byte of the ISO; a description that does not fit is refused
+ * (FERRY_E_MEDIA_PART_TOO_BIG), never truncated.
  */
 import { FerryError } from '../../common/errors.js';
 import type { ImageManifest } from '../../common/protocol.js';
@@ -47,6 +53,8 @@ export interface MediumInput {
   label: string;
   unattended: boolean;
   server?: string;
+  /** With server: the medium's token for posting install records (server/db/media.ts). */
+  token?: string;
   node: MediumManifest['node'];
   image: ImageManifest;
   layout: { xml: string; digest: string };
@@ -64,7 +72,7 @@ export interface MediumInput {
 export interface MediumPlan {
   manifest: MediumManifest;
   /** Generated files: path under `stage` → content. */
-  files: Record<string, string>;
+  files: Record<string, string | Buffer>;
   /** Commands before the EFI image is sized: GRUB's EFI binary. */
   grubArgv: string[];
   /** The ISO: one xorriso command, every file grafted from where it already is. */
@@ -73,6 +81,30 @@ export interface MediumPlan {
   efiBinary: string;
   efiImage: string;
 }
+
+/** The boot environment's driver sets (initrd/drivers/): both carry usb_storage and uas for sticks. */
+export const DRIVER_SETS = ['virtual', 'generic'] as const;
+
+/** The fixed size of ferry/medium.json on a medium: room for the node's part to grow when customized. */
+export const MEDIUM_PART_BYTES = 256 * 1024;
+
+/** ferry/medium.json's exact bytes: the description padded with spaces to MEDIUM_PART_BYTES (JSON allows trailing white space). */
+export function mediumPart(m: MediumManifest): Buffer {
+  const json = Buffer.from(JSON.stringify(m, null, 2) + '\n');
+  if (json.length > MEDIUM_PART_BYTES) {
+    throw new FerryError('FERRY_E_MEDIA_PART_TOO_BIG', `the medium's description (node ${m.node.name}: layout, inputs, image manifest) takes ${json.length} bytes; ${MEDIUM_FILE} has room for ${MEDIUM_PART_BYTES}`, {
+      details: { bytes: json.length, roomBytes: MEDIUM_PART_BYTES, node: m.node.name },
+      hint: 'shorten the layout or the inputs (--set values); nothing was written',
+    });
+  }
+  const b = Buffer.alloc(MEDIUM_PART_BYTES, 0x20);
+  json.copy(b);
+  b[b.length - 1] = 0x0a;
+  return b;
+}
+
+/** GRUB's modules in the medium's EFI binary: find the ISO by label, read its grub.cfg, boot Linux. */
+export const GRUB_EFI_MODULES = ['part_gpt', 'part_msdos', 'iso9660', 'search', 'search_label', 'configfile', 'normal', 'linux', 'efi_gop', 'echo', 'test'];
 
 /** ISO 9660 volume ids are at most 32 characters; keep to what every loader's `search` matches. */
 export const LABEL_RE = /^[A-Z0-9_-]{1,32}$/;
@@ -110,7 +142,7 @@ export function planMedium(i: MediumInput): MediumPlan {
     format: MEDIUM_FORMAT,
     label: i.label,
     unattended: i.unattended,
-    ...(i.server ? { server: i.server } : {}),
+    ...(i.server ? { server: i.server, ...(i.token ? { token: i.token } : {}) } : {}),
     node: i.node,
     image: i.image,
     layout: i.layout,
@@ -119,25 +151,25 @@ export function planMedium(i: MediumInput): MediumPlan {
     layers,
   };
   const args = kernelArgs(i.label, i.unattended);
-  const title = `Ferry restore: ${i.image.name}@${i.image.version} for ${i.node.name}`;
-  const files: Record<string, string> = {
+  // The image, not the node: the node's part is ferry/medium.json alone (customize rewrites it).
+  const title = `Ferry restore: ${i.image.name}@${i.image.version}`;
+  const files: Record<string, string | Buffer> = {
     'isolinux/isolinux.cfg': ['DEFAULT ferry', 'PROMPT 0', 'TIMEOUT 10', `SAY ${title}`, 'LABEL ferry', '  KERNEL /boot/vmlinuz', `  APPEND initrd=/boot/initrd.img ${args}`, ''].join('\n'),
     'boot/grub/grub.cfg': ['set timeout=1', 'set default=0', `menuentry "${title.replace(/"/g, "'")}" {`, `  linux /boot/vmlinuz ${args}`, '  initrd /boot/initrd.img', '}', ''].join('\n'),
     // Embedded in BOOTX64.EFI: find the ISO by its label, then read the medium's own grub.cfg.
     'efi-early.cfg': [`search --no-floppy --set=root --label ${i.label}`, 'set prefix=($root)/boot/grub', 'configfile ($root)/boot/grub/grub.cfg', ''].join('\n'),
-    [MEDIUM_FILE]: JSON.stringify(manifest, null, 2) + '\n',
+    [MEDIUM_FILE]: mediumPart(manifest),
     'ferry/manifest.json': JSON.stringify(i.image, null, 2) + '\n',
-    'ferry/layout.xml': i.layout.xml,
-    'ferry/inputs.json': JSON.stringify(i.inputs, null, 2) + '\n',
   };
   const st = (p: string) => `${i.stage}/${p}`;
   const efiBinary = st('BOOTX64.EFI');
   const efiImage = st('efi.img');
+  // grub-mkimage with exactly the modules the loader uses (their dependencies come from
+  // moddep.lst), the early config embedded: 0.5 MB in milliseconds, where grub-mkstandalone
+  // packs every module into a memdisk (3.4 MB, about 2 s, most of a small medium's build).
   const grubArgv = [
-    'grub-mkstandalone', '-O', 'x86_64-efi', '-d', L.grubEfiDir, '-o', efiBinary,
-    '--modules=part_gpt part_msdos iso9660 search search_label linux normal configfile',
-    '--locales=', '--fonts=', '--themes=',
-    `boot/grub/grub.cfg=${st('efi-early.cfg')}`,
+    'grub-mkimage', '-O', 'x86_64-efi', '-d', L.grubEfiDir, '-o', efiBinary, '-p', '/boot/grub', '-c', st('efi-early.cfg'),
+    ...GRUB_EFI_MODULES,
   ];
   const graft = (isoPath: string, host: string) => `${isoPath}=${host}`;
   const xorrisoArgv = [

@@ -110,7 +110,7 @@ describe('ferry media build', () => {
       expect(fs.readFileSync(f).equals(fs.readFileSync(path.join(data, 'blobs', 'sha256', l.digest.slice(7))))).toBe(true);
     }
     expect(m.inputs.hostname).toBe('restored');
-    expect(fs.readFileSync(path.join(x, 'ferry/layout.xml'), 'utf8')).toBe(fs.readFileSync(LAYOUT, 'utf8'));
+    expect(m.layout.xml).toBe(fs.readFileSync(LAYOUT, 'utf8'));
   });
 
   it('refuses a label that the boot environment could not search for', async () => {
@@ -144,6 +144,79 @@ describe('ferry install --medium', () => {
     expect(r.stderr).toContain(`layer 2 of 2 (${m.layers[1].digest})`);
     expect(r.stderr).toContain('stage "config"');
     expect((await run(['sha256sum', dev], { quiet: true })).stdout.split(' ')[0]).toBe(before);
+  });
+});
+
+describe('ferry media customize', () => {
+  const part = async (f: string) => {
+    const r = await run(['xorriso', '-indev', f, '-find', '/ferry/medium.json', '-exec', 'report_lba', '--'], { quiet: true });
+    const m = /File data lba:\s*\d+\s*,\s*(\d+)\s*,\s*\d+\s*,\s*(\d+)/.exec(r.stdout + r.stderr)!;
+    return { offset: Number(m[1]) * 2048, size: Number(m[2]) };
+  };
+
+  it('rewrites only the node part in place; the medium then installs with the new hostname', async () => {
+    const copy = path.join(work, 'custom.iso');
+    fs.copyFileSync(iso, copy);
+    const before = fs.readFileSync(copy);
+    const t0 = Date.now();
+    const r = await ferry(['media', 'customize', copy, '--set', 'hostname=other', '--set', 'role=db', '--json']);
+    console.log(`media customize: ${((Date.now() - t0) / 1000).toFixed(2)} s with the CLI's start, ${JSON.parse(r.stdout).seconds} s its own work`);
+    const after = fs.readFileSync(copy);
+    expect(after.length).toBe(before.length);
+    const { offset, size } = await part(copy);
+    expect(size).toBe(256 * 1024);
+    // Every byte outside ferry/medium.json's extent is as it was; inside, the new description.
+    expect(after.subarray(0, offset).equals(before.subarray(0, offset))).toBe(true);
+    expect(after.subarray(offset + size).equals(before.subarray(offset + size))).toBe(true);
+    expect(after.subarray(offset, offset + size).equals(before.subarray(offset, offset + size))).toBe(false);
+    const x = path.join(work, 'x-custom');
+    await run(['xorriso', '-osirrox', 'on', '-indev', copy, '-extract', '/', x], { quiet: true });
+    await run(['chmod', '-R', 'u+w', x]);
+    const m = JSON.parse(fs.readFileSync(path.join(x, 'ferry/medium.json'), 'utf8')) as MediumManifest;
+    expect([m.node.name, m.inputs.hostname, m.inputs.role]).toEqual(['other', 'other', 'db']);
+    const dst = path.join(work, 'dst-custom');
+    fs.mkdirSync(dst);
+    await run(['node', FERRY, 'install', '--medium', x, '--root', dst, '--no-initramfs'], { timeoutMs: 120_000 });
+    expect(fs.readFileSync(path.join(dst, 'etc/hostname'), 'utf8').trim()).toBe('other');
+    expect(fs.readFileSync(path.join(dst, 'etc/motd'), 'utf8')).toBe('Second layer.\n');
+  });
+
+  it('refuses a part that does not fit, and a part arming refuses, with the ISO\'s bytes unchanged', async () => {
+    const copy = path.join(work, 'custom-big.iso');
+    fs.copyFileSync(iso, copy);
+    const before = sha256(copy);
+    const big = path.join(work, 'big-layout.xml');
+    fs.writeFileSync(big, fs.readFileSync(LAYOUT, 'utf8').replace('</config>', `<!-- ${'x'.repeat(300 * 1024)} -->\n</config>`));
+    const r = await ferry(['media', 'customize', copy, '--layout', big], [1]);
+    expect(r.stderr).toContain('FERRY_E_MEDIA_PART_TOO_BIG');
+    expect(sha256(copy)).toBe(before);
+    const bad = await ferry(['media', 'customize', copy, '--set', 'hostname=not a name'], [1]);
+    expect(bad.stderr).toMatch(/FERRY_E_\w+/);
+    expect(sha256(copy)).toBe(before);
+    expect((await ferry(['media', 'customize', copy, '--label', 'X'], [2])).stderr).toContain('fixed when the medium is built');
+  });
+});
+
+describe('ferry media build --drivers', () => {
+  it('puts the chosen driver set\'s initrd on the medium, and names the missing one', async () => {
+    const out = path.join(work, 'generic.iso');
+    const missing = await ferry(['media', 'build', '--out', out, '--image', 'mini', '--layout', LAYOUT, '--drivers', 'generic', '--boot-dir', bootDir], [1]);
+    expect(missing.stderr).toContain('FERRY_E_MEDIA_BOOTENV_MISSING');
+    expect(missing.stderr).toContain('initrd-generic.img');
+    expect(missing.stderr).toContain('make initrd DRIVERS=generic');
+    // A stand-in generic initrd: what is checked is which file goes onto the medium.
+    const generic = path.join(bootDir, 'initrd-generic.img');
+    fs.writeFileSync(generic, Buffer.concat([fs.readFileSync(path.join(bootDir, 'initrd-virtual.img')), Buffer.from('generic')]));
+    try {
+      await ferry(['media', 'build', '--out', out, '--image', 'mini', '--layout', LAYOUT, '--drivers', 'generic', '--boot-dir', bootDir]);
+      const x = path.join(work, 'x-generic');
+      fs.mkdirSync(x);
+      await run(['xorriso', '-osirrox', 'on', '-indev', out, '-extract', '/boot/initrd.img', path.join(x, 'initrd.img')], { quiet: true });
+      expect(fs.readFileSync(path.join(x, 'initrd.img')).equals(fs.readFileSync(generic))).toBe(true);
+    } finally {
+      fs.rmSync(generic);
+    }
+    expect((await ferry(['media', 'build', '--out', out, '--image', 'mini', '--layout', LAYOUT, '--drivers', 'fast', '--boot-dir', bootDir], [1, 2])).stderr).toContain('is not a driver set');
   });
 });
 
@@ -191,7 +264,8 @@ describe('ferry media write', () => {
   });
 
   it('refuses a disk smaller than the medium', async () => {
-    const dev = await loop(16);
+    // Smaller than the ISO by a few MiB, whatever its size.
+    const dev = await loop(Math.floor(fs.statSync(iso).size / (1 << 20)) - 4);
     const r = await ferry(['media', 'write', '--iso', iso, '--disk', dev, '--yes'], [1]);
     expect(r.stderr).toContain('FERRY_E_DISK_TOO_SMALL');
   });

@@ -1,7 +1,12 @@
 /** The restore medium's plan (server/media/plan.ts): pure, no tools run. */
 import { describe, expect, it } from 'vitest';
 import type { ImageManifest } from '../../common/protocol.js';
-import { checkLabel, defaultLabel, efiImageArgv, planMedium, type MediumInput } from '../../server/media/plan.js';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { MediumManifest } from '../../common/medium.js';
+import { parseDriverSet } from '../../initrd/spec.js';
+import { customizedManifest } from '../../server/media/customize.js';
+import { checkLabel, defaultLabel, DRIVER_SETS, efiImageArgv, MEDIUM_PART_BYTES, planMedium, type MediumInput } from '../../server/media/plan.js';
 
 const D1 = 'sha256:' + '1'.repeat(64);
 const D2 = 'sha256:' + '2'.repeat(64);
@@ -43,7 +48,7 @@ describe('planMedium', () => {
     expect(p.files['boot/grub/grub.cfg']).toMatch(/linux \/boot\/vmlinuz ferry.medium=FERRY-WEB-3 console=/);
     expect(p.files['efi-early.cfg']).toContain('search --no-floppy --set=root --label FERRY-WEB-3');
     expect(planMedium(input({ unattended: true })).files['boot/grub/grub.cfg']).toContain('ferry.medium=FERRY-WEB-3 ferry.unattended=1');
-    expect(JSON.parse(planMedium(input({ server: 'http://s:8080' })).files['ferry/medium.json']).server).toBe('http://s:8080');
+    expect(JSON.parse(String(planMedium(input({ server: 'http://s:8080' })).files['ferry/medium.json'])).server).toBe('http://s:8080');
   });
 
   it('refuses a layer with no blob and a label loaders cannot search for', () => {
@@ -53,9 +58,68 @@ describe('planMedium', () => {
     expect(defaultLabel({ name: 'web.server', version: 12 })).toBe('FERRY-WEB_SERVER-12');
   });
 
+  it('makes GRUB\'s EFI binary of only the modules it needs, with the early config embedded', () => {
+    const g = planMedium(input()).grubArgv;
+    expect(g.slice(0, 3)).toEqual(['grub-mkimage', '-O', 'x86_64-efi']);
+    expect(g[g.indexOf('-c') + 1]).toBe('/st/efi-early.cfg');
+    expect(g).toEqual(expect.arrayContaining(['iso9660', 'search_label', 'configfile', 'normal', 'linux']));
+  });
+
   it('sizes the FAT image for the EFI binary plus room', () => {
     const e = efiImageArgv('/st/efi.img', 3_399_680);
     expect(e.sizeBytes).toBeGreaterThan(3_399_680);
     expect(e.argv[0].slice(0, 5)).toEqual(['mformat', '-i', '/st/efi.img', '-T', String((e.sizeBytes / 1024) * 2)]);
+  });
+});
+
+describe('the node part (ferry/medium.json) and the driver sets', () => {
+  it('is always MEDIUM_PART_BYTES: the JSON padded with spaces, readable as JSON', () => {
+    const b = planMedium(input()).files['ferry/medium.json'] as Buffer;
+    expect(b.length).toBe(MEDIUM_PART_BYTES);
+    expect(JSON.parse(b.toString()).node.name).toBe('web7');
+    expect(b[b.length - 2]).toBe(0x20);
+  });
+
+  it('refuses a description that does not fit, never truncating it', () => {
+    const xml = `<config><!-- ${'x'.repeat(MEDIUM_PART_BYTES)} --></config>`;
+    expect(() => planMedium(input({ layout: { xml, digest: 'sha256:' + 'a'.repeat(64) } }))).toThrow(expect.objectContaining({ code: 'FERRY_E_MEDIA_PART_TOO_BIG' }));
+  });
+
+  it('names the image, not the node, in the boot menus (customize rewrites only medium.json)', () => {
+    const p = planMedium(input());
+    expect(p.files['isolinux/isolinux.cfg']).toContain('Ferry restore: web@3\n');
+    expect(String(p.files['boot/grub/grub.cfg'])).not.toContain('web7');
+  });
+
+  it('both driver sets carry what a USB stick needs: usb_storage, uas and the xHCI controller', () => {
+    const load = (n: string) => {
+      try {
+        return readFileSync(join(import.meta.dirname, '..', '..', 'initrd', 'drivers', `${n}.txt`), 'utf8');
+      } catch {
+        return undefined;
+      }
+    };
+    for (const set of DRIVER_SETS) expect(parseDriverSet(set, load).modules).toEqual(expect.arrayContaining(['usb_storage', 'uas', 'xhci_pci']));
+  });
+});
+
+describe('customizedManifest', () => {
+  const old = JSON.parse(String(planMedium(input({ node: { name: 'web', macs: [], properties: {} }, inputs: { hostname: 'web' } })).files['ferry/medium.json'])) as MediumManifest;
+  it('sets inputs, renames an --image medium\'s node after its hostname, and sets or removes the server', () => {
+    const LAYOUT = readFileSync(join(import.meta.dirname, '..', '..', 'layouts', 'bios-msdos.xml'), 'utf8');
+    const base = { ...old, layout: { xml: LAYOUT, digest: 'sha256:' + 'a'.repeat(64) } };
+    const m = customizedManifest(undefined, base, { iso: 'x.iso', set: { hostname: 'web8', role: 'db' }, server: 'http://s:1' });
+    expect(m.node.name).toBe('web8');
+    expect(m.inputs).toEqual({ hostname: 'web8', role: 'db' });
+    expect(m.server).toBe('http://s:1');
+    expect(m.image).toEqual(base.image);
+    expect(customizedManifest(undefined, m, { iso: 'x.iso', server: '' }).server).toBeUndefined();
+    // A node from the inventory keeps its name: only its hostname input changes.
+    const n = customizedManifest(undefined, { ...base, node: { name: 'rack1', macs: ['52:54:00:00:00:01'], properties: {} } }, { iso: 'x.iso', set: { hostname: 'h2' } });
+    expect([n.node.name, n.inputs.hostname]).toEqual(['rack1', 'h2']);
+  });
+  it('refuses a part arming would refuse, and --node without a data directory', () => {
+    expect(() => customizedManifest(undefined, old, { iso: 'x.iso', layoutXml: '<config>' })).toThrow();
+    expect(() => customizedManifest(undefined, old, { iso: 'x.iso', node: 'n1' })).toThrow(expect.objectContaining({ code: 'FERRY_E_USAGE' }));
   });
 });

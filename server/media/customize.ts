@@ -1,0 +1,146 @@
+/**
+ * `ferry media customize FILE.iso`: give an existing medium another node's part (name, inputs,
+ * layout, bootloader, server URL) in place, so one medium per image serves many machines.
+ *
+ * The node's part is ferry/medium.json alone, which `ferry media build` writes at a fixed size
+ * (MEDIUM_PART_BYTES, server/media/plan.ts). xorriso reports where its data is in the ISO (start
+ * block and size); the new description, padded to the same size, is written over those bytes
+ * and nothing else: the ISO's directory records, boot catalogue, partition tables and layers stay
+ * as they are. Everything is checked before that one write (the arm-time checks on the new part,
+ * the same image, room in the reserved extent): a part that does not fit is FERRY_E_MEDIA_PART_TOO_BIG
+ * and the ISO's bytes are unchanged.
+ */
+import { closeSync, fsyncSync, openSync, readSync, statSync, writeSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { FerryError } from '../../common/errors.js';
+import { MEDIUM_FILE, MEDIUM_FORMAT, type MediumManifest } from '../../common/medium.js';
+import { run } from '../../common/run.js';
+import { armChecks, refuseProblems } from '../../layout/preflight.js';
+import type { DataDir } from '../context.js';
+import { mintMediumToken } from '../db/media.js';
+import { resolveMedium } from './build.js';
+import { MEDIUM_PART_BYTES, mediumPart } from './plan.js';
+
+const BLOCK = 2048;
+
+export interface MediaCustomizeOptions {
+  iso: string;
+  /** Take the node's part from this inventory node (its image must be the medium's). */
+  node?: string;
+  /** Inputs to set on top of the medium's (or the node's). */
+  set?: Record<string, string>;
+  /** A new layout (XML) and where it came from. */
+  layoutXml?: string;
+  layoutSource?: string;
+  /** Report to this server ('' removes it). */
+  server?: string;
+}
+
+export interface MediaCustomizeResult {
+  iso: string;
+  node: string;
+  image: string;
+  /** Byte offset of ferry/medium.json in the ISO, and its fixed size. */
+  offset: number;
+  bytes: number;
+  seconds: number;
+}
+
+/** Where ferry/medium.json's data is in the ISO (xorriso -find … -exec report_lba). */
+export async function mediumPartExtent(iso: string): Promise<{ offset: number; size: number }> {
+  const r = await run(['xorriso', '-indev', iso, '-find', '/' + MEDIUM_FILE, '-exec', 'report_lba', '--'], { timeoutMs: 60_000, quiet: true, okCodes: [0, 1, 5, 32] });
+  const m = /File data lba:\s*\d+\s*,\s*(\d+)\s*,\s*(\d+)\s*,\s*(\d+)\s*,\s*'\/ferry\/medium\.json'/.exec(r.stdout + r.stderr);
+  if (!m) {
+    throw new FerryError('FERRY_E_MEDIUM_INVALID', `${iso} is not a restore medium: it has no ${MEDIUM_FILE}`, { details: { path: iso }, hint: 'give an ISO made by ferry media build' });
+  }
+  const [lba, blocks, size] = [Number(m[1]), Number(m[2]), Number(m[3])];
+  if (blocks !== Math.ceil(size / BLOCK)) {
+    // Data split over several extents (or shared oddly): not the one contiguous region build writes.
+    throw new FerryError('FERRY_E_MEDIA_NOT_CUSTOMIZABLE', `${MEDIUM_FILE} in ${iso} is not one contiguous extent (${blocks} blocks for ${size} bytes)`, { details: { path: iso, lba, blocks, size }, hint: 'rebuild the medium with ferry media build' });
+  }
+  return { offset: lba * BLOCK, size };
+}
+
+function readAt(fd: number, offset: number, size: number): Buffer {
+  const b = Buffer.alloc(size);
+  let got = 0;
+  while (got < size) {
+    const n = readSync(fd, b, got, size - got, offset + got);
+    if (n === 0) break;
+    got += n;
+  }
+  return b.subarray(0, got);
+}
+
+const digestOf = (xml: string) => 'sha256:' + createHash('sha256').update(xml).digest('hex');
+
+/** The medium's new description: the old one with the node's part replaced, checked as arming would. */
+export function customizedManifest(d: DataDir | undefined, old: MediumManifest, o: MediaCustomizeOptions): MediumManifest {
+  const m: MediumManifest = { ...old };
+  if (o.node) {
+    if (!d) throw new FerryError('FERRY_E_USAGE', '--node needs the data directory (--data DIR)', { hint: 'give --data DIR of the server that knows the node' });
+    const r = resolveMedium(d, { node: o.node, layoutXml: o.layoutXml, layoutSource: o.layoutSource, set: o.set });
+    if (r.image.digest !== old.image.digest) {
+      throw new FerryError('FERRY_E_MEDIA_IMAGE_MISMATCH', `node ${o.node} installs ${r.image.name}@${r.image.version}; the medium holds the layers of ${old.image.name}@${old.image.version}`, {
+        details: { node: o.node, nodeImage: `${r.image.name}@${r.image.version}`, mediumImage: `${old.image.name}@${old.image.version}` },
+        hint: `build a medium of the node's image (ferry media build --node ${o.node}), or set the node's image to the medium's`,
+      });
+    }
+    Object.assign(m, { node: r.node, layout: r.layout, inputs: r.inputs, bootloader: r.bootloader ?? 'auto' });
+  } else {
+    if (o.layoutXml !== undefined) m.layout = { xml: o.layoutXml, digest: digestOf(o.layoutXml) };
+    if (o.set) {
+      m.inputs = { ...old.inputs, ...o.set };
+      // A medium built from --image names its node after the hostname (build's rule): keep that.
+      if (o.set.hostname !== undefined && old.node.macs.length === 0 && old.node.name === (old.inputs.hostname ?? old.image.name)) m.node = { ...old.node, name: o.set.hostname };
+    }
+  }
+  if (o.server !== undefined) {
+    // A new server needs a token it knows: customizeMedium mints it.
+    if (o.server !== old.server) delete m.token;
+    if (o.server === '') delete m.server;
+    else m.server = o.server;
+  }
+  refuseProblems(`refusing to customize the medium of ${m.image.name}@${m.image.version} for ${m.node.name}`, armChecks({ layoutXml: m.layout.xml, layoutSource: o.layoutSource ?? `layout ${m.layout.digest}`, inputs: m.inputs, nodeName: m.node.name }).problems);
+  return m;
+}
+
+export async function customizeMedium(d: DataDir | undefined, o: MediaCustomizeOptions): Promise<MediaCustomizeResult> {
+  const t0 = Date.now();
+  if (!o.node && !o.set && o.layoutXml === undefined && o.server === undefined) {
+    throw new FerryError('FERRY_E_USAGE', 'nothing to customize: give --node NAME, or --set KEY=VALUE, --layout FILE or --server URL', { hint: 'ferry media customize FILE.iso --set hostname=web8' });
+  }
+  try {
+    statSync(o.iso);
+  } catch (e) {
+    throw new FerryError('FERRY_E_SOURCE_MISSING', `cannot read the medium ${o.iso}: ${(e as Error).message}`, { details: { path: o.iso }, hint: 'give an ISO made by ferry media build' });
+  }
+  const ext = await mediumPartExtent(o.iso);
+  if (ext.size !== MEDIUM_PART_BYTES) {
+    throw new FerryError('FERRY_E_MEDIA_NOT_CUSTOMIZABLE', `${MEDIUM_FILE} in ${o.iso} is ${ext.size} bytes, not the ${MEDIUM_PART_BYTES} a customizable medium reserves`, { details: { path: o.iso, size: ext.size, expected: MEDIUM_PART_BYTES }, hint: 'rebuild the medium with this version of ferry media build' });
+  }
+  const fd = openSync(o.iso, 'r+');
+  try {
+    let old: MediumManifest;
+    try {
+      old = JSON.parse(readAt(fd, ext.offset, ext.size).toString('utf8')) as MediumManifest;
+    } catch (e) {
+      throw new FerryError('FERRY_E_MEDIUM_INVALID', `${MEDIUM_FILE} in ${o.iso} cannot be read: ${(e as Error).message}`, { details: { path: o.iso }, hint: 'rebuild the medium with ferry media build' });
+    }
+    if (old?.format !== MEDIUM_FORMAT || !old.image || !old.node) {
+      throw new FerryError('FERRY_E_MEDIUM_INVALID', `${MEDIUM_FILE} in ${o.iso} is not a ${MEDIUM_FORMAT} description`, { details: { path: o.iso }, hint: 'rebuild the medium with this version of ferry media build' });
+    }
+    const m = customizedManifest(d, old, o);
+    if (m.server && !m.token) {
+      if (!d) throw new FerryError('FERRY_E_USAGE', '--server needs the data directory of that server (--data DIR), which mints the medium\'s token', { hint: 'run ferry media customize on the server, or give --data DIR' });
+      m.token = mintMediumToken(d, { label: m.label, imageDigest: m.image.digest, node: m.node.name, server: m.server, actor: 'cli' });
+    }
+    const bytes = mediumPart(m); // refuses a part that does not fit before anything is written
+    let off = 0;
+    while (off < bytes.length) off += writeSync(fd, bytes, off, bytes.length - off, ext.offset + off);
+    fsyncSync(fd);
+    return { iso: o.iso, node: m.node.name, image: `${m.image.name}@${m.image.version}`, offset: ext.offset, bytes: bytes.length, seconds: (Date.now() - t0) / 1000 };
+  } finally {
+    closeSync(fd);
+  }
+}
