@@ -111,6 +111,11 @@ export interface TransportConfig {
   baseUrl: string;
   multicast?: MulticastOptions;
   /**
+   * Torrent: seconds the node keeps seeding before its reboot until the swarm is done
+   * (`ferry deploy --seed-wait S`); the installer's own --seed-wait / ferry.seed_wait= wins.
+   */
+  seedWaitS?: number;
+  /**
    * Static HTTP mirrors of the server's blob store (`ferry serve --mirror URL`): the blob
    * sha256:HEX is at URL/sha256/HEX. Tried in order before baseUrl; the digest is the only trust.
    */
@@ -157,6 +162,10 @@ export interface TorrentSwarmState {
   incomplete: number;
   done: boolean;
   uploaded: number;
+  /** The deployments expected in the swarm (the batch's torrent deployments of the image still armed or running)… */
+  expected?: number;
+  /** …and how many of them have not yet announced the whole layer. */
+  waiting?: number;
 }
 
 export type MulticastJoin =

@@ -19,6 +19,7 @@ import { bootDecision } from './boot/decide.js';
 import { normalizeMac, renderIpxeChain, renderPxelinuxFor } from './boot/ipxe.js';
 import { startTftpServer, type TftpServer } from './boot/tftp.js';
 import { MulticastSessions, type MulticastConfig } from './multicast/sessions.js';
+import { closeTorrents } from './api/torrent-routes.js';
 
 /** Files the TFTP server makes up: boot.ipxe for this server, pxelinux.cfg/01-MAC per machine. */
 function bootFile(ctx: ServerContext, rel: string, address: string): Buffer | undefined {
@@ -52,6 +53,8 @@ export interface ServerOptions {
   multicast?: MulticastConfig;
   /** `--mirror URL`: static HTTP mirrors of DATA/blobs that nodes try first. */
   mirrors?: string[];
+  /** Seed torrents as a BitTorrent peer instead of listing the web seed (default true; server/torrent/seeder.ts). */
+  torrentSeed?: boolean;
 }
 
 export interface RunningServer {
@@ -97,7 +100,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     data.close();
     throw e;
   }
-  const ctx: ServerContext = { data, adminToken, publicUrl: '', bootDir: o.bootDir ?? join(o.dataDir, 'boot'), hub, kernelArgs: o.kernelArgs ?? [], multicast, mirrors, sessions: new SessionStore() };
+  const ctx: ServerContext = { data, adminToken, publicUrl: '', bootDir: o.bootDir ?? join(o.dataDir, 'boot'), hub, kernelArgs: o.kernelArgs ?? [], multicast, mirrors, torrentSeed: o.torrentSeed, sessions: new SessionStore() };
   const app = await buildApp(ctx);
   limitConnectionsPerClient(app.server);
   try {
@@ -161,6 +164,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
       clearInterval(lostTimer);
       await tftp?.close();
       await multicast.close();
+      await closeTorrents(data);
       hub.close();
       // forceCloseConnections: keep-alive sockets and blob downloads in flight end here too.
       await app.close();
