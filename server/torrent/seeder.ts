@@ -117,8 +117,8 @@ export class ServerSeeders {
         'aria2c', `--dir=${dir}`, '--enable-dht=false', '--enable-dht6=false', '--enable-peer-exchange=false', '--bt-enable-lpd=false',
         '--bt-seed-unverified=true', '--check-integrity=false', '--seed-ratio=0.0', '--seed-time=100000', '--file-allocation=none',
         '--allow-overwrite=false', '--auto-file-renaming=false', '--follow-torrent=false', '--console-log-level=warn', '--summary-interval=0',
-        `--listen-port=${port}`, '--bt-max-peers=128', `--max-upload-limit=${this.o.uploadLimit ?? '0'}`, '--max-overall-download-limit=1',
-        '--bt-hash-check-seed=false', '--stop-with-process=' + process.pid, '--no-conf=true', join(dir, 'layer.torrent'),
+        `--listen-port=${port}`, '--bt-max-peers=128', `--max-upload-limit=${this.o.uploadLimit ?? '0'}`, '--max-overall-download-limit=1K',
+        '--stop-with-process=' + process.pid, '--no-conf=true', join(dir, 'layer.torrent'),
       ];
       const proc = spawnTool(argv, { stdout: 'ignore', quiet: true });
       const s: Seeder = { digest: t.digest, port, dir, proc, exited: false, used: Date.now() };
