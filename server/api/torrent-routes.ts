@@ -16,7 +16,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { bencode } from '../../common/bencode.js';
 import { FerryError, ValidationError } from '../../common/errors.js';
 import { blobPath, DIGEST_RE, TORRENT_ROUTES, type LayerTorrentAnswer } from '../../common/protocol.js';
-import { batchMembers, deploymentUsesBlob, type DeploymentRow } from '../db/deployments.js';
+import { deploymentUsesBlob, swarmMembers, type DeploymentRow } from '../db/deployments.js';
 import { TorrentCache, torrentFile } from '../torrent/torrent.js';
 import { ANNOUNCE_INTERVAL_S, compactPeers, parseAnnounce, Swarms } from '../torrent/swarm.js';
 import { ServerSeeders } from '../torrent/seeder.js';
@@ -113,7 +113,7 @@ export const torrent: Resource = (app, ctx) => {
     const row = deploymentOf(req);
     const digest = layerParam(new URL(req.url ?? '/', 'http://ferry.invalid'), row);
     const t = await torrentOf(c, digest);
-    sendJson(res, 200, torrentState(c).swarms.state(imageOf(row), digest, t.infoHash, batchMembers(c.data, row, 'torrent')));
+    sendJson(res, 200, torrentState(c).swarms.state(imageOf(row), digest, t.infoHash, swarmMembers(c.data, row, digest)));
   });
   onlyMethods(app, TORRENT_ROUTES.swarm, ['GET'], 'deploy');
 };

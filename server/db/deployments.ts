@@ -119,6 +119,16 @@ export function batchMembers(d: DataDir, row: Pick<DeploymentRow, 'batch' | 'ima
   return rows.filter((r) => transportOf(r).kind === kind).map((r) => r.id);
 }
 
+/**
+ * The deployments a layer's torrent swarm waits for: the batch's torrent deployments of the image
+ * still armed or running, less those that took this layer over HTTP (a fallback event), which
+ * will never announce it.
+ */
+export function swarmMembers(d: DataDir, row: Pick<DeploymentRow, 'batch' | 'image_digest'>, layer: string): number[] {
+  const fell = d.db.prepare("SELECT 1 FROM deployment_events WHERE deployment_id = ? AND phase = 'layers' AND state = 'warning' AND object = ? AND json_extract(details, '$.fallback') = 'http' LIMIT 1");
+  return batchMembers(d, row, 'torrent').filter((id) => !fell.get(id, layer));
+}
+
 export const DEFAULT_MAX_WAIT_S = 60;
 export const MAX_MAX_WAIT_S = 3600;
 /** The longest `--seed-wait` (the installer's own option has the same bound). */

@@ -1,4 +1,4 @@
-/** The server's seeding policy and the swarm's expected members (issue 13), without a network. */
+/** The server's seeding policy and the swarm's expected members (issue 13), without a network (the database in a temporary directory). */
 import { createHash, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -45,6 +45,33 @@ describe('the server seeder\'s torrent', () => {
       expect(createHash('sha1').update(seg.subarray(7, seg.length - 1)).digest('hex')).toBe(t.infoHash);
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('the swarm\'s members in the database', () => {
+  it('the batch\'s torrent deployments still armed or running, less those that took the layer over HTTP', async () => {
+    const { fixture, bearer, LAYOUT } = await import('./server/app-fixture.js');
+    const { getDeploymentRow, recordEvents, swarmMembers } = await import('../../server/db/deployments.js');
+    const f = await fixture();
+    try {
+      const l = await f.layer(Buffer.from('swarm layer'));
+      f.image('sw', [l]);
+      const api = (method: string, path: string, payload?: unknown) => f.app.inject({ method: method as 'POST', url: '/api/v1/admin/' + path, headers: bearer(f.admin), ...(payload !== undefined ? { payload: payload as object } : {}) });
+      for (const [i, name] of ['s1', 's2', 's3'].entries()) expect((await api('POST', 'nodes', { name, macs: [`52:54:00:00:0d:0${i}`], image: 'sw', layout: LAYOUT })).statusCode).toBe(201);
+      const ids: number[] = (await api('POST', 'deploy', { select: ['s1', 's2', 's3'], transport: 'torrent' })).json().deployments.map((x: { id: number }) => x.id);
+      const d = f.ctx.data;
+      const row = getDeploymentRow(d, ids[0]);
+      expect(swarmMembers(d, row, l.digest).sort()).toEqual([...ids].sort());
+      // s2 fell back to HTTP for this layer: not waited for; a fallback of another layer does not count.
+      recordEvents(d, getDeploymentRow(d, ids[1]), [{ phase: 'layers', state: 'warning', object: l.digest, code: 'FERRY_E_TORRENT_STALLED', details: { transport: 'torrent', fallback: 'http' } }]);
+      recordEvents(d, getDeploymentRow(d, ids[2]), [{ phase: 'layers', state: 'warning', object: 'sha256:' + '0'.repeat(64), code: 'FERRY_E_TORRENT_STALLED', details: { transport: 'torrent', fallback: 'http' } }]);
+      expect(swarmMembers(d, row, l.digest).sort()).toEqual([ids[0], ids[2]].sort());
+      // A deployment that ended (here: failed) is not waited for either.
+      d.db.prepare("UPDATE deployments SET status = 'failed' WHERE id = ?").run(ids[2]);
+      expect(swarmMembers(d, row, l.digest)).toEqual([ids[0]]);
+    } finally {
+      await f.close();
     }
   });
 });
