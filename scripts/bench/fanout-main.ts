@@ -133,7 +133,8 @@ async function main(): Promise<void> {
           results.push({ transport: t, n, s: r.s, egress: r.egress, fellBack: r.fellBack.filter(Boolean).length, load: r.load });
         }
       }
-      for (const t of transports) {
+      // The slow and late runs, with their references (only when asked for).
+      for (const t of values.slow || lateS !== undefined ? transports : []) {
         const nodes = net.nodes.slice(0, extraN);
         const t1 = results.find((x) => x.transport === t && x.n === 1)?.s ?? (await runOnce(t, nodes.slice(0, 1), `${t}-1-ref`)).s;
         const tN = results.find((x) => x.transport === t && x.n === extraN)?.s ?? (await runOnce(t, nodes, `${t}-${extraN}-ref`)).s;
