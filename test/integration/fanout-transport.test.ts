@@ -103,7 +103,7 @@ describe('transport choice: CLI, record, config and fallback', () => {
     });
     afterAll(async () => srv?.close());
 
-    it('hands the node its transport, and the installer uses it (torrent from the server\'s web seed) and completes', async () => {
+    it('hands the node its transport, and the installer uses it (torrent from the server\'s seeder) and completes', async () => {
       const armed = (await json(['deploy', 'b1', '--transport', 'torrent'])).deployments[0];
       const cfg = await call(srv.url, 'GET', INSTALL_ROUTES.config, { token: armed.token });
       expect(cfg.json.transport).toEqual({ kind: 'torrent', baseUrl: srv.publicUrl });
