@@ -11,7 +11,7 @@ function ensureDir(d: string): string {
 
 const USAGE =
   'ferry serve [--data DIR] [--listen HOST:PORT] [--public-url URL] [--boot-dir DIR] [--kernel-arg ARG]... [--tftp [HOST:PORT]] [--tftp-root DIR] [--lost-after SECONDS]\n' +
-  '            [--multicast-interface IF] [--multicast-group A.B.C.D/P] [--multicast-ports LO-HI] [--mirror URL]...';
+  '            [--multicast-interface IF] [--multicast-group A.B.C.D/P] [--multicast-ports LO-HI] [--mirror URL]... [--torrent-web-seed]';
 
 /**
  * `--tftp` takes an optional HOST:PORT, which parseArgs cannot express: `--tftp X` and
@@ -48,6 +48,8 @@ export async function run(argv: string[]): Promise<number> {
       'multicast-ports': { type: 'string' },
       // Static HTTP mirrors of DATA/blobs, tried by nodes in order before this server.
       mirror: { type: 'string', multiple: true },
+      // Torrents list the blob's URL as web seed instead of the server seeding as a peer (server/torrent/seeder.ts).
+      'torrent-web-seed': { type: 'boolean' },
     },
     USAGE,
   );
@@ -72,6 +74,7 @@ export async function run(argv: string[]): Promise<number> {
         ? { listen: values['tftp-listen'] ?? '0.0.0.0:69', root: values['tftp-root'] ?? ensureDir(join(dataDir(values), 'tftp')) }
         : undefined,
     mirrors: values.mirror,
+    torrentSeed: !values['torrent-web-seed'],
     multicast: { interface: values['multicast-interface'], group: values['multicast-group'], ports: values['multicast-ports'] },
   });
   const tftp = srv.tftp;
