@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { bdecode } from '../../common/bencode.js';
+import { blobPath, TORRENT_ROUTES } from '../../common/protocol.js';
 import { seederTorrent } from '../../server/torrent/seeder.js';
 import { Swarms } from '../../server/torrent/swarm.js';
 import { layerTorrent, torrentFile } from '../../server/torrent/torrent.js';
@@ -50,7 +51,7 @@ describe('the server seeder\'s torrent', () => {
 });
 
 describe('the swarm\'s members in the database', () => {
-  it('the batch\'s torrent deployments still armed or running, less those that took the layer over HTTP', async () => {
+  it('the batch\'s torrent deployments still armed or running, less those that took the layer over HTTP; without the seeder, the web seed', async () => {
     const { fixture, bearer, LAYOUT } = await import('./server/app-fixture.js');
     const { getDeploymentRow, recordEvents, swarmMembers } = await import('../../server/db/deployments.js');
     const f = await fixture();
@@ -58,9 +59,17 @@ describe('the swarm\'s members in the database', () => {
       const l = await f.layer(Buffer.from('swarm layer'));
       f.image('sw', [l]);
       const api = (method: string, path: string, payload?: unknown) => f.app.inject({ method: method as 'POST', url: '/api/v1/admin/' + path, headers: bearer(f.admin), ...(payload !== undefined ? { payload: payload as object } : {}) });
-      for (const [i, name] of ['s1', 's2', 's3'].entries()) expect((await api('POST', 'nodes', { name, macs: [`52:54:00:00:0d:0${i}`], image: 'sw', layout: LAYOUT })).statusCode).toBe(201);
+      for (const [i, name] of ['s1', 's2', 's3', 's4'].entries()) expect((await api('POST', 'nodes', { name, macs: [`52:54:00:00:0d:0${i}`], image: 'sw', layout: LAYOUT })).statusCode).toBe(201);
       const ids: number[] = (await api('POST', 'deploy', { select: ['s1', 's2', 's3'], transport: 'torrent' })).json().deployments.map((x: { id: number }) => x.id);
       const d = f.ctx.data;
+      // `ferry serve --torrent-web-seed` (no seeder started, nothing spawned here): the torrent
+      // handed to the node lists the blob's URL as its web seed.
+      f.ctx.torrentSeed = false;
+      const token = (await api('POST', 'deployments', { node: 's4', transport: 'torrent' })).json().deployment.token;
+      const tr = await f.app.inject({ method: 'GET', url: `${TORRENT_ROUTES.torrent}?layer=${l.digest}`, headers: bearer(token) });
+      expect(tr.statusCode).toBe(200);
+      const meta = bdecode(Buffer.from(tr.json().torrent, 'base64')) as Record<string, unknown>;
+      expect((meta['url-list'] as Buffer[]).map(String)).toEqual([`${f.ctx.publicUrl}${blobPath(l.digest)}`]);
       const row = getDeploymentRow(d, ids[0]);
       expect(swarmMembers(d, row, l.digest).sort()).toEqual([...ids].sort());
       // s2 fell back to HTTP for this layer: not waited for; a fallback of another layer does not count.
