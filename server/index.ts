@@ -55,6 +55,8 @@ export interface ServerOptions {
   mirrors?: string[];
   /** Seed torrents as a BitTorrent peer instead of listing the web seed (default true; server/torrent/seeder.ts). */
   torrentSeed?: boolean;
+  /** The seeder's upload cap per layer, aria2 syntax (e.g. 6M bytes/s); default none. */
+  torrentSeedUploadLimit?: string;
 }
 
 export interface RunningServer {
@@ -100,7 +102,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     data.close();
     throw e;
   }
-  const ctx: ServerContext = { data, adminToken, publicUrl: '', bootDir: o.bootDir ?? join(o.dataDir, 'boot'), hub, kernelArgs: o.kernelArgs ?? [], multicast, mirrors, torrentSeed: o.torrentSeed, sessions: new SessionStore() };
+  const ctx: ServerContext = { data, adminToken, publicUrl: '', bootDir: o.bootDir ?? join(o.dataDir, 'boot'), hub, kernelArgs: o.kernelArgs ?? [], multicast, mirrors, torrentSeed: o.torrentSeed, torrentSeedUploadLimit: o.torrentSeedUploadLimit, sessions: new SessionStore() };
   const app = await buildApp(ctx);
   limitConnectionsPerClient(app.server);
   try {

@@ -10,11 +10,12 @@
  *
  *   scripts/bench/fanout [--nodes 1,4,8] [--transport http,torrent,multicast] [--rate 100mbit] [--mib 64]
  *                        [--max-bitrate RATE (multicast; default 90 % of --rate)] [--max-wait 30]
- *                        [--slow 20mbit] [--late 3] [--extra-nodes 8] [--web-seed-only]
+ *                        [--slow 20mbit] [--late 3] [--extra-nodes 8] [--web-seed-only] [--seed-upload-limit 6M]
  *
  * Torrent rows: the server seeds each layer as a BitTorrent peer (server/torrent/seeder.ts);
  * `--web-seed-only` runs them as before, with the blob's URL as the only source (BEP 19 web
- * seed), to compare the seeding policies. Each torrent node seeds until the swarm is done
+ * seed), to compare the seeding policies; `--seed-upload-limit R` caps the server's seeder per
+ * layer (aria2's --max-upload-limit, bytes/s: 6M). Each torrent node seeds until the swarm is done
  * (--seed-wait 60 at most), and that wait is in its time.
  *
  * `--slow RATE` adds, per transport, a run of --extra-nodes nodes (default 8) with the last one's
@@ -48,6 +49,7 @@ const { values } = parseArgs({
     late: { type: 'string' },
     'extra-nodes': { type: 'string', default: '8' },
     'web-seed-only': { type: 'boolean', default: false },
+    'seed-upload-limit': { type: 'string' },
   },
 });
 const counts = values.nodes!.split(',').map(Number);
@@ -89,7 +91,7 @@ async function main(): Promise<void> {
     const image = JSON.parse((await ferry(['image', 'show', 'bench', '--json'])).stdout) as { layers: { size: number }[] };
     const imageBytes = image.layers.reduce((a, l) => a + l.size, 0);
     for (const n of net.nodes) await ferry(['node', 'add', n.name, '--mac', n.mac, '--image', 'bench', '--layout', path.join(work, 'layout.xml')]);
-    const srv = await startServer({ dataDir: data, listen: `${net.server.ip}:0`, multicast: { interface: net.server.ifname }, torrentSeed: !values['web-seed-only'] });
+    const srv = await startServer({ dataDir: data, listen: `${net.server.ip}:0`, multicast: { interface: net.server.ifname }, torrentSeed: !values['web-seed-only'], torrentSeedUploadLimit: values['seed-upload-limit'] });
     type Run = { s: number; perNode: number[]; egress: number; fellBack: boolean[]; load: number };
     /** Arm `nodes` in one deploy and install them all; `delays[i]` ms before node i starts. */
     const runOnce = async (t: TransportKind, nodes: typeof net.nodes, label: string, delays: number[] = [], deployArgs: string[] = []): Promise<Run> => {
@@ -163,7 +165,7 @@ async function main(): Promise<void> {
     }
     const http1 = results.find((r) => r.transport === 'http' && r.n === 1)?.s;
     console.log(`load average (1 min) at the start: ${loadStart[0].toFixed(2)}, at the end: ${os.loadavg()[0].toFixed(2)}; ${os.cpus().length} cores`);
-    console.log(`image: ${(imageBytes / 2 ** 20).toFixed(1)} MiB (one incompressible layer); links ${values.rate} (tc tbf, both ends); multicast --max-bitrate ${maxBitrate}; torrent: ${values['web-seed-only'] ? 'web seed only' : 'the server seeds as a peer'}`);
+    console.log(`image: ${(imageBytes / 2 ** 20).toFixed(1)} MiB (one incompressible layer); links ${values.rate} (tc tbf, both ends); multicast --max-bitrate ${maxBitrate}; torrent: ${values['web-seed-only'] ? 'web seed only' : `the server seeds as a peer${values['seed-upload-limit'] ? ` (at most ${values['seed-upload-limit']}B/s)` : ''}`}`);
     console.log('transport  nodes  all done s  T(N)/T(1)  T(N)/T_http(1)  egress/image  http fallbacks  load');
     for (const r of results) {
       const t1 = results.find((x) => x.transport === r.transport && x.n === 1)?.s;

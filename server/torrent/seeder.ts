@@ -17,6 +17,7 @@ import * as fs from 'node:fs';
 import { createServer } from 'node:net';
 import * as os from 'node:os';
 import { join } from 'node:path';
+import { FerryError } from '../../common/errors.js';
 import { log } from '../../common/log.js';
 import { spawnTool, type Spawned } from '../../common/run.js';
 import type { LayerTorrent } from './torrent.js';
@@ -71,6 +72,9 @@ export class ServerSeeders {
    * @param enabled false: never seed (the torrent keeps its web seed).
    */
   constructor(private readonly o: { uploadLimit?: string; enabled?: boolean } = {}) {
+    if (o.uploadLimit !== undefined && !/^[0-9]{1,9}[KM]?$/.test(o.uploadLimit)) {
+      throw new FerryError('FERRY_E_BAD_VALUE', `the seeder's upload limit "${o.uploadLimit.slice(0, 20)}" is not bytes per second (such as 6M or 800K)`, { hint: 'give a whole number with an optional K or M' });
+    }
     this.timer = setInterval(() => void this.reap(), 30_000);
     this.timer.unref();
   }
