@@ -9,7 +9,7 @@ import { powerTarget } from '../server/db/power.js';
 import { powerNodes, printPowerResults, type NodePowerResult } from '../server/power/nodes.js';
 
 const USAGE = `ferry deploy NODE|@GROUP|PROPERTY=VALUE... [--image IMG] [--layout FILE] [--set KEY=VALUE]... [--ttl 24h] [--check] [--json]
-             [--transport http|torrent|multicast] [--min-receivers N] [--max-wait SECONDS] [--max-bitrate RATE]
+             [--transport http|torrent|multicast] [--min-receivers N] [--max-wait SECONDS] [--max-bitrate RATE] [--seed-wait SECONDS]
              [--power]   (then start each node: a one-time network boot where its power driver can, and a power cycle)`;
 
 export async function run(argv: string[]): Promise<number> {
@@ -25,6 +25,7 @@ export async function run(argv: string[]): Promise<number> {
       'min-receivers': { type: 'string' },
       'max-wait': { type: 'string' },
       'max-bitrate': { type: 'string' },
+      'seed-wait': { type: 'string' },
       power: { type: 'boolean' },
     },
     USAGE,
@@ -42,7 +43,7 @@ export async function run(argv: string[]): Promise<number> {
       throw new FerryError('FERRY_E_SOURCE_MISSING', `cannot read the layout ${values.layout}: ${(e as Error).message}`, { details: { path: values.layout }, hint: 'give an existing layout XML file' });
     }
   }
-  const transport = transportRequest({ transport: values.transport, minReceivers: values['min-receivers'], maxWait: values['max-wait'], maxBitrate: values['max-bitrate'] });
+  const transport = transportRequest({ transport: values.transport, minReceivers: values['min-receivers'], maxWait: values['max-wait'], maxBitrate: values['max-bitrate'], seedWait: values['seed-wait'] });
   const d = new DataDir(dataDir(values));
   try {
     const nodes = selectNodes(d, positionals);
@@ -74,6 +75,9 @@ export async function run(argv: string[]): Promise<number> {
       const sessionOptions = ['minReceivers', 'maxWaitS', 'maxBitrate'].filter((k) => k in transport);
       if (sessionOptions.length && !armed.some((a) => transportOf(getDeploymentRow(d, a.id)).kind === 'multicast')) {
         throw usageError('--min-receivers, --max-wait and --max-bitrate are multicast session options, but no node of this selection deploys by multicast', USAGE);
+      }
+      if ('seedWaitS' in transport && !armed.some((a) => transportOf(getDeploymentRow(d, a.id)).kind === 'torrent')) {
+        throw usageError('--seed-wait is a torrent option, but no node of this selection deploys by torrent', USAGE);
       }
     });
     const warned = new Set<string>();

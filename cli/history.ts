@@ -9,9 +9,10 @@ import { dataDir, parse, printJson, printTable, usageError } from '../common/cli
 
 const USAGE = 'ferry history [NODE] [--limit N] [--json]\nferry history --record ID [--all] [--json]   (one record and its events; --all adds the progress counts and heartbeats)';
 
-/** "multicast (min 4 receivers, max wait 60 s, max 600m)". */
+/** "multicast (min 4 receivers, max wait 60 s, max 600m)", "torrent (seed wait 60 s)". */
 function transportText(t: TransportSpec): string {
   const m = t.multicast;
+  if (t.seedWaitS !== undefined) return `${t.kind} (seed wait ${t.seedWaitS} s)`;
   if (!m) return t.kind;
   return `${t.kind} (${m.minReceivers ? `min ${m.minReceivers} receivers` : 'the whole batch'}, max wait ${m.maxWaitS} s, max ${m.maxBitrate}bit/s)`;
 }

@@ -14,7 +14,7 @@ function ensureDir(d: string): string {
 const USAGE =
   'ferry serve [--data DIR] [--listen HOST:PORT] [--public-url URL] [--boot-dir DIR] [--kernel-arg ARG]... [--tftp [HOST:PORT]] [--tftp-root DIR] [--lost-after SECONDS]\n' +
   '            [--log-format text|json] [--log-level info|debug|warn|error|silent]\n' +
-  '            [--multicast-interface IF] [--multicast-group A.B.C.D/P] [--multicast-ports LO-HI] [--mirror URL]...\n' +
+  '            [--multicast-interface IF] [--multicast-group A.B.C.D/P] [--multicast-ports LO-HI] [--mirror URL]... [--torrent-web-seed]\n' +
   '            [--session-idle DURATION] [--session-max-age DURATION]   (web console sessions; default 30m idle, 12h at most)';
 
 /**
@@ -64,6 +64,8 @@ export async function run(argv: string[]): Promise<number> {
       // The server's log (server/log.ts): a line per request, boot decision, TFTP transfer, state change.
       'log-format': { type: 'string' },
       'log-level': { type: 'string' },
+      // Torrents list the blob's URL as web seed instead of the server seeding as a peer (server/torrent/seeder.ts).
+      'torrent-web-seed': { type: 'boolean' },
     },
     USAGE,
   );
@@ -93,6 +95,7 @@ export async function run(argv: string[]): Promise<number> {
         : undefined,
     mirrors: values.mirror,
     sessions,
+    torrentSeed: !values['torrent-web-seed'],
     multicast: { interface: values['multicast-interface'], group: values['multicast-group'], ports: values['multicast-ports'] },
   });
   const tftp = srv.tftp;

@@ -73,7 +73,7 @@ export const TOOLS: Readonly<Record<string, Tool>> = {
   // multicast fan-out (server/multicast, installer/transport/multicast.ts, common/netif.ts)
   'udp-sender': { package: 'udpcast', by: S }, 'udp-receiver': { package: 'udpcast', by: I },
   // BitTorrent fan-out (installer/transport/torrent.ts)
-  aria2c: { package: 'aria2', by: I },
+  aria2c: { package: 'aria2', by: IS },
   ip: { package: 'iproute2', by: IS, bootEnv: 'busybox-static' },
   // power drivers (server/power/ipmi.ts); the BMC simulator its test drives
   ipmitool: { package: 'ipmitool', by: S }, ipmi_sim: { package: 'openipmi', by: B },

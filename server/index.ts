@@ -22,6 +22,7 @@ import { createServerLogger, deploymentChangeLogger, forwardCommonLog, logBoot, 
 import { checkPublicUrl } from './public-url.js';
 import { watchDeployments } from './watch.js';
 import { MulticastSessions, type MulticastConfig } from './multicast/sessions.js';
+import { closeTorrents } from './api/torrent-routes.js';
 
 /** Files the TFTP server makes up: boot.ipxe for this server, pxelinux.cfg/01-MAC per machine. */
 function bootFile(ctx: ServerContext, rel: string, address: string): Buffer | undefined {
@@ -60,6 +61,10 @@ export interface ServerOptions {
   sessions?: SessionLimits;
   /** The server's log (`ferry serve --log-format/--log-level`, server/log.ts); none when absent. */
   log?: ServerLogOptions;
+  /** Seed torrents as a BitTorrent peer instead of listing the web seed (default true; server/torrent/seeder.ts). */
+  torrentSeed?: boolean;
+  /** The seeder's upload cap per layer, aria2 syntax (e.g. 6M bytes/s); default none. */
+  torrentSeedUploadLimit?: string;
 }
 
 export interface RunningServer {
@@ -109,7 +114,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     throw e;
   }
   const logger = o.log ? createServerLogger(o.log) : undefined;
-  const ctx: ServerContext = { data, adminToken, publicUrl: '', bootDir: o.bootDir ?? join(o.dataDir, 'boot'), hub, kernelArgs: o.kernelArgs ?? [], multicast, mirrors, sessions: new SessionStore(o.sessions), logger };
+  const ctx: ServerContext = { data, adminToken, publicUrl: '', bootDir: o.bootDir ?? join(o.dataDir, 'boot'), hub, kernelArgs: o.kernelArgs ?? [], multicast, mirrors, torrentSeed: o.torrentSeed, torrentSeedUploadLimit: o.torrentSeedUploadLimit, sessions: new SessionStore(o.sessions), logger };
   if (logger) hub.tap = deploymentChangeLogger(logger);
   const app = await buildApp(ctx);
   limitConnectionsPerClient(app.server);
@@ -179,6 +184,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
       unwatch();
       await tftp?.close();
       await multicast.close();
+      await closeTorrents(data);
       hub.close();
       // forceCloseConnections: keep-alive sockets and blob downloads in flight end here too.
       await app.close();

@@ -208,7 +208,7 @@ export const CustomizationsSchema = contract(
 // ------------------------------------------------------------------ admin API (admin token)
 
 /**
- * The transport options of `ferry deploy` (--transport, --min-receivers, --max-wait, --max-bitrate),
+ * The transport options of `ferry deploy` (--transport, --min-receivers, --max-wait, --max-bitrate, --seed-wait),
  * as the deploy API takes them; server/db/deployments.ts transportRequest checks them further
  * (the same check the CLI's strings go through).
  */
@@ -217,6 +217,7 @@ const transportFields = {
   minReceivers: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000, ferryMessage: 'must be a whole number of receivers from 1 to 10000' })),
   maxWait: Type.Optional(Type.Integer({ minimum: 1, maximum: 3600, ferryMessage: 'must be a whole number of seconds from 1 to 3600' })),
   maxBitrate: Type.Optional(Type.String({ maxLength: 16, ferryMessage: 'must be a bit rate such as 80m, 500k or 1g' })),
+  seedWait: Type.Optional(Type.Integer({ minimum: 0, maximum: 3600, ferryMessage: 'must be a whole number of seconds from 0 to 3600' })),
 };
 
 /** POST /api/v1/admin/deployments: arm one node (`ferry deploy`, `ferry install --node`). */

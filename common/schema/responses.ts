@@ -72,13 +72,23 @@ export const MulticastOptionsSchema = Obj({
 });
 
 /** The transport a deployment uses, as kept in its record (deployments.transport, JSON). */
-export const TransportSpecSchema = Obj({ kind: Lit(TRANSPORTS), multicast: Opt(MulticastOptionsSchema) });
+export const TransportSpecSchema = Obj({
+  kind: Lit(TRANSPORTS),
+  multicast: Opt(MulticastOptionsSchema),
+  /** Torrent: how long the node seeds before its reboot, at most (`ferry deploy --seed-wait S`). */
+  seedWaitS: Opt(Count),
+});
 
 export const TransportConfigSchema = Obj({
   kind: Lit(TRANSPORTS),
   /** The server: blobs over HTTP, and every transport's fallback. */
   baseUrl: Type.String(),
   multicast: Opt(MulticastOptionsSchema),
+  /**
+   * Torrent: seconds the node keeps seeding before its reboot until the swarm is done
+   * (`ferry deploy --seed-wait S`); the installer's own --seed-wait / ferry.seed_wait= wins.
+   */
+  seedWaitS: Opt(Count),
   /**
    * Static HTTP mirrors of the server's blob store (`ferry serve --mirror URL`): the blob
    * sha256:HEX is at URL/sha256/HEX. Tried in order before baseUrl; the digest is the only trust.
@@ -137,6 +147,10 @@ export const TorrentSwarmStateSchema = Obj({
   incomplete: Count,
   done: Type.Boolean(),
   uploaded: Count,
+  /** The deployments expected in the swarm (the batch's torrent deployments of the image still armed or running)… */
+  expected: Opt(Count),
+  /** …and how many of them have not yet announced the whole layer. */
+  waiting: Opt(Count),
 });
 
 /** POST /api/v1/install/multicast/join {layer}: the session to receive, or go to HTTP now. */

@@ -11,9 +11,10 @@ export const finish: Stage = {
   name: 'finish',
   async run(ctx) {
     // A torrent install seeds until the swarm has its layers (or --seed-wait ends), then the
-    // staging directories go before the target is unmounted.
+    // staging directories go before the target is unmounted. The installer's --seed-wait (or
+    // ferry.seed_wait=) wins over the deployment's (`ferry deploy --seed-wait`).
     ctx.doing = 'seeding the layers until every node of the swarm has them';
-    await finishSeeding({ client: ctx.client, seedWaitS: ctx.opts.seedWaitS ?? DEFAULT_SEED_WAIT_S, progress: ctx.emit });
+    await finishSeeding({ client: ctx.client, seedWaitS: ctx.opts.seedWaitS ?? ctx.config?.transport.seedWaitS ?? DEFAULT_SEED_WAIT_S, progress: ctx.emit });
     if (ctx.medium && ctx.target && ctx.recorded) {
       ctx.doing = 'writing the offline install record into the installed system';
       const w = writeOfflineRecord(ctx.target, ctx.medium, ctx.recorded, ctx.startedAt ?? new Date().toISOString());

@@ -8,9 +8,15 @@
  * the image's size. The boot environment is not downloaded here (`--root` installs): add its
  * size once per node to the HTTP egress, and once per session with a fan-out boot.
  *
- *   scripts/bench/fanout [--nodes 1,4,8] [--transport http,multicast] [--rate 100mbit] [--mib 64]
+ *   scripts/bench/fanout [--nodes 1,4,8] [--transport http,torrent,multicast] [--rate 100mbit] [--mib 64]
  *                        [--max-bitrate RATE (multicast; default 90 % of --rate)] [--max-wait 30]
- *                        [--slow 20mbit] [--late 3] [--extra-nodes 8]
+ *                        [--slow 20mbit] [--late 3] [--extra-nodes 8] [--web-seed-only] [--seed-upload-limit 6M]
+ *
+ * Torrent rows: the server seeds each layer as a BitTorrent peer (server/torrent/seeder.ts);
+ * `--web-seed-only` runs them as before, with the blob's URL as the only source (BEP 19 web
+ * seed), to compare the seeding policies; `--seed-upload-limit R` caps the server's seeder per
+ * layer (aria2's --max-upload-limit, bytes/s: 6M). Each torrent node seeds until the swarm is done
+ * (--seed-wait 60 at most), and that wait is in its time.
  *
  * `--slow RATE` adds, per transport, a run of --extra-nodes nodes (default 8) with the last one's
  * link reshaped to RATE: the others' time against their own T(N) of the grid (or of a run without
@@ -42,6 +48,8 @@ const { values } = parseArgs({
     slow: { type: 'string' },
     late: { type: 'string' },
     'extra-nodes': { type: 'string', default: '8' },
+    'web-seed-only': { type: 'boolean', default: false },
+    'seed-upload-limit': { type: 'string' },
   },
 });
 const counts = values.nodes!.split(',').map(Number);
@@ -64,6 +72,7 @@ const INSTALL_TIMEOUT_S = Math.max(120, Math.ceil(((mib * 8 * 1.1) / Number(rate
 const FERRY = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'bin', 'ferry');
 
 async function main(): Promise<void> {
+  const loadStart = os.loadavg();
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-bench-fanout-'));
   const data = path.join(work, 'data');
   const ferry = (args: string[]) => run([FERRY, ...args, '--data', data], { quiet: true, timeoutMs: 300_000 });
@@ -82,13 +91,14 @@ async function main(): Promise<void> {
     const image = JSON.parse((await ferry(['image', 'show', 'bench', '--json'])).stdout) as { layers: { size: number }[] };
     const imageBytes = image.layers.reduce((a, l) => a + l.size, 0);
     for (const n of net.nodes) await ferry(['node', 'add', n.name, '--mac', n.mac, '--image', 'bench', '--layout', path.join(work, 'layout.xml')]);
-    const srv = await startServer({ dataDir: data, listen: `${net.server.ip}:0`, multicast: { interface: net.server.ifname } });
-    type Run = { s: number; perNode: number[]; egress: number; fellBack: boolean[] };
+    const srv = await startServer({ dataDir: data, listen: `${net.server.ip}:0`, multicast: { interface: net.server.ifname }, torrentSeed: !values['web-seed-only'], torrentSeedUploadLimit: values['seed-upload-limit'] });
+    type Run = { s: number; perNode: number[]; egress: number; fellBack: boolean[]; load: number };
     /** Arm `nodes` in one deploy and install them all; `delays[i]` ms before node i starts. */
     const runOnce = async (t: TransportKind, nodes: typeof net.nodes, label: string, delays: number[] = [], deployArgs: string[] = []): Promise<Run> => {
-      const extra = t === 'multicast' ? ['--max-bitrate', maxBitrate, '--max-wait', values['max-wait']!, ...deployArgs] : [];
+      const extra = t === 'multicast' ? ['--max-bitrate', maxBitrate, '--max-wait', values['max-wait']!, ...deployArgs] : t === 'torrent' ? ['--seed-wait', '60'] : [];
       const armed = JSON.parse((await ferry(['deploy', ...nodes.map((x) => x.name), '--transport', t, ...extra, '--json'])).stdout).deployments as { id: number; token: string }[];
       const before = await net.server.counters();
+      const load = os.loadavg()[0];
       const t0 = Date.now();
       const starts: number[] = [];
       const procs = nodes.map(async (x, i) => {
@@ -113,19 +123,20 @@ async function main(): Promise<void> {
         fellBack.push(body.events.some((e) => e.state === 'warning' && e.details?.fallback === 'http'));
       }
       nodes.forEach((x, i) => fs.rmSync(path.join(x.dir, `root-${armed[i].id}`), { recursive: true, force: true }));
-      process.stderr.write(`[bench] ${label}: ${s.toFixed(1)} s\n`);
-      return { s, perNode: ends.map((e, i) => (e - starts[i]) / 1000), egress: (after.txBytes - before.txBytes) / imageBytes, fellBack };
+      process.stderr.write(`[bench] ${label}: ${s.toFixed(1)} s (load average ${load.toFixed(1)})\n`);
+      return { s, perNode: ends.map((e, i) => (e - starts[i]) / 1000), egress: (after.txBytes - before.txBytes) / imageBytes, fellBack, load };
     };
-    const results: { transport: TransportKind; n: number; s: number; egress: number; fellBack: number }[] = [];
+    const results: { transport: TransportKind; n: number; s: number; egress: number; fellBack: number; load: number }[] = [];
     const extras: string[] = [];
     try {
       for (const t of transports) {
         for (const n of counts) {
           const r = await runOnce(t, net.nodes.slice(0, n), `${t}-${n}`);
-          results.push({ transport: t, n, s: r.s, egress: r.egress, fellBack: r.fellBack.filter(Boolean).length });
+          results.push({ transport: t, n, s: r.s, egress: r.egress, fellBack: r.fellBack.filter(Boolean).length, load: r.load });
         }
       }
-      for (const t of transports) {
+      // The slow and late runs, with their references (only when asked for).
+      for (const t of values.slow || lateS !== undefined ? transports : []) {
         const nodes = net.nodes.slice(0, extraN);
         const t1 = results.find((x) => x.transport === t && x.n === 1)?.s ?? (await runOnce(t, nodes.slice(0, 1), `${t}-1-ref`)).s;
         const tN = results.find((x) => x.transport === t && x.n === extraN)?.s ?? (await runOnce(t, nodes, `${t}-${extraN}-ref`)).s;
@@ -153,14 +164,14 @@ async function main(): Promise<void> {
       await srv.close();
     }
     const http1 = results.find((r) => r.transport === 'http' && r.n === 1)?.s;
-    console.log(`load average before: ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}; ${os.cpus().length} cores`);
-    console.log(`image: ${(imageBytes / 2 ** 20).toFixed(1)} MiB (one incompressible layer); links ${values.rate} (tc tbf, both ends); multicast --max-bitrate ${maxBitrate}`);
-    console.log('transport  nodes  all done s  T(N)/T(1)  T(N)/T_http(1)  egress/image  http fallbacks');
+    console.log(`load average (1 min) at the start: ${loadStart[0].toFixed(2)}, at the end: ${os.loadavg()[0].toFixed(2)}; ${os.cpus().length} cores`);
+    console.log(`image: ${(imageBytes / 2 ** 20).toFixed(1)} MiB (one incompressible layer); links ${values.rate} (tc tbf, both ends); multicast --max-bitrate ${maxBitrate}; torrent: ${values['web-seed-only'] ? 'web seed only' : `the server seeds as a peer${values['seed-upload-limit'] ? ` (at most ${values['seed-upload-limit']}B/s)` : ''}`}`);
+    console.log('transport  nodes  all done s  T(N)/T(1)  T(N)/T_http(1)  egress/image  http fallbacks  load');
     for (const r of results) {
       const t1 = results.find((x) => x.transport === r.transport && x.n === 1)?.s;
       const ratio = t1 ? (r.s / t1).toFixed(2) : '-';
       const vsHttp = http1 ? (r.s / http1).toFixed(2) : '-';
-      console.log(`${r.transport.padEnd(9)}  ${String(r.n).padStart(5)}  ${r.s.toFixed(1).padStart(10)}  ${ratio.padStart(9)}  ${vsHttp.padStart(14)}  ${r.egress.toFixed(2).padStart(12)}  ${String(r.fellBack).padStart(14)}`);
+      console.log(`${r.transport.padEnd(9)}  ${String(r.n).padStart(5)}  ${r.s.toFixed(1).padStart(10)}  ${ratio.padStart(9)}  ${vsHttp.padStart(14)}  ${r.egress.toFixed(2).padStart(12)}  ${String(r.fellBack).padStart(14)}  ${r.load.toFixed(1).padStart(4)}`);
     }
     for (const e of extras) console.log(e);
   } finally {

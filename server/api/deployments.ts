@@ -16,12 +16,17 @@ import { notFound, urlName } from './http.js';
 const ID_RE = /^[0-9]{1,12}$/;
 
 /** The transport options of a request, checked as the CLI's are (every problem at once). */
-function transportOf_(b: { transport?: string; minReceivers?: number; maxWait?: number; maxBitrate?: string }): TransportRequest {
-  return transportRequest({ transport: b.transport, minReceivers: b.minReceivers, maxWait: b.maxWait, maxBitrate: b.maxBitrate });
+function transportOf_(b: { transport?: string; minReceivers?: number; maxWait?: number; maxBitrate?: string; seedWait?: number }): TransportRequest {
+  return transportRequest({ transport: b.transport, minReceivers: b.minReceivers, maxWait: b.maxWait, maxBitrate: b.maxBitrate, seedWait: b.seedWait });
 }
 
 /** Session options without a multicast deployment among those armed: refused, as `ferry deploy` does. */
 function checkSessionOptions(d: DataDir, t: TransportRequest, ids: number[]): void {
+  if ('seedWaitS' in t && !ids.some((id) => transportOf(getDeploymentRow(d, id)).kind === 'torrent')) {
+    throw new ValidationError('FERRY_E_BAD_VALUE', 'the transport options are invalid', [
+      { severity: 'error', code: 'FERRY_E_BAD_VALUE', path: 'seedWait', message: 'is a torrent option, but no node of this request deploys by torrent', hint: 'add "transport": "torrent", or set the nodes\' default transport (ferry node set --transport torrent)' },
+    ]);
+  }
   const given = (['minReceivers', 'maxWaitS', 'maxBitrate'] as const).filter((k) => k in t);
   if (!given.length || ids.some((id) => transportOf(getDeploymentRow(d, id)).kind === 'multicast')) return;
   const names = { minReceivers: 'minReceivers', maxWaitS: 'maxWait', maxBitrate: 'maxBitrate' } as const;

@@ -16,6 +16,10 @@ export interface FanoutContext {
   multicast: MulticastSessions;
   /** `ferry serve --mirror URL`, checked by parseMirrors. */
   mirrors?: string[];
+  /** false: the server does not seed torrents as a peer; nodes use the web seed (server/torrent/seeder.ts). */
+  torrentSeed?: boolean;
+  /** The server's seeder's upload cap per layer (aria2's --max-upload-limit: 6M = 6 MiB/s; default none). */
+  torrentSeedUploadLimit?: string;
 }
 
 /** Check `--mirror URL` values where they enter: absolute http(s) URLs without credentials, every problem at once. */

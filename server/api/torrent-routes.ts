@@ -16,9 +16,10 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { bencode } from '../../common/bencode.js';
 import { FerryError, ValidationError } from '../../common/errors.js';
 import { blobPath, DIGEST_RE, TORRENT_ROUTES, type LayerTorrentAnswer } from '../../common/protocol.js';
-import { deploymentUsesBlob, type DeploymentRow } from '../db/deployments.js';
+import { deploymentUsesBlob, swarmMembers, type DeploymentRow } from '../db/deployments.js';
 import { TorrentCache, torrentFile } from '../torrent/torrent.js';
 import { ANNOUNCE_INTERVAL_S, compactPeers, parseAnnounce, Swarms } from '../torrent/swarm.js';
+import { ServerSeeders } from '../torrent/seeder.js';
 import { sendJson } from './http.js';
 import { deploymentOf } from './auth.js';
 import { mountRaw, onlyMethods, type Resource, type ServerContext } from './route.js';
@@ -26,13 +27,19 @@ import { mountRaw, onlyMethods, type Resource, type ServerContext } from './rout
 interface TorrentState {
   cache: TorrentCache;
   swarms: Swarms;
+  seeders: ServerSeeders;
 }
 const states = new WeakMap<object, TorrentState>();
 /** The torrents and swarms of one server (one data dir). */
 export function torrentState(ctx: ServerContext): TorrentState {
   let s = states.get(ctx.data);
-  if (!s) states.set(ctx.data, (s = { cache: new TorrentCache(), swarms: new Swarms() }));
+  if (!s) states.set(ctx.data, (s = { cache: new TorrentCache(), swarms: new Swarms(), seeders: new ServerSeeders({ enabled: ctx.torrentSeed !== false, uploadLimit: ctx.torrentSeedUploadLimit }) }));
   return s;
+}
+
+/** Stop the server's layer seeders (the server is closing). */
+export async function closeTorrents(data: object): Promise<void> {
+  await states.get(data)?.seeders.close();
 }
 
 const imageOf = (row: DeploymentRow): string => `${row.image_name}@${row.image_version}`;
@@ -76,7 +83,11 @@ async function announce(ctx: ServerContext, req: IncomingMessage, res: ServerRes
   }
   try {
     const r = st.swarms.announce(imageOf(row), digest, a);
-    sendBencode(res, { interval: ANNOUNCE_INTERVAL_S, 'min interval': ANNOUNCE_INTERVAL_S, complete: r.complete, incomplete: r.incomplete, peers: compactPeers(r.peers) });
+    // The server's own seeder is a peer of every leecher, at the address the node reached it by.
+    const seedPort = a.left > 0 ? await st.seeders.running(digest) : undefined;
+    const local = req.socket.localAddress;
+    const peers = seedPort && local ? [{ ip: local, port: seedPort }, ...r.peers] : r.peers;
+    sendBencode(res, { interval: ANNOUNCE_INTERVAL_S, 'min interval': ANNOUNCE_INTERVAL_S, complete: r.complete, incomplete: r.incomplete, peers: compactPeers(peers) });
   } catch (e) {
     sendBencode(res, { 'failure reason': (e as Error).message });
   }
@@ -88,7 +99,11 @@ export const torrent: Resource = (app, ctx) => {
     const digest = layerParam(new URL(req.url ?? '/', 'http://ferry.invalid'), row);
     const t = await torrentOf(c, digest);
     const base = c.publicUrl;
-    const answer: LayerTorrentAnswer = { layer: digest, infoHash: t.infoHash, pieceLength: t.pieceLength, torrent: torrentFile(t, base + TORRENT_ROUTES.announce, [base + blobPath(digest)]).toString('base64') };
+    // The seeding policy (server/torrent/seeder.ts): the server seeds as a peer and the torrent
+    // has no web seed, so nodes take distinct pieces from it and trade; without a seeder, the web seed.
+    const seeding = await torrentState(c).seeders.port(t, c.data.blobs.path(digest));
+    const webSeeds = seeding ? [] : [base + blobPath(digest)];
+    const answer: LayerTorrentAnswer = { layer: digest, infoHash: t.infoHash, pieceLength: t.pieceLength, torrent: torrentFile(t, base + TORRENT_ROUTES.announce, webSeeds).toString('base64') };
     sendJson(res, 200, answer);
   });
   onlyMethods(app, TORRENT_ROUTES.torrent, ['GET'], 'deploy');
@@ -98,7 +113,7 @@ export const torrent: Resource = (app, ctx) => {
     const row = deploymentOf(req);
     const digest = layerParam(new URL(req.url ?? '/', 'http://ferry.invalid'), row);
     const t = await torrentOf(c, digest);
-    sendJson(res, 200, torrentState(c).swarms.state(imageOf(row), digest, t.infoHash));
+    sendJson(res, 200, torrentState(c).swarms.state(imageOf(row), digest, t.infoHash, swarmMembers(c.data, row, digest)));
   });
   onlyMethods(app, TORRENT_ROUTES.swarm, ['GET'], 'deploy');
 };

@@ -89,8 +89,32 @@ export function transportOf(r: Pick<DeploymentRow, 'transport'>): TransportSpec 
   return TRANSPORTS.includes(t.kind as TransportKind) ? (t as TransportSpec) : { kind: 'http' };
 }
 
+/**
+ * The deployments of `row`'s batch and image that use transport `kind` and are still armed or
+ * running: a multicast session's receivers, a torrent swarm's expected members.
+ */
+export function batchMembers(d: DataDir, row: Pick<DeploymentRow, 'batch' | 'image_digest'>, kind: TransportKind): number[] {
+  if (!row.batch) return [];
+  const rows = d.db
+    .prepare("SELECT id, transport FROM deployments WHERE batch = ? AND image_digest = ? AND status IN ('armed', 'running')")
+    .all(row.batch, row.image_digest) as Pick<DeploymentRow, 'id' | 'transport'>[];
+  return rows.filter((r) => transportOf(r).kind === kind).map((r) => r.id);
+}
+
+/**
+ * The deployments a layer's torrent swarm waits for: the batch's torrent deployments of the image
+ * still armed or running, less those that took this layer over HTTP (a fallback event), which
+ * will never announce it.
+ */
+export function swarmMembers(d: DataDir, row: Pick<DeploymentRow, 'batch' | 'image_digest'>, layer: string): number[] {
+  const fell = d.db.prepare("SELECT 1 FROM deployment_events WHERE deployment_id = ? AND phase = 'layers' AND state = 'warning' AND object = ? AND json_extract(details, '$.fallback') = 'http' LIMIT 1");
+  return batchMembers(d, row, 'torrent').filter((id) => !fell.get(id, layer));
+}
+
 export const DEFAULT_MAX_WAIT_S = 60;
 export const MAX_MAX_WAIT_S = 3600;
+/** The longest `--seed-wait` (the installer's own option has the same bound). */
+export const MAX_SEED_WAIT_S = 3600;
 /** udp-sender's pace unless --max-bitrate says otherwise: most of a gigabit link. */
 export const DEFAULT_MAX_BITRATE = '600m';
 
@@ -100,14 +124,15 @@ export interface TransportRequest {
   minReceivers?: number;
   maxWaitS?: number;
   maxBitrate?: string;
+  seedWaitS?: number;
 }
 
 /**
  * Check the transport options where they enter (CLI strings or API values), every problem at
  * once: a transport name, --min-receivers 1…10000, --max-wait 1…3600 s, --max-bitrate as
- * udpcast reads it (a number with k, m or g: bits per second).
+ * udpcast reads it (a number with k, m or g: bits per second), --seed-wait 0…3600 s (torrent).
  */
-export function transportRequest(o: { transport?: unknown; minReceivers?: unknown; maxWait?: unknown; maxBitrate?: unknown }): TransportRequest {
+export function transportRequest(o: { transport?: unknown; minReceivers?: unknown; maxWait?: unknown; maxBitrate?: unknown; seedWait?: unknown }): TransportRequest {
   const problems: Problem[] = [];
   const bad = (path: string, message: string) => problems.push({ severity: 'error', code: 'FERRY_E_BAD_VALUE', path, message });
   const out: TransportRequest = {};
@@ -126,6 +151,7 @@ export function transportRequest(o: { transport?: unknown; minReceivers?: unknow
   };
   out.minReceivers = int(o.minReceivers, 'min-receivers', 1, 10_000);
   out.maxWaitS = int(typeof o.maxWait === 'string' ? o.maxWait.replace(/s$/, '') : o.maxWait, 'max-wait', 1, MAX_MAX_WAIT_S);
+  out.seedWaitS = int(typeof o.seedWait === 'string' ? o.seedWait.replace(/s$/, '') : o.seedWait, 'seed-wait', 0, MAX_SEED_WAIT_S);
   if (o.maxBitrate !== undefined) {
     if (typeof o.maxBitrate !== 'string' || !/^[1-9][0-9]{0,5}(\.[0-9]{1,3})?[kmg]$/i.test(o.maxBitrate.trim())) bad('max-bitrate', `"${String(o.maxBitrate).slice(0, 64)}" is not a bit rate such as 80m, 500k or 1g`);
     else out.maxBitrate = o.maxBitrate.trim().toLowerCase();
@@ -136,6 +162,7 @@ export function transportRequest(o: { transport?: unknown; minReceivers?: unknow
 }
 
 function transportSpec(kind: TransportKind, t: TransportRequest = {}): TransportSpec {
+  if (kind === 'torrent') return t.seedWaitS !== undefined ? { kind, seedWaitS: t.seedWaitS } : { kind };
   if (kind !== 'multicast') return { kind };
   const m: MulticastOptions = { maxWaitS: t.maxWaitS ?? DEFAULT_MAX_WAIT_S, maxBitrate: t.maxBitrate ?? DEFAULT_MAX_BITRATE };
   if (t.minReceivers !== undefined) m.minReceivers = t.minReceivers;

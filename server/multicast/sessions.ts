@@ -33,7 +33,7 @@ import { interfaceFor, type InterfaceAddress } from '../../common/netif.js';
 import type { ImageManifest, MulticastJoin, MulticastOptions, MulticastSessionState } from '../../common/protocol.js';
 import { spawnTool, type Spawned } from '../../common/run.js';
 import type { DataDir } from '../context.js';
-import { transportOf, type DeploymentRow } from '../db/deployments.js';
+import { batchMembers, transportOf, type DeploymentRow } from '../db/deployments.js';
 
 export interface MulticastConfig {
   /** `ferry serve --multicast-interface IF`; default: the interface that routes to the node. */
@@ -148,10 +148,7 @@ export class MulticastSessions {
   }
 
   private batchMembers(row: DeploymentRow): number[] {
-    const rows = this.data.db
-      .prepare("SELECT id, transport FROM deployments WHERE batch = ? AND image_digest = ? AND status IN ('armed', 'running')")
-      .all(row.batch, row.image_digest) as Pick<DeploymentRow, 'id' | 'transport'>[];
-    return rows.filter((r) => transportOf(r).kind === 'multicast').map((r) => r.id);
+    return batchMembers(this.data, row, 'multicast');
   }
 
   private freeSlot(): number | undefined {

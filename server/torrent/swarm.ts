@@ -98,12 +98,24 @@ export class Swarms {
     return { complete, incomplete: peers.size - complete, uploaded };
   }
 
-  state(image: string, layer: string, infoHash: string): SwarmState {
+  /**
+   * The swarm's state. `expected`: the deployments that belong in it (the batch's torrent
+   * deployments of this image still armed or running): `done` only when each of them has a peer
+   * holding the whole layer and no peer lacks any, so a node that has not announced yet is
+   * waited for (the installer's --seed-wait bounds the wait). Without `expected`, the peers
+   * that announced are the swarm.
+   */
+  state(image: string, layer: string, infoHash: string, expected?: number[]): SwarmState {
     const s = this.swarms.get(this.key(image, infoHash));
     if (s) this.expire(s.peers);
     const c = s ? this.counts(s.peers) : { complete: 0, incomplete: 0, uploaded: 0 };
     const peers = s?.peers.size ?? 0;
-    return { layer, infoHash, peers, complete: c.complete, incomplete: c.incomplete, done: peers > 0 && c.incomplete === 0, uploaded: c.uploaded };
+    const have = new Set<number>();
+    for (const p of s?.peers.values() ?? []) if (p.left === 0) have.add(p.deployment);
+    const waiting = expected ? expected.filter((id) => !have.has(id)).length : 0;
+    const out: SwarmState = { layer, infoHash, peers, complete: c.complete, incomplete: c.incomplete, done: peers > 0 && c.incomplete === 0 && waiting === 0, uploaded: c.uploaded };
+    if (expected) [out.expected, out.waiting] = [expected.length, waiting];
+    return out;
   }
 }
 

@@ -67,7 +67,8 @@ export function torrentFile(t: LayerTorrent, announce: string, webSeeds: string[
   // The info dictionary is spliced in as it was hashed, byte for byte, keys in order
   // (announce < info < url-list).
   const head = bencode({ announce });
-  const tail = bencode({ 'url-list': webSeeds });
+  // No web seed: no url-list at all (the server seeds as a peer, server/torrent/seeder.ts).
+  const tail = webSeeds.length ? bencode({ 'url-list': webSeeds }) : Buffer.from('de');
   return Buffer.concat([head.subarray(0, head.length - 1), Buffer.from('4:info'), t.info, tail.subarray(1)]);
 }
 

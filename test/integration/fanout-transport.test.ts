@@ -85,6 +85,17 @@ describe('transport choice: CLI, record, config and fallback', () => {
     await ferry(['group', 'add', 'rack-a', '--no-transport']);
   });
 
+  it('--seed-wait: a torrent option kept in the record, refused without a torrent node and out of bounds', async () => {
+    const [d] = (await json(['deploy', 'b1', '--transport', 'torrent', '--seed-wait', '45'])).deployments;
+    expect((await json(['history', '--record', String(d.id)])).deployment.transport).toEqual({ kind: 'torrent', seedWaitS: 45 });
+    expect((await ferry(['history', '--record', String(d.id)])).stdout).toMatch(/torrent \(seed wait 45 s\)/);
+    const before = (await json(['history'])).length;
+    expect((await ferry(['deploy', 'a1', '--transport', 'http', '--seed-wait', '5'], [2])).stderr).toMatch(/FERRY_E_USAGE.*--seed-wait is a torrent option/);
+    const bad = JSON.parse((await ferry(['deploy', 'b1', '--transport', 'torrent', '--seed-wait', '3601', '--json'], [1])).stdout).error;
+    expect(bad.details.problems.map((p: any) => p.path)).toEqual(['seed-wait']);
+    expect((await json(['history'])).length).toBe(before);
+  });
+
   describe('with a server', () => {
     let srv: RunningServer;
     beforeAll(async () => {
@@ -92,17 +103,22 @@ describe('transport choice: CLI, record, config and fallback', () => {
     });
     afterAll(async () => srv?.close());
 
-    it('hands the node its transport, and the installer uses it (torrent from the server\'s web seed) and completes', async () => {
+    it('hands the node its transport, and the installer uses it (torrent from the server\'s seeder) and completes', async () => {
       const armed = (await json(['deploy', 'b1', '--transport', 'torrent'])).deployments[0];
       const cfg = await call(srv.url, 'GET', INSTALL_ROUTES.config, { token: armed.token });
       expect(cfg.json.transport).toEqual({ kind: 'torrent', baseUrl: srv.publicUrl });
+      // `ferry deploy --seed-wait S` reaches the node in its config.
+      const sw = (await json(['deploy', 'b1', '--transport', 'torrent', '--seed-wait', '7'])).deployments[0];
+      expect((await call(srv.url, 'GET', INSTALL_ROUTES.config, { token: sw.token })).json.transport).toEqual({ kind: 'torrent', baseUrl: srv.publicUrl, seedWaitS: 7 });
+      const again = (await json(['deploy', 'b1', '--transport', 'torrent'])).deployments[0];
+      if (again.id === armed.id) throw new Error('a new deployment was expected');
       const api = await call(srv.url, 'GET', `/api/v1/admin/deployments/${armed.id}`, { token: srv.adminToken });
       expect(api.json.deployment.transport).toEqual({ kind: 'torrent' });
 
       const events: ProgressEvent[] = [];
       const root = join(t.dir, 'root');
       fs.mkdirSync(root);
-      const outcome = await runInstall({ server: srv.url, token: armed.token, root, yes: true, initramfs: false, console: () => {}, onEvent: (e) => events.push(e) });
+      const outcome = await runInstall({ server: srv.url, token: again.token, root, yes: true, initramfs: false, console: () => {}, onEvent: (e) => events.push(e) });
       expect(outcome.result).toEqual({ status: 'success' });
       expect(fs.readFileSync(join(root, 'data.bin')).length).toBe(300_000);
       // Every transport exists in this installer now: the layer came by torrent, not by the fallback.

@@ -136,6 +136,15 @@ describe('admin API (fastify inject)', () => {
     expect((await api('GET', 'deployments?node=mc2')).json().deployments.length).toBe(before);
     expect((await api('POST', 'deployments', { node: 'mc2', minReceivers: 3 })).statusCode).toBe(400);
     expect((await api('GET', 'deployments?node=mc2')).json().deployments.length).toBe(before);
+    // seedWait: a torrent option, kept in the record; refused without a torrent node and out of bounds.
+    const sw = await api('POST', 'deployments', { node: 'mc1', transport: 'torrent', seedWait: 30 });
+    expect(sw.statusCode).toBe(201);
+    expect((await api('GET', `deployments/${sw.json().deployment.id}`)).json().deployment.transport).toEqual({ kind: 'torrent', seedWaitS: 30 });
+    const noTorrent = await api('POST', 'deploy', { select: ['mc2'], transport: 'http', seedWait: 30 });
+    expect(noTorrent.statusCode).toBe(400);
+    expect(noTorrent.json().error.details.problems[0]).toMatchObject({ path: 'seedWait', message: expect.stringMatching(/no node of this request deploys by torrent/) });
+    expect(paths(await api('POST', 'deploy', { select: ['mc2'], transport: 'torrent', seedWait: 3601 }))).toEqual(['$.seedWait']);
+    expect((await api('GET', 'deployments?node=mc2')).json().deployments.length).toBe(before);
   });
 
   it('images: list, read, customizations, clone, verify, delete, gc', async () => {
