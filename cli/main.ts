@@ -25,6 +25,7 @@ export const COMMANDS: Record<string, Command> = {
   audit: { summary: 'who changed what (images, nodes, groups, deployments), newest first', load: () => import('./audit.js') },
   monitor: { summary: 'live table of deployments in progress (--json for scripts)', load: () => import('./monitor.js') },
   exec: { summary: 'run a command on many nodes over SSH, identical outputs gathered under node sets (web[01-12])', load: () => import('./exec.js') },
+  push: { summary: 'copy a file to many nodes over SFTP (temporary name, then rename), results collated as exec\'s', load: () => import('./push.js') },
   'ssh-key': { summary: "print Ferry's public SSH key (made at first use) for authorized_keys", load: () => import('./ssh-key.js') },
   power: { summary: 'power nodes or @groups on, off, cycle, or ask their state (ipmi, redfish, qemu, wol, manual)', load: () => import('./power.js') },
   media: { summary: 'restore media: a hybrid ISO (CD or USB stick, BIOS and UEFI) that installs an image offline: build, write', load: () => import('./media.js') },
