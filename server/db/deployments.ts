@@ -12,6 +12,8 @@ import { armChecks } from '../../layout/preflight.js';
 import { getImage, manifestOf } from '../store/images.js';
 import { defaultTransport, getLayout, getNodeRow, storeLayout } from './inventory.js';
 import { j } from './index.js';
+import { expandFerryKeyItems } from '../ssh/authorize.js';
+import { ferryKey } from '../ssh/keys.js';
 
 export type DeploymentStatus = 'armed' | 'running' | 'success' | 'failed' | 'superseded' | 'cancelled' | 'lost' | 'aborted';
 
@@ -418,6 +420,13 @@ export function checkDeployToken(d: DataDir, token: string): TokenCheck {
   return { ok: true, row };
 }
 
+/** The image's ssh-authorize-ferry items carry Ferry's public key to the installer (made at first use). */
+function withFerryKey(d: DataDir, image: InstallConfig['image']): InstallConfig['image'] {
+  const items = image.customizations ?? [];
+  if (!items.some((i) => i.kind === 'ssh-authorize-ferry')) return image;
+  return { ...image, customizations: expandFerryKeyItems(items, ferryKey(d.dir).publicKey) };
+}
+
 export function installConfig(d: DataDir, row: DeploymentRow, baseUrl: string): InstallConfig {
   const nodeRow = row.node_id !== null ? (d.db.prepare('SELECT * FROM nodes WHERE id = ?').get(row.node_id) as any) : undefined;
   const macs = nodeRow ? (d.db.prepare('SELECT mac FROM node_macs WHERE node_id = ? ORDER BY mac').all(nodeRow.id) as { mac: string }[]).map((m) => m.mac) : [];
@@ -430,7 +439,7 @@ export function installConfig(d: DataDir, row: DeploymentRow, baseUrl: string): 
   const cfg: InstallConfig = {
     node: { name: row.node_name, macs, properties: nodeRow ? j(nodeRow.properties, {}) : {} },
     deployment: { id: row.id, expiresAt: row.expires_at, ...(row.identity ? { identity: row.identity } : {}) },
-    image: JSON.parse(row.manifest),
+    image: withFerryKey(d, JSON.parse(row.manifest)),
     layout: { xml: layout.xml, digest: layout.digest },
     inputs: j(row.inputs, {}),
     transport: { ...transportOf(row), baseUrl },
