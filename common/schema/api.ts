@@ -207,7 +207,7 @@ export const CustomizationItemSchema = Tagged(
     ),
     item('template', { path: AbsPath, template: Str(), mode: Type.Optional(FileMode) }, 'Writes a file from a template: {{ name }} is replaced by the input or node field of that name.'),
     item('authorized-keys', { user: Type.String({ description: 'the user (of the image\'s /etc/passwd)', ferryMessage: 'must be a string' }), keys: Type.Optional(Type.Array(Type.String(), { description: 'one public key per string', ferryMessage: 'must be an array of strings' })) }, 'Adds SSH keys to a user\'s authorized_keys, plus those of input ssh.authorized_keys.'),
-    item('ssh-authorize-ferry', { user: Type.Optional(Type.String({ description: 'the user (of the image\'s /etc/passwd); root when left out', ferryMessage: 'must be a string' })) }, 'Authorizes Ferry\'s own SSH key (ferry ssh-key) for root (or user), so ferry exec, push and update reach the node: the server turns it into an authorized-keys item with the key.'),
+    item('ssh-authorize-ferry', { user: Type.Optional(Type.String({ description: 'the user (of the image\'s /etc/passwd); root when left out', ferryMessage: 'must be a string' })) }, 'Authorizes Ferry\'s own SSH key (ferry ssh-key) for root (or user), so that ferry exec and ferry push reach the node: the server turns it into an authorized-keys item with the key.'),
     item('script', { script: Type.String({ description: 'the script\'s text', ferryMessage: 'must be a string' }), interpreter: Type.Optional(Type.String({ description: 'the program that runs it, inside the target', ferryMessage: 'must be a string' })) }, 'Runs a script inside the target with /dev, /proc and /sys bound.'),
   ],
   { ferryMessage: 'must be an object' },

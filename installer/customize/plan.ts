@@ -424,7 +424,7 @@ export function planCustomization(items: CustomizationItem[], c: CustomizeInputs
         break;
       }
       default:
-        throw inputError(`unknown customization kind "${(item as { kind: string }).kind}"`, { item }, 'use hostname, network, file, regexp, template, authorized-keys or script');
+        throw inputError(`unknown customization kind "${(item as { kind: string }).kind}"`, { item }, 'use hostname, network, file, regexp, template, authorized-keys, ssh-authorize-ferry or script');
     }
   }
   if (c.initramfs !== false && c.initramfsDecision?.action !== 'keep') {

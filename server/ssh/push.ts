@@ -73,7 +73,7 @@ export function planPush(src: string, dest: string, o: { mode?: string; owner?: 
   } catch (e) {
     throw new FerryError('FERRY_E_PUSH_SOURCE', `ferry push: cannot read the source file ${src}: ${(e as Error).message}`, { details: { src }, hint: 'give a regular file that exists and is readable' });
   }
-  if (!st.isFile()) throw new FerryError('FERRY_E_PUSH_SOURCE', `ferry push: the source ${src} is not a regular file`, { details: { src }, hint: 'push one regular file at a time (for trees, ferry update)' });
+  if (!st.isFile()) throw new FerryError('FERRY_E_PUSH_SOURCE', `ferry push: the source ${src} is not a regular file`, { details: { src }, hint: 'push one regular file at a time' });
   return {
     src,
     dest: resolveDest(src, dest),
