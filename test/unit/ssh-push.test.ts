@@ -25,3 +25,19 @@ describe('ferry push: pure argument checks', () => {
     expect(tempName('/etc/motd')).toMatch(/^\/etc\/\.motd\.ferry-push-[0-9a-f]{12}$/);
   });
 });
+
+import { DEFAULT_UPDATE_EXCLUDES, rsyncArgv } from '../../server/ssh/update.js';
+
+describe('ferry update --dry-run: the rsync command', () => {
+  it('is rsync -aHAX --numeric-ids --delete with the excludes, the remote shell and the node as host', () => {
+    const argv = rsyncArgv({ src: '/tmp/tree', node: 'web01', root: '/srv/x', rsh: "'node' 'ferry.mjs' 'ssh-pipe'", excludes: ['/home/', '/etc/ssh/ssh_host_*'], dryRun: true });
+    expect(argv).toEqual(['rsync', '-aHAX', '--numeric-ids', '--delete', '--itemize-changes', '--out-format=%i %n%L', '--dry-run', '--exclude=/home/', '--exclude=/etc/ssh/ssh_host_*', '-e', "'node' 'ferry.mjs' 'ssh-pipe'", '/tmp/tree/', 'web01:/srv/x/']);
+    expect(rsyncArgv({ src: '/t/', node: 'n', root: '/', rsh: 'r', excludes: [], dryRun: false }).slice(-2)).toEqual(['/t/', 'n:/']);
+  });
+  it('refuses a relative --root or one with ..', () => {
+    for (const root of ['srv', '/srv/../etc']) expect(() => rsyncArgv({ src: '/t', node: 'n', root, rsh: 'r', excludes: [], dryRun: true })).toThrow(/FERRY_E_UPDATE_BAD_ROOT|absolute/);
+  });
+  it('the default excludes keep the node\'s own files: host keys, machine-id, logs, homes', () => {
+    for (const p of ['/etc/ssh/ssh_host_*', '/etc/machine-id', '/var/log/', '/home/', '/root/', '/etc/fstab', '/proc/']) expect(DEFAULT_UPDATE_EXCLUDES).toContain(p);
+  });
+});
