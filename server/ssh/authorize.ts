@@ -28,7 +28,7 @@ export function recordInstalledHostKeys(d: DataDir, node: { id: number; name: st
       throw new FerryError('FERRY_E_BAD_REQUEST', `deployment ${node.deployment}: the reported address "${raw}" is not HOST[:PORT]`, { details: { address: raw }, hint: 'report a host name or IP address', cause: e });
     }
   }
-  d.db.transaction(() => {
+  d.write(() => {
     // The machine was just installed: the keys of its former system are gone from it.
     d.db.prepare('DELETE FROM ssh_host_keys WHERE node_id = ?').run(node.id);
     for (const k of keys) recordHostKey(d, { nodeId: node.id, node: node.name }, k.fp, k.line, 'installer');
@@ -36,7 +36,7 @@ export function recordInstalledHostKeys(d: DataDir, node: { id: number; name: st
     if (address && row && !row.address) d.db.prepare('UPDATE nodes SET address = ? WHERE id = ?').run(address, node.id);
     else address = row?.address ?? undefined;
     d.audit(`deployment:${node.deployment}`, 'node.ssh-host-keys', node.name, { fingerprints: keys.map((k) => k.fp), address });
-  })();
+  });
   return { recorded: keys.length, address };
 }
 
