@@ -39,10 +39,22 @@ export const customize: Stage = {
     ctx.doing = 'customizing the installed system';
     await applyCustomization(ops, ctx.target!, ctx.emit);
     if (sshHostKeys) {
+      const types = sshHostKeys.map((k) => k.type);
+      const publicKeys = sshHostKeys.map((k) => k.publicLine);
+      // A medium install has no server: the public keys are in this event (the console) only.
+      if (ctx.opts.medium) {
+        ctx.emit({ phase: 'customize', state: 'info', object: 'ssh-host-keys', message: `${sshHostKeys.length} SSH host keys made (no server to report them to)`, details: { types, publicKeys } });
+        return;
+      }
       ctx.doing = 'reporting the SSH host keys to the server';
       const address = addressOf(c.inputs ?? {});
-      await ctx.client.postSshHostKeys({ keys: sshHostKeys.map((k) => k.publicLine), ...(address ? { address } : {}) });
-      ctx.emit({ phase: 'customize', state: 'info', object: 'ssh-host-keys', message: `${sshHostKeys.length} SSH host keys made and reported`, details: { types: sshHostKeys.map((k) => k.type) } });
+      try {
+        await ctx.client.postSshHostKeys({ keys: publicKeys, ...(address ? { address } : {}) });
+        ctx.emit({ phase: 'customize', state: 'info', object: 'ssh-host-keys', message: `${sshHostKeys.length} SSH host keys made and reported`, details: { types, publicKeys } });
+      } catch (e) {
+        // The install is not lost over it: the keys are in place; the operator records them by hand.
+        ctx.emit({ phase: 'customize', state: 'warning', code: 'FERRY_W_SSH_HOST_KEYS', object: 'ssh-host-keys', message: `the SSH host keys were made but not reported: ${(e as Error).message}`, details: { types, publicKeys } });
+      }
     }
   },
 };

@@ -12,8 +12,7 @@ import { armChecks } from '../../layout/preflight.js';
 import { getImage, manifestOf } from '../store/images.js';
 import { defaultTransport, getLayout, getNodeRow, storeLayout } from './inventory.js';
 import { j } from './index.js';
-import { expandFerryKeyItems } from '../ssh/authorize.js';
-import { ferryKey } from '../ssh/keys.js';
+import { withFerryKey } from '../ssh/authorize.js';
 
 export type DeploymentStatus = 'armed' | 'running' | 'success' | 'failed' | 'superseded' | 'cancelled' | 'lost' | 'aborted';
 
@@ -418,13 +417,6 @@ export function checkDeployToken(d: DataDir, token: string): TokenCheck {
     return { ok: false, code: 'FERRY_E_TOKEN_EXPIRED', message: `the deploy token of deployment ${row.id} expired at ${row.expires_at}`, hint: 'arm the node again (ferry deploy NODE) for a fresh token' };
   }
   return { ok: true, row };
-}
-
-/** The image's ssh-authorize-ferry items carry Ferry's public key to the installer (made at first use). */
-function withFerryKey(d: DataDir, image: InstallConfig['image']): InstallConfig['image'] {
-  const items = image.customizations ?? [];
-  if (!items.some((i) => i.kind === 'ssh-authorize-ferry')) return image;
-  return { ...image, customizations: expandFerryKeyItems(items, ferryKey(d.dir).publicKey) };
 }
 
 export function installConfig(d: DataDir, row: DeploymentRow, baseUrl: string): InstallConfig {

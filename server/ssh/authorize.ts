@@ -7,13 +7,20 @@
 import type { CustomizationItem } from '../../common/schema/api.js';
 import { FerryError } from '../../common/errors.js';
 import type { DataDir } from '../context.js';
-import { parseHostKey } from './keys.js';
+import { ferryKey, parseHostKey } from './keys.js';
 import { formatAddress, parseTarget } from './target.js';
 import { recordHostKey } from './trust.js';
 
 /** Pure: every ssh-authorize-ferry item as an authorized-keys item with `publicKey`. */
 export function expandFerryKeyItems(items: CustomizationItem[], publicKey: string): CustomizationItem[] {
   return items.map((i) => (i.kind === 'ssh-authorize-ferry' ? { kind: 'authorized-keys', user: i.user ?? 'root', keys: [publicKey.trim()] } : i));
+}
+
+/** An image manifest whose ssh-authorize-ferry items carry Ferry's public key (made at first use): for the installer's configuration and for restore media. */
+export function withFerryKey<M extends { customizations?: CustomizationItem[] }>(d: DataDir, image: M): M {
+  const items = image.customizations ?? [];
+  if (!items.some((i) => i.kind === 'ssh-authorize-ferry')) return image;
+  return { ...image, customizations: expandFerryKeyItems(items, ferryKey(d.dir).publicKey) };
 }
 
 /** Record the reported host keys for the node in place of its former ones; set its address when unset. Returns how many keys. */
