@@ -21,6 +21,8 @@ export const INSTALL_ROUTES = {
   result: `${API_PREFIX}/install/result`,
   /** POST Inventory → {ok: true, properties: N}: the node's hw.* properties, replaced as a set. */
   inventory: `${API_PREFIX}/install/inventory`,
+  /** POST SshHostKeys → {ok: true, recorded: N}: the installed system's fresh SSH host keys, recorded for the node. */
+  sshHostKeys: `${API_PREFIX}/install/ssh-host-keys`,
 } as const;
 
 /** Blobs are content-addressed: GET/HEAD /blobs/sha256:<64 hex>, with Range support. */

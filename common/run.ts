@@ -65,7 +65,7 @@ export const TOOLS: Readonly<Record<string, Tool>> = {
   dmidecode: { package: 'dmidecode', by: I },
   // layers (layers/): decompression, xattrs, device nodes
   zstd: { package: 'zstd', by: [...IS, 'build'] }, setfattr: { package: 'attr', by: IS }, getfattr: { package: 'attr', by: S },
-  gzip: { package: 'gzip', by: S },
+  gzip: { package: 'gzip', by: S }, rsync: { package: 'rsync', by: S },
   mknod: { package: 'coreutils', by: IS, bootEnv: 'busybox-static' },
   // the target and the end of an install (installer/chroot.ts, stages/finish.ts, commands/run.ts)
   chroot: { package: 'coreutils', by: I, bootEnv: 'busybox-static' }, sync: { package: 'coreutils', by: I, bootEnv: 'busybox-static' },

@@ -8,6 +8,7 @@ import { FerryError } from '../common/errors.js';
 import { log } from '../common/log.js';
 import type { ProgressEvent } from '../common/progress.js';
 import { INSTALL_ROUTES, type InstallConfig, type InstallResult } from '../common/protocol.js';
+import type { SshHostKeysBody } from '../common/schema/api.js';
 import { DEFAULT_BACKOFF, RetriableFailure, delay, isRetriableNetworkError, isRetriableStatus, retrying, type Backoff } from './retry.js';
 
 export interface ClientOptions {
@@ -116,6 +117,11 @@ export class ServerClient {
   /** The machine's hardware, stored as the node's hw.* properties. */
   postInventory(inv: Inventory): Promise<unknown> {
     return this.call('POST', INSTALL_ROUTES.inventory, inv, 'the hardware inventory');
+  }
+
+  /** The installed system's fresh SSH host keys (public halves), recorded by the server for the node. */
+  postSshHostKeys(body: SshHostKeysBody): Promise<unknown> {
+    return this.call('POST', INSTALL_ROUTES.sshHostKeys, body, 'the SSH host keys');
   }
 
   postResult(result: InstallResult): Promise<unknown> {

@@ -124,6 +124,21 @@ export const InstallResultSchema = contract(
   'the result body',
 );
 
+// ------------------------------------------------------------------ SSH host keys made at install time
+
+/** POST /api/v1/install/ssh-host-keys: public key lines (at most 8), and the address the node will have, when known. */
+export const SshHostKeysSchema = contract(
+  Type.Object(
+    {
+      keys: Type.Array(Type.String({ minLength: 1, maxLength: 8192, pattern: '^(ssh-[a-z0-9-]+|ecdsa-sha2-[a-z0-9-]+) [A-Za-z0-9+/]+=* ?[^\\n]*$', ferryMessage: 'must be an OpenSSH public key line' }), { minItems: 1, maxItems: 8, ferryMessage: 'must be an array of 1 to 8 public key lines' }),
+      address: Type.Optional(Type.String({ minLength: 1, maxLength: 255, pattern: '^[A-Za-z0-9.:\\[\\]-]+$', ferryMessage: 'must be a host name or IP address' })),
+    },
+    { additionalProperties: false, ferryMessage: 'must be an object {"keys": [...], "address"?: "..."}' },
+  ),
+  'FERRY_E_BAD_REQUEST',
+  'the SSH host keys body',
+);
+
 // ------------------------------------------------------------------ hardware inventory
 
 const HwStr = Type.Optional(Type.String({ maxLength: 256, ferryMessage: 'must be a string of at most 256 characters' }));
@@ -193,6 +208,7 @@ export const CustomizationItemSchema = Tagged(
     ),
     item('template', { path: AbsPath, template: Str(), mode: Type.Optional(FileMode) }, 'Writes a file from a template: {{ name }} is replaced by the input or node field of that name.'),
     item('authorized-keys', { user: Type.String({ description: 'the user (of the image\'s /etc/passwd)', ferryMessage: 'must be a string' }), keys: Type.Optional(Type.Array(Type.String(), { description: 'one public key per string', ferryMessage: 'must be an array of strings' })) }, 'Adds SSH keys to a user\'s authorized_keys, plus those of input ssh.authorized_keys.'),
+    item('ssh-authorize-ferry', { user: Type.Optional(Type.String({ description: 'the user (of the image\'s /etc/passwd); root when left out', ferryMessage: 'must be a string' })) }, 'Authorizes Ferry\'s own SSH key (ferry ssh-key) for root (or user), so that ferry exec and ferry push reach the node: the server turns it into an authorized-keys item with the key.'),
     item('script', { script: Type.String({ description: 'the script\'s text', ferryMessage: 'must be a string' }), interpreter: Type.Optional(Type.String({ description: 'the program that runs it, inside the target', ferryMessage: 'must be a string' })) }, 'Runs a script inside the target with /dev, /proc and /sys bound.'),
   ],
   { ferryMessage: 'must be an object' },
@@ -399,6 +415,7 @@ export type InstallRecordBody = Static<typeof InstallRecordSchema>;
 export type ProgressEventBody = Static<typeof ProgressEventSchema>;
 export type InstallEventsBody = Static<typeof InstallEventsBodySchema>;
 export type InstallResult = Static<typeof InstallResultSchema>;
+export type SshHostKeysBody = Static<typeof SshHostKeysSchema>;
 export type CustomizationItem = Static<typeof CustomizationItemSchema>;
 export type ArmRequest = Static<typeof ArmRequestSchema>;
 export type DeployRequest = Static<typeof DeployRequestSchema>;

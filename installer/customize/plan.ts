@@ -40,6 +40,13 @@ export interface CustomizeInputs {
   initramfsDecision?: { action: 'keep' | 'rebuild'; reason: string };
   /** How long one regexp item may run (default REGEXP_TIME_LIMIT_MS). */
   regexpLimitMs?: number;
+  /** Fresh SSH host keys (installer/customize/hostkeys.ts, made by the caller): written when the image has sshd. */
+  sshHostKeys?: { type: string; privateKey: string; publicLine: string }[];
+}
+
+/** Whether the image runs an SSH server, so that it gets host keys made at install time. */
+export function imageHasSshd(v: TargetView): boolean {
+  return v.exists('/usr/sbin/sshd');
 }
 
 function inputError(message: string, details: Record<string, unknown>, hint: string): FerryError {
@@ -331,8 +338,16 @@ export async function planCustomization(items: CustomizationItem[], c: Customize
   const dbusId = '/var/lib/dbus/machine-id';
   if (v.exists(dbusId) && v.readText(dbusId) !== undefined) ops.push({ op: 'remove', path: dbusId, why: 'D-Bus takes /etc/machine-id' });
   const hostKeys = v.list('/etc/ssh').filter((f) => /^ssh_host_.*_key(\.pub)?$/.test(f));
-  for (const k of hostKeys) ops.push({ op: 'remove', path: `/etc/ssh/${k}`, why: 'SSH host keys are made anew on first boot' });
-  if (hostKeys.length && v.exists('/usr/bin/ssh-keygen') && (v.exists('/lib/systemd/systemd') || v.exists('/usr/lib/systemd/systemd'))) {
+  const freshKeys = c.sshHostKeys?.length && imageHasSshd(v) ? c.sshHostKeys : undefined;
+  for (const k of hostKeys) ops.push({ op: 'remove', path: `/etc/ssh/${k}`, why: freshKeys ? "the master's SSH host keys go: fresh ones are made now" : 'SSH host keys are made anew on first boot' });
+  if (freshKeys) {
+    // Made at install time and reported to the server, so Ferry knows them before the first boot.
+    for (const k of freshKeys) {
+      if (!/^[a-z0-9]+$/.test(k.type)) throw new FerryError('FERRY_E_INTERNAL', `SSH host key type "${k.type}" is not a plain name`);
+      ops.push({ op: 'write', path: `/etc/ssh/ssh_host_${k.type}_key`, content: k.privateKey, mode: 0o600, uid: 0, gid: 0, why: `fresh SSH host key (${k.type})` });
+      ops.push({ op: 'write', path: `/etc/ssh/ssh_host_${k.type}_key.pub`, content: k.publicLine + '\n', mode: 0o644, uid: 0, gid: 0, why: `fresh SSH host key (${k.type}), public` });
+    }
+  } else if (hostKeys.length && v.exists('/usr/bin/ssh-keygen') && (v.exists('/lib/systemd/systemd') || v.exists('/usr/lib/systemd/systemd'))) {
     // Debian makes host keys only when the package is installed; a unit makes them on first boot.
     ops.push({
       op: 'write', path: '/etc/systemd/system/ferry-ssh-hostkeys.service', mode: 0o644, why: 'make SSH host keys on first boot',
@@ -354,6 +369,9 @@ export async function planCustomization(items: CustomizationItem[], c: Customize
       case 'authorized-keys':
         planAuthorizedKeys(item, v, c, ops);
         break;
+      case 'ssh-authorize-ferry':
+        // The server replaces it with an authorized-keys item holding its key (server/ssh/authorize.ts).
+        throw inputError('the ssh-authorize-ferry item reached the installer unexpanded', { item }, 'install through a Ferry server of the same version, which puts its public key in');
       case 'file': {
         const p = checkPath(item.path, 'file');
         const content = item.encoding === 'base64' ? Buffer.from(item.content, 'base64').toString('base64') : item.content;
@@ -391,7 +409,7 @@ export async function planCustomization(items: CustomizationItem[], c: Customize
         break;
       }
       default:
-        throw inputError(`unknown customization kind "${(item as { kind: string }).kind}"`, { item }, 'use hostname, network, file, regexp, template, authorized-keys or script');
+        throw inputError(`unknown customization kind "${(item as { kind: string }).kind}"`, { item }, 'use hostname, network, file, regexp, template, authorized-keys, ssh-authorize-ferry or script');
     }
   }
   if (c.initramfs !== false && c.initramfsDecision?.action !== 'keep') {

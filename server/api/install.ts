@@ -4,7 +4,8 @@
  */
 import { INSTALL_ROUTES } from '../../common/protocol.js';
 import { withMirrors } from './fanout-routes.js';
-import { InstallEventsBodySchema, InstallResultSchema, InventorySchema, type InstallEventsBody, type InstallResult, type InventoryBody } from '../../common/schema/api.js';
+import { InstallEventsBodySchema, InstallResultSchema, InventorySchema, SshHostKeysSchema, type InstallEventsBody, type InstallResult, type InventoryBody, type SshHostKeysBody } from '../../common/schema/api.js';
+import { recordInstalledHostKeys } from '../ssh/authorize.js';
 import { FerryError } from '../../common/errors.js';
 import { recordInventory } from '../db/hardware.js';
 import { deploymentInfo, getDeploymentRow } from '../db/deployments.js';
@@ -48,4 +49,14 @@ export const install: Resource = (app, ctx) => {
     return { ok: true, properties: recordInventory(ctx.data, row.node_id, request.body, `deployment:${row.id}`) };
   });
   onlyMethods(app, INSTALL_ROUTES.inventory, ['POST']);
+
+  // The installed system's fresh SSH host keys (issue 15): recorded for the node, so Ferry's SSH
+  // connections to it need no --host-key; its address, when unset, from the body or this request.
+  app.post<{ Body: SshHostKeysBody }>(INSTALL_ROUTES.sshHostKeys, { config: deploy, schema: { body: SshHostKeysSchema } }, async (request) => {
+    const row = deploymentOf(request.raw);
+    if (row.node_id === null) throw new FerryError('FERRY_E_NODE_NOT_FOUND', `the node of deployment ${row.id} (${row.node_name}) was removed`, { details: { node: row.node_name }, hint: 'add the node again and arm it' });
+    const r = recordInstalledHostKeys(ctx.data, { id: row.node_id, name: row.node_name, deployment: row.id }, request.body, request.raw.socket.remoteAddress);
+    return { ok: true, ...r };
+  });
+  onlyMethods(app, INSTALL_ROUTES.sshHostKeys, ['POST']);
 };

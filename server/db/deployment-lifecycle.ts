@@ -9,6 +9,7 @@ import { now, sameSecret, type DataDir } from '../context.js';
 import { deploymentInfo, getDeploymentRow, IN_FLIGHT_SQL, transportOf, type DeploymentInfo, type DeploymentRow } from './deployments.js';
 import { getLayout, getNodeRow } from './inventory.js';
 import { j } from './index.js';
+import { withFerryKey } from '../ssh/authorize.js';
 
 /** A deployment that ended: its token is refused from then on (checkDeployToken). */
 export const ENDED_STATUSES = ['success', 'failed', 'aborted', 'cancelled'] as const;
@@ -60,7 +61,7 @@ export function installConfig(d: DataDir, row: DeploymentRow, baseUrl: string, o
   const cfg: InstallConfig = {
     node: { name: row.node_name, macs, properties: nodeRow ? j(nodeRow.properties, {}) : {} },
     deployment: { id: row.id, expiresAt: row.expires_at, ...(row.identity ? { identity: row.identity } : {}) },
-    image: JSON.parse(row.manifest),
+    image: withFerryKey(d, JSON.parse(row.manifest)),
     layout: { xml: layout.xml, digest: layout.digest },
     inputs: j(row.inputs, {}),
     transport: { ...transportOf(row), baseUrl },

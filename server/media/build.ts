@@ -17,6 +17,7 @@ import type { DataDir } from '../context.js';
 import { getLayout, getNodeRow } from '../db/inventory.js';
 import { mintMediumToken } from '../db/media.js';
 import { getImage, manifestOf } from '../store/images.js';
+import { withFerryKey } from '../ssh/authorize.js';
 import { defaultLabel, DRIVER_SETS, efiCopyArgv, efiImageArgv, planMedium, type MediumInput, type MediumManifest } from './plan.js';
 
 export interface MediaSource {
@@ -68,7 +69,7 @@ export function resolveMedium(d: DataDir, s: MediaSource): Pick<MediumInput, 'no
     const row = getNodeRow(d, s.node);
     if (!row.image) throw new FerryError('FERRY_E_NODE_NO_IMAGE', `node ${s.node} has no image to put on a medium`, { details: { node: s.node }, hint: `assign one: ferry node set ${s.node} --image IMG, or build with --image IMG --layout FILE` });
     const img = getImage(d, row.image);
-    image = manifestOf(img);
+    image = withFerryKey(d, manifestOf(img));
     if (s.layoutXml !== undefined) layout = { xml: s.layoutXml, digest: 'sha256:' + createHash('sha256').update(s.layoutXml).digest('hex') };
     else if (row.layout_digest) {
       const l = getLayout(d, row.layout_digest);
@@ -81,7 +82,7 @@ export function resolveMedium(d: DataDir, s: MediaSource): Pick<MediumInput, 'no
   } else {
     if (s.layoutXml === undefined) throw new FerryError('FERRY_E_USAGE', '--image needs --layout FILE (the disk layout the medium installs)', { hint: 'ferry media build --out FILE.iso --image NAME[@VERSION] --layout FILE [--set hostname=NAME]' });
     const img = getImage(d, s.image!);
-    image = manifestOf(img);
+    image = withFerryKey(d, manifestOf(img));
     layout = { xml: s.layoutXml, digest: 'sha256:' + createHash('sha256').update(s.layoutXml).digest('hex') };
     inputs = { ...j<Record<string, string>>(img.inputs, {}), ...(s.set ?? {}) };
     node = { name: inputs.hostname ?? image.name, macs: [], properties: {} };

@@ -42,6 +42,8 @@ export async function startSshd(ep: Endpoint, o: { authorizedKeys: string; env?:
       'PidFile none',
       'LogLevel INFO',
       'MaxStartups 100',
+      // ferry push (SFTP); in-process, so no sftp-server binary path to depend on.
+      'Subsystem sftp internal-sftp',
       ...(env.length ? [`SetEnv ${env.join(' ')}`] : []),
       '',
     ].join('\n'),
