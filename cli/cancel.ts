@@ -1,7 +1,7 @@
 /** `ferry cancel NODE|@GROUP|PROP=VALUE…`: end armed, running or lost deployments; the nodes boot locally again. */
 import { cliActor, DataDir } from '../server/context.js';
 import { cancelDeployments } from '../server/db/deployment-lifecycle.js';
-import { selectNodes } from '../server/db/inventory.js';
+import { selectNodes } from '../server/db/groups.js';
 import { dataDir, parse, printJson, printTable, usageError } from '../common/cli.js';
 
 const USAGE = 'ferry cancel NODE|@GROUP|PROPERTY=VALUE... [--json]';

@@ -1,6 +1,6 @@
 /** `ferry exec SELECTION... -- COMMAND...`: one command on many nodes over SSH, output collated. */
 import { DataDir } from '../server/context.js';
-import { selectNodes } from '../server/db/inventory.js';
+import { selectNodes } from '../server/db/groups.js';
 import { collate, formatGroups, overallExit } from '../server/ssh/collate.js';
 import { execOnNodes } from '../server/ssh/exec.js';
 import { dataDir, intOption, parse, printJson, splitAtDashes, usageError } from '../common/cli.js';

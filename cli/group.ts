@@ -1,6 +1,6 @@
 /** `ferry group …`: named, overlapping, nested sets of nodes. */
 import { cliActor, DataDir } from '../server/context.js';
-import { addToGroup, groupInfo, listGroups, removeFromGroup } from '../server/db/inventory.js';
+import { addToGroup, groupInfo, listGroups, removeFromGroup } from '../server/db/groups.js';
 import { dataDir, parseSubcommand, printJson, printTable, usageError } from '../common/cli.js';
 
 const USAGE = `ferry group add NAME [--node NODE]... [--include GROUP]... [--description TEXT] [--transport http|torrent|multicast | --no-transport]

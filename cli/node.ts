@@ -2,7 +2,8 @@
 import { readFileSync } from 'node:fs';
 import { FerryError } from '../common/errors.js';
 import { cliActor, DataDir } from '../server/context.js';
-import { addNode, getNode, listDiscovered, listNodes, parsePairs, removeNode, selectNodes, setNode, type NodeChanges } from '../server/db/inventory.js';
+import { addNode, getNode, listDiscovered, listNodes, parsePairs, removeNode, setNode, type NodeChanges } from '../server/db/inventory.js';
+import { selectNodes } from '../server/db/groups.js';
 import { nextBoot } from '../server/boot/decide.js';
 import { groupHwProperties } from '../common/inventory.js';
 import { dataDir, parseSubcommand, printJson, printTable, usageError } from '../common/cli.js';

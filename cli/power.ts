@@ -1,6 +1,6 @@
 /** `ferry power on|off|cycle|status SELECTION…`: drive nodes' power through their drivers. */
 import { cliActor, DataDir } from '../server/context.js';
-import { selectNodes } from '../server/db/inventory.js';
+import { selectNodes } from '../server/db/groups.js';
 import { powerNodes, printPowerResults } from '../server/power/nodes.js';
 import { POWER_ACTIONS, type PowerAction } from '../server/power/index.js';
 import { dataDir, parseSubcommand, printJson, usageError } from '../common/cli.js';

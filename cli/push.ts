@@ -1,6 +1,6 @@
 /** `ferry push SELECTION... SRC DEST`: one file copied to many nodes over SFTP, results collated. */
 import { DataDir } from '../server/context.js';
-import { selectNodes } from '../server/db/inventory.js';
+import { selectNodes } from '../server/db/groups.js';
 import { collate, formatGroups, overallExit } from '../server/ssh/collate.js';
 import { planPush, pushToNodes } from '../server/ssh/push.js';
 import { dataDir, intOption, parse, printJson, usageError } from '../common/cli.js';

@@ -1,7 +1,7 @@
 /** `ferry update SELECTION... --image REF --dry-run`: what rsync over SSH would change on each node. */
 import { readFileSync } from 'node:fs';
 import { DataDir } from '../server/context.js';
-import { selectNodes } from '../server/db/inventory.js';
+import { selectNodes } from '../server/db/groups.js';
 import { collate, formatGroups, overallExit } from '../server/ssh/collate.js';
 import { updateDryRun } from '../server/ssh/update.js';
 import { dataDir, intOption, parse, printJson, usageError } from '../common/cli.js';

@@ -6,7 +6,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ValidationError, type Problem } from '../../common/errors.js';
 import { cancelDeployments, type CancelOutcome } from '../db/deployment-lifecycle.js';
-import { selectNodes } from '../db/inventory.js';
+import { selectNodes } from '../db/groups.js';
 import { NAME_RE } from '../store/images.js';
 import type { EventHub } from './events.js';
 import type { DataDir } from '../context.js';

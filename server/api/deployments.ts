@@ -9,7 +9,7 @@ import { ValidationError } from '../../common/errors.js';
 import { armDeployment, deploymentInfo, getDeploymentRow, listDeployments, newBatch, parseTtl, redeploy, transportOf, transportRequest, type TransportRequest } from '../db/deployments.js';
 import { deploymentEvents } from '../db/deployment-events.js';
 import type { DataDir } from '../context.js';
-import { selectNodes } from '../db/inventory.js';
+import { selectNodes } from '../db/groups.js';
 import { ADMIN, ACTOR, onlyMethods, pathOf, type Resource } from './route.js';
 import { notFound, urlName } from './http.js';
 

@@ -4,7 +4,7 @@
  */
 import { GroupChangeSchema, type GroupChangeBody } from '../../common/schema/api.js';
 import { validate } from '../../common/schema/validate.js';
-import { addToGroup, groupInfo, listGroups, removeFromGroup } from '../db/inventory.js';
+import { addToGroup, groupInfo, listGroups, removeFromGroup } from '../db/groups.js';
 import { ADMIN, ACTOR, onlyMethods, type Resource } from './route.js';
 import { urlName } from './http.js';
 

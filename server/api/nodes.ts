@@ -5,7 +5,8 @@
  * boot script without being known (GET /discovered).
  */
 import { NodeCreateSchema, NodePatchSchema, NodesEditSchema, type NodeCreateBody, type NodePatchBody, type NodesEditBody } from '../../common/schema/api.js';
-import { addNode, getNode, listDiscovered, listNodes, removeNode, selectNodes, setNode, type NodeChanges, type NodeInfo } from '../db/inventory.js';
+import { addNode, getNode, listDiscovered, listNodes, removeNode, setNode, type NodeChanges, type NodeInfo } from '../db/inventory.js';
+import { selectNodes } from '../db/groups.js';
 import { ADMIN, ACTOR, onlyMethods, type Resource } from './route.js';
 import { urlName } from './http.js';
 

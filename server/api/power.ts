@@ -5,7 +5,7 @@
  * not a failed request. Actions that change a machine are in the audit log as `api:admin`.
  */
 import { PowerRequestSchema, type PowerRequest } from '../../common/schema/api.js';
-import { selectNodes } from '../db/inventory.js';
+import { selectNodes } from '../db/groups.js';
 import { powerNodes, type NodePowerResult } from '../power/nodes.js';
 import { ADMIN, ACTOR, onlyMethods, type Resource } from './route.js';
 

@@ -14,7 +14,8 @@ import { TRANSPORTS, type ImageManifest, type InstallResult, type MulticastOptio
 import { newDeployToken, now, type DataDir } from '../context.js';
 import { armChecks } from '../../layout/preflight.js';
 import { getImage, manifestOf } from '../store/images.js';
-import { defaultTransport, getLayout, getNodeRow, storeLayout } from './inventory.js';
+import { getLayout, getNodeRow, storeLayout } from './inventory.js';
+import { defaultTransport } from './groups.js';
 import { j } from './index.js';
 import type { DeploymentInfoBody, DeploymentStatus, TransportSpec } from '../../common/schema/responses.js';
 

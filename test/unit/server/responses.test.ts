@@ -11,7 +11,8 @@ import { INSTALL_ROUTES, MULTICAST_ROUTES, TORRENT_ROUTES } from '../../../commo
 import { compile } from '../../../common/schema/validate.js';
 import * as R from '../../../common/schema/responses.js';
 import type { AuditEntry } from '../../../server/db/audit.js';
-import type { DiscoveredInfo, GroupInfo, NodeInfo } from '../../../server/db/inventory.js';
+import type { DiscoveredInfo, NodeInfo } from '../../../server/db/inventory.js';
+import type { GroupInfo } from '../../../server/db/groups.js';
 import type { VerifyResult } from '../../../server/store/image-gc.js';
 import { bearer, fixture, LAYOUT, type Fixture } from './app-fixture.js';
 

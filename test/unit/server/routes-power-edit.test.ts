@@ -4,7 +4,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { POWER_ACTION_NAMES } from '../../../common/schema/api.js';
-import { addNode, addToGroup, getNode } from '../../../server/db/inventory.js';
+import { addNode, getNode } from '../../../server/db/inventory.js';
+import { addToGroup } from '../../../server/db/groups.js';
 import { POWER_ACTIONS } from '../../../server/power/types.js';
 import { bearer, fixture, type Fixture } from './app-fixture.js';
 

@@ -1,5 +1,5 @@
 /** Groups: the nesting as a tree, like PowerCockpit's workspace. */
-import type { GroupInfo } from '../../../db/inventory.js';
+import type { GroupInfo } from '../../../db/groups.js';
 import { ADMIN, call } from '../api.js';
 import { clear, h } from '../dom.js';
 import { main } from '../ui.js';

@@ -5,7 +5,8 @@
  * editor). Every action is one admin API call, the same the CLI's commands make.
  */
 import type { DeploymentInfo } from '../../../db/deployments.js';
-import type { GroupInfo, NodeInfo } from '../../../db/inventory.js';
+import type { NodeInfo } from '../../../db/inventory.js';
+import type { GroupInfo } from '../../../db/groups.js';
 import type { NodePowerResult } from '../../../power/nodes.js';
 import type { ImageInfo } from '../../../store/images.js';
 import { TRANSPORTS } from '../../../../common/protocol.js';
