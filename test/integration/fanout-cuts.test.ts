@@ -81,7 +81,10 @@ describe('fan-out transports through a proxy that cuts connections at random poi
     // The proxy first (its target is read per connection), so the server's public URL, which
     // the torrent's tracker and web seed and every blob URL are made of, is the proxy's.
     proxy = await droppingProxy(() => srv!.url, CUT_WITHIN, { random: seededRandom(SEED), fin: 'random', listen: net.server.ip });
-    srv = await startServer({ dataDir: data, listen: `${net.server.ip}:0`, publicUrl: proxy.url, multicast: { interface: net.server.ifname } });
+    // torrentSeed false: the layer's bytes come from the web seed, through the proxy. The server's
+    // own seeder (the default policy, tested in torrent.test.ts) speaks BitTorrent to the nodes
+    // directly, past the proxy: with it only the small tracker calls would meet the cuts.
+    srv = await startServer({ dataDir: data, listen: `${net.server.ip}:0`, publicUrl: proxy.url, multicast: { interface: net.server.ifname }, torrentSeed: false });
   });
   afterAll(async () => {
     await srv?.close();
@@ -109,6 +112,7 @@ describe('fan-out transports through a proxy that cuts connections at random poi
     const by: string[] = [];
     const drops0 = proxy.drops;
     const lossy = net.nodes[1];
+    const connections0 = proxy.connections;
     for (let round = 0; round < ROUNDS; round++) {
       const armed = (await json(['deploy', ...net.nodes.map((n) => n.name), '--transport', 'multicast', '--max-wait', '10', '--max-bitrate', '40m'])).deployments as { id: number; token: string }[];
       // Datagram loss on one node's link: its cable pulled once it has joined. Even rounds: four
@@ -128,7 +132,11 @@ describe('fan-out transports through a proxy that cuts connections at random poi
       for (const [i, a] of armed.entries()) by.push(await checkNode(procs[i], net.nodes[i], a, 'multicast', `multicast round ${round} ${net.nodes[i].name}${joined ? '' : ' (had not joined: no pull)'}`));
     }
     console.log(`multicast through cuts: ${by.join(', ')}; ${proxy.drops - drops0} connections cut`);
-    expect(proxy.drops - drops0).toBeGreaterThan(0);
+    // Every control call went through the proxy. Its answers are small (configuration, joins,
+    // polls: under the cut distance most of the time), so connections are cut for certain only
+    // where a node fell back to HTTP and fetched the layer through it.
+    expect(proxy.connections - connections0).toBeGreaterThan(0);
+    if (by.includes('http')) expect(proxy.drops - drops0).toBeGreaterThan(0);
     // The node whose cable stays in gets the layers by multicast at least once in the rounds.
     expect(by.filter((x) => x === 'multicast').length, `seed ${SEED}: ${by.join(', ')}`).toBeGreaterThan(0);
   }, 400_000);
