@@ -2,6 +2,7 @@
  * The installer's side of the wire contract (common/protocol.ts): configuration with retries,
  * events in batches with retries, a heartbeat with jitter, the final result.
  */
+import { randomBytes } from 'node:crypto';
 import type { Inventory } from '../common/inventory.js';
 import { httpRequest } from './http.js';
 import { FerryError } from '../common/errors.js';
@@ -110,8 +111,12 @@ export class ServerClient {
     return this.call<InstallConfig>('GET', INSTALL_ROUTES.config + (this.peek ? '?peek=1' : ''), undefined, 'the install configuration');
   }
 
-  postEvents(events: ProgressEvent[], backoff?: Backoff): Promise<unknown> {
-    return this.call('POST', INSTALL_ROUTES.events, { events }, 'progress events', backoff);
+  /**
+   * `order`: this installer run's id and each event's number in it. A batch whose answer was lost
+   * is sent again (the retry loop, or the next flush); the server stores each numbered event once.
+   */
+  postEvents(events: ProgressEvent[], backoff?: Backoff, order?: { run: string; seqs: number[] }): Promise<unknown> {
+    return this.call('POST', INSTALL_ROUTES.events, order ? { events, ...order } : { events }, 'progress events', backoff);
   }
 
   /** The machine's hardware, stored as the node's hw.* properties. */
@@ -137,6 +142,10 @@ export class ServerClient {
  */
 export class EventSender {
   private queue: ProgressEvent[] = [];
+  /** Each queued event's number in this run (kept beside the queue, in the same order). */
+  private seqs: number[] = [];
+  private nextSeq = 0;
+  private readonly run = randomBytes(8).toString('hex');
   private timer?: NodeJS.Timeout;
   private heartbeat?: NodeJS.Timeout;
   private flushing?: Promise<void>;
@@ -169,10 +178,12 @@ export class EventSender {
     if (ev.message && ev.message.length > 16000) ev.message = ev.message.slice(0, 7900) + '\n…\n' + ev.message.slice(-7900);
     if (ev.object && ev.object.length > 1000) ev.object = ev.object.slice(0, 1000);
     this.queue.push(ev);
+    this.seqs.push(this.nextSeq++);
     const max = this.o.max ?? 5000;
     if (this.queue.length > max) {
       const i = this.queue.findIndex((x) => x.state === 'progress' || x.state === 'heartbeat' || x.state === 'info');
       this.queue.splice(i >= 0 ? i : 0, 1);
+      this.seqs.splice(i >= 0 ? i : 0, 1);
       this.dropped++;
     }
     if (this.queue.length >= (this.o.batch ?? 200)) void this.flush();
@@ -190,16 +201,19 @@ export class EventSender {
     if (this.flushing) return this.flushing;
     if (!this.queue.length) return Promise.resolve();
     const batch = this.queue.slice(0, this.o.batch ?? 200);
+    const seqs = this.seqs.slice(0, batch.length);
     this.flushing = this.client
-      .postEvents(batch, { baseMs: 200, maxMs: 2000, giveUpAfterMs: 0 })
+      .postEvents(batch, { baseMs: 200, maxMs: 2000, giveUpAfterMs: 0 }, { run: this.run, seqs })
       .then(
         () => {
           this.queue.splice(0, batch.length);
+          this.seqs.splice(0, batch.length);
         },
         (e) => {
           if (e instanceof FerryError && typeof e.details.status === 'number' && e.details.status < 500) {
             // The server refuses this batch for good (malformed): resending it would block the rest.
             this.queue.splice(0, batch.length);
+            this.seqs.splice(0, batch.length);
             this.dropped += batch.length;
             log.warn('event batch refused by the server; dropped', { error: e.message, events: batch.length });
             return;

@@ -90,7 +90,12 @@ export const ProgressEventSchema = Type.Object(
 /** POST /api/v1/install/events */
 export const InstallEventsBodySchema = contract(
   Type.Object(
-  { events: Type.Array(ProgressEventSchema, { maxItems: MAX_EVENTS_PER_POST, ferryMessage: `must be an array of at most ${MAX_EVENTS_PER_POST} events per request` }) },
+  {
+    events: Type.Array(ProgressEventSchema, { maxItems: MAX_EVENTS_PER_POST, ferryMessage: `must be an array of at most ${MAX_EVENTS_PER_POST} events per request` }),
+    /** The installer run's id, and each event's number in that run (as many as events): a batch sent again after a lost answer is stored once. */
+    run: Type.Optional(Type.String({ pattern: '^[0-9a-f]{8,32}$', ferryMessage: 'must be 8 to 32 hex digits' })),
+    seqs: Type.Optional(Type.Array(Type.Integer({ minimum: 0 }), { maxItems: MAX_EVENTS_PER_POST, ferryMessage: 'must be one event number per event' })),
+  },
   { ferryMessage: 'must be an object {"events": [...]}' },
 ),
   'FERRY_E_BAD_REQUEST',

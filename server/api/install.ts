@@ -9,7 +9,7 @@ import { recordInstalledHostKeys } from '../ssh/authorize.js';
 import { FerryError } from '../../common/errors.js';
 import { recordInventory } from '../db/hardware.js';
 import { deploymentInfo, getDeploymentRow } from '../db/deployments.js';
-import { recordEvents } from '../db/deployment-events.js';
+import { recordEvents, undelivered } from '../db/deployment-events.js';
 import { installConfig, recordResult } from '../db/deployment-lifecycle.js';
 import { onlyMethods, type Resource } from './route.js';
 import { deploymentOf } from './auth.js';
@@ -29,7 +29,7 @@ export const install: Resource = (app, ctx) => {
 
   app.post<{ Body: InstallEventsBody }>(INSTALL_ROUTES.events, { config: deploy, schema: { body: InstallEventsBodySchema } }, async (request) => {
     const row = deploymentOf(request.raw);
-    const stored = recordEvents(ctx.data, row, request.body.events);
+    const stored = recordEvents(ctx.data, row, undelivered(row.id, request.body.events, request.body));
     for (const e of stored) ctx.hub.publish('progress', { deployment: row.id, node: row.node_name, event: e });
     return { ok: true, stored: stored.length };
   });

@@ -38,6 +38,30 @@ function eventSize(e: ProgressEvent): number {
   return (e.message?.length ?? 0) + (e.object?.length ?? 0) + (e.code?.length ?? 0) + (e.details ? JSON.stringify(e.details).length : 0) + 64;
 }
 
+/** Per deployment: the installer run that posts its events, and the next event number not yet stored. */
+const delivered = new Map<number, { run: string; next: number }>();
+const MAX_TRACKED = 10_000;
+
+/**
+ * The events of a batch not stored before: an installer whose answer was lost (a cut
+ * connection) posts the same numbered events again, and each is stored once. Events of a run are
+ * numbered in the order they are sent; a new run (the installer restarted) starts over. Without
+ * numbers (an older installer) every event is new.
+ */
+export function undelivered<T>(deploymentId: number, events: T[], order?: { run?: string; seqs?: number[] }): T[] {
+  if (!order?.run || !order.seqs || order.seqs.length !== events.length) return events;
+  let d = delivered.get(deploymentId);
+  if (!d || d.run !== order.run) {
+    d = { run: order.run, next: 0 };
+    delivered.delete(deploymentId);
+    if (delivered.size >= MAX_TRACKED) delivered.delete(delivered.keys().next().value!);
+    delivered.set(deploymentId, d);
+  }
+  const fresh = events.filter((_, i) => order.seqs![i]! >= d!.next);
+  d.next = Math.max(d.next, ...order.seqs.map((s) => s + 1));
+  return fresh;
+}
+
 export function recordEvents(d: DataDir, row: DeploymentRow, events: ProgressEvent[], budget = EVENT_BUDGET): StoredEvent[] {
   const received = now();
   const out: StoredEvent[] = [];
