@@ -181,7 +181,10 @@ export function renderIpxeLocal(p: LocalBoot = {}): string {
     who = label ? ` ${label} (${mac})` : ` ${mac}`;
   }
   const reason = (p.reason ?? 'no install armed').replace(/[^A-Za-z0-9 ._,:()-]/g, '_');
-  const lines = ['#!ipxe', `# Ferry: local boot${who}: ${reason}`, `echo Ferry:${who} ${reason}, booting from the local disk`];
+  // What the console shows first fits iPXE's 80 columns: the longer reasons ("installed by
+  // deployment 12") wrap, and "booting from the local disk" is what an operator (and the vm
+  // tests) look for.
+  const lines = ['#!ipxe', `# Ferry: local boot${who}: ${reason}`, `echo Ferry: booting from the local disk:${who ? `${who},` : ''} ${reason}`];
   if ((p.method ?? 'exit') === 'sanboot') {
     // Legacy BIOS only: EFI firmware keeps its own boot order and iPXE's exit
     // returns to it; a failed sanboot (no bootable disk) falls through to exit.
