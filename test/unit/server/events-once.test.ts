@@ -21,7 +21,7 @@ describe('progress events sent again are stored once', () => {
   });
   afterAll(() => f?.close());
 
-  const post = (payload: unknown) => f.app.inject({ method: 'POST', url: INSTALL_ROUTES.events, headers: bearer(token), payload });
+  const post = (payload: object) => f.app.inject({ method: 'POST', url: INSTALL_ROUTES.events, headers: bearer(token), payload });
   const ev = (n: number) => ({ phase: 'layers', state: 'progress', bytes: n, total: 100 });
 
   it('a batch repeated, then a longer one that starts with it, stores each numbered event once', async () => {
