@@ -51,9 +51,10 @@ export class Lease {
   constructor(private readonly file: string) {}
   hold(digest: string): void {
     if (this.digests.has(digest)) return;
-    this.digests.add(digest);
-    writeFileSync(this.file + '.new', JSON.stringify([...this.digests]), { mode: 0o600 });
+    // Held only once the file says so (a full disk fails the write, and the blob is not stored).
+    writeFileSync(this.file + '.new', JSON.stringify([...this.digests, digest]), { mode: 0o600 });
     renameSync(this.file + '.new', this.file);
+    this.digests.add(digest);
   }
   /** The digests it holds. */
   held(): string[] {
@@ -139,7 +140,13 @@ export class BlobStore {
         throw e;
       }
     }
-    lease?.hold(digest);
+    try {
+      // The lease file is written on the same file system: a full disk can fail it too.
+      lease?.hold(digest);
+    } catch (e) {
+      await unlink(tmp).catch(() => {});
+      throw this.explainNoSpace(e);
+    }
     await this.commitTemp(tmp, digest);
     return { digest, size };
   }
