@@ -181,10 +181,11 @@ export function renderIpxeLocal(p: LocalBoot = {}): string {
     who = label ? ` ${label} (${mac})` : ` ${mac}`;
   }
   const reason = (p.reason ?? 'no install armed').replace(/[^A-Za-z0-9 ._,:()-]/g, '_');
-  // What the console shows first fits iPXE's 80 columns: the longer reasons ("installed by
-  // deployment 12") wrap, and "booting from the local disk" is what an operator (and the vm
-  // tests) look for.
-  const lines = ['#!ipxe', `# Ferry: local boot${who}: ${reason}`, `echo Ferry: booting from the local disk:${who ? `${who},` : ''} ${reason}`];
+  // The console line starts with what an operator (and the vm tests) look for, and names the
+  // node without its MAC (the comment above has both), so it fits iPXE's 80 columns for the usual
+  // names: a longer line wraps there.
+  const shown = p.mac === undefined ? '' : ` ${(p.label ?? '').replace(/[^A-Za-z0-9._:@-]/g, '_') || normalizeMac(p.mac)}`;
+  const lines = ['#!ipxe', `# Ferry: local boot${who}: ${reason}`, `echo Ferry: booting from the local disk:${shown ? `${shown},` : ''} ${reason}`];
   if ((p.method ?? 'exit') === 'sanboot') {
     // Legacy BIOS only: EFI firmware keeps its own boot order and iPXE's exit
     // returns to it; a failed sanboot (no bootable disk) falls through to exit.
