@@ -279,3 +279,15 @@ export function spawnTool(argv: string[], opts: Omit<RunOptions, 'input'> & { st
   done.catch(() => {});
   return { child, done };
 }
+
+/**
+ * End a spawned command: SIGTERM (a daemon such as aria2 says goodbye to its peers), SIGKILL if
+ * it is still there after `graceMs`; resolves when it has exited, whatever its status.
+ */
+export async function stopSpawned(p: Spawned, graceMs = 5000): Promise<void> {
+  if (p.child.exitCode !== null || p.child.signalCode !== null) return;
+  p.child.kill('SIGTERM');
+  const t = setTimeout(() => p.child.kill('SIGKILL'), graceMs);
+  await p.done.catch(() => undefined);
+  clearTimeout(t);
+}

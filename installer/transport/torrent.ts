@@ -21,7 +21,7 @@ import { join } from 'node:path';
 import { FerryError } from '../../common/errors.js';
 import type { ProgressSink } from '../../common/progress.js';
 import { TORRENT_ROUTES, type LayerTorrentAnswer, type TorrentSwarmState } from '../../common/protocol.js';
-import { spawnTool, type Spawned } from '../../common/run.js';
+import { spawnTool, stopSpawned, type Spawned } from '../../common/run.js';
 import { waitFor } from '../../common/wait.js';
 import type { ServerClient } from '../client.js';
 import type { LayerTransport } from './types.js';
@@ -50,13 +50,8 @@ export function parseReadout(line: string): { bytes: number; total: number; peer
 }
 
 async function stop(s: Seeder): Promise<void> {
-  if (!s.exited) {
-    // SIGTERM: aria2 announces "stopped" to the tracker and exits.
-    s.proc.child.kill('SIGTERM');
-    const t = setTimeout(() => s.proc.child.kill('SIGKILL'), 5000);
-    await s.proc.done.catch(() => undefined);
-    clearTimeout(t);
-  }
+  // SIGTERM: aria2 announces "stopped" to the tracker and exits.
+  if (!s.exited) await stopSpawned(s.proc);
   fs.rmSync(s.dir, { recursive: true, force: true });
 }
 

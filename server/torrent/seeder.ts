@@ -19,7 +19,7 @@ import * as os from 'node:os';
 import { join } from 'node:path';
 import { FerryError } from '../../common/errors.js';
 import { log } from '../../common/log.js';
-import { spawnTool, type Spawned } from '../../common/run.js';
+import { spawnTool, stopSpawned, type Spawned } from '../../common/run.js';
 import type { LayerTorrent } from './torrent.js';
 
 const MAX_SEEDERS = 16;
@@ -188,11 +188,6 @@ async function listening(port: number, ms: number, gone: () => boolean): Promise
 }
 
 async function stopSeeder(s: Seeder): Promise<void> {
-  if (!s.exited) {
-    s.proc.child.kill('SIGTERM');
-    const t = setTimeout(() => s.proc.child.kill('SIGKILL'), 5000);
-    await s.proc.done.catch(() => undefined);
-    clearTimeout(t);
-  }
+  if (!s.exited) await stopSpawned(s.proc);
   fs.rmSync(s.dir, { recursive: true, force: true });
 }
