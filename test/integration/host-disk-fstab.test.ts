@@ -7,33 +7,28 @@
  * root by UUID. The loop device held another install before (other partition sizes).
  */
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { run } from '../../common/run.js';
 import type { ProgressEvent } from '../../common/progress.js';
 import { runInstall } from '../../installer/install.js';
 import { FerryServer } from './helpers/ferry-server.js';
-import { blkid, kernelPartition, ROOT } from './layout-helpers.js';
+import { blkid, kernelPartition, ROOT, Scratch } from './layout-helpers.js';
 import { createNetwork, type Network, type NsProcess } from '../harness/netns.js';
 
 const FIXTURE = path.join(ROOT, 'test/fixtures/systemimager-layouts/06-systeminstaller-generated-2018-no-bootloader.xml');
 let work: string;
 let server: FerryServer;
-let loop: string | undefined;
+let scratch: Scratch;
 
 beforeEach(async () => {
-  work = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-hostdisk-'));
+  scratch = new Scratch();
+  work = scratch.dir;
   server = await FerryServer.start();
 });
 afterEach(async () => {
   await server.close();
-  for (const m of fs.readFileSync('/proc/mounts', 'utf8').split('\n').map((l) => l.split(' ')[1]).filter((m) => m?.startsWith(work)).reverse()) {
-    await run(['umount', '-l', m]).catch(() => {});
-  }
-  if (loop) await run(['losetup', '-d', loop]).catch(() => {});
-  loop = undefined;
-  fs.rmSync(work, { recursive: true, force: true });
+  await scratch.cleanup();
 });
 
 describe('a disk written on the host', () => {
@@ -43,10 +38,7 @@ describe('a disk written on the host', () => {
     fs.writeFileSync(path.join(src, 'boot/vmlinuz-6.1.0-ferry-test'), Buffer.alloc(4096, 1));
     await server.image('grubby', src, [{ kind: 'hostname' }]);
     const layout = fs.readFileSync(FIXTURE, 'utf8');
-    const file = path.join(work, 'disk.img');
-    fs.writeFileSync(file, '');
-    fs.truncateSync(file, 3 * 2 ** 30);
-    loop = (await run(['losetup', '-f', '--show', '-P', file])).stdout.trim();
+    const { file, dev: loop } = await scratch.loop(3 * 2 ** 30);
     // A program that makes a mount namespace while the target is mounted (`ip netns exec`, as
     // other tests and systemd services do) gets a copy of its mounts: the install's unmounts
     // must reach that copy, or the file systems stay alive on the disk after the install.

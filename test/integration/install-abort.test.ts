@@ -3,32 +3,27 @@
  * and the server records `aborted` (which ends the deployment and its token).
  */
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { run } from '../../common/run.js';
 import { INSTALL_ROUTES } from '../../common/protocol.js';
 import type { ProgressEvent } from '../../common/progress.js';
 import { runInstall } from '../../installer/install.js';
 import { FerryServer } from './helpers/ferry-server.js';
+import { Scratch } from './layout-helpers.js';
 import { call, LAYOUT, smallTree } from './server/helpers.js';
 
 let work: string;
 let server: FerryServer;
-let loop: string | undefined;
+let scratch: Scratch;
 
 beforeEach(async () => {
-  work = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-abort-'));
+  scratch = new Scratch();
+  work = scratch.dir;
   server = await FerryServer.start();
 });
 afterEach(async () => {
   await server.close();
-  for (const m of fs.readFileSync('/proc/mounts', 'utf8').split('\n').map((l) => l.split(' ')[1]).filter((m) => m?.startsWith(work)).reverse()) {
-    await run(['umount', '-l', m]).catch(() => {});
-  }
-  if (loop) await run(['losetup', '-d', loop]).catch(() => {});
-  loop = undefined;
-  fs.rmSync(work, { recursive: true, force: true });
+  await scratch.cleanup();
 });
 
 describe('an interrupted install', () => {
@@ -36,10 +31,7 @@ describe('an interrupted install', () => {
     it(`${sig} after the disks are mounted: unmounted, result aborted, token ended`, async () => {
       await server.image('small', smallTree(path.join(work, 'src')));
       const armed = server.arm('abort1', 'small', { layout: LAYOUT });
-      const file = path.join(work, 'disk.img');
-      fs.writeFileSync(file, '');
-      fs.truncateSync(file, 256 << 20);
-      loop = (await run(['losetup', '-f', '--show', '-P', file])).stdout.trim();
+      const { file, dev: loop } = await scratch.loop(256 << 20);
       const target = path.join(work, 'target');
       // Deliver the signal to the installer's own handlers only (the test runner has its own).
       const before = process.listeners(sig);

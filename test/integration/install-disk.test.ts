@@ -4,31 +4,27 @@
  * is installed for BIOS from inside the target (the MBR then holds GRUB's boot code).
  */
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { run } from '../../common/run.js';
 import type { ProgressEvent } from '../../common/progress.js';
 import { runInstall } from '../../installer/install.js';
 import { FerryServer } from './helpers/ferry-server.js';
+import { Scratch } from './layout-helpers.js';
 
 const ROOT = path.join(__dirname, '..', '..');
 let work: string;
 let server: FerryServer;
-let loop: string | undefined;
+let scratch: Scratch;
 
 beforeEach(async () => {
-  work = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-disk-'));
+  scratch = new Scratch();
+  work = scratch.dir;
   server = await FerryServer.start();
 });
 afterEach(async () => {
   await server.close();
-  for (const m of fs.readFileSync('/proc/mounts', 'utf8').split('\n').map((l) => l.split(' ')[1]).filter((m) => m?.startsWith(work)).reverse()) {
-    await run(['umount', '-l', m]).catch(() => {});
-  }
-  if (loop) await run(['losetup', '-d', loop]).catch(() => {});
-  loop = undefined;
-  fs.rmSync(work, { recursive: true, force: true });
+  await scratch.cleanup();
 });
 
 describe('install onto a loop-device disk', () => {
@@ -42,10 +38,7 @@ describe('install onto a loop-device disk', () => {
     await server.image('grubby', src, [{ kind: 'hostname' }]);
     const layout = fs.readFileSync(path.join(ROOT, 'layouts/bios-msdos.xml'), 'utf8');
     const armed = server.arm('disk1', 'grubby', { layout });
-    const file = path.join(work, 'disk.img');
-    fs.writeFileSync(file, '');
-    fs.truncateSync(file, 1 << 30);
-    loop = (await run(['losetup', '-f', '--show', '-P', file])).stdout.trim();
+    const { file, dev: loop } = await scratch.loop(1 << 30);
     const events: ProgressEvent[] = [];
     const outcome = await runInstall({
       server: server.url, token: armed.token, disks: [loop], yes: true, initramfs: false, console: () => {},
