@@ -14,6 +14,9 @@ export default defineConfig({
           name: 'unit',
           include: ['test/unit/**/*.test.ts'],
           env: { FERRY_TEST_TIER: 'unit' },
+          // A bound, not a speed check: tests that build a whole server app (app-fixture.ts) take
+          // 2-4 s on a 2-core machine under load, over vitest's 5-s default (a CI flake seen here).
+          testTimeout: 30_000,
         },
       },
       {

@@ -181,6 +181,42 @@ function spawnError(argv: string[], e: NodeJS.ErrnoException): FerryError {
   return new FerryError('FERRY_E_COMMAND_FAILED', `could not start ${argv[0]}: ${e.message}`, { details: { argv }, cause: e });
 }
 
+/**
+ * How a started command ends, for run() and spawnTool() alike: killed at `timeoutMs`, a spawn
+ * error (a missing program) told apart from an exit, the exit code checked against `okCodes`.
+ */
+function settle(child: ChildProcess, full: string[], opts: RunOptions, label: 'run' | 'spawn', stdout: () => string, stderr: () => string): Promise<RunResult> {
+  const lvl = opts.quiet ? 'debug' : 'info';
+  const started = Date.now();
+  let timedOut = false;
+  let spawnErr: NodeJS.ErrnoException | undefined;
+  const timer = opts.timeoutMs
+    ? setTimeout(() => {
+        timedOut = true;
+        child.kill('SIGKILL');
+      }, opts.timeoutMs)
+    : undefined;
+  return new Promise((resolve, reject) => {
+    child.on('error', (e: NodeJS.ErrnoException) => {
+      spawnErr = e;
+    });
+    child.on('close', (code, signal) => {
+      if (timer) clearTimeout(timer);
+      const durationMs = Date.now() - started;
+      if (spawnErr) {
+        log.log(lvl, `${label} failed to start`, { argv: full, error: spawnErr.message });
+        return reject(spawnError(full, spawnErr));
+      }
+      const out = stdout();
+      const err = stderr();
+      log.log(lvl, `${label} done`, { argv0: full[0], code, signal, ms: durationMs });
+      const ok = code !== null && (opts.okCodes ?? [0]).includes(code);
+      if (!ok || timedOut) return reject(failure(full, code, signal, out, err, timedOut));
+      resolve({ argv: full, code: code!, stdout: out, stderr: err, durationMs });
+    });
+  });
+}
+
 /** Run a command to completion and capture its output. */
 export function run(argv: string[], opts: RunOptions = {}): Promise<RunResult> {
   let prepared: ReturnType<typeof prepare>;
@@ -190,45 +226,18 @@ export function run(argv: string[], opts: RunOptions = {}): Promise<RunResult> {
     return Promise.reject(e);
   }
   const { full, env } = prepared;
-  const lvl = opts.quiet ? 'debug' : 'info';
-  const started = Date.now();
-  log.log(lvl, 'run', { argv: full });
-  return new Promise((resolve, reject) => {
-    const child = spawn(full[0], full.slice(1), { cwd: opts.cwd, env, stdio: ['pipe', 'pipe', 'pipe'] });
-    const out = new Capture(opts.maxBuffer ?? 64 * 1024 * 1024);
-    const err = new Capture(opts.maxBuffer ?? 64 * 1024 * 1024);
-    let timedOut = false;
-    let spawnErr: NodeJS.ErrnoException | undefined;
-    const timer = opts.timeoutMs
-      ? setTimeout(() => {
-          timedOut = true;
-          child.kill('SIGKILL');
-        }, opts.timeoutMs)
-      : undefined;
-    child.stdout.on('data', (b: Buffer) => out.push(b));
-    child.stderr.on('data', (b: Buffer) => err.push(b));
-    child.on('error', (e: NodeJS.ErrnoException) => {
-      spawnErr = e;
-    });
-    child.stdin.on('error', () => {
-      /* the command may exit without reading its input; its exit code tells */
-    });
-    child.stdin.end(opts.input ?? '');
-    child.on('close', (code, signal) => {
-      if (timer) clearTimeout(timer);
-      const durationMs = Date.now() - started;
-      if (spawnErr) {
-        log.log(lvl, 'run failed to start', { argv: full, error: spawnErr.message });
-        return reject(spawnError(full, spawnErr));
-      }
-      const stdout = out.text();
-      const stderr = err.text();
-      log.log(lvl, 'run done', { argv0: full[0], code, signal, ms: durationMs });
-      const ok = code !== null && (opts.okCodes ?? [0]).includes(code);
-      if (!ok || timedOut) return reject(failure(full, code, signal, stdout, stderr, timedOut));
-      resolve({ argv: full, code: code!, stdout, stderr, durationMs });
-    });
+  log.log(opts.quiet ? 'debug' : 'info', 'run', { argv: full });
+  const child = spawn(full[0], full.slice(1), { cwd: opts.cwd, env, stdio: ['pipe', 'pipe', 'pipe'] });
+  const out = new Capture(opts.maxBuffer ?? 64 * 1024 * 1024);
+  const err = new Capture(opts.maxBuffer ?? 64 * 1024 * 1024);
+  child.stdout.on('data', (b: Buffer) => out.push(b));
+  child.stderr.on('data', (b: Buffer) => err.push(b));
+  const result = settle(child, full, opts, 'run', () => out.text(), () => err.text());
+  child.stdin.on('error', () => {
+    /* the command may exit without reading its input; its exit code tells */
   });
+  child.stdin.end(opts.input ?? '');
+  return result;
 }
 
 /** What runs commands: run() itself, or a fake that records them (the unit tier). */
@@ -246,35 +255,11 @@ export interface Spawned {
  */
 export function spawnTool(argv: string[], opts: Omit<RunOptions, 'input'> & { stdout?: 'pipe' | 'ignore' | 'inherit' } = {}): Spawned {
   const { full, env } = prepare(argv, opts);
-  const lvl = opts.quiet ? 'debug' : 'info';
-  const started = Date.now();
-  log.log(lvl, 'spawn', { argv: full });
+  log.log(opts.quiet ? 'debug' : 'info', 'spawn', { argv: full });
   const child = spawn(full[0], full.slice(1), { cwd: opts.cwd, env, stdio: ['pipe', opts.stdout ?? 'pipe', 'pipe'] });
   const err = new Capture(opts.maxBuffer ?? 1024 * 1024);
   child.stderr!.on('data', (b: Buffer) => err.push(b));
-  let timedOut = false;
-  const timer = opts.timeoutMs
-    ? setTimeout(() => {
-        timedOut = true;
-        child.kill('SIGKILL');
-      }, opts.timeoutMs)
-    : undefined;
-  const done = new Promise<RunResult>((resolve, reject) => {
-    let spawnErr: NodeJS.ErrnoException | undefined;
-    child.on('error', (e: NodeJS.ErrnoException) => {
-      spawnErr = e;
-    });
-    child.on('close', (code, signal) => {
-      if (timer) clearTimeout(timer);
-      const durationMs = Date.now() - started;
-      if (spawnErr) return reject(spawnError(full, spawnErr));
-      log.log(lvl, 'spawn done', { argv0: full[0], code, signal, ms: durationMs });
-      const stderr = err.text();
-      const ok = code !== null && (opts.okCodes ?? [0]).includes(code);
-      if (!ok || timedOut) return reject(failure(full, code, signal, '', stderr, timedOut));
-      resolve({ argv: full, code: code!, stdout: '', stderr, durationMs });
-    });
-  });
+  const done = settle(child, full, opts, 'spawn', () => '', () => err.text());
   // Avoid an unhandled rejection when the caller awaits something else first.
   done.catch(() => {});
   return { child, done };

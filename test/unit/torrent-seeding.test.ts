@@ -9,6 +9,9 @@ import { blobPath, TORRENT_ROUTES } from '../../common/protocol.js';
 import { seederTorrent } from '../../server/torrent/seeder.js';
 import { Swarms } from '../../server/torrent/swarm.js';
 import { layerTorrent, torrentFile } from '../../server/torrent/torrent.js';
+import { getDeploymentRow, swarmMembers } from '../../server/db/deployments.js';
+import { recordEvents } from '../../server/db/deployment-events.js';
+import { bearer, fixture, LAYOUT } from './server/app-fixture.js';
 
 describe('swarm done counts the expected members', () => {
   const ih = 'cd'.repeat(20);
@@ -52,9 +55,6 @@ describe('the server seeder\'s torrent', () => {
 
 describe('the swarm\'s members in the database', () => {
   it('the batch\'s torrent deployments still armed or running, less those that took the layer over HTTP; without the seeder, the web seed', async () => {
-    const { fixture, bearer, LAYOUT } = await import('./server/app-fixture.js');
-    const { getDeploymentRow, swarmMembers } = await import('../../server/db/deployments.js');
-    const { recordEvents } = await import('../../server/db/deployment-events.js');
     const f = await fixture();
     try {
       const l = await f.layer(Buffer.from('swarm layer'));
