@@ -9,8 +9,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
-import { run, spawnTool } from '../../common/run.js';
-import { waitFor } from '../../common/wait.js';
+import { run } from '../../common/run.js';
 import { DataDir } from '../../server/context.js';
 import { importImage } from '../../server/store/image-import.js';
 import { findImage, getImage, manifestOf } from '../../server/store/images.js';
@@ -18,6 +17,7 @@ import { addNode } from '../../server/db/inventory.js';
 import { armDeployment } from '../../server/db/deployments.js';
 import { runInstall } from '../../installer/install.js';
 import { fileURLToPath } from 'node:url';
+import { startBenchServer } from './serve.js';
 
 const { values } = parseArgs({ options: { files: { type: 'string', default: '50000' }, mib: { type: 'string', default: '1024' }, rounds: { type: 'string', default: '1' } } });
 const FILES = Number(values.files);
@@ -84,18 +84,7 @@ async function main(): Promise<void> {
   }
   const dataDir = path.join(cache, 'data');
   fs.mkdirSync(dataDir, { recursive: true });
-  fs.rmSync(path.join(dataDir, 'server.json'), { force: true });
-  // The server runs in its own process, as it does for real nodes: in this process it would
-  // share the installer's event loop and slow it, but not curl.
-  const serve = spawnTool(['node', 'build/ferry.mjs', 'serve', '--data', dataDir, '--listen', '127.0.0.1:0'], { stdout: 'ignore' });
-  const info = await waitFor(() => {
-    try {
-      return JSON.parse(fs.readFileSync(path.join(dataDir, 'server.json'), 'utf8')) as { url: string };
-    } catch {
-      return undefined;
-    }
-  }, { what: 'the bench server to write server.json', timeoutMs: 30_000 });
-  const srv = { url: info.url, adminToken: fs.readFileSync(path.join(dataDir, 'admin.token'), 'utf8').trim() };
+  const srv = await startBenchServer(dataDir);
   const data = new DataDir(dataDir);
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-bench-apply-'));
   const mounted: Array<{ loop: string; mnt: string }> = [];
@@ -148,8 +137,7 @@ async function main(): Promise<void> {
   } finally {
     for (const m of mounted) await release(m);
     data.close();
-    serve.child.kill('SIGTERM');
-    await serve.done.catch(() => {});
+    await srv.close();
     fs.rmSync(work, { recursive: true, force: true });
   }
 }

@@ -15,8 +15,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
-import { run, spawnTool } from '../../common/run.js';
-import { waitFor } from '../../common/wait.js';
+import { run } from '../../common/run.js';
 import { runInstall } from '../../installer/install.js';
 import { DataDir } from '../../server/context.js';
 import { armDeployment } from '../../server/db/deployments.js';
@@ -24,6 +23,7 @@ import { addNode } from '../../server/db/inventory.js';
 import { buildMedium } from '../../server/media/build.js';
 import { getImage, manifestOf } from '../../server/store/images.js';
 import { importImage } from '../../server/store/image-import.js';
+import { startBenchServer } from './serve.js';
 
 const { values } = parseArgs({ options: { mib: { type: 'string', default: '256' }, files: { type: 'string', default: '5000' }, rounds: { type: 'string', default: '3' } } });
 const MIB = Number(values.mib);
@@ -60,15 +60,8 @@ async function main(): Promise<void> {
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-bench-media-'));
   const dataDir = path.join(work, 'data');
   fs.mkdirSync(dataDir);
-  const serve = spawnTool(['node', 'build/ferry.mjs', 'serve', '--data', dataDir, '--listen', '127.0.0.1:0'], { stdout: 'ignore' });
+  const info = await startBenchServer(dataDir);
   try {
-    const info = await waitFor(() => {
-      try {
-        return JSON.parse(fs.readFileSync(path.join(dataDir, 'server.json'), 'utf8')) as { url: string };
-      } catch {
-        return undefined;
-      }
-    }, { what: 'the bench server to write server.json', timeoutMs: 30_000 });
     const data = new DataDir(dataDir);
     const tree = path.join(work, 'tree');
     makeTree(tree);
@@ -154,8 +147,7 @@ async function main(): Promise<void> {
     console.log(`install from the medium     ${best(off).toFixed(2)} s   (runs: ${fmt(off)})`);
     console.log(`ratio medium/HTTP           ${(best(off) / best(net)).toFixed(2)}   (goal <= 1.1)`);
   } finally {
-    serve.child.kill('SIGTERM');
-    await serve.done.catch(() => {});
+    await info.close();
     fs.rmSync(work, { recursive: true, force: true });
   }
 }
