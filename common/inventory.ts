@@ -84,3 +84,29 @@ export function groupHwProperties(props: Record<string, string>): [string, [stri
   }
   return [...groups];
 }
+
+/** What `node ls --discovered` shows of a report. */
+export interface InventorySummary {
+  vendor?: string;
+  product?: string;
+  serial?: string;
+  cpus: number;
+  memoryBytes: number;
+  disks: { path: string; sizeBytes: number; serial?: string }[];
+  nics: string[];
+  reportedAt: string;
+}
+
+/** Pure: the summary of a report. */
+export function summarise(inv: Inventory, at: string): InventorySummary {
+  return {
+    vendor: inv.system.vendor,
+    product: inv.system.product,
+    serial: inv.system.serial,
+    cpus: inv.cpu.threads,
+    memoryBytes: inv.memoryBytes,
+    disks: inv.disks.map((x) => ({ path: x.path, sizeBytes: x.sizeBytes, ...(x.serial ? { serial: x.serial } : {}) })),
+    nics: inv.nics.map((n) => n.mac),
+    reportedAt: at,
+  };
+}

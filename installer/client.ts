@@ -8,7 +8,7 @@ import { httpRequest } from './http.js';
 import { FerryError } from '../common/errors.js';
 import { log } from '../common/log.js';
 import type { ProgressEvent } from '../common/progress.js';
-import { INSTALL_ROUTES, type InstallConfig, type InstallResult } from '../common/protocol.js';
+import { DISCOVERY_ROUTES, INSTALL_ROUTES, type InstallConfig, type InstallResult } from '../common/protocol.js';
 import type { SshHostKeysBody } from '../common/schema/api.js';
 import { DEFAULT_BACKOFF, RetriableFailure, delay, isRetriableNetworkError, isRetriableStatus, retrying, type Backoff } from './retry.js';
 
@@ -122,6 +122,11 @@ export class ServerClient {
   /** The machine's hardware, stored as the node's hw.* properties. */
   postInventory(inv: Inventory): Promise<unknown> {
     return this.call('POST', INSTALL_ROUTES.inventory, inv, 'the hardware inventory');
+  }
+
+  /** A discovery boot's report (the token is a discovery token), stored with the discovered MAC. */
+  postDiscovery(inv: Inventory): Promise<{ ok: true; mac: string; properties: number }> {
+    return this.call('POST', DISCOVERY_ROUTES.inventory, inv, 'the discovery report');
   }
 
   /** The installed system's fresh SSH host keys (public halves), recorded by the server for the node. */
