@@ -378,17 +378,13 @@ export const GroupChangeSchema = contract(
   'the group change',
 );
 
-/** POST /api/v1/admin/discovered/enlist: promote discovered MACs to nodes (`ferry node enlist`). */
+/** POST /api/v1/admin/discovered/enlist (`ferry node enlist`): name is a node name or a pattern with {serial}, {mac}, {n}; new enlists even a serial that matches a node. */
 export const EnlistRequestSchema = contract(
   Type.Object(
   {
     macs: Type.Array(Mac, { minItems: 1, maxItems: 1000, ferryMessage: 'must be a non-empty array of MAC addresses' }),
-    /** A node name, or a pattern with {serial}, {mac} and {n}. */
     name: Type.String({ minLength: 1, maxLength: 128, ferryMessage: 'must be a node name or a pattern such as rack1-{serial}' }),
-    image: Type.Optional(ImageRef),
-    layout: Type.Optional(Type.String({ ferryMessage: 'must be the layout XML' })),
-    groups: Type.Optional(StringList()),
-    /** Enlist even a machine whose serial matches an existing node. */
+    image: Type.Optional(ImageRef), layout: Type.Optional(Type.String({ ferryMessage: 'must be the layout XML' })), groups: Type.Optional(StringList()),
     new: Type.Optional(Type.Boolean({ ferryMessage: 'must be true or false' })),
   },
   { additionalProperties: false, ferryMessage: 'must be an object' },
