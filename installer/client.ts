@@ -29,7 +29,9 @@ function explain4xx(status: number, what: string, body: string): FerryError {
   let hint = 'read the server\'s answer in the message';
   if (status === 401 || status === 403) {
     code = 'FERRY_E_TOKEN_REJECTED';
-    hint = 'the deploy token is wrong, used up or expired: arm the node again (ferry deploy NODE) and boot it again';
+    hint = what === 'the discovery report'
+      ? 'a discovery token posts one report within 30 minutes of its boot: network-boot the machine again for a fresh one'
+      : 'the deploy token is wrong, used up or expired: arm the node again (ferry deploy NODE) and boot it again';
   } else if (status === 404) {
     hint = 'the server does not know this deployment or route: check ferry.server (the URL) and that server and installer are the same version';
   } else if (status === 409 || status === 410) {

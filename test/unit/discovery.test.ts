@@ -44,7 +44,7 @@ describe('name patterns', () => {
 });
 
 describe('serial matching', () => {
-  const nodes = [
+  const nodes: { name: string; macs: string[]; properties: Record<string, string> }[] = [
     { name: 'db1', macs: ['52:54:00:00:00:01'], properties: { 'hw.system.serial': '8XK2QW2' } },
     { name: 'oem', macs: ['52:54:00:00:00:02'], properties: { 'hw.system.serial': 'Default string' } },
     { name: 'bare', macs: ['52:54:00:00:00:03'], properties: {} },
