@@ -8,7 +8,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { FerryError, ValidationError, type Problem } from '../../common/errors.js';
-import { inventoryProperties, type Inventory } from '../../common/inventory.js';
+import { dmiValue, inventoryProperties, type Inventory } from '../../common/inventory.js';
 import { now, sameSecret, type DataDir } from '../context.js';
 import { NAME_RE } from '../store/images.js';
 import { j } from './index.js';
@@ -74,13 +74,8 @@ export function discoveredInventory(d: DataDir, mac: string): { inventory: Inven
 
 // ---------------------------------------------------------------- enlistment
 
-/** Serials that firmware fills in when nobody set one: never a match. */
-const PLACEHOLDER_SERIAL = /^(|0+|none|n\/a|na|not specified|not applicable|to be filled by o\.e\.m\.|default string|system serial number|chassis serial number|123456789|0123456789)$/i;
-
-export function meaningfulSerial(s: string | undefined): string | undefined {
-  const t = (s ?? '').trim();
-  return PLACEHOLDER_SERIAL.test(t) ? undefined : t;
-}
+/** A serial worth matching or naming by: not empty, not a firmware placeholder (common/inventory.ts). */
+export const meaningfulSerial = dmiValue;
 
 export interface NameFields {
   serial?: string;

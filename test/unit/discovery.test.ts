@@ -153,3 +153,14 @@ describe('the installer side', () => {
     expect(() => discoveryFinish('reboot')).toThrow(/poweroff or stay/);
   });
 });
+
+describe('disk serials without udev (the boot environment)', () => {
+  it('fills a serial lsblk left empty from sysfs, and keeps the one lsblk gave', () => {
+    const lsblk = JSON.stringify({ blockdevices: [
+      { name: 'vda', path: '/dev/vda', size: 3221225472, serial: null, type: 'disk', rota: false },
+      { name: 'sda', path: '/dev/sda', size: 1000, serial: 'FROM-LSBLK', type: 'disk', rota: true },
+    ] });
+    const inv = buildInventory({ dmidecode: '', cpuinfo: '', lsblk, sysnet: {}, efi: false, sysSerial: { '/dev/vda': 'FERRYDISC07', '/dev/sda': 'FROM-SYSFS' } });
+    expect(inv.disks.map((x) => [x.path, x.serial])).toEqual([['/dev/vda', 'FERRYDISC07'], ['/dev/sda', 'FROM-LSBLK']]);
+  });
+});
