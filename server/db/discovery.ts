@@ -12,7 +12,8 @@ import { dmiValue, inventoryProperties, type Inventory } from '../../common/inve
 import { now, sameSecret, type DataDir } from '../context.js';
 import { NAME_RE } from '../store/images.js';
 import { j } from './index.js';
-import { addNode, findNode, listNodes, type NodeChanges, type NodeInfo } from './inventory.js';
+import { addNode, findNode, listNodes, MAX_DISCOVERED, nodeByMac, type NodeChanges, type NodeInfo } from './inventory.js';
+import { recordInventory } from './hardware.js';
 
 export const DISCOVERY_TOKEN_PREFIX = 'ferry-discover-';
 /** How long a discovery boot may take from its boot script to its inventory post. */
@@ -31,6 +32,8 @@ export function mintDiscoveryToken(d: DataDir, mac: string, ttlMs = DISCOVERY_TO
   d.write(() => {
     d.db.prepare('DELETE FROM discovery_tokens WHERE mac = ? OR expires_at <= ?').run(mac, new Date(t).toISOString());
     d.db.prepare('INSERT INTO discovery_tokens (token_sha256, mac, created_at, expires_at) VALUES (?, ?, ?, ?)').run(sha(token), mac, new Date(t).toISOString(), new Date(t + ttlMs).toISOString());
+    // Anyone on the boot network can ask with made-up MACs: as many live tokens as discovered MACs at most.
+    d.db.prepare('DELETE FROM discovery_tokens WHERE token_sha256 IN (SELECT token_sha256 FROM discovery_tokens ORDER BY created_at DESC LIMIT -1 OFFSET ?)').run(MAX_DISCOVERED);
   });
   return token;
 }
@@ -49,13 +52,16 @@ export function checkDiscoveryToken(d: DataDir, token: string): DiscoveryTokenCh
 
 /**
  * Store a discovery report against the token's MAC and end the token, in one transaction (a
- * second post with it is refused). A MAC that became a node in between gets nothing stored.
+ * second post with it is refused). A MAC that became a node in between (enlisted or added while
+ * its discovery boot ran) gets the report as that node's hw.* properties instead.
  */
 export function recordDiscoveredInventory(d: DataDir, token: string, inv: Inventory): { mac: string; properties: number } {
   return d.write(() => {
     const c = checkDiscoveryToken(d, token);
     if (!c.ok) throw new FerryError(c.code, c.message, { hint: c.hint });
     d.db.prepare('DELETE FROM discovery_tokens WHERE token_sha256 = ?').run(sha(token));
+    const node = nodeByMac(d, c.mac);
+    if (node) return { mac: c.mac, properties: recordInventory(d, node.id, inv, `discovery:${c.mac}`) };
     const t = now();
     d.db
       .prepare('INSERT INTO discovered (mac, first_seen, last_seen, seen, inventory, inventory_at) VALUES (?, ?, ?, 1, ?, ?) ON CONFLICT (mac) DO UPDATE SET inventory = excluded.inventory, inventory_at = excluded.inventory_at')

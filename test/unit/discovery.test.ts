@@ -107,6 +107,12 @@ describe('discovery boots', () => {
     expect(s.disks.length).toBeGreaterThan(0);
     const old = mintDiscoveryToken(d, '52:54:00:aa:00:03', -1);
     expect(checkDiscoveryToken(d, old)).toMatchObject({ ok: false, code: 'FERRY_E_TOKEN_EXPIRED' });
+    // A MAC enlisted (or added) while its discovery boot runs: the report goes to the node.
+    const late = mintDiscoveryToken(d, '52:54:00:aa:00:04');
+    addNode(d, 'late', { macs: ['52:54:00:aa:00:04'] }, 'test');
+    recordDiscoveredInventory(d, late, fixture('dell-r640'));
+    expect(getNode(d, 'late').properties['hw.system.serial']).toBe('8XK2QW2');
+    expect(listDiscovered(d).map((x) => x.mac)).not.toContain('52:54:00:aa:00:04');
     // The token is stored as its hash only.
     expect(JSON.stringify(d.db.prepare('SELECT * FROM discovery_tokens').all())).not.toContain(old.slice(15));
   });
