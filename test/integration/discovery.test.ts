@@ -6,7 +6,7 @@
  * kernel command line file), the token refused for anything else and after use, and `ferry node
  * enlist` through the CLI: a pattern, a name clash and a replaced board refused before any change.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DISCOVERY_ROUTES, INSTALL_ROUTES } from '../../common/protocol.js';
@@ -31,6 +31,7 @@ describe('ferry serve --discover and ferry node enlist', () => {
   let server: Spawned | undefined;
   let url = '';
   let admin = '';
+  let tftpPort = 0;
   const ferry = (args: string[], okCodes = [0]) => run([FERRY, ...args, '--data', data], { okCodes, timeoutMs: 60_000 });
   const json = async (args: string[]) => JSON.parse((await ferry([...args, '--json'])).stdout);
   /** The kernel arguments of the iPXE script the server answers for `mac`. */
@@ -47,11 +48,13 @@ describe('ferry serve --discover and ferry node enlist', () => {
     smallTree(join(t.dir, 'tree'));
     writeFileSync(join(t.dir, 'layout.xml'), LAYOUT);
     await ferry(['image', 'import', 'base', '--dir', join(t.dir, 'tree')]);
-    server = spawnTool([FERRY, 'serve', '--data', data, '--listen', '127.0.0.1:0', '--discover', '--discover-finish', 'wait'], { timeoutMs: 600_000 });
+    mkdirSync(join(t.dir, 'tftp'));
+    server = spawnTool([FERRY, 'serve', '--data', data, '--listen', '127.0.0.1:0', '--tftp', '127.0.0.1:0', '--tftp-root', join(t.dir, 'tftp'), '--discover', '--discover-finish', 'wait'], { timeoutMs: 600_000 });
     server.child.stdin!.end();
     let out = '';
     server.child.stdout!.on('data', (b) => (out += b));
     url = await waitFor(() => /at (http:\/\/127\.0\.0\.1:\d+)/.exec(out)?.[1], { what: 'ferry serve to print its URL', timeoutMs: 60_000 });
+    tftpPort = Number(await waitFor(() => /TFTP at [^\s]+:(\d+)/.exec(out)?.[1], { what: 'ferry serve to print its TFTP port', timeoutMs: 30_000 }));
     expect(out).toContain('discovery on: unknown machines boot the inventory mode, then wait');
     admin = readFileSync(join(data, 'admin.token'), 'utf8').trim();
   }, 180_000);
@@ -88,6 +91,14 @@ describe('ferry serve --discover and ferry node enlist', () => {
     expect(list.find((x: any) => x.mac === mac).inventory).toMatchObject({ vendor: 'Dell Inc.', product: 'PowerEdge R640', serial: '8XK2QW2', memoryBytes: 128 * 1024 ** 3 });
     const table = (await ferry(['node', 'ls', '--discovered'])).stdout;
     expect(table).toMatch(/e4:43:4b:1c:2a:10 .*Dell Inc\. .*PowerEdge R640 .*8XK2QW2 .*128 GiB/);
+  });
+
+  it('pxelinux over TFTP: the same inventory boot for an unknown MAC', async () => {
+    const got = join(t.dir, 'pxelinux-got');
+    await run(['tftp', '-m', 'binary', '127.0.0.1', String(tftpPort), '-c', 'get', 'pxelinux.cfg/01-02-00-00-d1-5c-09', got], { timeoutMs: 30_000 });
+    const text = readFileSync(got, 'utf8');
+    expect(text).toMatch(/^# Ferry: inventory 02:00:00:d1:5c:09$/m);
+    expect(text).toMatch(/APPEND .*ferry\.token=ferry-discover-\S+ BOOTIF=01-02-00-00-d1-5c-09 ferry\.mode=inventory ferry\.finish=stay$/m);
   });
 
   it('the installer\'s inventory mode (ferry-installer run with ferry.mode=inventory) reports this host and waits', async () => {
