@@ -6,6 +6,9 @@ import { addNode, getNode, listDiscovered, listNodes, parsePairs, removeNode, se
 import { selectNodes } from '../server/db/groups.js';
 import { nextBoot } from '../server/boot/decide.js';
 import { groupHwProperties } from '../common/inventory.js';
+import { enlist, serialMatches } from '../server/db/discovery.js';
+import { formatBytes } from '../common/units.js';
+import { normalizeMac } from '../common/mac.js';
 import { dataDir, parseSubcommand, printJson, printTable, usageError } from '../common/cli.js';
 
 const USAGE = `ferry node add NAME --mac MAC [--mac MAC]... [--image IMG] [--layout FILE] [--set KEY=VALUE]... [--prop KEY=VALUE]... [--group G]...
@@ -16,6 +19,8 @@ const USAGE = `ferry node add NAME --mac MAC [--mac MAC]... [--image IMG] [--lay
 ferry node set NAME [same options as add] [--add-mac MAC] [--remove-mac MAC] [--unset KEY] [--unprop KEY] [--ungroup G]
                 [--no-layout] [--no-image] [--no-transport] [--no-address] [--forget-host-keys] [--no-power] [--boot install|local]
 ferry node ls [SELECTOR...] [--discovered] [--json]     SELECTOR: NAME, @GROUP or PROPERTY=VALUE
+ferry node enlist MAC... --name NAME|PATTERN [--image IMG] [--layout FILE] [--group G]... [--new] [--json]
+                (PATTERN: {serial}, {mac}, {n}, e.g. rack1-{serial}; --new: even when the serial matches a node)
 ferry node show NAME [--json]
 ferry node rm NAME
 (--set sets customization inputs such as hostname, network.mode, network.address; --prop sets properties)`;
@@ -50,6 +55,8 @@ const OPTIONS = {
   'power-user': { type: 'string' },
   'power-password-file': { type: 'string' },
   'no-power': { type: 'boolean' },
+  name: { type: 'string' },
+  new: { type: 'boolean' },
 } as const;
 
 /**
@@ -137,9 +144,29 @@ export async function run(argv: string[]): Promise<number> {
       }
       case 'ls': {
         if (values.discovered) {
-          const list = listDiscovered(d);
+          const nodes = listNodes(d);
+          // A report whose serial is an existing node's (a replaced board) says so; enlist never merges it.
+          const list = listDiscovered(d).map((x) => ({ ...x, matches: serialMatches(x.inventory?.serial, x.mac, nodes).map((m) => m.node) }));
           if (values.json) printJson(list);
-          else printTable(list.map((x) => ({ mac: x.mac, 'first seen': x.firstSeen.slice(0, 19), 'last seen': x.lastSeen.slice(0, 19), seen: x.seen, address: x.address })), ['mac', 'first seen', 'last seen', 'seen', 'address']);
+          else
+            printTable(
+              list.map((x) => {
+                const i = x.inventory;
+                return {
+                  mac: x.mac,
+                  'last seen': x.lastSeen.slice(0, 19),
+                  seen: x.seen,
+                  vendor: i?.vendor ?? (i ? '' : '(no report)'),
+                  product: i?.product,
+                  serial: i?.serial,
+                  cpus: i ? i.cpus : '',
+                  memory: i ? formatBytes(i.memoryBytes) : '',
+                  disks: i ? i.disks.map((k) => `${k.path.replace('/dev/', '')} ${formatBytes(k.sizeBytes)}${k.serial ? ` ${k.serial}` : ''}`).join(', ') : '',
+                  matches: x.matches.length ? x.matches.map((m) => `node ${m} (serial)`).join(', ') : '',
+                };
+              }),
+              ['mac', 'last seen', 'seen', 'vendor', 'product', 'serial', 'cpus', 'memory', 'disks', 'matches'],
+            );
           return 0;
         }
         const names = positionals.length ? new Set(selectNodes(d, positionals)) : undefined;
@@ -151,6 +178,16 @@ export async function run(argv: string[]): Promise<number> {
             list.map((n) => ({ name: n.name, macs: n.macs.join(','), image: n.image, boot: `${n.nextBoot.action} (${n.nextBoot.reason})`, groups: n.groups.join(','), layout: n.layout ? n.layout.digest.slice(7, 19) : '' })),
             ['name', 'macs', 'image', 'boot', 'groups', 'layout'],
           );
+        return 0;
+      }
+      case 'enlist': {
+        if (!positionals.length) throw usageError('ferry node enlist needs one MAC or more', USAGE);
+        if (!values.name) throw usageError('ferry node enlist needs --name NAME or a pattern such as --name rack1-{serial}', USAGE);
+        const macs = positionals.map((m) => normalizeMac(m));
+        const c = changes({ layout: values.layout });
+        const made = enlist(d, { macs, name: values.name, image: values.image, layoutXml: c.layoutXml, layoutSource: c.layoutSource, groups: values.group, asNew: values.new }, cliActor());
+        if (values.json) printJson(made);
+        else for (const n of made) process.stdout.write(`enlisted ${n.macs.join(', ')} as node ${n.name}${n.properties['hw.system.serial'] ? ` (serial ${n.properties['hw.system.serial']})` : ''}\n`);
         return 0;
       }
       case 'show': {

@@ -13,6 +13,7 @@ function ensureDir(d: string): string {
 
 const USAGE =
   'ferry serve [--data DIR] [--listen HOST:PORT] [--public-url URL] [--boot-dir DIR] [--kernel-arg ARG]... [--tftp [HOST:PORT]] [--tftp-root DIR] [--lost-after SECONDS]\n' +
+  '            [--discover [--discover-finish poweroff|wait]]   (unknown MACs boot the inventory mode)\n' +
   '            [--log-format text|json] [--log-level info|debug|warn|error|silent]\n' +
   '            [--multicast-interface IF] [--multicast-group A.B.C.D/P] [--multicast-ports LO-HI] [--mirror URL]... [--torrent-web-seed]\n' +
   '            [--session-idle DURATION] [--session-max-age DURATION]   (web console sessions; default 30m idle, 12h at most)';
@@ -66,6 +67,9 @@ export async function run(argv: string[]): Promise<number> {
       'log-level': { type: 'string' },
       // Torrents list the blob's URL as web seed instead of the server seeding as a peer (server/torrent/seeder.ts).
       'torrent-web-seed': { type: 'boolean' },
+      // Unknown MACs boot the inventory mode with a discovery token, then power off or wait (server/boot/decide.ts).
+      discover: { type: 'boolean' },
+      'discover-finish': { type: 'string' },
     },
     USAGE,
   );
@@ -78,6 +82,9 @@ export async function run(argv: string[]): Promise<number> {
   if (lostAfter !== undefined && (!/^[0-9]{1,7}$/.test(lostAfter) || Number(lostAfter) < 1)) {
     throw usageError(`--lost-after "${lostAfter}" is not a number of seconds (1 to 9999999)`, USAGE);
   }
+  const finish = values['discover-finish'];
+  if (finish !== undefined && !values.discover) throw usageError('--discover-finish needs --discover', USAGE);
+  if (finish !== undefined && finish !== 'poweroff' && finish !== 'wait') throw usageError(`--discover-finish "${finish}" is not poweroff or wait`, USAGE);
   const sessions = sessionLimits({ idle: values['session-idle'], maxAge: values['session-max-age'] });
   const logOpts = checkLogOptions(values['log-format'], values['log-level']);
   const listen = values.listen ?? '0.0.0.0:8080';
@@ -88,6 +95,7 @@ export async function run(argv: string[]): Promise<number> {
     publicUrl: values['public-url'],
     bootDir: values['boot-dir'],
     kernelArgs: values['kernel-arg'],
+    discover: values.discover ? { finish: (finish as 'poweroff' | 'wait' | undefined) ?? 'poweroff' } : undefined,
     lostAfterMs: lostAfter !== undefined ? Number(lostAfter) * 1000 : undefined,
     tftp:
       values.tftp || values['tftp-listen']
@@ -103,6 +111,7 @@ export async function run(argv: string[]): Promise<number> {
   else {
     process.stdout.write(`ferry: serving ${srv.dataDir} at ${srv.url} (nodes use ${srv.publicUrl})\n`);
     if (tftp) process.stdout.write(`ferry: TFTP at ${tftp.address}:${tftp.port} (read-only)\n`);
+    if (values.discover) process.stdout.write(`ferry: discovery on: unknown machines boot the inventory mode, then ${finish === 'wait' ? 'wait' : 'power off'} (ferry node ls --discovered)\n`);
   }
   await new Promise<void>((resolve) => {
     const stop = () => resolve();

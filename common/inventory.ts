@@ -31,6 +31,14 @@ export interface Inventory {
   nics: InventoryNic[];
 }
 
+/** What firmware fills in when nobody set a value: never stored, never a match. */
+const DMI_PLACEHOLDER = /^(|0+|Not Specified|Not Present|Not Applicable|To Be Filled By O\.E\.M\.|Default string|System Serial Number|Chassis Serial Number|System Product Name|System manufacturer|0123456789|123456789|None|Unknown|N\/A)$/i;
+
+/** A DMI value, trimmed, or undefined when it is a firmware placeholder. */
+export function dmiValue(v: string | undefined): string | undefined {
+  return v === undefined || DMI_PLACEHOLDER.test(v.trim()) ? undefined : v.trim();
+}
+
 /** The node properties an inventory becomes: hw.system.vendor, hw.disk.0.serial, … */
 export function inventoryProperties(inv: Inventory): Record<string, string> {
   const p: Record<string, string> = {};
@@ -83,4 +91,30 @@ export function groupHwProperties(props: Record<string, string>): [string, [stri
     groups.set(g, [...(groups.get(g) ?? []), [name, v]]);
   }
   return [...groups];
+}
+
+/** What `node ls --discovered` shows of a report. */
+export interface InventorySummary {
+  vendor?: string;
+  product?: string;
+  serial?: string;
+  cpus: number;
+  memoryBytes: number;
+  disks: { path: string; sizeBytes: number; serial?: string }[];
+  nics: string[];
+  reportedAt: string;
+}
+
+/** Pure: the summary of a report. */
+export function summarise(inv: Inventory, at: string): InventorySummary {
+  return {
+    vendor: inv.system.vendor,
+    product: inv.system.product,
+    serial: inv.system.serial,
+    cpus: inv.cpu.threads,
+    memoryBytes: inv.memoryBytes,
+    disks: inv.disks.map((x) => ({ path: x.path, sizeBytes: x.sizeBytes, ...(x.serial ? { serial: x.serial } : {}) })),
+    nics: inv.nics.map((n) => n.mac),
+    reportedAt: at,
+  };
 }

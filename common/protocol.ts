@@ -25,6 +25,12 @@ export const INSTALL_ROUTES = {
   sshHostKeys: `${API_PREFIX}/install/ssh-host-keys`,
 } as const;
 
+/** The discovery boot's one route (a discovery token, bound to one MAC, good for one post). */
+export const DISCOVERY_ROUTES = {
+  /** POST Inventory → {ok: true, mac, properties: N}: stored with the discovered MAC. */
+  inventory: `${API_PREFIX}/discovery/inventory`,
+} as const;
+
 /** Blobs are content-addressed: GET/HEAD /blobs/sha256:<64 hex>, with Range support. */
 export const BLOB_PREFIX = '/blobs/';
 export function blobPath(digest: string): string {

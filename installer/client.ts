@@ -8,7 +8,7 @@ import { httpRequest } from './http.js';
 import { FerryError } from '../common/errors.js';
 import { log } from '../common/log.js';
 import type { ProgressEvent } from '../common/progress.js';
-import { INSTALL_ROUTES, type InstallConfig, type InstallResult } from '../common/protocol.js';
+import { DISCOVERY_ROUTES, INSTALL_ROUTES, type InstallConfig, type InstallResult } from '../common/protocol.js';
 import type { SshHostKeysBody } from '../common/schema/api.js';
 import { DEFAULT_BACKOFF, RetriableFailure, delay, isRetriableNetworkError, isRetriableStatus, retrying, type Backoff } from './retry.js';
 
@@ -29,7 +29,9 @@ function explain4xx(status: number, what: string, body: string): FerryError {
   let hint = 'read the server\'s answer in the message';
   if (status === 401 || status === 403) {
     code = 'FERRY_E_TOKEN_REJECTED';
-    hint = 'the deploy token is wrong, used up or expired: arm the node again (ferry deploy NODE) and boot it again';
+    hint = what === 'the discovery report'
+      ? 'a discovery token posts one report within 30 minutes of its boot: network-boot the machine again for a fresh one'
+      : 'the deploy token is wrong, used up or expired: arm the node again (ferry deploy NODE) and boot it again';
   } else if (status === 404) {
     hint = 'the server does not know this deployment or route: check ferry.server (the URL) and that server and installer are the same version';
   } else if (status === 409 || status === 410) {
@@ -122,6 +124,11 @@ export class ServerClient {
   /** The machine's hardware, stored as the node's hw.* properties. */
   postInventory(inv: Inventory): Promise<unknown> {
     return this.call('POST', INSTALL_ROUTES.inventory, inv, 'the hardware inventory');
+  }
+
+  /** A discovery boot's report (the token is a discovery token), stored with the discovered MAC. */
+  postDiscovery(inv: Inventory): Promise<{ ok: true; mac: string; properties: number }> {
+    return this.call('POST', DISCOVERY_ROUTES.inventory, inv, 'the discovery report');
   }
 
   /** The installed system's fresh SSH host keys (public halves), recorded by the server for the node. */

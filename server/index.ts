@@ -15,7 +15,7 @@ import { EventHub } from './api/events.js';
 import { SessionStore, type SessionLimits } from './ui/sessions.js';
 import { buildApp, routesOf, type RouteInfo, type ServerContext } from './api/app.js';
 import { parseMirrors } from './api/fanout-routes.js';
-import { bootDecision } from './boot/decide.js';
+import { bootDecision, type DiscoverOptions } from './boot/decide.js';
 import { normalizeMac, renderIpxeChain, renderPxelinuxFor } from './boot/ipxe.js';
 import { startTftpServer, type TftpServer } from './boot/tftp.js';
 import { createServerLogger, deploymentChangeLogger, forwardCommonLog, logBoot, type ServerLogOptions } from './log.js';
@@ -30,7 +30,7 @@ function bootFile(ctx: ServerContext, rel: string, address: string): Buffer | un
   const m = /^pxelinux\.cfg\/(01(-[0-9a-fA-F]{2}){6})$/.exec(rel);
   if (!m) return undefined;
   const mac = normalizeMac(m[1]);
-  const d = bootDecision(ctx.data, mac, { publicUrl: ctx.publicUrl, kernelArgs: ctx.kernelArgs, remoteAddress: address });
+  const d = bootDecision(ctx.data, mac, { publicUrl: ctx.publicUrl, kernelArgs: ctx.kernelArgs, discover: ctx.discover, remoteAddress: address });
   if (d.discovered) ctx.hub.publish('discovered', { mac, address });
   logBoot(ctx.logger, 'pxelinux', d, address);
   return Buffer.from(renderPxelinuxFor(d));
@@ -46,6 +46,8 @@ export interface ServerOptions {
   bootDir?: string;
   /** Kernel arguments added to every install boot (e.g. ferry.shell=1). */
   kernelArgs?: string[];
+  /** `--discover`: unknown MACs boot the inventory mode, then power off or wait (server/boot/decide.ts). */
+  discover?: DiscoverOptions;
   /**
    * Also serve TFTP (read-only) from `root`: the iPXE binaries there, plus boot.ipxe
    * rendered for publicUrl and pxelinux.cfg/01-MAC decided like GET /boot/ipxe.
@@ -114,7 +116,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     throw e;
   }
   const logger = o.log ? createServerLogger(o.log) : undefined;
-  const ctx: ServerContext = { data, adminToken, publicUrl: '', bootDir: o.bootDir ?? join(o.dataDir, 'boot'), hub, kernelArgs: o.kernelArgs ?? [], multicast, mirrors, torrentSeed: o.torrentSeed, torrentSeedUploadLimit: o.torrentSeedUploadLimit, sessions: new SessionStore(o.sessions), logger };
+  const ctx: ServerContext = { data, adminToken, publicUrl: '', bootDir: o.bootDir ?? join(o.dataDir, 'boot'), hub, kernelArgs: o.kernelArgs ?? [], discover: o.discover, multicast, mirrors, torrentSeed: o.torrentSeed, torrentSeedUploadLimit: o.torrentSeedUploadLimit, sessions: new SessionStore(o.sessions), logger };
   if (logger) hub.tap = deploymentChangeLogger(logger);
   const app = await buildApp(ctx);
   limitConnectionsPerClient(app.server);

@@ -143,7 +143,7 @@ export function logRequest(logger: Lines, r: { method: string; url: string; stat
 
 /** The boot decision's line: what a MAC was answered and why (never the deploy token). */
 export function logBoot(logger: Lines | undefined, via: 'ipxe' | 'pxelinux', d: BootDecision & { discovered?: boolean; next?: NextBoot }, address?: string): void {
-  logger?.info({ via, mac: d.mac, node: d.label, action: d.action, reason: d.action === 'install' ? d.next?.reason ?? 'deployment armed' : d.reason, deployment: d.next?.deployment, address, ...(d.discovered ? { discovered: true } : {}) }, 'boot decision');
+  logger?.info({ via, mac: d.mac, node: d.label, action: d.action, reason: d.action === 'install' ? (d.mode === 'inventory' ? 'unknown machine (discovery boot)' : d.next?.reason ?? 'deployment armed') : d.reason, deployment: d.next?.deployment, address, ...(d.discovered ? { discovered: true } : {}) }, 'boot decision');
 }
 
 /**

@@ -378,6 +378,21 @@ export const GroupChangeSchema = contract(
   'the group change',
 );
 
+/** POST /api/v1/admin/discovered/enlist (`ferry node enlist`): name is a node name or a pattern with {serial}, {mac}, {n}; new enlists even a serial that matches a node. */
+export const EnlistRequestSchema = contract(
+  Type.Object(
+  {
+    macs: Type.Array(Mac, { minItems: 1, maxItems: 1000, ferryMessage: 'must be a non-empty array of MAC addresses' }),
+    name: Type.String({ minLength: 1, maxLength: 128, ferryMessage: 'must be a node name or a pattern such as rack1-{serial}' }),
+    image: Type.Optional(ImageRef), layout: Type.Optional(Type.String({ ferryMessage: 'must be the layout XML' })), groups: Type.Optional(StringList()),
+    new: Type.Optional(Type.Boolean({ ferryMessage: 'must be true or false' })),
+  },
+  { additionalProperties: false, ferryMessage: 'must be an object' },
+),
+  'FERRY_E_BAD_REQUEST',
+  'the enlistment',
+);
+
 /** POST /api/v1/admin/images/NAME/clone */
 export const CloneRequestSchema = contract(
   Type.Object({ name: Name('image'), inputs: Type.Optional(StringMap()) }, { additionalProperties: false, ferryMessage: 'must be an object {"name": NAME}' }),
@@ -425,6 +440,7 @@ export type CustomizationItem = Static<typeof CustomizationItemSchema>;
 export type ArmRequest = Static<typeof ArmRequestSchema>;
 export type DeployRequest = Static<typeof DeployRequestSchema>;
 export type NodeCreateBody = Static<typeof NodeCreateSchema>;
+export type EnlistRequest = Static<typeof EnlistRequestSchema>;
 export type NodePatchBody = Static<typeof NodePatchSchema>;
 export type GroupChangeBody = Static<typeof GroupChangeSchema>;
 export type CloneRequest = Static<typeof CloneRequestSchema>;

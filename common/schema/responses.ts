@@ -275,7 +275,18 @@ export const GroupInfoSchema = Obj({
   allNodes: Type.Array(Type.String()),
 });
 
-export const DiscoveredInfoSchema = Obj({ mac: Type.String(), firstSeen: Time, lastSeen: Time, seen: Count, address: Opt(Type.String()) });
+/** A discovery boot's report, summarised (`ferry node ls --discovered`). */
+export const InventorySummarySchema = Obj({
+  vendor: Opt(Type.String()),
+  product: Opt(Type.String()),
+  serial: Opt(Type.String()),
+  cpus: Count,
+  memoryBytes: Count,
+  disks: Type.Array(Obj({ path: Type.String(), sizeBytes: Count, serial: Opt(Type.String()) })),
+  nics: Type.Array(Type.String()),
+  reportedAt: Time,
+});
+export const DiscoveredInfoSchema = Obj({ mac: Type.String(), firstSeen: Time, lastSeen: Time, seen: Count, address: Opt(Type.String()), inventory: Opt(InventorySummarySchema) });
 
 /** GET/PATCH /api/v1/admin/nodes/NAME, POST /nodes */
 export const NodeBodySchema = Obj({ node: NodeInfoSchema });
@@ -283,6 +294,10 @@ export const NodeBodySchema = Obj({ node: NodeInfoSchema });
 export const NodeListSchema = Obj({ nodes: Type.Array(NodeInfoSchema) });
 /** GET /api/v1/admin/discovered */
 export const DiscoveredListSchema = Obj({ discovered: Type.Array(DiscoveredInfoSchema) });
+/** POST /api/v1/admin/discovered/enlist: the nodes made */
+export const EnlistedSchema = Obj({ nodes: Type.Array(NodeInfoSchema) });
+/** POST /api/v1/discovery/inventory (a discovery token): stored with the discovered MAC */
+export const DiscoveryStoredSchema = Obj({ ok: Type.Literal(true), mac: Type.String(), properties: Count });
 /** GET/POST /api/v1/admin/groups/NAME */
 export const GroupBodySchema = Obj({ group: GroupInfoSchema });
 /** GET /api/v1/admin/groups */

@@ -1,6 +1,7 @@
 /**
  * `ferry-installer run`: the boot environment's install. The settings come from the kernel command
  * line: ferry.server=URL ferry.token=TOKEN BOOTIF=01-… ferry.finish=reboot|poweroff|stay.
+ * With ferry.mode=inventory (a discovery boot) it only reports the hardware (discover.ts).
  */
 import * as fs from 'node:fs';
 import { usageError } from '../../common/cli.js';
@@ -11,6 +12,7 @@ import { run } from '../../common/run.js';
 import { parseCmdline } from '../identify.js';
 import { runInstall, type InstallOptions } from '../install.js';
 import { parse, report, seedWait } from './outcome.js';
+import { discoveryBoot, discoveryFinish } from './discover.js';
 
 export const RUN_USAGE = 'ferry-installer run [--server URL --token TOKEN | --medium DIR [--exclude-disk DEV]... [--unattended]] [--bootif MAC] [--finish reboot|poweroff|stay] [--disk DEV]... [--root DIR] [--cmdline FILE]';
 
@@ -34,6 +36,10 @@ export async function runCommand(argv: string[]): Promise<number> {
   const server = (v.server as string | undefined) ?? k['ferry.server'] ?? (medium ? 'medium:' + medium : undefined);
   const token = (v.token as string | undefined) ?? k['ferry.token'] ?? (medium ? '' : undefined);
   if (!server || token === undefined || (!medium && !token)) throw usageError('no server or token: give --server and --token, or boot with ferry.server=URL ferry.token=TOKEN', RUN_USAGE);
+  if (k['ferry.mode'] === 'inventory' && !medium) {
+    await discoveryBoot({ server, token, finish: discoveryFinish((v.finish as string | undefined) ?? k['ferry.finish']) });
+    return 0;
+  }
   const opts: InstallOptions = {
     server,
     token,

@@ -53,6 +53,12 @@ export async function collectInventory(root = '/'): Promise<Inventory> {
       /* not a link */
     }
   }
+  const sysSerial: Record<string, string> = {};
+  const blockDir = join(root, 'sys/block');
+  for (const name of fs.existsSync(blockDir) ? fs.readdirSync(blockDir) : []) {
+    const serial = read(join(blockDir, name, 'serial')) ?? read(join(blockDir, name, 'device/serial'));
+    if (serial?.trim()) sysSerial['/dev/' + name] = serial.trim();
+  }
   return buildInventory({
     dmidecode,
     cpuinfo: read(join(root, 'proc/cpuinfo')) ?? '',
@@ -60,6 +66,7 @@ export async function collectInventory(root = '/'): Promise<Inventory> {
     lsblk,
     sysnet,
     byPath,
+    sysSerial,
     efi: fs.existsSync(join(root, 'sys/firmware/efi')),
   });
 }

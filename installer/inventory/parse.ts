@@ -3,7 +3,7 @@
  * /proc/cpuinfo. Pure functions of their text, unit-tested on fixtures of several machine kinds
  * (test/fixtures/inventory/).
  */
-import type { InventoryDisk, InventoryNic } from '../../common/inventory.js';
+import { dmiValue, type InventoryDisk, type InventoryNic } from '../../common/inventory.js';
 
 export interface DmiRecord {
   type: number;
@@ -37,8 +37,7 @@ export function parseDmidecode(text: string): DmiRecord[] {
 }
 
 /** Values firmware writers leave in place of data. */
-const PLACEHOLDER = /^(|Not Specified|Not Present|To Be Filled By O\.E\.M\.|Default string|System Serial Number|System Product Name|System manufacturer|0123456789|None|Unknown|N\/A)$/i;
-const clean = (v: string | undefined) => (v === undefined || PLACEHOLDER.test(v.trim()) ? undefined : v.trim());
+const clean = dmiValue;
 
 const UNITS: Record<string, number> = { B: 1, kB: 1024, KB: 1024, MB: 1024 ** 2, GB: 1024 ** 3, TB: 1024 ** 4 };
 
@@ -84,14 +83,14 @@ interface LsblkDevice {
 }
 
 /** `lsblk -J -b -d -o NAME,PATH,SIZE,MODEL,SERIAL,WWN,ROTA,TRAN,TYPE`: whole disks, not zram, loop or CD-ROMs. */
-export function parseLsblk(json: string, byPath: Record<string, string> = {}): InventoryDisk[] {
+export function parseLsblk(json: string, byPath: Record<string, string> = {}, sysSerial: Record<string, string> = {}): InventoryDisk[] {
   const devs = (JSON.parse(json) as { blockdevices?: LsblkDevice[] }).blockdevices ?? [];
   return devs
     .filter((d) => d.type === 'disk' && !/^(zram|loop|ram|fd)/.test(d.name) && Number(d.size) > 0)
     .map((d) => {
       const path = d.path ?? `/dev/${d.name}`;
       const s = (v: string | null | undefined) => (v ? v.trim() || undefined : undefined);
-      return { path, sizeBytes: Number(d.size), model: s(d.model), serial: s(d.serial), wwn: s(d.wwn), rotational: d.rota === true || d.rota === '1', transport: s(d.tran), byPath: byPath[path] };
+      return { path, sizeBytes: Number(d.size), model: s(d.model), serial: s(d.serial) ?? s(sysSerial[path]), wwn: s(d.wwn), rotational: d.rota === true || d.rota === '1', transport: s(d.tran), byPath: byPath[path] };
     });
 }
 
@@ -133,6 +132,12 @@ export interface InventorySources {
   efi: boolean;
   /** /dev/disk/by-path links: device path → by-path name. */
   byPath?: Record<string, string>;
+  /**
+   * Disk serials from sysfs (/sys/block/NAME/serial, NAME/device/serial): device path → serial. lsblk
+   * reads them from the udev database, which the boot environment does not have (a virtio disk's
+   * serial was missing there), so these fill in what lsblk leaves empty.
+   */
+  sysSerial?: Record<string, string>;
 }
 
 /** The whole inventory from what collect.ts read. */
@@ -143,7 +148,7 @@ export function buildInventory(s: InventorySources): import('../../common/invent
     firmware: { vendor: dmi.firmware.vendor, version: dmi.firmware.version, date: dmi.firmware.date, mode: s.efi ? 'uefi' : 'bios' },
     cpu: parseCpuinfo(s.cpuinfo),
     memoryBytes: dmi.memoryBytes || parseMeminfo(s.meminfo ?? ''),
-    disks: parseLsblk(s.lsblk, s.byPath),
+    disks: parseLsblk(s.lsblk, s.byPath, s.sysSerial),
     nics: parseSysNet(s.sysnet),
   };
 }

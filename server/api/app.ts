@@ -21,6 +21,7 @@ import { torrent } from './torrent-routes.js';
 import { groups } from './groups.js';
 import { images } from './images.js';
 import { install } from './install.js';
+import { discovery } from './discovery.js';
 import { media } from './media.js';
 import { monitor } from './monitor.js';
 import { nodes } from './nodes.js';
@@ -30,7 +31,7 @@ import { ui } from './ui.js';
 /** Every resource of the server; a new module is one more line here (docs/architecture.md). */
 export type { ServerContext } from './route.js';
 
-export const RESOURCES: Resource[] = [blobs, boot, install, media, fanout, torrent, deployments, cancel, nodes, power, groups, images, audit, monitor, ui];
+export const RESOURCES: Resource[] = [blobs, boot, install, discovery, media, fanout, torrent, deployments, cancel, nodes, power, groups, images, audit, monitor, ui];
 
 /** fastify's own refusals, as Ferry errors. */
 function ferryErrorOf(e: unknown): unknown {

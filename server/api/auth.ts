@@ -5,6 +5,7 @@
  *  - `deploy`: a deployment's token only (the installer API);
  *  - `blob`: either; a deploy token reads only the blobs of its deployment's image;
  *  - `medium`: a restore medium's token only (posting that medium's install records);
+ *  - `discovery`: a discovery token only (a discovery boot posting its machine's inventory);
  *  - `none`: network boot (firmware cannot send a token).
  * A route names its kind in its config (`config: { auth }`); a request that matches no route
  * is held to the kind of its prefix, so an unknown /api URL still needs the admin token.
@@ -18,13 +19,14 @@ import { sameSecret } from '../context.js';
 import { deploymentUsesBlob, type DeploymentRow } from '../db/deployments.js';
 import { checkDeployToken } from '../db/deployment-lifecycle.js';
 import { checkMediumToken, isMediumToken, type MediumRow } from '../db/media.js';
+import { checkDiscoveryToken, isDiscoveryToken } from '../db/discovery.js';
 import { bearer, httpError } from './http.js';
 import type { ServerContext } from './route.js';
 import { CSRF_HEADER, sessionCookie, STATE_CHANGING } from '../ui/sessions.js';
 
 /** any: the admin token or a deploy token (a route that answers both, e.g. a multicast session's state). */
-export type AuthKind = 'admin' | 'deploy' | 'blob' | 'any' | 'medium' | 'none';
-export type Auth = { kind: 'admin' } | { kind: 'deploy'; row: DeploymentRow } | { kind: 'medium'; medium: MediumRow } | { kind: 'none' };
+export type AuthKind = 'admin' | 'deploy' | 'blob' | 'any' | 'medium' | 'discovery' | 'none';
+export type Auth = { kind: 'admin' } | { kind: 'deploy'; row: DeploymentRow } | { kind: 'medium'; medium: MediumRow } | { kind: 'discovery'; token: string; mac: string } | { kind: 'none' };
 
 const INSTALL = new Set<string>(Object.values(INSTALL_ROUTES));
 
@@ -56,6 +58,7 @@ function authenticate(ctx: ServerContext, req: IncomingMessage, kind: AuthKind):
   }
   if (t === undefined) throw httpError('FERRY_E_TOKEN_MISSING', 'this request needs a token (Authorization: Bearer TOKEN)', 'send the admin token (DATA/admin.token) or the deployment\'s token');
   if (t && sameSecret(t, ctx.adminToken)) return { kind: 'admin' };
+  if (isDiscoveryToken(t)) throw httpError('FERRY_E_FORBIDDEN', 'a discovery token only posts its own machine\'s inventory', 'a discovery boot gets nothing else: enlist the machine (ferry node enlist MAC) and deploy it');
   const c = checkDeployToken(ctx.data, t);
   if (!c.ok) throw httpError(c.code, c.message, c.hint);
   return { kind: 'deploy', row: c.row };
@@ -81,6 +84,14 @@ export function authorize(ctx: ServerContext, req: IncomingMessage, kind: AuthKi
     const c = checkMediumToken(ctx.data, t);
     if (!c.ok) throw httpError(c.code, c.message, c.hint);
     return { kind: 'medium', medium: c.medium };
+  }
+  if (kind === 'discovery') {
+    const t = bearer(req);
+    if (t === undefined) throw httpError('FERRY_E_TOKEN_MISSING', 'posting a discovery report needs the discovery token (Authorization: Bearer TOKEN)', 'the discovery boot sends the ferry.token its boot script gave');
+    if (!isDiscoveryToken(t)) throw httpError('FERRY_E_FORBIDDEN', 'discovery reports are posted with a discovery token only', 'a deployed node reports its inventory to ' + INSTALL_ROUTES.inventory);
+    const c = checkDiscoveryToken(ctx.data, t);
+    if (!c.ok) throw httpError(c.code, c.message, c.hint);
+    return { kind: 'discovery', token: t, mac: c.mac };
   }
   if (kind === 'blob') {
     const digest = blobDigest(path);
@@ -113,6 +124,13 @@ export function mediumOf(req: IncomingMessage): MediumRow {
   const a = authOf(req);
   if (a.kind !== 'medium') throw new FerryError('FERRY_E_INTERNAL', 'a medium-token route ran without a medium token');
   return a.medium;
+}
+
+/** The discovery token (and its MAC) of a request the hook let in with one. */
+export function discoveryOf(req: IncomingMessage): { token: string; mac: string } {
+  const a = authOf(req);
+  if (a.kind !== 'discovery') throw new FerryError('FERRY_E_INTERNAL', 'a discovery route ran without a discovery token');
+  return a;
 }
 
 /** The deployment of a request the hook let in with a deploy token. */

@@ -24,7 +24,7 @@ export const boot: Resource = (app, ctx) => {
       throw new ValidationError('FERRY_E_BAD_REQUEST', 'the boot request', [{ severity: 'error', code: 'FERRY_E_BAD_REQUEST', path: 'mac', message: `"${raw.slice(0, 64)}" is not a MAC address (GET /boot/ipxe?mac=aa:bb:cc:dd:ee:ff)` }]);
     }
     const remoteAddress = request.raw.socket.remoteAddress;
-    const decision = bootDecision(ctx.data, mac, { publicUrl: ctx.publicUrl, kernelArgs: ctx.kernelArgs, remoteAddress });
+    const decision = bootDecision(ctx.data, mac, { publicUrl: ctx.publicUrl, kernelArgs: ctx.kernelArgs, discover: ctx.discover, remoteAddress });
     if (decision.discovered) ctx.hub.publish('discovered', { mac, address: remoteAddress });
     logBoot(request.log, 'ipxe', decision, remoteAddress);
     return reply.type('text/plain; charset=utf-8').send(renderIpxeFor(decision));

@@ -2,10 +2,12 @@
  * Nodes (admin token): create, list, read, change (PATCH: add/remove MACs, set/unset inputs
  * and properties, groups, image, layout, boot action), delete; change many at once (PATCH on the
  * list: properties and inputs of a selection, in one transaction); and the MACs that asked for a
- * boot script without being known (GET /discovered).
+ * boot script without being known (GET /discovered), with what a discovery boot reported, and
+ * their enlistment as nodes (POST /discovered/enlist).
  */
-import { NodeCreateSchema, NodePatchSchema, NodesEditSchema, type NodeCreateBody, type NodePatchBody, type NodesEditBody } from '../../common/schema/api.js';
-import { addNode, getNode, listDiscovered, listNodes, removeNode, setNode, type NodeChanges, type NodeInfo } from '../db/inventory.js';
+import { EnlistRequestSchema, NodeCreateSchema, NodePatchSchema, NodesEditSchema, type EnlistRequest, type NodeCreateBody, type NodePatchBody, type NodesEditBody } from '../../common/schema/api.js';
+import { addNode, getNode, listDiscovered, listNodes, normaliseMac, removeNode, setNode, type NodeChanges, type NodeInfo } from '../db/inventory.js';
+import { enlist } from '../db/discovery.js';
 import { selectNodes } from '../db/groups.js';
 import { ADMIN, ACTOR, onlyMethods, type Resource } from './route.js';
 import { urlName } from './http.js';
@@ -41,4 +43,13 @@ export const nodes: Resource = (app, ctx) => {
 
   app.get(`${ADMIN}discovered`, { config: admin }, async () => ({ discovered: listDiscovered(d) }));
   onlyMethods(app, `${ADMIN}discovered`, ['GET'], 'admin');
+
+  // Discovered machines with a report become nodes (all of them or none; server/db/discovery.ts).
+  const enlistUrl = `${ADMIN}discovered/enlist`;
+  app.post<{ Body: EnlistRequest }>(enlistUrl, { config: admin, schema: { body: EnlistRequestSchema } }, async (request, reply) => {
+    const b = request.body;
+    const macs = b.macs.map((m) => normaliseMac(m) ?? m);
+    return reply.code(201).send({ nodes: enlist(d, { macs, name: b.name, image: b.image, layoutXml: b.layout, layoutSource: b.layout !== undefined ? 'api' : undefined, groups: b.groups, asNew: b.new }, ACTOR) });
+  });
+  onlyMethods(app, enlistUrl, ['POST'], 'admin');
 };

@@ -12,6 +12,7 @@ import { log } from '../../common/log.js';
 import { API_PREFIX } from '../../common/protocol.js';
 import type { DataDir } from '../context.js';
 import type { AuthKind } from './auth.js';
+import type { DiscoverOptions } from '../boot/decide.js';
 import type { EventHub } from './events.js';
 import type { SessionStore } from '../ui/sessions.js';
 import { methodNotAllowed, sendError } from './http.js';
@@ -24,6 +25,8 @@ export interface ServerContext extends FanoutContext {
   hub: EventHub;
   /** Extra kernel arguments for every install boot (e.g. ferry.shell=1 in tests). */
   kernelArgs: string[];
+  /** `ferry serve --discover`: unknown MACs boot the inventory mode (server/boot/decide.ts). */
+  discover?: DiscoverOptions;
   /** The web console's sessions (server/ui/sessions.ts); without it session cookies are not accepted. */
   sessions?: SessionStore;
   /** The server's log (server/log.ts), given to fastify; without it nothing is logged. */

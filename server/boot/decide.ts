@@ -2,11 +2,13 @@
  * What one machine boots, decided once for every way of asking: iPXE's
  * `GET /boot/ipxe?mac=` and pxelinux's `pxelinux.cfg/01-MAC` over TFTP. An armed
  * node boots the installer; any other known node boots its disk; an unknown MAC
- * boots its disk and is recorded as discovered.
+ * is recorded as discovered and boots its disk, or, with `ferry serve --discover`, the boot
+ * environment in inventory mode with a discovery token bound to that MAC (server/db/discovery.ts).
  */
 import type { DataDir } from '../context.js';
 import { activeDeploymentForNode, IN_FLIGHT_STATUSES, listDeployments } from '../db/deployments.js';
 import { nodeByMac, recordDiscovered } from '../db/inventory.js';
+import { mintDiscoveryToken } from '../db/discovery.js';
 import type { BootDecision } from './ipxe.js';
 
 export interface DecideOptions {
@@ -15,6 +17,18 @@ export interface DecideOptions {
   kernelArgs: string[];
   /** The asking machine's address, recorded with a discovered MAC. */
   remoteAddress?: string;
+  /** `ferry serve --discover`: unknown MACs boot the inventory mode, then power off or wait. */
+  discover?: DiscoverOptions;
+}
+
+export interface DiscoverOptions {
+  finish: 'poweroff' | 'wait';
+}
+
+/** Pure: what an unknown MAC boots, and the kernel arguments of its discovery boot. */
+export function unknownBootOf(discover: DiscoverOptions | undefined): { action: 'local'; reason: string } | { action: 'inventory'; reason: string; args: string[] } {
+  if (!discover) return { action: 'local', reason: 'unknown machine (recorded as discovered)' };
+  return { action: 'inventory', reason: 'unknown machine (discovery boot)', args: [`ferry.finish=${discover.finish === 'wait' ? 'stay' : 'poweroff'}`] };
 }
 
 /** What a known node boots next, and why: what `node ls` shows and the boot answers. */
@@ -47,7 +61,9 @@ export function bootDecision(data: DataDir, mac: string, o: DecideOptions): Boot
   const node = nodeByMac(data, mac);
   if (!node) {
     recordDiscovered(data, mac, o.remoteAddress);
-    return { action: 'local', mac, reason: 'unknown machine (recorded as discovered)', discovered: true };
+    const u = unknownBootOf(o.discover);
+    if (u.action === 'local') return { action: 'local', mac, reason: u.reason, discovered: true };
+    return { action: 'install', mode: 'inventory', serverUrl: o.publicUrl, token: mintDiscoveryToken(data, mac), mac, extraArgs: [...o.kernelArgs, ...u.args], discovered: true };
   }
   const next = nextBoot(data, { name: node.name, bootAction: node.boot_action });
   const dep = next.action === 'install' ? activeDeploymentForNode(data, node.id) : undefined;

@@ -9,6 +9,8 @@
  *   ferry.token=TOKEN the deployment's token
  *   BOOTIF=01-aa-bb-cc-dd-ee-ff  the interface that booted (pxelinux's IPAPPEND 2 form)
  *   ferry.shell=1     a root shell on the serial console instead of the installer
+ *   ferry.mode=inventory  a discovery boot (`ferry serve --discover`): report the hardware
+ *                     with ferry.token (a discovery token), then ferry.finish (poweroff|stay)
  */
 import { FerryError, ValidationError, type Problem } from '../../common/errors.js';
 import { BOOT_ROUTES } from '../../common/protocol.js';
@@ -52,6 +54,8 @@ export interface InstallBoot {
   extraArgs?: string[];
   /** Shown in the script's comment and on screen: the node's name. */
   label?: string;
+  /** `inventory`: a discovery boot (ferry.mode=inventory) of an unknown machine; default install. */
+  mode?: 'install' | 'inventory';
 }
 
 export type LocalBootMethod = 'exit' | 'sanboot';
@@ -110,6 +114,7 @@ function trimSlash(u: string): string {
 
 interface ResolvedInstall {
   mac: string;
+  what: string;
   kernelUrl: string;
   initrdUrl: string;
   args: string[];
@@ -137,8 +142,9 @@ function resolveInstall(p: InstallBoot): ResolvedInstall {
   (p.extraArgs ?? []).forEach((a, i) => checkArg(`extraArgs[${i}]`, a, problems));
   const label = (p.label ?? '').replace(/[^A-Za-z0-9._:@-]/g, '_');
   if (problems.length) throw new ValidationError('FERRY_E_BOOT_INVALID', 'network boot parameters', problems);
-  const args = [...consoleArgs, ...BASE_KERNEL_ARGS, `ferry.server=${base}`, `ferry.token=${p.token}`, `BOOTIF=${bootifOf(mac)}`, ...(p.extraArgs ?? [])];
-  return { mac, kernelUrl, initrdUrl, args, label };
+  const inventory = p.mode === 'inventory';
+  const args = [...consoleArgs, ...BASE_KERNEL_ARGS, `ferry.server=${base}`, `ferry.token=${p.token}`, `BOOTIF=${bootifOf(mac)}`, ...(inventory ? ['ferry.mode=inventory'] : []), ...(p.extraArgs ?? [])];
+  return { mac, what: inventory ? 'inventory' : 'install', kernelUrl, initrdUrl, args, label };
 }
 
 /** The kernel command line of an install boot (without iPXE's `initrd=` argument). */
@@ -157,8 +163,8 @@ export function renderIpxeInstall(p: InstallBoot): string {
   const who = r.label ? `${r.label} (${r.mac})` : r.mac;
   return [
     '#!ipxe',
-    `# Ferry: install ${who}`,
-    `echo Ferry: booting the installer for ${who}`,
+    `# Ferry: ${r.what} ${who}`,
+    `echo Ferry: booting the ${r.what === 'install' ? 'installer' : 'inventory'} for ${who}`,
     ':retry',
     `kernel --name vmlinuz ${r.kernelUrl} initrd=initrd.img ${r.args.join(' ')} || goto failed`,
     `initrd --name initrd.img ${r.initrdUrl} || goto failed`,
@@ -231,13 +237,13 @@ export function renderPxelinuxInstall(p: InstallBoot): string {
   const r = resolveInstall(p);
   const who = r.label ? `${r.label} (${r.mac})` : r.mac;
   return [
-    `# Ferry: install ${who}`,
+    `# Ferry: ${r.what} ${who}`,
     'DEFAULT ferry-install',
     'PROMPT 0',
     'TIMEOUT 0',
     '',
     'LABEL ferry-install',
-    `  MENU LABEL Ferry: install ${who}`,
+    `  MENU LABEL Ferry: ${r.what} ${who}`,
     `  KERNEL ${r.kernelUrl}`,
     `  INITRD ${r.initrdUrl}`,
     `  APPEND ${r.args.join(' ')}`,

@@ -14,6 +14,7 @@ import { parseHostKey } from '../ssh/keys.js';
 import { formatAddress, parseTarget } from '../ssh/target.js';
 import { recordHostKey } from '../ssh/trust.js';
 import { parseBytes } from '../../common/units.js';
+import { summarise, type Inventory, type InventorySummary } from '../../common/inventory.js';
 import { applyPowerChanges, powerInfo, type PowerChanges, type PowerInfo } from './power.js';
 
 export interface NodeRow {
@@ -301,6 +302,8 @@ export interface DiscoveredInfo {
   lastSeen: string;
   seen: number;
   address?: string;
+  /** What it reported in a discovery boot (`ferry serve --discover`), summarised. */
+  inventory?: InventorySummary;
 }
 
 export function recordDiscovered(d: DataDir, mac: string, address?: string): void {
@@ -321,5 +324,6 @@ export function listDiscovered(d: DataDir): DiscoveredInfo[] {
     lastSeen: r.last_seen,
     seen: r.seen,
     address: r.address ?? undefined,
+    ...(r.inventory ? { inventory: summarise(j<Inventory>(r.inventory, {} as Inventory), r.inventory_at ?? r.last_seen) } : {}),
   }));
 }

@@ -198,4 +198,18 @@ export const MIGRATIONS: string[] = [
     received_at TEXT NOT NULL
   );
   `,
+  // 7: issue 18 (discovery): with `ferry serve --discover` an unknown MAC boots the inventory
+  // mode with a discovery token of its own (stored as its sha256 only, bound to that MAC, dying
+  // at its first use or when it expires); the report is kept with the discovered MAC.
+  `
+  ALTER TABLE discovered ADD COLUMN inventory TEXT;
+  ALTER TABLE discovered ADD COLUMN inventory_at TEXT;
+  CREATE TABLE discovery_tokens (
+    token_sha256 TEXT PRIMARY KEY,
+    mac TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    expires_at TEXT NOT NULL
+  );
+  CREATE INDEX discovery_tokens_mac ON discovery_tokens (mac);
+  `,
 ];

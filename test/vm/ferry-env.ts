@@ -30,6 +30,7 @@ import { deploymentInfo, getDeploymentRow, listDeployments, type DeploymentInfo 
 import { deploymentEvents } from '../../server/db/deployment-events.js';
 import { startServer, type RunningServer } from '../../server/index.js';
 import type { Guest } from './harness.js';
+import type { DiscoverOptions } from '../../server/boot/decide.js';
 
 export const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 export const FERRY = join(REPO, 'bin', 'ferry');
@@ -74,7 +75,7 @@ export class FerryEnv {
   private dnsmasq?: Spawned;
   private db?: DataDir;
 
-  static async start(opts: { segment?: { taps: number }; hostInstall?: boolean } = {}): Promise<FerryEnv> {
+  static async start(opts: { segment?: { taps: number }; hostInstall?: boolean; discover?: DiscoverOptions } = {}): Promise<FerryEnv> {
     for (const f of ['vmlinuz', 'initrd.img']) {
       if (!existsSync(join(BOOT_DIR, f))) {
         throw new FerryError('FERRY_E_BOOT_FILE_MISSING', `the boot environment ${join(BOOT_DIR, f)} is missing`, { hint: 'build it with `make initrd` (make test-vm does)' });
@@ -86,7 +87,7 @@ export class FerryEnv {
     mkdirSync(e.tftpDir);
     const port = await freePort();
     // no_timer_check: under TCG on a busy host the kernel's IO-APIC timer check fails and it panics.
-    const common = { dataDir: e.dataDir, bootDir: BOOT_DIR, kernelArgs: ['no_timer_check'] };
+    const common = { dataDir: e.dataDir, bootDir: BOOT_DIR, kernelArgs: ['no_timer_check'], discover: opts.discover };
     try {
       if (opts.segment) {
         // A guest's link is not shaped; the server's gets a rate no emulated NIC reaches.

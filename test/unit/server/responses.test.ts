@@ -7,7 +7,7 @@
  */
 import type { Static, TSchema } from '@sinclair/typebox';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { INSTALL_ROUTES, MULTICAST_ROUTES, TORRENT_ROUTES } from '../../../common/protocol.js';
+import { DISCOVERY_ROUTES, INSTALL_ROUTES, MULTICAST_ROUTES, TORRENT_ROUTES } from '../../../common/protocol.js';
 import { compile } from '../../../common/schema/validate.js';
 import * as R from '../../../common/schema/responses.js';
 import type { AuditEntry } from '../../../server/db/audit.js';
@@ -31,6 +31,15 @@ function problems(schema: TSchema, body: unknown): string[] {
   const v = compile(schema);
   return v(body) ? [] : (v.errors ?? []).map((e) => `${e.instancePath || '$'}: ${e.message}${e.params && 'additionalProperty' in e.params ? ` (${e.params.additionalProperty})` : ''}`);
 }
+
+const INVENTORY = {
+  system: { vendor: 'QEMU', product: 'Standard PC', serial: 's1', uuid: 'u1' },
+  firmware: { vendor: 'SeaBIOS', version: '1', date: '04/01/2014', mode: 'bios' },
+  cpu: { model: 'qemu64', sockets: 1, cores: 2, threads: 2 },
+  memoryBytes: 2 ** 31,
+  disks: [{ path: '/dev/vda', sizeBytes: 2 ** 33, rotational: false, transport: 'virtio' }],
+  nics: [{ name: 'eth0', mac: '52:54:00:00:01:01', driver: 'virtio_net', link: 'up' }],
+};
 
 describe('response bodies match their schemas (fastify inject)', () => {
   let f: Fixture;
@@ -72,6 +81,14 @@ describe('response bodies match their schemas (fastify inject)', () => {
     expect((await f.app.inject({ method: 'GET', url: '/boot/ipxe?mac=02:00:00:00:00:99' })).statusCode).toBe(200);
     const d = await call(R.DiscoveredListSchema, 200, 'GET', 'discovered');
     expect(d.discovered.length).toBe(1);
+    // A discovery boot (ferry serve --discover): its report, the list with it, its enlistment.
+    f.ctx.discover = { finish: 'poweroff' };
+    const script = (await f.app.inject({ method: 'GET', url: '/boot/ipxe?mac=02:00:00:00:00:98' })).body;
+    f.ctx.discover = undefined;
+    const discoveryToken = /ferry\.token=(\S+)/.exec(script)![1];
+    await call(R.DiscoveryStoredSchema, 200, 'POST', DISCOVERY_ROUTES.inventory, { ...INVENTORY, nics: [{ name: 'eth0', mac: '02:00:00:00:00:98', link: 'up' }] }, discoveryToken);
+    expect((await call(R.DiscoveredListSchema, 200, 'GET', 'discovered')).discovered.find((x) => x.mac === '02:00:00:00:00:98')?.inventory?.serial).toBe('s1');
+    await call(R.EnlistedSchema, 201, 'POST', 'discovered/enlist', { macs: ['02:00:00:00:00:98'], name: 'found-{mac}', image: 'base', layout: LAYOUT, groups: ['g1'] });
     await call(R.OkSchema, 200, 'DELETE', 'nodes/bare');
   });
 
@@ -81,15 +98,7 @@ describe('response bodies match their schemas (fastify inject)', () => {
     const cfg = await call(R.InstallConfigSchema, 200, 'GET', INSTALL_ROUTES.config, undefined, token);
     expect(cfg.diskMap).toEqual({ '/dev/sda': '/dev/vda' });
     await call(R.EventsStoredSchema, 200, 'POST', INSTALL_ROUTES.events, { events: [{ phase: 'disks', state: 'start' }, { phase: 'layers', state: 'progress', object: 'sha256:x', bytes: 1, total: 2, details: { a: 1 } }] }, token);
-    const inventory = {
-      system: { vendor: 'QEMU', product: 'Standard PC', serial: 's1', uuid: 'u1' },
-      firmware: { vendor: 'SeaBIOS', version: '1', date: '04/01/2014', mode: 'bios' },
-      cpu: { model: 'qemu64', sockets: 1, cores: 2, threads: 2 },
-      memoryBytes: 2 ** 31,
-      disks: [{ path: '/dev/vda', sizeBytes: 2 ** 33, rotational: false, transport: 'virtio' }],
-      nics: [{ name: 'eth0', mac: '52:54:00:00:01:01', driver: 'virtio_net', link: 'up' }],
-    };
-    await call(R.InventoryStoredSchema, 200, 'POST', INSTALL_ROUTES.inventory, inventory, token);
+    await call(R.InventoryStoredSchema, 200, 'POST', INSTALL_ROUTES.inventory, INVENTORY, token);
     await call(R.DeploymentListSchema, 200, 'GET', 'deployments?node=n1');
     const rec = await call(R.DeploymentRecordSchema, 200, 'GET', `deployments/${armed.deployment.id}`);
     expect(rec.events).toHaveLength(2);
