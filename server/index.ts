@@ -63,8 +63,8 @@ export interface ServerOptions {
   log?: ServerLogOptions;
   /** Seed torrents as a BitTorrent peer instead of listing the web seed (default true; server/torrent/seeder.ts). */
   torrentSeed?: boolean;
-  /** The seeder's upload cap per layer, aria2 syntax (e.g. 6M bytes/s); default none. */
-  torrentSeedUploadLimit?: string;
+  /** The seeder's upload cap per layer in bytes per second (`ferry serve --torrent-seed-rate`); default none. */
+  torrentSeedRate?: number;
 }
 
 export interface RunningServer {
@@ -114,7 +114,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     throw e;
   }
   const logger = o.log ? createServerLogger(o.log) : undefined;
-  const ctx: ServerContext = { data, adminToken, publicUrl: '', bootDir: o.bootDir ?? join(o.dataDir, 'boot'), hub, kernelArgs: o.kernelArgs ?? [], multicast, mirrors, torrentSeed: o.torrentSeed, torrentSeedUploadLimit: o.torrentSeedUploadLimit, sessions: new SessionStore(o.sessions), logger };
+  const ctx: ServerContext = { data, adminToken, publicUrl: '', bootDir: o.bootDir ?? join(o.dataDir, 'boot'), hub, kernelArgs: o.kernelArgs ?? [], multicast, mirrors, torrentSeed: o.torrentSeed, torrentSeedRate: o.torrentSeedRate, sessions: new SessionStore(o.sessions), logger };
   if (logger) hub.tap = deploymentChangeLogger(logger);
   const app = await buildApp(ctx);
   limitConnectionsPerClient(app.server);

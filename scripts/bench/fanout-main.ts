@@ -33,6 +33,7 @@ import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { run } from '../../common/run.js';
+import { parseByteRate } from '../../common/units.js';
 import { TRANSPORTS, type TransportKind } from '../../common/protocol.js';
 import { startServer } from '../../server/index.js';
 import { createNetwork } from '../../test/harness/netns.js';
@@ -91,7 +92,7 @@ async function main(): Promise<void> {
     const image = JSON.parse((await ferry(['image', 'show', 'bench', '--json'])).stdout) as { layers: { size: number }[] };
     const imageBytes = image.layers.reduce((a, l) => a + l.size, 0);
     for (const n of net.nodes) await ferry(['node', 'add', n.name, '--mac', n.mac, '--image', 'bench', '--layout', path.join(work, 'layout.xml')]);
-    const srv = await startServer({ dataDir: data, listen: `${net.server.ip}:0`, multicast: { interface: net.server.ifname }, torrentSeed: !values['web-seed-only'], torrentSeedUploadLimit: values['seed-upload-limit'] });
+    const srv = await startServer({ dataDir: data, listen: `${net.server.ip}:0`, multicast: { interface: net.server.ifname }, torrentSeed: !values['web-seed-only'], torrentSeedRate: values['seed-upload-limit'] !== undefined ? parseByteRate(values['seed-upload-limit'], '--seed-upload-limit') : undefined });
     type Run = { s: number; perNode: number[]; egress: number; fellBack: boolean[]; load: number };
     /** Arm `nodes` in one deploy and install them all; `delays[i]` ms before node i starts. */
     const runOnce = async (t: TransportKind, nodes: typeof net.nodes, label: string, delays: number[] = [], deployArgs: string[] = []): Promise<Run> => {

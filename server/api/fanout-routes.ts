@@ -18,8 +18,8 @@ export interface FanoutContext {
   mirrors?: string[];
   /** false: the server does not seed torrents as a peer; nodes use the web seed (server/torrent/seeder.ts). */
   torrentSeed?: boolean;
-  /** The server's seeder's upload cap per layer (aria2's --max-upload-limit: 6M = 6 MiB/s; default none). */
-  torrentSeedUploadLimit?: string;
+  /** The server's seeder's upload cap per layer in bytes per second (`--torrent-seed-rate`; default none). */
+  torrentSeedRate?: number;
 }
 
 /** Check `--mirror URL` values where they enter: absolute http(s) URLs without credentials, every problem at once. */
