@@ -14,7 +14,7 @@ import { lockDataDir } from './lock.js';
 import { EventHub } from './api/events.js';
 import { SessionStore, type SessionLimits } from './ui/sessions.js';
 import { buildApp, routesOf, type RouteInfo, type ServerContext } from './api/app.js';
-import { parseMirrors } from './api/fanout-routes.js';
+import { parseMirrors, type Mirror } from './api/fanout-routes.js';
 import { bootDecision } from './boot/decide.js';
 import { normalizeMac, renderIpxeChain, renderPxelinuxFor } from './boot/ipxe.js';
 import { startTftpServer, type TftpServer } from './boot/tftp.js';
@@ -55,7 +55,7 @@ export interface ServerOptions {
   lostAfterMs?: number;
   /** Multicast sessions: interface, address and port range (server/multicast/sessions.ts). */
   multicast?: MulticastConfig;
-  /** `--mirror URL`: static HTTP mirrors of DATA/blobs that nodes try first. */
+  /** `--mirror URL[@CIDR]`: static HTTP mirrors of DATA/blobs that nodes (of that subnet) try first. */
   mirrors?: string[];
   /** The web console's session limits (`--session-idle`, `--session-max-age`; server/ui/sessions.ts). */
   sessions?: SessionLimits;
@@ -103,7 +103,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
   data.blobs.cleanTemp();
   const hub = new EventHub();
   let multicast: MulticastSessions;
-  let mirrors: string[];
+  let mirrors: Mirror[];
   try {
     mirrors = parseMirrors(o.mirrors);
     multicast = new MulticastSessions(data, o.multicast);
