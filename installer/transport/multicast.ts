@@ -154,7 +154,7 @@ export const multicastTransport: LayerTransport = {
       const failure = await exited;
       const why = stderr.replace(/\r/g, '\n');
       if (droppedByServer || /Dropped by server/.test(why)) {
-        throw new FerryError('FERRY_E_MULTICAST_DROPPED', `the multicast sender dropped this receiver after ${sink.received} of ${ref.size} bytes: it held the session back`, {
+        throw new FerryError('FERRY_E_MULTICAST_DROPPED', `this receiver left the multicast session after ${sink.received} of ${ref.size} bytes: it held the session back (${droppedByServer ? 'the server told it to leave' : 'udp-sender dropped it'})`, {
           details: { layer: ref.digest, session: join.session, received: sink.received, size: ref.size },
           hint: 'nothing to do for this install (the layer comes over HTTP); a slow or lossy link to this node slows every receiver of a session',
         });

@@ -21,6 +21,11 @@
  * (`--retries-until-drop`: it stops waiting for a receiver that has not acknowledged a slice
  * after that many requests); the receiver sees "Dropped by server" and finishes over HTTP, so
  * the others keep their pace. The server records who was dropped from udp-sender's own log.
+ * udp-sender drops only a receiver that stops answering; one on a slow link that answers (with
+ * retransmission requests) holds every slice back. The pace rule (pace.ts) finds it in
+ * udp-sender's `Timeout notReady=[…]` reports (late again and again while the others are ready)
+ * and tells it to leave: the session state says `dropped` to its installer, which stops its
+ * receiver and takes HTTP; udp-sender then drops it as unanswering.
  *
  * Sessions live in the server process (they are as long-lived as a transfer); a restart ends
  * them, and their receivers fall back to HTTP.
@@ -34,6 +39,7 @@ import type { ImageManifest, MulticastJoin, MulticastOptions, MulticastSessionSt
 import { spawnTool, type Spawned } from '../../common/run.js';
 import type { DataDir } from '../context.js';
 import { batchMembers, transportOf, type DeploymentRow } from '../db/deployments.js';
+import { parseTimeoutLine, PaceWatch, type PaceRule } from './pace.js';
 
 export interface MulticastConfig {
   /** `ferry serve --multicast-interface IF`; default: the interface that routes to the node. */
@@ -44,6 +50,8 @@ export interface MulticastConfig {
   ports?: string;
   /** udp-sender's --retries-until-drop when a session has several receivers (default 8). */
   dropRetries?: number;
+  /** The pace rule that tells a receiver holding a session back to leave (default DEFAULT_PACE_RULE; pace.ts). */
+  pace?: PaceRule;
   /** Where a layer's bytes come from (default: the blob store). Tests hand in a damaged stream. */
   source?: (digest: string, path: string) => Readable;
 }
@@ -125,6 +133,9 @@ interface LayerSession {
   joined: Map<number, string>; // deployment id → its address
   connected: Map<number, string>; // udp-sender's participant # → address
   dropped: Set<number>;
+  /** Of `dropped`: those the pace rule told to leave (the rest udp-sender dropped itself). */
+  told: Set<number>;
+  pace: PaceWatch;
   late: Set<number>;
   proc?: Spawned;
   iface?: InterfaceAddress;
@@ -210,6 +221,8 @@ export class MulticastSessions {
           joined: new Map(),
           connected: new Map(),
           dropped: new Set(),
+          told: new Set(),
+          pace: new PaceWatch(this.cfg.pace),
           late: new Set(),
           iface,
         };
@@ -298,6 +311,22 @@ export class MulticastSessions {
         }
       }
       log.warn('multicast receiver dropped: it held the session back', { session: s.id, receiver: addr });
+    } else if ((m = /^Disconnecting #(\d+)/.exec(line))) s.pace.gone(Number(m[1]));
+    else if (s.state === 'sending') {
+      if (process.env.FERRY_MC_DEBUG && line.trim()) process.stderr.write(`[udp-sender ${s.id}] ${line}\n`);
+      const r = parseTimeoutLine(line);
+      if (!r) return;
+      for (const n of s.pace.report(r, Date.now())) {
+        const addr = s.connected.get(n);
+        for (const [id, a] of s.joined) {
+          if (a === addr && !s.dropped.has(id)) {
+            s.dropped.add(id);
+            s.told.add(id);
+            this.leave(s.batch, id);
+          }
+        }
+        log.warn('multicast receiver told to leave: the others wait for it again and again (udp-sender reports it late while they are ready)', { session: s.id, receiver: addr, participant: n });
+      }
     }
   }
 
@@ -310,7 +339,7 @@ export class MulticastSessions {
     const s = this.sessions.get(`${row.image_digest}|${row.batch}|${layer}`);
     if (!s) return undefined;
     const self = s.dropped.has(row.id) ? 'dropped' : s.late.has(row.id) ? 'late' : s.joined.has(row.id) ? 'joined' : 'none';
-    return { session: s.id, layer, state: s.state, expected: s.expected, joined: [...s.joined.keys()], connected: [...s.connected.values()], dropped: [...s.dropped], late: [...s.late], self };
+    return { session: s.id, layer, state: s.state, expected: s.expected, joined: [...s.joined.keys()], connected: [...s.connected.values()], dropped: [...s.dropped], told: [...s.told], late: [...s.late], self };
   }
 
   async close(): Promise<void> {
