@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { parseListen, startServer } from '../server/index.js';
 import { checkLogOptions } from '../server/log.js';
 import { sessionLimits } from '../server/ui/sessions.js';
+import { parseByteRate } from '../common/units.js';
 
 function ensureDir(d: string): string {
   mkdirSync(d, { recursive: true });
@@ -15,7 +16,7 @@ const USAGE =
   'ferry serve [--data DIR] [--listen HOST:PORT] [--public-url URL] [--boot-dir DIR] [--kernel-arg ARG]... [--tftp [HOST:PORT]] [--tftp-root DIR] [--lost-after SECONDS]\n' +
   '            [--discover [--discover-finish poweroff|wait]]   (unknown MACs boot the inventory mode)\n' +
   '            [--log-format text|json] [--log-level info|debug|warn|error|silent]\n' +
-  '            [--multicast-interface IF] [--multicast-group A.B.C.D/P] [--multicast-ports LO-HI] [--mirror URL]... [--torrent-web-seed]\n' +
+  '            [--multicast-interface IF] [--multicast-group A.B.C.D/P] [--multicast-ports LO-HI] [--mirror URL[@CIDR]]... [--torrent-web-seed] [--torrent-seed-rate RATE]\n' +
   '            [--session-idle DURATION] [--session-max-age DURATION]   (web console sessions; default 30m idle, 12h at most)';
 
 /**
@@ -70,6 +71,8 @@ export async function run(argv: string[]): Promise<number> {
       // Unknown MACs boot the inventory mode with a discovery token, then power off or wait (server/boot/decide.ts).
       discover: { type: 'boolean' },
       'discover-finish': { type: 'string' },
+      // The server's seeder's upload cap per layer, bytes per second (6MiB, 800K; common/units.ts parseByteRate).
+      'torrent-seed-rate': { type: 'string' },
     },
     USAGE,
   );
@@ -88,6 +91,8 @@ export async function run(argv: string[]): Promise<number> {
   const sessions = sessionLimits({ idle: values['session-idle'], maxAge: values['session-max-age'] });
   const logOpts = checkLogOptions(values['log-format'], values['log-level']);
   const listen = values.listen ?? '0.0.0.0:8080';
+  const seedRate = values['torrent-seed-rate'] !== undefined ? parseByteRate(values['torrent-seed-rate'], '--torrent-seed-rate') : undefined;
+  if (seedRate !== undefined && values['torrent-web-seed']) throw usageError('--torrent-seed-rate caps the server\'s seeder, which --torrent-web-seed turns off: give one of them', USAGE);
   const srv = await startServer({
     dataDir: dataDir(values),
     listen,
@@ -104,6 +109,7 @@ export async function run(argv: string[]): Promise<number> {
     mirrors: values.mirror,
     sessions,
     torrentSeed: !values['torrent-web-seed'],
+    torrentSeedRate: seedRate,
     multicast: { interface: values['multicast-interface'], group: values['multicast-group'], ports: values['multicast-ports'] },
   });
   const tftp = srv.tftp;

@@ -130,3 +130,22 @@ export function parseDuration(s: string, name: string, max: { ms: number; text: 
   if (ms > max.ms) throw new FerryError('FERRY_E_BAD_VALUE', `"${s}" is longer than ${max.text}`, { details: { [name]: s, maxSeconds: max.ms / 1000 }, hint: max.hint });
   return ms;
 }
+
+/**
+ * A byte rate such as 6MiB, 800K or 50MB (optionally followed by /s; no unit: bytes) in bytes per
+ * second, by parseBytes's units; refused below `min` or above 100 GiB/s. `name` is the option, for
+ * the message (`--torrent-seed-rate`).
+ */
+export function parseByteRate(input: string, name: string, min = 1024): number {
+  const s = input.trim().replace(/\s*\/\s*s$/i, '');
+  let bytes: bigint;
+  try {
+    bytes = parseBytes(s, 'B');
+  } catch (e) {
+    throw new FerryError('FERRY_E_BAD_VALUE', `${name} "${input.slice(0, 40)}" is not a rate in bytes per second`, { details: { [name]: input.slice(0, 40) }, hint: 'write a size per second such as 6MiB, 800K or 50MB (K, M, G: powers of two)' });
+  }
+  if (bytes < BigInt(min) || bytes > 100n * GiB) {
+    throw new FerryError('FERRY_E_BAD_VALUE', `${name} "${input.slice(0, 40)}" is outside ${formatBytes(min)}/s to 100 GiB/s`, { details: { [name]: input.slice(0, 40) }, hint: `give at least ${formatBytes(min)} per second` });
+  }
+  return Number(bytes);
+}

@@ -14,7 +14,7 @@ import { lockDataDir } from './lock.js';
 import { EventHub } from './api/events.js';
 import { SessionStore, type SessionLimits } from './ui/sessions.js';
 import { buildApp, routesOf, type RouteInfo, type ServerContext } from './api/app.js';
-import { parseMirrors } from './api/fanout-routes.js';
+import { parseMirrors, type Mirror } from './api/fanout-routes.js';
 import { bootDecision, type DiscoverOptions } from './boot/decide.js';
 import { normalizeMac, renderIpxeChain, renderPxelinuxFor } from './boot/ipxe.js';
 import { startTftpServer, type TftpServer } from './boot/tftp.js';
@@ -57,7 +57,7 @@ export interface ServerOptions {
   lostAfterMs?: number;
   /** Multicast sessions: interface, address and port range (server/multicast/sessions.ts). */
   multicast?: MulticastConfig;
-  /** `--mirror URL`: static HTTP mirrors of DATA/blobs that nodes try first. */
+  /** `--mirror URL[@CIDR]`: static HTTP mirrors of DATA/blobs that nodes (of that subnet) try first. */
   mirrors?: string[];
   /** The web console's session limits (`--session-idle`, `--session-max-age`; server/ui/sessions.ts). */
   sessions?: SessionLimits;
@@ -65,8 +65,8 @@ export interface ServerOptions {
   log?: ServerLogOptions;
   /** Seed torrents as a BitTorrent peer instead of listing the web seed (default true; server/torrent/seeder.ts). */
   torrentSeed?: boolean;
-  /** The seeder's upload cap per layer, aria2 syntax (e.g. 6M bytes/s); default none. */
-  torrentSeedUploadLimit?: string;
+  /** The seeder's upload cap per layer in bytes per second (`ferry serve --torrent-seed-rate`); default none. */
+  torrentSeedRate?: number;
 }
 
 export interface RunningServer {
@@ -105,7 +105,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
   data.blobs.cleanTemp();
   const hub = new EventHub();
   let multicast: MulticastSessions;
-  let mirrors: string[];
+  let mirrors: Mirror[];
   try {
     mirrors = parseMirrors(o.mirrors);
     multicast = new MulticastSessions(data, o.multicast);
@@ -116,7 +116,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     throw e;
   }
   const logger = o.log ? createServerLogger(o.log) : undefined;
-  const ctx: ServerContext = { data, adminToken, publicUrl: '', bootDir: o.bootDir ?? join(o.dataDir, 'boot'), hub, kernelArgs: o.kernelArgs ?? [], discover: o.discover, multicast, mirrors, torrentSeed: o.torrentSeed, torrentSeedUploadLimit: o.torrentSeedUploadLimit, sessions: new SessionStore(o.sessions), logger };
+  const ctx: ServerContext = { data, adminToken, publicUrl: '', bootDir: o.bootDir ?? join(o.dataDir, 'boot'), hub, kernelArgs: o.kernelArgs ?? [], discover: o.discover, multicast, mirrors, torrentSeed: o.torrentSeed, torrentSeedRate: o.torrentSeedRate, sessions: new SessionStore(o.sessions), logger };
   if (logger) hub.tap = deploymentChangeLogger(logger);
   const app = await buildApp(ctx);
   limitConnectionsPerClient(app.server);

@@ -182,6 +182,8 @@ export const MulticastSessionStateSchema = Obj({
   joined: Type.Array(Type.Integer()),
   connected: Type.Array(Type.String()),
   dropped: Type.Array(Type.Integer()),
+  /** Of `dropped`: those the server's pace rule told to leave (late again and again while the others were ready; server/multicast/pace.ts). */
+  told: Opt(Type.Array(Type.Integer())),
   late: Type.Array(Type.Integer()),
   /** The asking deployment's own standing in the session. */
   self: Lit(['joined', 'dropped', 'late', 'none'] as const),

@@ -16,6 +16,7 @@
  * ends with FERRY_E_MULTICAST_DROPPED. Every failure here makes the dispatch (index.ts) warn
  * and apply the layer over HTTP.
  */
+import { createSocket } from 'node:dgram';
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import { FerryError } from '../../common/errors.js';
@@ -153,8 +154,11 @@ export const multicastTransport: LayerTransport = {
       if (headerFailure) throw headerFailure;
       const failure = await exited;
       const why = stderr.replace(/\r/g, '\n');
+      // Told to leave: udp-receiver was killed, so it could not say goodbye; say it in its place,
+      // or udp-sender keeps the others waiting until it gives up on this receiver.
+      if (droppedByServer) await sendDisconnect(await serverAddress(o.baseUrl), join.portbase, iface.address);
       if (droppedByServer || /Dropped by server/.test(why)) {
-        throw new FerryError('FERRY_E_MULTICAST_DROPPED', `the multicast sender dropped this receiver after ${sink.received} of ${ref.size} bytes: it held the session back`, {
+        throw new FerryError('FERRY_E_MULTICAST_DROPPED', `this receiver left the multicast session after ${sink.received} of ${ref.size} bytes: it held the session back (${droppedByServer ? 'the server told it to leave' : 'udp-sender dropped it'})`, {
           details: { layer: ref.digest, session: join.session, received: sink.received, size: ref.size },
           hint: 'nothing to do for this install (the layer comes over HTTP); a slow or lossy link to this node slows every receiver of a session',
         });
@@ -179,6 +183,35 @@ export const multicastTransport: LayerTransport = {
     }
   },
 };
+
+/**
+ * udpcast's CMD_DISCONNECT (opcode 4, then a reserved 16-bit word, network order), which
+ * udp-receiver sends when it exits: from the receiver's port (portbase) to the sender's
+ * (portbase + 1; udpcast's socklib.h RECEIVER_PORT and SENDER_PORT). udp-sender then removes this receiver at once instead of after its
+ * --retries-until-drop rounds. Sent three times (UDP, and a slow link drops); a sender that no
+ * longer knows this receiver ignores it. Best effort: errors are not the install's.
+ */
+export function disconnectDatagram(): Buffer {
+  return Buffer.from([0x00, 0x04, 0x00, 0x00]);
+}
+
+async function sendDisconnect(server: string, portbase: number, localAddress: string | undefined): Promise<void> {
+  const sock = createSocket({ type: 'udp4', reuseAddr: true });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      sock.once('error', reject);
+      sock.bind({ port: portbase, address: localAddress }, () => resolve());
+    });
+    for (let i = 0; i < 3; i++) {
+      await new Promise<void>((r) => sock.send(disconnectDatagram(), portbase + 1, server, () => r()));
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  } catch {
+    /* udp-sender drops an unanswering receiver by itself, later */
+  } finally {
+    sock.close();
+  }
+}
 
 function lastLine(s: string): string {
   return s.split('\n').map((l) => l.trim()).filter(Boolean).pop() ?? '';

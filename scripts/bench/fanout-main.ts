@@ -5,12 +5,18 @@
  * `ferry install --server URL --token T --root DIR`. Per transport and N it prints the time until
  * the last node is done, T(N)/T(1) of that transport, T(N) over HTTP's T(1) (the baseline,
  * measured in the same run), and the server's egress (tx bytes counted on its link) divided by
- * the image's size. The boot environment is not downloaded here (`--root` installs): add its
- * size once per node to the HTTP egress, and once per session with a fan-out boot.
+ * the image's size. The boot environment counts too: before its install, every node downloads
+ * the kernel and initrd from the server's boot routes as iPXE does (`/boot/vmlinuz`,
+ * `/boot/initrd.img`, all nodes at once, over HTTP whatever the transport: iPXE has no other);
+ * that phase is measured on its own (its time is not in T(N)), and the table gives the boot
+ * environment's cost per node in MiB and the full install's egress (boot plus layers) over the
+ * image's size beside the layers' alone. `--boot-dir DIR` (default build/boot) holds vmlinuz and
+ * initrd.img; `--no-boot` leaves the phase out.
  *
  *   scripts/bench/fanout [--nodes 1,4,8] [--transport http,torrent,multicast] [--rate 100mbit] [--mib 64]
  *                        [--max-bitrate RATE (multicast; default 90 % of --rate)] [--max-wait 30]
  *                        [--slow 20mbit] [--late 3] [--extra-nodes 8] [--web-seed-only] [--seed-upload-limit 6M]
+ *                        [--boot-dir build/boot | --no-boot]
  *
  * Torrent rows: the server seeds each layer as a BitTorrent peer (server/torrent/seeder.ts);
  * `--web-seed-only` runs them as before, with the blob's URL as the only source (BEP 19 web
@@ -33,6 +39,7 @@ import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { run } from '../../common/run.js';
+import { parseByteRate } from '../../common/units.js';
 import { TRANSPORTS, type TransportKind } from '../../common/protocol.js';
 import { startServer } from '../../server/index.js';
 import { createNetwork } from '../../test/harness/netns.js';
@@ -50,6 +57,8 @@ const { values } = parseArgs({
     'extra-nodes': { type: 'string', default: '8' },
     'web-seed-only': { type: 'boolean', default: false },
     'seed-upload-limit': { type: 'string' },
+    'boot-dir': { type: 'string' },
+    'no-boot': { type: 'boolean', default: false },
   },
 });
 const counts = values.nodes!.split(',').map(Number);
@@ -70,6 +79,13 @@ if (lateS !== undefined && !(lateS > 0 && lateS <= 60)) throw new Error('--late:
 const INSTALL_TIMEOUT_S = Math.max(120, Math.ceil(((mib * 8 * 1.1) / Number(rateM[1])) * Math.max(...counts) * 2));
 
 const FERRY = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'bin', 'ferry');
+const BOOT_DIR = values['boot-dir'] ?? path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'build', 'boot');
+const BOOT_FILES = ['vmlinuz', 'initrd.img'];
+const bootBytes = values['no-boot'] ? 0 : BOOT_FILES.reduce((a, f) => {
+  const file = path.join(BOOT_DIR, f);
+  if (!fs.existsSync(file)) throw new Error(`${file} does not exist: build the boot environment (make initrd), give --boot-dir DIR, or --no-boot`);
+  return a + fs.statSync(file).size;
+}, 0);
 
 async function main(): Promise<void> {
   const loadStart = os.loadavg();
@@ -91,12 +107,29 @@ async function main(): Promise<void> {
     const image = JSON.parse((await ferry(['image', 'show', 'bench', '--json'])).stdout) as { layers: { size: number }[] };
     const imageBytes = image.layers.reduce((a, l) => a + l.size, 0);
     for (const n of net.nodes) await ferry(['node', 'add', n.name, '--mac', n.mac, '--image', 'bench', '--layout', path.join(work, 'layout.xml')]);
-    const srv = await startServer({ dataDir: data, listen: `${net.server.ip}:0`, multicast: { interface: net.server.ifname }, torrentSeed: !values['web-seed-only'], torrentSeedUploadLimit: values['seed-upload-limit'] });
-    type Run = { s: number; perNode: number[]; egress: number; fellBack: boolean[]; load: number };
+    const srv = await startServer({ dataDir: data, listen: `${net.server.ip}:0`, bootDir: BOOT_DIR, multicast: { interface: net.server.ifname }, torrentSeed: !values['web-seed-only'], torrentSeedRate: values['seed-upload-limit'] !== undefined ? parseByteRate(values['seed-upload-limit'], '--seed-upload-limit') : undefined });
+    type Run = { s: number; perNode: number[]; egress: number; bootEgress: number; bootS: number; fellBack: boolean[]; load: number };
+    /** The boot download of `nodes`, all at once as a rack's PXE boot: server egress in bytes and time. */
+    const bootPhase = async (nodes: typeof net.nodes, label: string): Promise<{ bytes: number; s: number }> => {
+      if (values['no-boot']) return { bytes: 0, s: 0 };
+      const before = await net.server.counters();
+      const t0 = Date.now();
+      await Promise.all(nodes.map(async (x) => {
+        for (const f of BOOT_FILES) {
+          const p = x.spawn(['curl', '-sSf', '--max-time', String(INSTALL_TIMEOUT_S), '-o', '/dev/null', '-w', '%{size_download}', `${srv.url}/boot/${f}`], { label: `boot-${label}` });
+          const e = await p.exited;
+          if (e.code !== 0) throw new Error(`${label}: ${x.name} could not fetch /boot/${f}:\n${p.output.slice(-1000)}`);
+        }
+      }));
+      const s = (Date.now() - t0) / 1000;
+      const after = await net.server.counters();
+      return { bytes: after.txBytes - before.txBytes, s };
+    };
     /** Arm `nodes` in one deploy and install them all; `delays[i]` ms before node i starts. */
     const runOnce = async (t: TransportKind, nodes: typeof net.nodes, label: string, delays: number[] = [], deployArgs: string[] = []): Promise<Run> => {
       const extra = t === 'multicast' ? ['--max-bitrate', maxBitrate, '--max-wait', values['max-wait']!, ...deployArgs] : t === 'torrent' ? ['--seed-wait', '60'] : [];
       const armed = JSON.parse((await ferry(['deploy', ...nodes.map((x) => x.name), '--transport', t, ...extra, '--json'])).stdout).deployments as { id: number; token: string }[];
+      const boot = await bootPhase(nodes, label);
       const before = await net.server.counters();
       const load = os.loadavg()[0];
       const t0 = Date.now();
@@ -124,15 +157,15 @@ async function main(): Promise<void> {
       }
       nodes.forEach((x, i) => fs.rmSync(path.join(x.dir, `root-${armed[i].id}`), { recursive: true, force: true }));
       process.stderr.write(`[bench] ${label}: ${s.toFixed(1)} s (load average ${load.toFixed(1)})\n`);
-      return { s, perNode: ends.map((e, i) => (e - starts[i]) / 1000), egress: (after.txBytes - before.txBytes) / imageBytes, fellBack, load };
+      return { s, perNode: ends.map((e, i) => (e - starts[i]) / 1000), egress: (after.txBytes - before.txBytes) / imageBytes, bootEgress: boot.bytes, bootS: boot.s, fellBack, load };
     };
-    const results: { transport: TransportKind; n: number; s: number; egress: number; fellBack: number; load: number }[] = [];
+    const results: { transport: TransportKind; n: number; s: number; egress: number; bootEgress: number; bootS: number; fellBack: number; load: number }[] = [];
     const extras: string[] = [];
     try {
       for (const t of transports) {
         for (const n of counts) {
           const r = await runOnce(t, net.nodes.slice(0, n), `${t}-${n}`);
-          results.push({ transport: t, n, s: r.s, egress: r.egress, fellBack: r.fellBack.filter(Boolean).length, load: r.load });
+          results.push({ transport: t, n, s: r.s, egress: r.egress, bootEgress: r.bootEgress, bootS: r.bootS, fellBack: r.fellBack.filter(Boolean).length, load: r.load });
         }
       }
       // The slow and late runs, with their references (only when asked for).
@@ -166,12 +199,17 @@ async function main(): Promise<void> {
     const http1 = results.find((r) => r.transport === 'http' && r.n === 1)?.s;
     console.log(`load average (1 min) at the start: ${loadStart[0].toFixed(2)}, at the end: ${os.loadavg()[0].toFixed(2)}; ${os.cpus().length} cores`);
     console.log(`image: ${(imageBytes / 2 ** 20).toFixed(1)} MiB (one incompressible layer); links ${values.rate} (tc tbf, both ends); multicast --max-bitrate ${maxBitrate}; torrent: ${values['web-seed-only'] ? 'web seed only' : `the server seeds as a peer${values['seed-upload-limit'] ? ` (at most ${values['seed-upload-limit']}B/s)` : ''}`}`);
-    console.log('transport  nodes  all done s  T(N)/T(1)  T(N)/T_http(1)  egress/image  http fallbacks  load');
+    console.log(values['no-boot']
+      ? 'boot environment: not downloaded (--no-boot)'
+      : `boot environment: ${BOOT_DIR} (vmlinuz + initrd.img = ${(bootBytes / 2 ** 20).toFixed(1)} MiB a node, ${(bootBytes / imageBytes).toFixed(2)} × the image), fetched by every node over HTTP before its install; boot s is that phase, not in T(N)`);
+    console.log('transport  nodes  all done s  T(N)/T(1)  T(N)/T_http(1)  egress/image  boot MiB/node  boot s  full egress/image  http fallbacks  load');
     for (const r of results) {
       const t1 = results.find((x) => x.transport === r.transport && x.n === 1)?.s;
       const ratio = t1 ? (r.s / t1).toFixed(2) : '-';
       const vsHttp = http1 ? (r.s / http1).toFixed(2) : '-';
-      console.log(`${r.transport.padEnd(9)}  ${String(r.n).padStart(5)}  ${r.s.toFixed(1).padStart(10)}  ${ratio.padStart(9)}  ${vsHttp.padStart(14)}  ${r.egress.toFixed(2).padStart(12)}  ${String(r.fellBack).padStart(14)}  ${r.load.toFixed(1).padStart(4)}`);
+      const bootPerNode = r.bootEgress / r.n / 2 ** 20;
+      const full = r.egress + r.bootEgress / imageBytes;
+      console.log(`${r.transport.padEnd(9)}  ${String(r.n).padStart(5)}  ${r.s.toFixed(1).padStart(10)}  ${ratio.padStart(9)}  ${vsHttp.padStart(14)}  ${r.egress.toFixed(2).padStart(12)}  ${bootPerNode.toFixed(1).padStart(13)}  ${r.bootS.toFixed(1).padStart(6)}  ${full.toFixed(2).padStart(17)}  ${String(r.fellBack).padStart(14)}  ${r.load.toFixed(1).padStart(4)}`);
     }
     for (const e of extras) console.log(e);
   } finally {

@@ -20,7 +20,7 @@ export const install: Resource = (app, ctx) => {
     const row = deploymentOf(request.raw);
     // ?peek=1 (`ferry install --dry-run`): the configuration only, the deployment left as it is.
     const peek = request.query.peek === '1';
-    const cfg = withMirrors(installConfig(ctx.data, row, ctx.publicUrl, { peek }), ctx);
+    const cfg = withMirrors(installConfig(ctx.data, row, ctx.publicUrl, { peek }), ctx, request.raw.socket.remoteAddress);
     if (peek) return cfg;
     ctx.hub.publish('deployment', deploymentInfo(getDeploymentRow(ctx.data, row.id)));
     return cfg;

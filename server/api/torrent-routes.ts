@@ -33,7 +33,7 @@ const states = new WeakMap<object, TorrentState>();
 /** The torrents and swarms of one server (one data dir). */
 export function torrentState(ctx: ServerContext): TorrentState {
   let s = states.get(ctx.data);
-  if (!s) states.set(ctx.data, (s = { cache: new TorrentCache(), swarms: new Swarms(), seeders: new ServerSeeders({ enabled: ctx.torrentSeed !== false, uploadLimit: ctx.torrentSeedUploadLimit }) }));
+  if (!s) states.set(ctx.data, (s = { cache: new TorrentCache(), swarms: new Swarms(), seeders: new ServerSeeders({ enabled: ctx.torrentSeed !== false, uploadRate: ctx.torrentSeedRate }) }));
   return s;
 }
 

@@ -21,6 +21,11 @@
  * (`--retries-until-drop`: it stops waiting for a receiver that has not acknowledged a slice
  * after that many requests); the receiver sees "Dropped by server" and finishes over HTTP, so
  * the others keep their pace. The server records who was dropped from udp-sender's own log.
+ * udp-sender drops only a receiver that stops answering; one on a slow link that answers (with
+ * retransmission requests) holds every slice back. The pace rule (pace.ts) finds it in
+ * udp-sender's `Timeout notReady=[…]` reports (late again and again while the others are ready)
+ * and tells it to leave: the session state says `dropped` to its installer, which stops its
+ * receiver and takes HTTP; udp-sender then drops it as unanswering.
  *
  * Sessions live in the server process (they are as long-lived as a transfer); a restart ends
  * them, and their receivers fall back to HTTP.
@@ -34,6 +39,7 @@ import type { ImageManifest, MulticastJoin, MulticastOptions, MulticastSessionSt
 import { spawnTool, type Spawned } from '../../common/run.js';
 import type { DataDir } from '../context.js';
 import { batchMembers, transportOf, type DeploymentRow } from '../db/deployments.js';
+import { parseTimeoutLine, PaceWatch, type PaceRule } from './pace.js';
 
 export interface MulticastConfig {
   /** `ferry serve --multicast-interface IF`; default: the interface that routes to the node. */
@@ -44,6 +50,8 @@ export interface MulticastConfig {
   ports?: string;
   /** udp-sender's --retries-until-drop when a session has several receivers (default 8). */
   dropRetries?: number;
+  /** The pace rule that tells a receiver holding a session back to leave (default DEFAULT_PACE_RULE; pace.ts). */
+  pace?: PaceRule;
   /** Where a layer's bytes come from (default: the blob store). Tests hand in a damaged stream. */
   source?: (digest: string, path: string) => Readable;
 }
@@ -52,12 +60,15 @@ export const DEFAULT_GROUP = '239.255.70.0/24';
 export const DEFAULT_PORTS = '9200-9399';
 /**
  * udpcast paces to the slowest receiver; it drops one that leaves this many acknowledgement
- * requests unanswered in a row. Measured in the netns harness: 8 drops a receiver on an 8 Mbit/s
- * link from a 60 Mbit/s session within the first slices and no receiver of four on 100 Mbit/s
- * links of a loaded 2-core machine (64 MiB layer); 25 dropped nobody, so the slow one held all
- * back.
+ * rounds of a slice without being ready. Measured in the netns harness: 8 drops a receiver on
+ * an 8 Mbit/s link from a 60 Mbit/s session within the first slices, but also, on a loaded
+ * 2-core machine, receivers that were only short of CPU (the bench's slow-node run at 8 nodes
+ * lost all 8 to HTTP). Since the pace rule (pace.ts) picks the one that holds the others back
+ * and its installer says goodbye for it (udpcast's CMD_DISCONNECT), udp-sender's own drop is
+ * only the backstop for a receiver that vanished: 30 rounds (one node on 20 Mbit/s among 4:
+ * the others 1.26 × their time alone, test/integration/multicast-pace.test.ts).
  */
-export const DEFAULT_DROP_RETRIES = 8;
+export const DEFAULT_DROP_RETRIES = 30;
 /**
  * A session with one receiver holds nobody back: udpcast's own default, so that a receiver
  * whose CPU is busy extracting for a moment is not dropped (measured: with 8, a lone receiver on
@@ -125,6 +136,9 @@ interface LayerSession {
   joined: Map<number, string>; // deployment id → its address
   connected: Map<number, string>; // udp-sender's participant # → address
   dropped: Set<number>;
+  /** Of `dropped`: those the pace rule told to leave (the rest udp-sender dropped itself). */
+  told: Set<number>;
+  pace: PaceWatch;
   late: Set<number>;
   proc?: Spawned;
   iface?: InterfaceAddress;
@@ -210,6 +224,8 @@ export class MulticastSessions {
           joined: new Map(),
           connected: new Map(),
           dropped: new Set(),
+          told: new Set(),
+          pace: new PaceWatch(this.cfg.pace),
           late: new Set(),
           iface,
         };
@@ -298,6 +314,22 @@ export class MulticastSessions {
         }
       }
       log.warn('multicast receiver dropped: it held the session back', { session: s.id, receiver: addr });
+    } else if ((m = /^Disconnecting #(\d+)/.exec(line))) s.pace.gone(Number(m[1]));
+    else if (s.state === 'sending') {
+      if (line.startsWith('Timeout')) log.debug('udp-sender: a slice is late', { session: s.id, line: line.slice(0, 200) });
+      const r = parseTimeoutLine(line);
+      if (!r) return;
+      for (const n of s.pace.report(r, Date.now())) {
+        const addr = s.connected.get(n);
+        for (const [id, a] of s.joined) {
+          if (a === addr && !s.dropped.has(id)) {
+            s.dropped.add(id);
+            s.told.add(id);
+            this.leave(s.batch, id);
+          }
+        }
+        log.warn('multicast receiver told to leave: the others wait for it again and again (udp-sender reports it late while they are ready)', { session: s.id, receiver: addr, participant: n });
+      }
     }
   }
 
@@ -310,7 +342,7 @@ export class MulticastSessions {
     const s = this.sessions.get(`${row.image_digest}|${row.batch}|${layer}`);
     if (!s) return undefined;
     const self = s.dropped.has(row.id) ? 'dropped' : s.late.has(row.id) ? 'late' : s.joined.has(row.id) ? 'joined' : 'none';
-    return { session: s.id, layer, state: s.state, expected: s.expected, joined: [...s.joined.keys()], connected: [...s.connected.values()], dropped: [...s.dropped], late: [...s.late], self };
+    return { session: s.id, layer, state: s.state, expected: s.expected, joined: [...s.joined.keys()], connected: [...s.connected.values()], dropped: [...s.dropped], told: [...s.told], late: [...s.late], self };
   }
 
   async close(): Promise<void> {

@@ -12,6 +12,12 @@
  *
  * Bounded: at most MAX_SEEDERS layers at once, each stopped after IDLE_MS without a request;
  * every seeder stops with the server.
+ *
+ * Supervised: a seeder that dies on its own (killed, crashed) is restarted on the same port after
+ * RESTART_DELAY_MS, so a swarm in progress gets its seed back without waiting for the next torrent
+ * request; at most MAX_RESTARTS in RESTART_WINDOW_MS per layer, after which the layer is not
+ * seeded until the window has passed (its torrents keep the web seed). Every death and restart is
+ * logged.
  */
 import * as fs from 'node:fs';
 import { createServer } from 'node:net';
@@ -26,6 +32,9 @@ const MAX_SEEDERS = 16;
 const IDLE_MS = 10 * 60 * 1000;
 /** How long a new seeder may take to listen before the torrent falls back to the web seed. */
 const START_MS = 5000;
+const RESTART_DELAY_MS = 1000;
+const MAX_RESTARTS = 5;
+const RESTART_WINDOW_MS = 10 * 60 * 1000;
 
 interface Seeder {
   digest: string;
@@ -33,11 +42,23 @@ interface Seeder {
   dir: string;
   proc: Spawned;
   exited: boolean;
+  /** Set when the server stops it (idle, closing, failed start): no restart then. */
+  stopping: boolean;
+  /** Listened once: only a seeder that came up is restarted (one that cannot start is not retried in a loop). */
+  up: boolean;
   used: number;
 }
 
-/** A free TCP port on this host, from BitTorrent's 6881-6999 when one is free (firewall rules), else any. */
-async function freePort(): Promise<number> {
+/** What the supervisor did, for logs and tests. */
+export interface SeederStatus {
+  digest: string;
+  port: number;
+  pid: number | undefined;
+  restarts: number;
+}
+
+/** A free TCP port on this host: `prefer` when it is free (a restarted seeder keeps its port), else from BitTorrent's 6881-6999 (firewall rules), else any. */
+async function freePort(prefer?: number): Promise<number> {
   const tryPort = (p: number) =>
     new Promise<number | undefined>((resolve) => {
       const s = createServer();
@@ -47,6 +68,10 @@ async function freePort(): Promise<number> {
         s.close(() => resolve(a && typeof a === 'object' ? a.port : undefined));
       });
     });
+  if (prefer) {
+    const got = await tryPort(prefer);
+    if (got) return got;
+  }
   for (let p = 6881; p <= 6999; p++) {
     const got = await tryPort(p);
     if (got) return got;
@@ -63,17 +88,22 @@ export function seederTorrent(t: LayerTorrent): Buffer {
 
 export class ServerSeeders {
   private readonly seeders = new Map<string, Promise<Seeder | undefined>>();
+  /** The seeders that listen now (announce answers read this without waiting for a start). */
+  private readonly ready = new Map<string, Seeder>();
+  /** Per layer: when its seeder was restarted, within RESTART_WINDOW_MS. */
+  private readonly restarts = new Map<string, number[]>();
   private closed = false;
   /** Starts one at a time: a port is chosen free, then aria2 binds it. */
   private starting: Promise<unknown> = Promise.resolve();
   private readonly timer: NodeJS.Timeout;
   /**
-   * @param uploadLimit aria2's --max-upload-limit for each seeder (0: none), e.g. "10M" bytes/s.
+   * @param uploadRate each seeder's upload cap in bytes per second (aria2's --max-upload-limit;
+   *   `ferry serve --torrent-seed-rate`, parsed by common/units.ts parseByteRate); none when absent.
    * @param enabled false: never seed (the torrent keeps its web seed).
    */
-  constructor(private readonly o: { uploadLimit?: string; enabled?: boolean } = {}) {
-    if (o.uploadLimit !== undefined && !/^[0-9]{1,9}[KM]?$/.test(o.uploadLimit)) {
-      throw new FerryError('FERRY_E_BAD_VALUE', `the seeder's upload limit "${o.uploadLimit.slice(0, 20)}" is not bytes per second (such as 6M or 800K)`, { hint: 'give a whole number with an optional K or M' });
+  constructor(private readonly o: { uploadRate?: number; enabled?: boolean } = {}) {
+    if (o.uploadRate !== undefined && (!Number.isSafeInteger(o.uploadRate) || o.uploadRate < 1024)) {
+      throw new FerryError('FERRY_E_BAD_VALUE', `the seeder's upload rate ${String(o.uploadRate).slice(0, 20)} is not a whole number of bytes per second of at least 1 KiB`, { hint: 'give --torrent-seed-rate such as 6MiB or 800K' });
     }
     this.timer = setInterval(() => void this.reap(), 30_000);
     this.timer.unref();
@@ -92,23 +122,67 @@ export class ServerSeeders {
       this.seeders.delete(t.digest);
     }
     if (this.seeders.size >= MAX_SEEDERS) return undefined;
-    p = this.starting.then(() => this.start(t, blobFile));
-    this.starting = p.catch(() => undefined);
-    this.seeders.set(t.digest, p);
-    const s = await p;
-    if (!s) this.seeders.delete(t.digest);
+    if (this.restartsIn(t.digest) > MAX_RESTARTS) return undefined;
+    const s = await this.launch(t, blobFile);
     return s?.port;
   }
 
-  /** The port of a running seeder of this layer (for announce answers), without starting one. */
+  /** Start (one at a time) and remember a layer's seeder; undefined when it cannot run. */
+  private launch(t: LayerTorrent, blobFile: string, port?: number, delayMs = 0): Promise<Seeder | undefined> {
+    const p = this.starting
+      .then(() => (delayMs ? new Promise((r) => setTimeout(r, delayMs)) : undefined))
+      .then(() => (this.closed ? undefined : this.start(t, blobFile, port)));
+    this.starting = p.catch(() => undefined);
+    this.seeders.set(t.digest, p);
+    void p.then((s) => {
+      if (this.seeders.get(t.digest) !== p) return;
+      if (s && !s.exited) this.ready.set(t.digest, s);
+      else this.seeders.delete(t.digest);
+    });
+    return p;
+  }
+
+  /** Restarts of this layer's seeder within the window. */
+  private restartsIn(digest: string): number {
+    const now = Date.now();
+    const list = (this.restarts.get(digest) ?? []).filter((at) => now - at < RESTART_WINDOW_MS);
+    this.restarts.set(digest, list);
+    return list.length;
+  }
+
+  /** A seeder ended without the server stopping it: restart it on its port, at a bounded rate. */
+  private died(s: Seeder, t: LayerTorrent, blobFile: string, why: string): void {
+    fs.rmSync(s.dir, { recursive: true, force: true });
+    if (this.closed || s.stopping || !s.up) return;
+    if (this.ready.get(s.digest) === s) this.ready.delete(s.digest);
+    const n = this.restartsIn(s.digest);
+    if (n >= MAX_RESTARTS) {
+      this.restarts.get(s.digest)!.push(Date.now());
+      this.seeders.delete(s.digest);
+      log.error('the layer seeder keeps dying; not restarting it for now (its torrents keep the web seed)', { layer: s.digest, restarts: n, windowS: RESTART_WINDOW_MS / 1000, why });
+      return;
+    }
+    this.restarts.get(s.digest)!.push(Date.now());
+    log.warn('the layer seeder died; restarting it', { layer: s.digest, port: s.port, restart: n + 1, why });
+    void this.launch(t, blobFile, s.port, RESTART_DELAY_MS).then((again) => {
+      if (again) log.info('the layer seeder is back', { layer: s.digest, port: again.port, restart: n + 1 });
+    });
+  }
+
+  /** The port of a running seeder of this layer (for announce answers), without starting or waiting for one. */
   async running(digest: string): Promise<number | undefined> {
-    const s = await this.seeders.get(digest);
+    const s = this.ready.get(digest);
     if (!s || s.exited) return undefined;
     s.used = Date.now();
     return s.port;
   }
 
-  private async start(t: LayerTorrent, blobFile: string): Promise<Seeder | undefined> {
+  /** The seeders that listen now, with their process ids and restart counts. */
+  status(): SeederStatus[] {
+    return [...this.ready.values()].filter((s) => !s.exited).map((s) => ({ digest: s.digest, port: s.port, pid: s.proc.child.pid, restarts: this.restartsIn(s.digest) }));
+  }
+
+  private async start(t: LayerTorrent, blobFile: string, preferPort?: number): Promise<Seeder | undefined> {
     const hex = t.digest.replace(/^sha256:/, '');
     const dir = fs.mkdtempSync(join(os.tmpdir(), 'ferry-seed-'));
     try {
@@ -116,21 +190,24 @@ export class ServerSeeders {
       // blob, so the store is only read; the control file, if any, stays in this directory.
       fs.symlinkSync(blobFile, join(dir, hex));
       fs.writeFileSync(join(dir, 'layer.torrent'), seederTorrent(t), { mode: 0o600 });
-      const port = await freePort();
+      const port = await freePort(preferPort);
       const argv = [
         'aria2c', `--dir=${dir}`, '--enable-dht=false', '--enable-dht6=false', '--enable-peer-exchange=false', '--bt-enable-lpd=false',
         '--bt-seed-unverified=true', '--check-integrity=false', '--seed-ratio=0.0', '--seed-time=100000', '--file-allocation=none',
         '--allow-overwrite=false', '--auto-file-renaming=false', '--follow-torrent=false', '--console-log-level=warn', '--summary-interval=0',
-        `--listen-port=${port}`, '--bt-max-peers=128', `--max-upload-limit=${this.o.uploadLimit ?? '0'}`, '--max-overall-download-limit=1K',
+        `--listen-port=${port}`, '--bt-max-peers=128', `--max-upload-limit=${this.o.uploadRate ?? 0}`, '--max-overall-download-limit=1K',
         '--stop-with-process=' + process.pid, '--no-conf=true', join(dir, 'layer.torrent'),
       ];
       const proc = spawnTool(argv, { stdout: 'ignore', quiet: true });
-      const s: Seeder = { digest: t.digest, port, dir, proc, exited: false, used: Date.now() };
+      const s: Seeder = { digest: t.digest, port, dir, proc, exited: false, stopping: false, up: false, used: Date.now() };
       proc.done.then(
-        () => (s.exited = true),
+        () => {
+          s.exited = true;
+          this.died(s, t, blobFile, 'exited');
+        },
         (e) => {
           s.exited = true;
-          if (!this.closed) log.warn('the layer seeder ended', { layer: t.digest, error: (e as Error).message.slice(0, 300) });
+          this.died(s, t, blobFile, (e as Error).message.slice(0, 300));
         },
       );
       // Ready when it listens (aria2 binds its port before it seeds).
@@ -140,6 +217,7 @@ export class ServerSeeders {
         log.warn('the layer seeder did not start; the torrent keeps its web seed', { layer: t.digest });
         return undefined;
       }
+      s.up = true;
       log.info('seeding a layer', { layer: t.digest, port });
       return s;
     } catch (e) {
@@ -155,6 +233,7 @@ export class ServerSeeders {
       const s = await p;
       if (!s || s.exited || now - s.used > IDLE_MS) {
         this.seeders.delete(k);
+        if (s && this.ready.get(k) === s) this.ready.delete(k);
         if (s) await stopSeeder(s);
       }
     }
@@ -165,6 +244,7 @@ export class ServerSeeders {
     clearInterval(this.timer);
     const all = [...this.seeders.values()];
     this.seeders.clear();
+    this.ready.clear();
     await Promise.all(all.map(async (p) => {
       const s = await p;
       if (s) await stopSeeder(s);
@@ -188,6 +268,7 @@ async function listening(port: number, ms: number, gone: () => boolean): Promise
 }
 
 async function stopSeeder(s: Seeder): Promise<void> {
+  s.stopping = true;
   if (!s.exited) await stopSpawned(s.proc);
   fs.rmSync(s.dir, { recursive: true, force: true });
 }

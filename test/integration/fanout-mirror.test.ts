@@ -2,6 +2,7 @@
  * `ferry serve --mirror URL` (issue 13): nodes fetch layers from static HTTP mirrors of DATA/blobs
  * in order, the digest as the only trust, the server as the last resort. A mirror that is down,
  * and one that serves damaged bytes, are each named in a warning and skipped; the install completes.
+ * Per subnet (`--mirror URL@CIDR`): the node's subnet's mirrors come first, other subnets' never.
  */
 import * as fs from 'node:fs';
 import * as http from 'node:http';
@@ -59,12 +60,12 @@ describe('static HTTP mirrors', () => {
     t?.cleanup();
   });
 
-  async function installWith(mirrors: string[]): Promise<ProgressEvent[]> {
+  async function installWith(mirrors: string[], told = mirrors): Promise<ProgressEvent[]> {
     await srv?.close();
     srv = await startServer({ dataDir: data, listen: '127.0.0.1:0', mirrors });
     const armed = JSON.parse((await ferry(['deploy', 'm1', '--json'])).stdout).deployments[0];
     const cfg = await call(srv.url, 'GET', INSTALL_ROUTES.config, { token: armed.token });
-    expect(cfg.json.transport.mirrors).toEqual(mirrors);
+    expect(cfg.json.transport.mirrors).toEqual(told);
     const root = join(t.dir, `root-${armed.id}`);
     fs.mkdirSync(root);
     const events: ProgressEvent[] = [];
@@ -87,6 +88,23 @@ describe('static HTTP mirrors', () => {
       expect(good.requests.every((r) => r.auth === undefined)).toBe(true);
     } finally {
       await good.close();
+    }
+  });
+
+  it('per subnet (--mirror URL@CIDR): the node\'s subnet mirror first (down: skipped), then the global one; another subnet\'s mirror is never asked', async () => {
+    const good = await staticMirror(join(data, 'blobs'));
+    const elsewhere = await staticMirror(join(data, 'blobs'));
+    try {
+      const down = `http://127.0.0.1:${await closedPort()}/blobs`;
+      // The node reaches the server from 127.0.0.1: the loopback subnet is its own.
+      const ev = await installWith([`${good.url}`, `${elsewhere.url}@10.99.0.0/16`, `${down}@127.0.0.0/8`], [down, good.url]);
+      expect(ends(ev)).toEqual([good.url]);
+      expect(ev.filter((e) => e.state === 'warning' && e.details?.mirror === down && e.details?.fallback)).toEqual([expect.objectContaining({ details: expect.objectContaining({ fallback: good.url }) })]);
+      expect(elsewhere.requests).toEqual([]);
+      expect(good.requests.length).toBeGreaterThan(0);
+    } finally {
+      await good.close();
+      await elsewhere.close();
     }
   });
 

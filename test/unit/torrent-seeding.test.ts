@@ -83,5 +83,6 @@ describe('the swarm\'s members in the database', () => {
     } finally {
       await f.close();
     }
-  });
+    // The first import of the whole server (app fixture) takes 8-10 s at load 20 on 2 cores.
+  }, 30_000);
 });
