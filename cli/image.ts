@@ -228,7 +228,7 @@ export async function run(argv: string[]): Promise<number> {
         if (positionals.length) throw usageError('ferry image gc takes no arguments', USAGE);
         const r = garbageCollect(d, cliActor(), values['dry-run']);
         if (values.json) printJson(r);
-        else process.stdout.write(`${values['dry-run'] ? 'would remove' : 'removed'} ${r.removed.length} blob(s), ${formatBytes(r.freedBytes)}; ${r.kept} referenced blob(s) kept\n`);
+        else process.stdout.write(`${values['dry-run'] ? 'would remove' : 'removed'} ${r.removed.length} blob(s), ${formatBytes(r.freedBytes)}; ${r.kept} referenced blob(s) kept${r.trees.length ? `; ${r.trees.length} cached update tree(s) ${values['dry-run'] ? 'would go' : 'removed'}` : ''}\n`);
         return 0;
       }
       default:

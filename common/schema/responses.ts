@@ -194,6 +194,8 @@ export const DEPLOYMENT_STATUSES = ['armed', 'running', 'success', 'failed', 'su
 /** A deployment record as the admin API, `ferry history` and the monitor show it. */
 export const DeploymentInfoSchema = Obj({
   id: Type.Integer(),
+  /** Absent for an install; `update` for `ferry update` over SSH (no token, no boot). */
+  kind: Opt(Lit(['update'] as const)),
   node: Type.String(),
   image: Type.String(),
   imageDigest: Digest,
@@ -259,6 +261,8 @@ export const NodeInfoSchema = Obj({
   hostKeys: Type.Array(Obj({ fingerprint: Type.String(), source: Type.String() })),
   /** The power driver and address (never the password: only whether one is stored). */
   power: Opt(Obj({ driver: Type.String(), address: Type.String(), user: Opt(Type.String()), password: Type.Boolean() })),
+  /** The image version the node runs: its newest successful record, install or update. */
+  running: Opt(Obj({ image: Type.String(), digest: Type.String(), deployment: Type.Integer(), kind: Lit(['install', 'update'] as const), since: Time })),
   groups: Type.Array(Type.String()),
   createdAt: Time,
   updatedAt: Time,

@@ -18,7 +18,7 @@ import { checkRoom, getImage, imageInfo, insertImage, registerLayer, type ImageI
  * and host keys. Device nodes are created only with `devices` (commit's own export, inside the
  * 0700 DATA/tmp, needs them to compare trees): an image's /dev/sda would be the server's disk.
  */
-export async function exportImage(d: DataDir, ref: string, dir: string, o: { devices?: boolean } = {}): Promise<ImageInfo & { skippedDevices: number }> {
+export async function exportImage(d: DataDir, ref: string, dir: string, o: { devices?: boolean; keepRootMode?: boolean } = {}): Promise<ImageInfo & { skippedDevices: number }> {
   const row = getImage(d, ref);
   const info = imageInfo(row);
   if (existsSync(dir) && readdirSync(dir).length > 0) {
@@ -43,8 +43,10 @@ export async function exportImage(d: DataDir, ref: string, dir: string, o: { dev
     // directory, symlinks left by lower layers followed inside it, never out of it.
     skippedDevices += (await extractLayerFile(d.blobs.path(layer.digest), layer, root, { devices: o.devices ?? false })).skippedDevices;
   }
-  // The layers set the root's mode (0755 in a system image); the export itself stays 0700.
-  chmodSync(dir, 0o700);
+  // The layers set the root's mode (0755 in a system image); the export itself stays 0700,
+  // unless the caller keeps it inside a private directory and needs the image's own mode
+  // (ferry update's rsync gives the source root's mode to the node's root).
+  if (!o.keepRootMode) chmodSync(dir, 0o700);
   return { ...info, skippedDevices };
 }
 
