@@ -7,7 +7,7 @@
  * `keep` trees stay (the least recently used go first); `ferry image gc` also removes the trees
  * of images that no longer exist and any temporary directory left by a cut export.
  */
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, statSync, utimesSync, lstatSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, statSync, utimesSync, lstatSync } from 'node:fs';
 import { join } from 'node:path';
 import type { DataDir } from '../context.js';
 import { exportImage } from './image-export.js';
@@ -44,6 +44,9 @@ export async function cachedTree(d: DataDir, row: Pick<ImageRow, 'name' | 'versi
   const tmp = mkdtempSync(join(base, '.tmp-'));
   try {
     await exportImage(d, `${row.name}@${row.version}`, join(tmp, 'tree'), { devices: false, keepRootMode: true });
+    // A layer without a "./" entry leaves the export's private 0700, which rsync would give the
+    // node's / (no user but root could then run anything): a system root is 0755.
+    if ((statSync(join(tmp, 'tree')).mode & 0o777) === 0o700) chmodSync(join(tmp, 'tree'), 0o755);
     try {
       renameSync(tmp, entry);
     } catch (e) {
