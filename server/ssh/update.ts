@@ -55,7 +55,8 @@ export type CustomizeOp =
   | { op: 'mkdir'; path: string; mode: number; uid: number; gid: number; why: string }
   | { op: 'remove'; path: string; why: string }
   | { op: 'symlink'; path: string; target: string; why: string }
-  | { op: 'chroot'; argv: string[]; why: string };
+  | { op: 'chroot'; argv: string[]; why: string }
+  | { op: 'warn'; path: string; code: string; message: string; why: string };
 
 /** The installer's planner, bound to a tree on this host (the CLI wires installer/customize). */
 export type CustomizeRenderer = (items: CustomizationItem[], c: { node: { name: string; macs: string[]; properties: Record<string, string> }; inputs: Record<string, string> }, tree: string) => Promise<CustomizeOp[]>;
@@ -81,6 +82,10 @@ export function customizedFiles(ops: CustomizeOp[]): { files: CustomizedFile[]; 
   for (const op of ops) {
     if (op.op === 'chroot') {
       skipped.push({ what: op.argv.join(' '), why: `${op.why}: commands are not run on a running node` });
+      continue;
+    }
+    if (op.op === 'warn') {
+      skipped.push({ what: op.path, why: `${op.code}: ${op.message}` });
       continue;
     }
     const p = posix.normalize(op.path);

@@ -73,3 +73,28 @@ describe('tree cache names', () => {
     for (const bad of ['sha256:../../etc', 'a'.repeat(64), 'sha256:' + 'A'.repeat(64)]) expect(() => treeEntryName(bad)).toThrow();
   });
 });
+
+describe('ssh-authorize-ferry on by default', () => {
+  it('new images get the item once, unless --no-authorize-ferry', async () => {
+    const { withAuthorizeFerryItem } = await import('../../server/ssh/authorize.js');
+    expect(withAuthorizeFerryItem(undefined)).toEqual([{ kind: 'ssh-authorize-ferry' }]);
+    expect(withAuthorizeFerryItem([{ kind: 'hostname' }])).toEqual([{ kind: 'hostname' }, { kind: 'ssh-authorize-ferry' }]);
+    expect(withAuthorizeFerryItem([{ kind: 'ssh-authorize-ferry', user: 'admin' }])).toEqual([{ kind: 'ssh-authorize-ferry', user: 'admin' }]);
+    expect(withAuthorizeFerryItem([{ kind: 'hostname' }], true)).toEqual([{ kind: 'hostname' }]);
+  });
+
+  it('an image without the user: a warning op instead of an error; errors stay for items that say so', async () => {
+    const { planCustomization } = await import('../../installer/customize/plan.js');
+    const { expandFerryKeyItems } = await import('../../server/ssh/authorize.js');
+    const noRoot = { readText: (p: string) => (p === '/etc/passwd' ? 'daemon:x:1:1::/usr/sbin:/usr/sbin/nologin\n' : undefined), exists: () => false, list: () => [] };
+    const c = { node: { name: 'n1', macs: [], properties: {} }, inputs: {}, machineId: '0'.repeat(32), initramfs: false };
+    const items = expandFerryKeyItems([{ kind: 'ssh-authorize-ferry' }], 'ssh-ed25519 AAAAC3Nz ferry@server');
+    const ops = await planCustomization(items, c, noRoot);
+    const warn = ops.find((o) => o.op === 'warn');
+    expect(warn).toMatchObject({ op: 'warn', code: 'FERRY_W_AUTHORIZE_NO_USER' });
+    expect(ops.some((o) => o.op === 'write' && o.path.includes('authorized_keys'))).toBe(false);
+    await expect(planCustomization([{ kind: 'authorized-keys', user: 'root', keys: ['ssh-ed25519 AAAA x'] }], c, noRoot)).rejects.toThrow(/does not exist/);
+    // An update does not put it anywhere: it is listed as left alone.
+    expect(customizedFiles(ops).skipped.some((s) => s.why.startsWith('FERRY_W_AUTHORIZE_NO_USER'))).toBe(true);
+  });
+});
