@@ -182,7 +182,7 @@ export async function run(argv: string[]): Promise<number> {
       }
       case 'commit': {
         need(2, 'NAME[@VERSION] DIR');
-        const r = await commitImage(d, positionals[0], positionals[1], { actor: cliActor(), compression: compression(values.compression), noAuthorizeFerry: values['no-authorize-ferry'] });
+        const r = await commitImage(d, positionals[0], positionals[1], { actor: cliActor(), compression: compression(values.compression), authorizeFerry: !values['no-authorize-ferry'] });
         if (values.json) printJson(r);
         else if (!r.image) process.stdout.write(`no changes: ${positionals[1]} is identical to ${positionals[0]}; nothing committed\n`);
         else process.stdout.write(`committed ${r.image.name}@${r.image.version} ${r.image.digest}: ${r.added} entr(ies) added or changed, ${r.deleted} removed\n`);

@@ -160,7 +160,7 @@ export function diffLayerEntries(diff: TreeDiff): TreeEntry[] {
  * image's next version. The old state is rebuilt by exporting into DATA/tmp (same file
  * system as the store), then both trees are compared entry by entry.
  */
-export async function commitImage(d: DataDir, ref: string, dir: string, o: { actor: string; compression?: Compression; noAuthorizeFerry?: boolean }): Promise<{ image?: ImageInfo; added: number; deleted: number }> {
+export async function commitImage(d: DataDir, ref: string, dir: string, o: { actor: string; compression?: Compression; authorizeFerry?: boolean }): Promise<{ image?: ImageInfo; added: number; deleted: number }> {
   const row = getImage(d, ref);
   const latest = getImage(d, row.name);
   const cur = imageInfo(row);
@@ -177,7 +177,7 @@ export async function commitImage(d: DataDir, ref: string, dir: string, o: { act
     const layer = registerLayer(d, await storeLayer(d.blobs, tarStream(diffLayerEntries(diff)), o.compression ?? 'zstd', { inspect: false, lease }));
     const image = insertImage(
       d,
-      { name: row.name, version: latest.version + 1, master: row.master ?? undefined, layers: [...cur.layers, layer], customizations: withAuthorizeFerryItem(cur.customizations, o.noAuthorizeFerry), inputs: cur.inputs },
+      { name: row.name, version: latest.version + 1, master: row.master ?? undefined, layers: [...cur.layers, layer], customizations: o.authorizeFerry ? withAuthorizeFerryItem(cur.customizations) : cur.customizations, inputs: cur.inputs },
       o.actor,
       'image.commit',
     );

@@ -98,7 +98,9 @@ describe('ferry update over SSH (real)', () => {
     expect(one.events[2].details.files.map((f: { path: string }) => f.path)).toEqual(expect.arrayContaining(['/etc/motd', '/etc/ferry-role', '/etc/hostname', '/etc/hosts']));
     expect(JSON.stringify(one.events[2].details.skipped)).toContain('/root/');
     const text = (await ferry(['history', '--record', String(recs[0].id)])).stdout;
-    expect(text).toMatch(/update/);
+    expect(text).toMatch(/^kind: update over SSH/m);
+    expect(text).toMatch(/^transport: ssh\b/m);
+    expect((await ferry(['history', 'web01'])).stdout).toMatch(new RegExp(`^${recs[0].id}\\s+web01\\s+app@2\\s+update \\(ssh\\)\\s+success`, 'm'));
     expect((await ferry(['node', 'show', 'web01'])).stdout).toMatch(/^runs: app@2 .*update record/m);
     const shown = JSON.parse((await ferry(['node', 'show', 'web01', '--json'])).stdout) as { running?: { image: string; kind: string } };
     expect(shown.running).toMatchObject({ image: 'app@2', kind: 'update' });
