@@ -304,7 +304,13 @@ export const VerifyResultSchema = Obj({ digest: Digest, ok: Type.Boolean(), prob
 /** POST /api/v1/admin/images/NAME/verify */
 export const VerifyResponseSchema = Obj({ results: Type.Array(VerifyResultSchema) });
 /** POST /api/v1/admin/gc */
-export const GcResponseSchema = Obj({ removed: Type.Array(Digest), freedBytes: Count, kept: Count });
+export const GcResponseSchema = Obj({
+  removed: Type.Array(Digest),
+  freedBytes: Count,
+  kept: Count,
+  /** ferry update's cached exported trees removed (server/store/tree-cache.ts), by digest hex. */
+  trees: Type.Array(Type.String()),
+});
 export const AuditEntrySchema = Obj({ id: Type.Integer(), ts: Time, actor: Type.String(), action: Type.String(), object: Type.Union([Type.String(), Type.Null()]), details: Opt(Type.Unknown()) });
 /** GET /api/v1/admin/audit */
 export const AuditListSchema = Obj({ audit: Type.Array(AuditEntrySchema) });
