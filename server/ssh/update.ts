@@ -226,7 +226,7 @@ export async function updateNodes(d: DataDir, nodes: string[], o: UpdateOptions)
   const ref = `${row.name}@${row.version}`;
   const root = o.root ?? '/';
   const user = o.user ?? 'root';
-  const { tree } = await cachedTree(d, row);
+  const { tree, release } = await cachedTree(d, row);
   const rsh = selfRsh(d, user);
   const batch = 'u-' + Date.now().toString(36);
   const work = mkdtempSync(join(tmpdir(), 'ferry-update-'));
@@ -282,6 +282,7 @@ export async function updateNodes(d: DataDir, nodes: string[], o: UpdateOptions)
       }
     });
   } finally {
+    release();
     rmSync(work, { recursive: true, force: true });
   }
 }

@@ -5,9 +5,10 @@
  * not at all: exported into a temporary directory beside the cache, then renamed into place, so
  * a cut export never leaves a half tree that a later update would take for the image. At most
  * `keep` trees stay (the least recently used go first); `ferry image gc` also removes the trees
- * of images that no longer exist and any temporary directory left by a cut export.
+ * of images that no longer exist and any temporary directory left by a cut export. A tree an
+ * update is reading (a mark named by its pid) is never removed.
  */
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, statSync, utimesSync, lstatSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { DataDir } from '../context.js';
 import { exportImage } from './image-export.js';
@@ -32,14 +33,14 @@ export function treeEntryName(digest: string): string {
  * root has the image's own mode (the cache's directories are 0700: an image holds password
  * hashes and host keys).
  */
-export async function cachedTree(d: DataDir, row: Pick<ImageRow, 'name' | 'version' | 'digest'>, o: { keep?: number } = {}): Promise<{ tree: string; reused: boolean }> {
+export async function cachedTree(d: DataDir, row: Pick<ImageRow, 'name' | 'version' | 'digest'>, o: { keep?: number } = {}): Promise<{ tree: string; reused: boolean; release: () => void }> {
   const base = treeCacheDir(d);
   mkdirSync(base, { recursive: true, mode: 0o700 });
   const entry = join(base, treeEntryName(row.digest));
   const tree = join(entry, 'tree');
   if (existsSync(tree)) {
     touch(entry);
-    return { tree, reused: true };
+    return { tree, reused: true, release: hold(entry) };
   }
   const tmp = mkdtempSync(join(base, '.tmp-'));
   try {
@@ -59,8 +60,42 @@ export async function cachedTree(d: DataDir, row: Pick<ImageRow, 'name' | 'versi
     throw e;
   }
   touch(entry);
+  const release = hold(entry);
   pruneTreeCache(d, { keep: o.keep ?? DEFAULT_TREE_CACHE_KEEP, protect: [row.digest] });
-  return { tree, reused: false };
+  return { tree, reused: false, release };
+}
+
+/**
+ * Mark a tree as read by this process (a file named by its pid beside the tree), so that pruning
+ * in another update or gc leaves it while rsync reads it. A mark whose process is gone counts
+ * for nothing.
+ */
+function hold(entry: string): () => void {
+  const dir = join(entry, 'users');
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const mark = join(dir, `${process.pid}-${Math.random().toString(36).slice(2, 10)}`);
+  writeFileSync(mark, '');
+  return () => rmSync(mark, { force: true });
+}
+
+function inUse(entry: string): boolean {
+  let names: string[];
+  try {
+    names = readdirSync(join(entry, 'users'));
+  } catch {
+    return false;
+  }
+  return names.some((n) => {
+    const pid = Number(n.split('-')[0]);
+    if (!Number.isInteger(pid) || pid <= 0) return false;
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch (e) {
+      // EPERM: the process exists (another user's); only ESRCH says it is gone.
+      return (e as NodeJS.ErrnoException).code === 'EPERM';
+    }
+  });
 }
 
 function touch(p: string): void {
@@ -82,7 +117,7 @@ export function pruneTreeCache(d: DataDir, o: { keep: number; live?: Set<string>
   if (!existsSync(base)) return [];
   const removed: string[] = [];
   const protect = new Set((o.protect ?? []).map(treeEntryName));
-  const entries: { name: string; mtime: number }[] = [];
+  const entries: { name: string; mtime: number; held: boolean }[] = [];
   for (const name of readdirSync(base)) {
     const p = join(base, name);
     if (name.startsWith('.tmp-')) {
@@ -94,18 +129,20 @@ export function pruneTreeCache(d: DataDir, o: { keep: number; live?: Set<string>
       continue;
     }
     if (!/^[0-9a-f]{64}$/.test(name) || !lstatSync(p).isDirectory()) continue;
-    if (o.live && !o.live.has('sha256:' + name) && !protect.has(name)) {
+    const held = protect.has(name) || inUse(p);
+    if (!held && o.live && !o.live.has('sha256:' + name)) {
       rmSync(p, { recursive: true, force: true });
       removed.push(name);
       continue;
     }
-    entries.push({ name, mtime: statSync(p).mtimeMs });
+    entries.push({ name, mtime: statSync(p).mtimeMs, held });
   }
-  entries.sort((a, b) => b.mtime - a.mtime);
+  // Newest first; trees held (just made, or being read) count towards the bound but never go.
+  entries.sort((a, b) => Number(b.held) - Number(a.held) || b.mtime - a.mtime);
   let kept = 0;
   for (const e of entries) {
-    if (protect.has(e.name) || kept < o.keep) {
-      if (!protect.has(e.name)) kept++;
+    if (e.held || kept < o.keep) {
+      kept++;
       continue;
     }
     rmSync(join(base, e.name), { recursive: true, force: true });
