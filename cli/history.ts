@@ -37,7 +37,8 @@ export async function run(argv: string[]): Promise<number> {
         process.stdout.write(printableLines(
           `record ${info.id}: ${info.node} ${info.image} ${info.status}${info.redeployOf ? ` (a redeploy of record ${info.redeployOf})` : ''}\n` +
             `image digest: ${info.imageDigest}\nlayout: ${info.layoutDigest}\ninputs: ${inputs || '(none)'}\n` +
-            `transport: ${info.createdBy.startsWith('medium:') ? `the restore medium ${info.createdBy.slice(7)} (an offline install, reported at first boot)` : transportText(info.transport)}${info.batch ? ` (batch ${info.batch})` : ''}\n` +
+            (info.kind === 'update' ? `kind: update over SSH (ferry update: rsync of the image's tree, no install)\n` : '') +
+            `transport: ${info.kind === 'update' ? 'ssh' : info.createdBy.startsWith('medium:') ? `the restore medium ${info.createdBy.slice(7)} (an offline install, reported at first boot)` : transportText(info.transport)}${info.batch ? ` (batch ${info.batch})` : ''}\n` +
             `created: ${info.createdAt} by ${info.createdBy}\n` +
             (info.startedAt ? `started: ${info.startedAt}\n` : '') +
             (info.endedAt ? `ended: ${info.endedAt}${took}\n` : ''),
@@ -56,7 +57,7 @@ export async function run(argv: string[]): Promise<number> {
     if (values.json) printJson(list);
     else
       printTable(
-        list.map((x) => ({ record: x.id, node: x.node, image: x.image, transport: x.createdBy.startsWith('medium:') ? 'medium' : x.transport.kind, status: x.status, stage: x.stage, created: x.createdAt.slice(0, 19), ended: x.endedAt?.slice(0, 19), redeploy: x.redeployOf, error: x.error?.code })),
+        list.map((x) => ({ record: x.id, node: x.node, image: x.image, transport: x.kind === 'update' ? 'update (ssh)' : x.createdBy.startsWith('medium:') ? 'medium' : x.transport.kind, status: x.status, stage: x.stage, created: x.createdAt.slice(0, 19), ended: x.endedAt?.slice(0, 19), redeploy: x.redeployOf, error: x.error?.code })),
         ['record', 'node', 'image', 'transport', 'status', 'stage', 'created', 'ended', 'redeploy', 'error'],
       );
     return 0;

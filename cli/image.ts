@@ -7,6 +7,7 @@ import { parsePairs } from '../server/db/inventory.js';
 import { cloneImage, getImage, imageInfo, listImages, removeImage, setCustomizations } from '../server/store/images.js';
 import { commitImage, exportImage } from '../server/store/image-export.js';
 import { garbageCollect, verifyImages } from '../server/store/image-gc.js';
+import { withAuthorizeFerryItem } from '../server/ssh/authorize.js';
 import { importImage } from '../server/store/image-import.js';
 import type { Compression } from '../server/store/layers.js';
 import { dataDir, parseSubcommand, printJson, printTable, usageError } from '../common/cli.js';
@@ -15,19 +16,20 @@ import { captureImage, parseExcludeList } from '../server/ssh/capture.js';
 import { parseHostKey } from '../server/ssh/keys.js';
 import { parseTarget } from '../server/ssh/target.js';
 
-const USAGE = `ferry image import NAME (--dir DIR | --tar FILE...) [--customizations FILE.json] [--set KEY=VALUE]... [--compression zstd|none]
+const USAGE = `ferry image import NAME (--dir DIR | --tar FILE...) [--customizations FILE.json] [--set KEY=VALUE]... [--compression zstd|none] [--no-authorize-ferry]
 ferry image capture NAME --from [USER@]HOST[:PORT] [--identity FILE] [--root PATH] [--exclude PATTERN]... [--exclude-from FILE]
-                [--no-default-excludes] [--host-key SHA256:...] [--accept-new-host-key] [--compression zstd|none]
+                [--no-default-excludes] [--host-key SHA256:...] [--accept-new-host-key] [--compression zstd|none] [--no-authorize-ferry]
 ferry image ls [--json]
 ferry image show NAME[@VERSION] [--json]
 ferry image export NAME[@VERSION] DIR [--devices]
-ferry image commit NAME[@VERSION] DIR [--compression zstd|none]
+ferry image commit NAME[@VERSION] DIR [--compression zstd|none] [--no-authorize-ferry]
 ferry image clone MASTER[@VERSION] NAME [--set KEY=VALUE]... [--customizations FILE.json]
 ferry image customize NAME --customizations FILE.json
 ferry image rm NAME[@VERSION]
 ferry image verify [NAME[@VERSION]] [--json]
 ferry image gc [--dry-run] [--json]
-(every command takes --data DIR)`;
+(import, capture and commit add the ssh-authorize-ferry item, which authorizes Ferry's SSH key for
+root on installed nodes, unless --no-authorize-ferry; every command takes --data DIR)`;
 
 function readCustomizations(file: string | undefined) {
   if (!file) return undefined;
@@ -71,6 +73,7 @@ export async function run(argv: string[]): Promise<number> {
       'no-default-excludes': { type: 'boolean' },
       'host-key': { type: 'string', multiple: true },
       'accept-new-host-key': { type: 'boolean' },
+      'no-authorize-ferry': { type: 'boolean' },
     },
     USAGE,
   );
@@ -88,7 +91,7 @@ export async function run(argv: string[]): Promise<number> {
           dir: values.dir,
           tars: values.tar,
           compression: compression(values.compression),
-          customizations: readCustomizations(values.customizations),
+          customizations: withAuthorizeFerryItem(readCustomizations(values.customizations), values['no-authorize-ferry']),
           inputs: values.set ? parsePairs(values.set, '--set') : undefined,
           actor: cliActor(),
           onScan: (s) => {
@@ -131,6 +134,7 @@ export async function run(argv: string[]): Promise<number> {
           hostKeys: (values['host-key'] as string[] | undefined)?.map((k) => parseHostKey(k)),
           acceptNew: values['accept-new-host-key'],
           compression: compression(values.compression),
+          customizations: withAuthorizeFerryItem(undefined, values['no-authorize-ferry']),
           actor: cliActor(),
           onProgress: (bytes, entries) => {
             seen = { bytes, entries };
@@ -178,7 +182,7 @@ export async function run(argv: string[]): Promise<number> {
       }
       case 'commit': {
         need(2, 'NAME[@VERSION] DIR');
-        const r = await commitImage(d, positionals[0], positionals[1], { actor: cliActor(), compression: compression(values.compression) });
+        const r = await commitImage(d, positionals[0], positionals[1], { actor: cliActor(), compression: compression(values.compression), authorizeFerry: !values['no-authorize-ferry'] });
         if (values.json) printJson(r);
         else if (!r.image) process.stdout.write(`no changes: ${positionals[1]} is identical to ${positionals[0]}; nothing committed\n`);
         else process.stdout.write(`committed ${r.image.name}@${r.image.version} ${r.image.digest}: ${r.added} entr(ies) added or changed, ${r.deleted} removed\n`);
@@ -228,7 +232,7 @@ export async function run(argv: string[]): Promise<number> {
         if (positionals.length) throw usageError('ferry image gc takes no arguments', USAGE);
         const r = garbageCollect(d, cliActor(), values['dry-run']);
         if (values.json) printJson(r);
-        else process.stdout.write(`${values['dry-run'] ? 'would remove' : 'removed'} ${r.removed.length} blob(s), ${formatBytes(r.freedBytes)}; ${r.kept} referenced blob(s) kept\n`);
+        else process.stdout.write(`${values['dry-run'] ? 'would remove' : 'removed'} ${r.removed.length} blob(s), ${formatBytes(r.freedBytes)}; ${r.kept} referenced blob(s) kept${r.trees.length ? `; ${r.trees.length} cached update tree(s) ${values['dry-run'] ? 'would go' : 'removed'}` : ''}\n`);
         return 0;
       }
       default:

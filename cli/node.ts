@@ -199,6 +199,7 @@ export async function run(argv: string[]): Promise<number> {
             `name: ${n.name}`,
             `macs: ${n.macs.join(', ')}`,
             `image: ${n.image ?? '-'}`,
+            `runs: ${n.running ? `${n.running.image} (${n.running.digest.slice(0, 19)}…), since ${n.running.kind} record ${n.running.deployment} at ${n.running.since.slice(0, 19)}` : '- (no successful install or update recorded)'}`,
             `layout: ${n.layout ? `${n.layout.digest}${n.layout.source ? ` (${n.layout.source})` : ''}` : '-'}`,
             `boot action: ${n.bootAction}; next boot: ${((b) => `${b.action} (${b.reason})`)(nextBoot(d, n))}`,
             `bootloader: ${n.bootloader}  finish: ${n.finish}`,

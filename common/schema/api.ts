@@ -212,7 +212,11 @@ export const CustomizationItemSchema = Tagged(
       'Replaces what a regular expression matches in a file of the image.',
     ),
     item('template', { path: AbsPath, template: Str(), mode: Type.Optional(FileMode) }, 'Writes a file from a template: {{ name }} is replaced by the input or node field of that name.'),
-    item('authorized-keys', { user: Type.String({ description: 'the user (of the image\'s /etc/passwd)', ferryMessage: 'must be a string' }), keys: Type.Optional(Type.Array(Type.String(), { description: 'one public key per string', ferryMessage: 'must be an array of strings' })) }, 'Adds SSH keys to a user\'s authorized_keys, plus those of input ssh.authorized_keys.'),
+    item('authorized-keys', {
+      user: Type.String({ description: 'the user (of the image\'s /etc/passwd)', ferryMessage: 'must be a string' }),
+      keys: Type.Optional(Type.Array(Type.String(), { description: 'one public key per string', ferryMessage: 'must be an array of strings' })),
+      missingUser: Type.Optional(Enum(['error', 'warn'] as const, { description: 'when the image has no such user: the install fails (error, the default) or goes on with a warning (warn; what ssh-authorize-ferry becomes)' })),
+    }, 'Adds SSH keys to a user\'s authorized_keys, plus those of input ssh.authorized_keys.'),
     item('ssh-authorize-ferry', { user: Type.Optional(Type.String({ description: 'the user (of the image\'s /etc/passwd); root when left out', ferryMessage: 'must be a string' })) }, 'Authorizes Ferry\'s own SSH key (ferry ssh-key) for root (or user), so that ferry exec and ferry push reach the node: the server turns it into an authorized-keys item with the key.'),
     item('script', { script: Type.String({ description: 'the script\'s text', ferryMessage: 'must be a string' }), interpreter: Type.Optional(Type.String({ description: 'the program that runs it, inside the target', ferryMessage: 'must be a string' })) }, 'Runs a script inside the target with /dev, /proc and /sys bound.'),
   ],

@@ -196,6 +196,8 @@ export const DEPLOYMENT_STATUSES = ['armed', 'running', 'success', 'failed', 'su
 /** A deployment record as the admin API, `ferry history` and the monitor show it. */
 export const DeploymentInfoSchema = Obj({
   id: Type.Integer(),
+  /** Absent for an install; `update` for `ferry update` over SSH (no token, no boot). */
+  kind: Opt(Lit(['update'] as const)),
   node: Type.String(),
   image: Type.String(),
   imageDigest: Digest,
@@ -261,6 +263,8 @@ export const NodeInfoSchema = Obj({
   hostKeys: Type.Array(Obj({ fingerprint: Type.String(), source: Type.String() })),
   /** The power driver and address (never the password: only whether one is stored). */
   power: Opt(Obj({ driver: Type.String(), address: Type.String(), user: Opt(Type.String()), password: Type.Boolean() })),
+  /** The image version the node runs: its newest successful record, install or update. */
+  running: Opt(Obj({ image: Type.String(), digest: Type.String(), deployment: Type.Integer(), kind: Lit(['install', 'update'] as const), since: Time })),
   groups: Type.Array(Type.String()),
   createdAt: Time,
   updatedAt: Time,
@@ -317,7 +321,13 @@ export const VerifyResultSchema = Obj({ digest: Digest, ok: Type.Boolean(), prob
 /** POST /api/v1/admin/images/NAME/verify */
 export const VerifyResponseSchema = Obj({ results: Type.Array(VerifyResultSchema) });
 /** POST /api/v1/admin/gc */
-export const GcResponseSchema = Obj({ removed: Type.Array(Digest), freedBytes: Count, kept: Count });
+export const GcResponseSchema = Obj({
+  removed: Type.Array(Digest),
+  freedBytes: Count,
+  kept: Count,
+  /** ferry update's cached exported trees removed (server/store/tree-cache.ts), by digest hex. */
+  trees: Type.Array(Type.String()),
+});
 export const AuditEntrySchema = Obj({ id: Type.Integer(), ts: Time, actor: Type.String(), action: Type.String(), object: Type.Union([Type.String(), Type.Null()]), details: Opt(Type.Unknown()) });
 /** GET /api/v1/admin/audit */
 export const AuditListSchema = Obj({ audit: Type.Array(AuditEntrySchema) });

@@ -44,6 +44,10 @@ export async function applyCustomization(ops: Op[], t: TargetRoot, progress?: Pr
   let chroot: Chroot | undefined;
   try {
     for (const op of ops) {
+      if (op.op === 'warn') {
+        progress?.({ phase: 'customize', state: 'warning', object: op.path, code: op.code, message: op.message });
+        continue;
+      }
       progress?.({ phase: 'customize', state: 'info', object: 'path' in op ? op.path : op.argv.join(' '), message: op.why });
       switch (op.op) {
         case 'write': {

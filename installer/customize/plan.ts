@@ -24,6 +24,8 @@ export type Op =
   | { op: 'mkdir'; path: string; mode: number; uid: number; gid: number; why: string }
   | { op: 'remove'; path: string; why: string }
   | { op: 'symlink'; path: string; target: string; why: string }
+  /** Nothing to do, but the operator should know (the installer emits it as a warning event). */
+  | { op: 'warn'; path: string; code: string; message: string; why: string }
   | { op: 'chroot'; argv: string[]; env?: Record<string, string>; why: string; script?: { path: string; content: string } };
 
 export interface CustomizeInputs {
@@ -269,6 +271,13 @@ export function passwdEntry(passwd: string | undefined, user: string): { uid: nu
 
 function planAuthorizedKeys(item: Extract<CustomizationItem, { kind: 'authorized-keys' }>, v: Overlay, c: CustomizeInputs, ops: Op[]): void {
   const pw = passwdEntry(v.readText('/etc/passwd'), item.user);
+  if (!pw && item.missingUser === 'warn') {
+    ops.push({
+      op: 'warn', path: '/etc/passwd', code: 'FERRY_W_AUTHORIZE_NO_USER', why: `authorized keys of ${item.user}`,
+      message: `the image has no user "${item.user}" in /etc/passwd: Ferry's SSH key is not authorized on this node (ferry exec, push and update will not reach it as ${item.user})`,
+    });
+    return;
+  }
   if (!pw) {
     throw inputError(`user "${item.user}" does not exist in the image (/etc/passwd)`, { user: item.user }, 'create the user in the image, or name an existing one in the customization item');
   }

@@ -137,7 +137,7 @@ export function markLost(d: DataDir, lostAfterMs: number, actor = 'server'): Dep
   const lastContact = `COALESCE((SELECT received_at FROM deployment_events e WHERE e.deployment_id = deployments.id ORDER BY e.id DESC LIMIT 1), started_at, created_at)`;
   const out: DeploymentInfo[] = [];
   d.write(() => {
-    const rows = d.db.prepare(`SELECT id, node_name, ${lastContact} AS last FROM deployments WHERE status = 'running' AND ${lastContact} < ?`).all(cutoff) as { id: number; node_name: string; last: string }[];
+    const rows = d.db.prepare(`SELECT id, node_name, ${lastContact} AS last FROM deployments WHERE status = 'running' AND kind = 'install' AND ${lastContact} < ?`).all(cutoff) as { id: number; node_name: string; last: string }[];
     for (const r of rows) {
       d.db.prepare("UPDATE deployments SET status = 'lost' WHERE id = ? AND status = 'running'").run(r.id);
       d.audit(actor, 'deploy.lost', r.node_name, { deployment: r.id, lastContact: r.last, lostAfterSeconds: lostAfterMs / 1000 });

@@ -58,6 +58,8 @@ export interface DeploymentRow {
   batch: string | null;
   /** The identity seed (32 hex digits) the node's UUIDs derive from; a redeploy copies it. */
   identity: string | null;
+  /** `install`, or `update`: files brought to an image version over SSH (server/db/updates.ts). */
+  kind: 'install' | 'update';
 }
 
 export const DEFAULT_TTL_MS = 24 * 3600_000;
@@ -66,6 +68,7 @@ export function deploymentInfo(r: DeploymentRow): DeploymentInfo {
   const expired = (IN_FLIGHT_STATUSES as readonly string[]).includes(r.status) && Date.parse(r.expires_at) < Date.now();
   return {
     id: r.id,
+    ...(r.kind === 'update' ? { kind: 'update' as const } : {}),
     node: r.node_name,
     image: `${r.image_name}@${r.image_version}`,
     imageDigest: r.image_digest,
@@ -337,6 +340,12 @@ export function armDeployment(d: DataDir, nodeName: string, o: ArmOptions): Arme
 /** Deploy exactly what a record deployed (image digest, layout, inputs) again. */
 export function redeploy(d: DataDir, recordId: number, o: { ttlMs?: number; actor: string }): Armed {
   const r = getDeploymentRow(d, recordId);
+  if (r.kind === 'update') {
+    throw new FerryError('FERRY_E_REDEPLOY_UPDATE', `record ${recordId} is an update over SSH (ferry update), not an install`, {
+      details: { id: recordId },
+      hint: `run the update again (ferry update ${r.node_name} --image ${r.image_name}@${r.image_version}), or redeploy an install record (ferry history ${r.node_name})`,
+    });
+  }
   const node = getNodeRow(d, r.node_name);
   const m = JSON.parse(r.manifest) as ImageManifest;
   checkBlobs(d, m, `deployment ${recordId}'s image ${m.name}@${m.version}`);

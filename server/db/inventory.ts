@@ -15,6 +15,7 @@ import { formatAddress, parseTarget } from '../ssh/target.js';
 import { recordHostKey } from '../ssh/trust.js';
 import { parseBytes } from '../../common/units.js';
 import { summarise, type Inventory, type InventorySummary } from '../../common/inventory.js';
+import { runningImage, type RunningImage } from './updates.js';
 import { applyPowerChanges, powerInfo, type PowerChanges, type PowerInfo } from './power.js';
 
 export interface NodeRow {
@@ -55,6 +56,8 @@ export interface NodeInfo {
   hostKeys: { fingerprint: string; source: string }[];
   /** The power driver and address (never the password: only whether one is stored). */
   power?: PowerInfo;
+  /** The image version the node runs: its newest successful record, install or update (server/db/updates.ts). */
+  running?: RunningImage;
   groups: string[];
   createdAt: string;
   updatedAt: string;
@@ -116,6 +119,7 @@ function nodeInfo(d: DataDir, r: NodeRow): NodeInfo {
     address: r.address ?? undefined,
     hostKeys: d.db.prepare('SELECT fingerprint, source FROM ssh_host_keys WHERE node_id = ? ORDER BY id').all(r.id) as { fingerprint: string; source: string }[],
     power: powerInfo(d, r.id),
+    running: runningImage(d, r.id),
     groups,
     createdAt: r.created_at,
     updatedAt: r.updated_at,

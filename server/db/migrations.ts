@@ -212,4 +212,12 @@ export const MIGRATIONS: string[] = [
   );
   CREATE INDEX discovery_tokens_mac ON discovery_tokens (mac);
   `,
+  // 8: issue 15 (ferry update): a deployment record's kind, `install` (every record before) or
+  // `update` (a running node's files brought to an image version over SSH: no token, no boot).
+  // An update record of a node with no layout (a machine Ferry did not install) names the
+  // layout row 'none', which holds no XML and is never deployed.
+  `
+  ALTER TABLE deployments ADD COLUMN kind TEXT NOT NULL DEFAULT 'install';
+  INSERT OR IGNORE INTO layouts (digest, xml, source, created_at) VALUES ('none', '', 'no layout: an update record of a node Ferry did not install', '1970-01-01T00:00:00.000Z');
+  `,
 ];

@@ -11,9 +11,24 @@ import { ferryKey, parseHostKey } from './keys.js';
 import { formatAddress, parseTarget } from './target.js';
 import { recordHostKey } from './trust.js';
 
-/** Pure: every ssh-authorize-ferry item as an authorized-keys item with `publicKey`. */
+/**
+ * Pure: every ssh-authorize-ferry item as an authorized-keys item with `publicKey`. The item is on
+ * by default for new images, so an image without the user (no root in /etc/passwd) gets a
+ * warning at install (missingUser: warn), not a failed install.
+ */
 export function expandFerryKeyItems(items: CustomizationItem[], publicKey: string): CustomizationItem[] {
-  return items.map((i) => (i.kind === 'ssh-authorize-ferry' ? { kind: 'authorized-keys', user: i.user ?? 'root', keys: [publicKey.trim()] } : i));
+  return items.map((i) => (i.kind === 'ssh-authorize-ferry' ? { kind: 'authorized-keys', user: i.user ?? 'root', keys: [publicKey.trim()], missingUser: 'warn' as const } : i));
+}
+
+/**
+ * Pure: new images authorize Ferry's key by default (image import, capture and commit): the items
+ * with an ssh-authorize-ferry item added at the end unless one is there or `off`
+ * (--no-authorize-ferry). An image without root then warns at install (FERRY_W_AUTHORIZE_NO_USER).
+ */
+export function withAuthorizeFerryItem(items: CustomizationItem[] | undefined, off = false): CustomizationItem[] {
+  const list = items ?? [];
+  if (off || list.some((i) => i.kind === 'ssh-authorize-ferry')) return list;
+  return [...list, { kind: 'ssh-authorize-ferry' }];
 }
 
 /** An image manifest whose ssh-authorize-ferry items carry Ferry's public key (made at first use): for the installer's configuration and for restore media. */

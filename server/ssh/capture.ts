@@ -15,6 +15,7 @@ import type { ClientChannel } from 'ssh2';
 import { FerryError } from '../../common/errors.js';
 import type { DataDir } from '../context.js';
 import { importImage } from '../store/image-import.js';
+import type { CustomizationItem } from '../../common/schema/api.js';
 import { type ImageInfo } from '../store/images.js';
 import type { Compression } from '../store/layers.js';
 import { channelError, connect } from './connect.js';
@@ -105,6 +106,8 @@ export interface CaptureOptions {
   hostKeys?: string[];
   acceptNew?: boolean;
   compression?: Compression;
+  /** The new image's customization items (the CLI adds ssh-authorize-ferry unless --no-authorize-ferry). */
+  customizations?: CustomizationItem[];
   actor: string;
   onProgress?: (bytes: number, entries: number) => void;
   /** tar's warnings (exit 1: a file changed while it was read). */
@@ -169,6 +172,7 @@ export async function captureImage(d: DataDir, name: string, o: CaptureOptions):
     return await importImage(d, name, {
       stream: { what: where, chunks: remoteTar(ch, where, o.onWarning) },
       compression: o.compression,
+      customizations: o.customizations,
       actor: o.actor,
       action: 'image.capture',
       onProgress: o.onProgress,

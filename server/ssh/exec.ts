@@ -37,6 +37,9 @@ export function nodeTarget(d: DataDir, name: string, user = 'root'): { target: S
 }
 
 
+/** How long a session cut by its deadline may take to tidy up before its connection closes. */
+export const CLEANUP_GRACE_MS = 5000;
+
 /** Run a session function on every node, each under its own deadline. */
 export async function onNodes<R>(
   d: DataDir,
@@ -70,6 +73,9 @@ export async function onNodes<R>(
       const v = await Promise.race([work, deadline]);
       if (v === 'timeout') {
         work.catch(() => {});
+        // The session saw the abort: it gets a moment, with the connection still open, to tidy
+        // up on the node (push removes its temporary file) before the connection closes.
+        await Promise.race([work.catch(() => {}), new Promise((r) => setTimeout(r, CLEANUP_GRACE_MS).unref())]);
         return { node, outcome: { kind: 'timeout', seconds: timeoutS }, stdout: '', stderr: '', durationMs: ms() };
       }
       return toResult(node, v.r, ms());

@@ -103,9 +103,13 @@ export async function pushOne(c: SshConnection, p: PushPlan, signal: AbortSignal
   const sftp = await sftpOf(c);
   const tmp = tempName(p.dest);
   let written = false;
-  const onAbort = () => sftp.end();
+  // Cut by the deadline (--timeout): stop writing; the temporary file is removed below, while
+  // onNodes keeps the connection open for a moment (CLEANUP_GRACE_MS).
+  let cut: (() => void) | undefined;
+  const onAbort = () => cut?.();
   signal.addEventListener('abort', onAbort, { once: true });
   try {
+    if (signal.aborted) throw pushError(c, `write ${tmp}`, new Error('cut by --timeout'));
     await new Promise<void>((resolve, reject) => {
       // 'wx': never follow or reuse a name someone else put there.
       const out = sftp.createWriteStream(tmp, { flags: 'wx', mode: 0o600 });
@@ -118,6 +122,7 @@ export async function pushOne(c: SshConnection, p: PushPlan, signal: AbortSignal
         out.destroy();
         reject(pushError(c, `write ${tmp}`, e));
       };
+      cut = () => fail(new Error('cut by --timeout'));
       inp.on('error', fail);
       out.on('error', fail);
       out.on('open', () => (written = true));
@@ -129,6 +134,7 @@ export async function pushOne(c: SshConnection, p: PushPlan, signal: AbortSignal
       inp.pipe(out);
     });
     written = true;
+    if (signal.aborted) throw pushError(c, `write ${tmp}`, new Error('cut by --timeout'));
     if (p.owner) {
       const { uid, gid, user, group } = p.owner;
       if (uid !== undefined && gid !== undefined) await call(c, `chown ${tmp}`, (cb) => sftp.chown(tmp, uid, gid, cb));
@@ -141,7 +147,8 @@ export async function pushOne(c: SshConnection, p: PushPlan, signal: AbortSignal
     written = false;
   } finally {
     signal.removeEventListener('abort', onAbort);
-    if (written && !signal.aborted) await new Promise<void>((r) => sftp.unlink(tmp, () => r()));
+    // Also when the open's answer had not come yet: unlinking a name never made fails harmlessly.
+    if (written || signal.aborted) await new Promise<void>((r) => sftp.unlink(tmp, () => r()));
     sftp.end();
   }
 }

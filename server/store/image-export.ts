@@ -10,6 +10,7 @@ import { TargetRoot } from '../../layers/target.js';
 import { tarName, tarStream, whiteoutEntry } from '../../layers/writer.js';
 import { comparePaths, relinkHardlinks, scanTree, type TreeEntry, type TreeScan } from '../../layers/tree.js';
 import type { DataDir } from '../context.js';
+import { withAuthorizeFerryItem } from '../ssh/authorize.js';
 import { storeLayer, type Compression } from './layers.js';
 import { checkRoom, getImage, imageInfo, insertImage, registerLayer, type ImageInfo } from './images.js';
 
@@ -18,7 +19,7 @@ import { checkRoom, getImage, imageInfo, insertImage, registerLayer, type ImageI
  * and host keys. Device nodes are created only with `devices` (commit's own export, inside the
  * 0700 DATA/tmp, needs them to compare trees): an image's /dev/sda would be the server's disk.
  */
-export async function exportImage(d: DataDir, ref: string, dir: string, o: { devices?: boolean } = {}): Promise<ImageInfo & { skippedDevices: number }> {
+export async function exportImage(d: DataDir, ref: string, dir: string, o: { devices?: boolean; keepRootMode?: boolean } = {}): Promise<ImageInfo & { skippedDevices: number }> {
   const row = getImage(d, ref);
   const info = imageInfo(row);
   if (existsSync(dir) && readdirSync(dir).length > 0) {
@@ -43,8 +44,10 @@ export async function exportImage(d: DataDir, ref: string, dir: string, o: { dev
     // directory, symlinks left by lower layers followed inside it, never out of it.
     skippedDevices += (await extractLayerFile(d.blobs.path(layer.digest), layer, root, { devices: o.devices ?? false })).skippedDevices;
   }
-  // The layers set the root's mode (0755 in a system image); the export itself stays 0700.
-  chmodSync(dir, 0o700);
+  // The layers set the root's mode (0755 in a system image); the export itself stays 0700,
+  // unless the caller keeps it inside a private directory and needs the image's own mode
+  // (ferry update's rsync gives the source root's mode to the node's root).
+  if (!o.keepRootMode) chmodSync(dir, 0o700);
   return { ...info, skippedDevices };
 }
 
@@ -157,7 +160,7 @@ export function diffLayerEntries(diff: TreeDiff): TreeEntry[] {
  * image's next version. The old state is rebuilt by exporting into DATA/tmp (same file
  * system as the store), then both trees are compared entry by entry.
  */
-export async function commitImage(d: DataDir, ref: string, dir: string, o: { actor: string; compression?: Compression }): Promise<{ image?: ImageInfo; added: number; deleted: number }> {
+export async function commitImage(d: DataDir, ref: string, dir: string, o: { actor: string; compression?: Compression; authorizeFerry?: boolean }): Promise<{ image?: ImageInfo; added: number; deleted: number }> {
   const row = getImage(d, ref);
   const latest = getImage(d, row.name);
   const cur = imageInfo(row);
@@ -174,7 +177,7 @@ export async function commitImage(d: DataDir, ref: string, dir: string, o: { act
     const layer = registerLayer(d, await storeLayer(d.blobs, tarStream(diffLayerEntries(diff)), o.compression ?? 'zstd', { inspect: false, lease }));
     const image = insertImage(
       d,
-      { name: row.name, version: latest.version + 1, master: row.master ?? undefined, layers: [...cur.layers, layer], customizations: cur.customizations, inputs: cur.inputs },
+      { name: row.name, version: latest.version + 1, master: row.master ?? undefined, layers: [...cur.layers, layer], customizations: o.authorizeFerry ? withAuthorizeFerryItem(cur.customizations) : cur.customizations, inputs: cur.inputs },
       o.actor,
       'image.commit',
     );

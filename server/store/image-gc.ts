@@ -5,9 +5,10 @@
 import type { ImageManifest, LayerRef } from '../../common/protocol.js';
 import type { DataDir } from '../context.js';
 import { getImage, manifestOf, type ImageRow } from './images.js';
+import { gcTreeCache } from './tree-cache.js';
 
 /** Blobs no image and no pending deployment refers to are removed from the store. */
-export function garbageCollect(d: DataDir, actor: string, dryRun = false): { removed: string[]; freedBytes: number; kept: number } {
+export function garbageCollect(d: DataDir, actor: string, dryRun = false): { removed: string[]; freedBytes: number; kept: number; trees: string[] } {
   // List the blobs first, then what holds them: an import stores a blob only after its lease
   // names it and releases the lease only after its image row exists, so every blob listed here
   // is seen as held by one or the other.
@@ -37,7 +38,9 @@ export function garbageCollect(d: DataDir, actor: string, dryRun = false): { rem
     });
     d.blobs.cleanTemp();
   }
-  return { removed, freedBytes, kept: keep.size };
+  // ferry update's exported trees (server/store/tree-cache.ts): those of removed images go.
+  const trees = gcTreeCache(d, undefined, dryRun);
+  return { removed, freedBytes, kept: keep.size, trees };
 }
 
 export interface VerifyResult {

@@ -66,8 +66,8 @@ describe('the server\'s half', () => {
     const pub = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFerry ferry@server\n';
     expect(expandFerryKeyItems([{ kind: 'hostname' }, { kind: 'ssh-authorize-ferry' }, { kind: 'ssh-authorize-ferry', user: 'admin' }], pub)).toEqual([
       { kind: 'hostname' },
-      { kind: 'authorized-keys', user: 'root', keys: [pub.trim()] },
-      { kind: 'authorized-keys', user: 'admin', keys: [pub.trim()] },
+      { kind: 'authorized-keys', user: 'root', keys: [pub.trim()], missingUser: 'warn' },
+      { kind: 'authorized-keys', user: 'admin', keys: [pub.trim()], missingUser: 'warn' },
     ]);
   });
   it('takes the address from a static network input, else the peer\'s', () => {

@@ -36,7 +36,7 @@ describe('the ferry CLI against one data directory and a running server', () => 
 
   it('imports, describes nodes and groups, and selects by name, group and property', async () => {
     const img = await json(['image', 'import', 'base', '--dir', join(t.dir, 'tree'), '--customizations', join(t.dir, 'items.json')]);
-    expect(img).toMatchObject({ name: 'base', version: 1, customizations: [{ kind: 'hostname' }, { kind: 'template' }] });
+    expect(img).toMatchObject({ name: 'base', version: 1, customizations: [{ kind: 'hostname' }, { kind: 'template' }, { kind: 'ssh-authorize-ferry' }] });
     const layout = join(t.dir, 'layout.xml');
     await ferry(['node', 'add', 'web1', '--mac', '52:54:00:00:00:01', '--image', 'base', '--layout', layout, '--set', 'hostname=web1', '--set', 'network.mode=static', '--set', 'network.address=192.0.2.11/24', '--prop', 'rack=a1', '--group', 'web']);
     await ferry(['node', 'add', 'web2', '--mac', '52:54:00:00:00:02', '--image', 'base', '--layout', layout, '--prop', 'rack=a2', '--group', 'web']);
@@ -72,7 +72,9 @@ describe('the ferry CLI against one data directory and a running server', () => 
     const cfg = await call(url, 'GET', INSTALL_ROUTES.config, { token: web1.token });
     expect(cfg.status).toBe(200);
     expect(cfg.json.inputs).toEqual({ hostname: 'web1', 'network.mode': 'static', 'network.address': '192.0.2.11/24' });
-    expect(cfg.json.image.customizations).toHaveLength(2);
+    // The two items of items.json, and ssh-authorize-ferry (on by default) as an authorized-keys item with Ferry's key.
+    expect(cfg.json.image.customizations).toHaveLength(3);
+    expect(cfg.json.image.customizations[2]).toMatchObject({ kind: 'authorized-keys', user: 'root', missingUser: 'warn' });
     const ts = Date.now();
     await call(url, 'POST', INSTALL_ROUTES.events, {
       token: web1.token,
