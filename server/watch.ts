@@ -6,9 +6,15 @@
  *
  * Cheap when nothing happens: SQLite's `data_version` changes only when another connection
  * commits, and only then are the newest deployments read (at most every `intervalMs`).
+ *
+ * Expiry changes nothing in the database (a record is `expired` when its in-flight token's time
+ * has passed, computed when read), so the same timer also asks, once per tick, whether an armed,
+ * running or lost deployment's expiry fell between the last tick and now; when one did, the
+ * deployments are read and the expired ones published (and so logged) when it happens, not at
+ * the next unrelated write.
  */
 import type { DataDir } from './context.js';
-import { listDeployments, type DeploymentInfo } from './db/deployments.js';
+import { IN_FLIGHT_STATUSES, listDeployments, type DeploymentInfo } from './db/deployments.js';
 
 const KEEP = 2000;
 
@@ -28,10 +34,16 @@ export function watchDeployments(data: DataDir, publish: (info: DeploymentInfo) 
     while (last.size > KEEP) last.delete(last.keys().next().value as number);
   };
   scan(false);
+  const inFlight = IN_FLIGHT_STATUSES.map((x) => `'${x}'`).join(', ');
+  const expiredSince = data.db.prepare(`SELECT 1 FROM deployments WHERE status IN (${inFlight}) AND expires_at > ? AND expires_at <= ? LIMIT 1`);
+  let checkedAt = new Date().toISOString();
   const timer = setInterval(() => {
     try {
+      const now = new Date().toISOString();
+      const expiredNow = expiredSince.get(checkedAt, now) !== undefined;
+      checkedAt = now;
       const v = version();
-      if (v === seenVersion) return;
+      if (v === seenVersion && !expiredNow) return;
       seenVersion = v;
       scan(true);
     } catch {
