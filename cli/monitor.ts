@@ -187,6 +187,8 @@ export async function run(argv: string[]): Promise<number> {
 
   try {
     let connected = false;
+    // The server's address as last read, for the messages while DATA names none.
+    let lastBase: string | undefined;
     let lostSince: number | undefined;
     for (let attempt = 0; ; ) {
       // The server may have come back on another port: its address is read again each time.
@@ -196,6 +198,8 @@ export async function run(argv: string[]): Promise<number> {
       } catch {
         base = '(no server recorded)';
       }
+      if (!base.startsWith('(')) lastBase = base;
+      const where = lastBase ? ` at ${lastBase}` : '';
       const r: Session = base.startsWith('(')
         ? { end: 'lost', reason: 'no running server recorded in the data directory' }
         : await session(base, () => {
@@ -209,13 +213,13 @@ export async function run(argv: string[]): Promise<number> {
         lostSince = Date.now();
         // The first connection is retried like a reconnect: the server may be starting.
         if (connected) say(`lost the server at ${base} (${r.reason}); reconnecting, for at most ${giveUpS} s (--give-up)`);
-        else say(`cannot reach the server${base.startsWith('(') ? '' : ` at ${base}`} (${r.reason}); retrying, for at most ${giveUpS} s (--give-up)`);
+        else say(`cannot reach the server${where} (${r.reason}); retrying, for at most ${giveUpS} s (--give-up)`);
         // The next table is drawn whole below the message, not over the lines above it.
         shown = undefined;
       }
       if (Date.now() - lostSince >= giveUpS * 1000) {
-        throw new FerryError('FERRY_E_MONITOR_GAVE_UP', `the server${base.startsWith('(') ? '' : ` at ${base}`} has not answered for ${giveUpS} s (${r.reason})${connected ? '' : '; the monitor never reached it'}`, {
-          details: { url: base, seconds: giveUpS },
+        throw new FerryError('FERRY_E_MONITOR_GAVE_UP', `the server${where} has not answered for ${giveUpS} s (${r.reason})${connected ? '' : '; the monitor never reached it'}`, {
+          details: { url: lastBase, seconds: giveUpS },
           hint: 'start `ferry serve` again (the monitor reconnects by itself while it waits), or give a longer --give-up SECONDS',
         });
       }

@@ -163,6 +163,10 @@ describe('the web console in Chromium', () => {
     const text = await page.$eval('#failures li[data-node="n2"]', (e) => e.textContent ?? '');
     expect(text).toContain('FERRY_E_LAYER_DIGEST');
     expect(text).toMatch(/Fix: \S/);
+    // The live table's SEEN and ERROR columns, as the CLI monitor has them.
+    expect(await page.$$eval('#live thead th', (ths) => ths.map((t) => t.textContent))).toEqual(expect.arrayContaining(['seen', 'error']));
+    await page.waitForSelector('#progress tr[data-node="n2"][data-state="failed"] td[data-col="error"].code', WAIT);
+    expect(await page.$eval('#progress tr[data-node="n2"] td[data-col="error"]', (e) => e.textContent)).toMatch(/^FERRY_E_LAYER_DIGEST: \S/);
     await page.screenshot({ path: path.join(SHOTS, 'dashboard-failure-1280.png') });
 
     await go('#/node/n2', `details.deployment[data-id="${id}"] .timeline tbody tr`);
