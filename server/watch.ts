@@ -13,6 +13,7 @@
  * deployments are read and the expired ones published (and so logged) when it happens, not at
  * the next unrelated write.
  */
+import type { PowerEvent } from '../common/schema/responses.js';
 import type { DataDir } from './context.js';
 import { IN_FLIGHT_STATUSES, listDeployments, type DeploymentInfo } from './db/deployments.js';
 
@@ -46,6 +47,47 @@ export function watchDeployments(data: DataDir, publish: (info: DeploymentInfo) 
       if (v === seenVersion && !expiredNow) return;
       seenVersion = v;
       scan(true);
+    } catch {
+      /* the database is closing: the server stops this timer next */
+    }
+  }, intervalMs);
+  timer.unref();
+  return () => clearInterval(timer);
+}
+
+/**
+ * Power actions on the event stream: every on, off, cycle and install start is an audit entry
+ * (server/power/nodes.ts powerNodes, whoever ran it: `ferry power` and `ferry deploy --power` in
+ * their own process, the API and the console in the server's), so the server publishes each new
+ * `power.*` audit entry as a `power` event. Bounded: at most `batch` entries per tick, the rest at
+ * the next one; the audit id is an index, so an idle tick is one cheap query.
+ */
+export function watchPower(data: DataDir, publish: (e: PowerEvent) => void, intervalMs = 1000, batch = 200): () => void {
+  const maxId = () => (data.db.prepare('SELECT COALESCE(MAX(id), 0) AS id FROM audit').get() as { id: number }).id;
+  let lastId = maxId();
+  const next = data.db.prepare("SELECT id, ts, actor, action, object, details FROM audit WHERE id > ? AND action LIKE 'power.%' ORDER BY id LIMIT ?");
+  const timer = setInterval(() => {
+    try {
+      const rows = next.all(lastId, batch) as { id: number; ts: string; actor: string; action: string; object: string | null; details: string | null }[];
+      for (const r of rows) {
+        lastId = r.id;
+        const action = r.action.slice('power.'.length);
+        if (!['on', 'off', 'cycle', 'install'].includes(action) || !r.object) continue;
+        let d: Record<string, unknown> = {};
+        try {
+          d = r.details ? JSON.parse(r.details) : {};
+        } catch {
+          /* an unreadable entry: published with what the row says */
+        }
+        publish({
+          id: r.id, at: r.ts, actor: r.actor, action: action as PowerEvent['action'], node: r.object, ok: d.ok === true,
+          ...(typeof d.driver === 'string' ? { driver: d.driver } : {}),
+          ...(d.state === 'on' || d.state === 'off' || d.state === 'unknown' ? { state: d.state } : {}),
+          ...(typeof d.pxeOnce === 'boolean' ? { pxeOnce: d.pxeOnce } : {}),
+          ...(d.started === 'on' || d.started === 'cycle' ? { started: d.started } : {}),
+          ...(typeof d.error === 'string' ? { error: d.error } : {}),
+        });
+      }
     } catch {
       /* the database is closing: the server stops this timer next */
     }
