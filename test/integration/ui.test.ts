@@ -354,6 +354,35 @@ describe('the web console in Chromium', () => {
     expect(await page.$eval('section.image[data-image="web@1"] .running', (e) => e.textContent)).toMatch(/n1 \(#\d+ \d{4}-\d\d-\d\d\)/);
   });
 
+  it('edits a node\'s power settings on its page; the password is write-only', async () => {
+    const secret = 'ui-bmc-secret-41c7';
+    await go('#/node/n2', '#power-form');
+    await page.select('#power-driver', 'ipmi');
+    await page.type('#power-address', '10.0.9.22:623');
+    await page.type('#power-user', 'admin');
+    await page.type('#power-password', secret);
+    await page.click('#power-save');
+    await flash(/power of n2: ipmi 10\.0\.9\.22:623, user admin, password stored/);
+    expect(getNode(server.data, 'n2').power).toEqual({ driver: 'ipmi', address: '10.0.9.22:623', user: 'admin', password: true });
+    expect(await page.$eval('#power-password', (e) => (e as HTMLInputElement).value)).toBe('');
+    // Drawn again from the server: the password is never sent back to the page.
+    await go('#/nodes', 'tr[data-node="n1"]');
+    await go('#/node/n2', '#power-form');
+    expect(await page.$eval('#power-password', (e) => [(e as HTMLInputElement).value, (e as HTMLInputElement).placeholder])).toEqual(['', '(stored: leave empty to keep)']);
+    expect(await page.content()).not.toContain(secret);
+    await page.click('#power-forget-password');
+    await page.click('#power-save');
+    await flash(/power of n2: ipmi 10\.0\.9\.22:623, user admin, no password/);
+    // Driver none removes the settings, as ferry node set --no-power does (n2 is left as it was).
+    await page.select('#power-driver', '');
+    await page.click('#power-save');
+    await flash(/power settings of n2 removed/);
+    expect(getNode(server.data, 'n2').power).toBeUndefined();
+    const audit = JSON.stringify(server.data.db.prepare("SELECT details FROM audit WHERE object = 'n2'").all());
+    expect(audit).not.toContain(secret);
+    expect(audit).toContain('(set)');
+  });
+
   it('draws every page at 1280x800 and at a phone width with the keyboard alone, without JavaScript errors', async () => {
     const pages: [string, string, string][] = [['#/', '#live', 'dashboard'], ['#/nodes', '#node-table', 'nodes'], ['#/node/n1', 'details.deployment[data-loaded]', 'node'], ['#/images', 'section.image', 'images'], ['#/groups', '#group-tree li[data-group="rack1"]', 'groups']];
     for (const [size, vp] of Object.entries(SIZES)) {
