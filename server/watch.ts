@@ -15,6 +15,7 @@
  */
 import type { PowerEvent } from '../common/schema/responses.js';
 import type { DataDir } from './context.js';
+import { auditSince, lastAuditId } from './db/audit.js';
 import { IN_FLIGHT_STATUSES, listDeployments, type DeploymentInfo } from './db/deployments.js';
 
 const KEEP = 2000;
@@ -63,22 +64,14 @@ export function watchDeployments(data: DataDir, publish: (info: DeploymentInfo) 
  * the next one; the audit id is an index, so an idle tick is one cheap query.
  */
 export function watchPower(data: DataDir, publish: (e: PowerEvent) => void, intervalMs = 1000, batch = 200): () => void {
-  const maxId = () => (data.db.prepare('SELECT COALESCE(MAX(id), 0) AS id FROM audit').get() as { id: number }).id;
-  let lastId = maxId();
-  const next = data.db.prepare("SELECT id, ts, actor, action, object, details FROM audit WHERE id > ? AND action LIKE 'power.%' ORDER BY id LIMIT ?");
+  let lastId = lastAuditId(data.db);
   const timer = setInterval(() => {
     try {
-      const rows = next.all(lastId, batch) as { id: number; ts: string; actor: string; action: string; object: string | null; details: string | null }[];
-      for (const r of rows) {
+      for (const r of auditSince(data.db, lastId, 'power.', batch)) {
         lastId = r.id;
         const action = r.action.slice('power.'.length);
         if (!['on', 'off', 'cycle', 'install'].includes(action) || !r.object) continue;
-        let d: Record<string, unknown> = {};
-        try {
-          d = r.details ? JSON.parse(r.details) : {};
-        } catch {
-          /* an unreadable entry: published with what the row says */
-        }
+        const d = (r.details && typeof r.details === 'object' ? r.details : {}) as Record<string, unknown>;
         publish({
           id: r.id, at: r.ts, actor: r.actor, action: action as PowerEvent['action'], node: r.object, ok: d.ok === true,
           ...(typeof d.driver === 'string' ? { driver: d.driver } : {}),

@@ -10,6 +10,7 @@
  */
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { PHASES } from '../progress.js';
+import { PowerSettingsSchema } from './power.js';
 
 /** Names of nodes, images and groups: as on the command line (no "/", no ".."). */
 export const NAME_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$';
@@ -351,23 +352,8 @@ const nodeFields = {
    * field given null is removed (the user, the password), `"power": null` removes them all. The
    * password is write-only: answers and the audit log only say whether one is stored.
    */
-  power: Type.Optional(PowerSettings()),
+  power: Type.Optional(PowerSettingsSchema),
 };
-
-function PowerSettings() {
-  const s = (what: string, max: number) => ({ type: 'string', minLength: 1, maxLength: max, ferryMessage: `must be ${what} (1-${max} characters)` });
-  return Type.Unsafe<{ driver?: string; address?: string; user?: string | null; password?: string | null } | null>({
-    type: ['object', 'null'],
-    properties: {
-      driver: s('a power driver: ipmi, redfish, qemu, wol or manual', 32),
-      address: { type: 'string', maxLength: 1024, ferryMessage: "must be the driver's address (at most 1024 characters)" },
-      user: { anyOf: [s('the BMC user', 256), { type: 'null' }], ferryMessage: 'must be the BMC user or null' },
-      password: { anyOf: [s('the BMC password', 1024), { type: 'null' }], ferryMessage: 'must be the BMC password or null (never shown back)' },
-    },
-    additionalProperties: false,
-    ferryMessage: 'must be an object {"driver"?, "address"?, "user"?, "password"?} or null',
-  });
-}
 
 /** POST /api/v1/admin/nodes */
 export const NodeCreateSchema = contract(
