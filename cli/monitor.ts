@@ -3,7 +3,9 @@
  * the age of the last word from the installer, state, a failure's error) from the server's
  * event stream, fitted to the terminal. `--json` prints the rows once for scripts;
  * `--json --follow` prints them as one JSON line per change. When the server goes away the
- * monitor says so and reconnects, for at most --give-up SECONDS (default 120), then fails.
+ * monitor says so and reconnects, for at most --give-up SECONDS (default 120), then fails; its
+ * first connection is tried the same way (a monitor started with or just before `ferry serve`
+ * waits for it), only a refusal (a wrong token) fails at once.
  */
 import { request, type ClientRequest } from 'node:http';
 import { FerryError } from '../common/errors.js';
@@ -132,8 +134,8 @@ export async function run(argv: string[]): Promise<number> {
   // The SEEN column ages between events: redrawn every second on a terminal.
   const ticker = tty && !once ? setInterval(() => timer ?? show(), 1000) : undefined;
 
-  /** One connection to the event stream, until it ends. Refusals and a first failure reject. */
-  const session = (base: string, first: boolean, onOpen: () => void) =>
+  /** One connection to the event stream, until it ends. Refusals reject; an unreachable server is `lost`. */
+  const session = (base: string, onOpen: () => void) =>
     new Promise<Session>((resolve, reject) => {
       let opened = false;
       const lost = (reason: string) => (stopped ? resolve({ end: 'stopped' }) : resolve({ end: 'lost', reason }));
@@ -178,42 +180,46 @@ export async function run(argv: string[]): Promise<number> {
       current = req;
       req.on('error', (e) => {
         if (stopped) return resolve({ end: 'stopped' });
-        if (first && !opened) return reject(new FerryError('FERRY_E_SERVER_UNREACHABLE', `cannot reach the server at ${base}: ${e.message}`, { details: { url: base }, hint: 'start `ferry serve`, or give the right --server URL' }));
-        lost(e.message);
+        lost(opened ? e.message : `cannot connect: ${e.message}`);
       });
       req.end();
     });
 
   try {
-    let first = true;
+    let connected = false;
+    // The server's address as last read, for the messages while DATA names none.
+    let lastBase: string | undefined;
     let lostSince: number | undefined;
     for (let attempt = 0; ; ) {
       // The server may have come back on another port: its address is read again each time.
       let base: string;
       try {
         base = serverUrl(values);
-      } catch (e) {
-        if (first) throw e;
+      } catch {
         base = '(no server recorded)';
       }
+      if (!base.startsWith('(')) lastBase = base;
+      const where = lastBase ? ` at ${lastBase}` : '';
       const r: Session = base.startsWith('(')
         ? { end: 'lost', reason: 'no running server recorded in the data directory' }
-        : await session(base, first, () => {
+        : await session(base, () => {
             attempt = 0;
-            if (lostSince !== undefined) say(`reconnected to the server at ${base}`);
+            if (lostSince !== undefined) say(`${connected ? 'reconnected' : 'connected'} to the server at ${base}`);
+            connected = true;
             lostSince = undefined;
           });
-      first = false;
       if (r.end === 'stopped' || stopped) return 0;
       if (lostSince === undefined) {
         lostSince = Date.now();
-        say(`lost the server at ${base} (${r.reason}); reconnecting, for at most ${giveUpS} s (--give-up)`);
+        // The first connection is retried like a reconnect: the server may be starting.
+        if (connected) say(`lost the server at ${base} (${r.reason}); reconnecting, for at most ${giveUpS} s (--give-up)`);
+        else say(`cannot reach the server${where} (${r.reason}); retrying, for at most ${giveUpS} s (--give-up)`);
         // The next table is drawn whole below the message, not over the lines above it.
         shown = undefined;
       }
       if (Date.now() - lostSince >= giveUpS * 1000) {
-        throw new FerryError('FERRY_E_MONITOR_GAVE_UP', `the server at ${base} has not answered for ${giveUpS} s (${r.reason})`, {
-          details: { url: base, seconds: giveUpS },
+        throw new FerryError('FERRY_E_MONITOR_GAVE_UP', `the server${where} has not answered for ${giveUpS} s (${r.reason})${connected ? '' : '; the monitor never reached it'}`, {
+          details: { url: lastBase, seconds: giveUpS },
           hint: 'start `ferry serve` again (the monitor reconnects by itself while it waits), or give a longer --give-up SECONDS',
         });
       }

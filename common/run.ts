@@ -8,6 +8,8 @@
  * (`setTools`, or FERRY_TOOL_<NAME>=path in the environment).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { accessSync, constants as fsConstants, statSync } from 'node:fs';
+import { delimiter, join } from 'node:path';
 import { FerryError } from './errors.js';
 import { log } from './log.js';
 
@@ -89,6 +91,30 @@ export const TOOLS: Readonly<Record<string, Tool>> = {
   losetup: { package: 'mount', by: B }, tar: { package: 'tar', by: B }, 'qemu-system-x86_64': { package: 'qemu-system-x86', by: B },
   dnsmasq: { package: 'dnsmasq-base', by: B },
 };
+
+/**
+ * Where a tool would run from: its override (setTools, FERRY_TOOL_<NAME>) or the first
+ * executable file of that name on PATH (`env` to look up another PATH); undefined when there is
+ * none, so a check can name every missing tool before any is run.
+ */
+export function findTool(name: string, env: NodeJS.ProcessEnv = process.env): string | undefined {
+  const p = resolveTool(name);
+  const executable = (f: string) => {
+    try {
+      accessSync(f, fsConstants.X_OK);
+      return statSync(f).isFile();
+    } catch {
+      return false;
+    }
+  };
+  if (p.includes('/')) return executable(p) ? p : undefined;
+  for (const dir of (env.PATH ?? '').split(delimiter)) {
+    if (!dir) continue;
+    const f = join(dir, p);
+    if (executable(f)) return f;
+  }
+  return undefined;
+}
 
 /** Which Debian package provides a tool, by its name or path. */
 export function packageOf(tool: string): string | undefined {

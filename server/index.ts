@@ -20,7 +20,7 @@ import { normalizeMac, renderIpxeChain, renderPxelinuxFor } from './boot/ipxe.js
 import { startTftpServer, type TftpServer } from './boot/tftp.js';
 import { createServerLogger, deploymentChangeLogger, forwardCommonLog, logBoot, type ServerLogOptions } from './log.js';
 import { checkPublicUrl } from './public-url.js';
-import { watchDeployments } from './watch.js';
+import { watchDeployments, watchPower } from './watch.js';
 import { MulticastSessions, type MulticastConfig } from './multicast/sessions.js';
 import { closeTorrents } from './api/torrent-routes.js';
 
@@ -169,7 +169,15 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     }
   }, Math.max(100, Math.min(30_000, Math.round(lostAfterMs / 4))));
   lostTimer.unref();
-  const unwatch = watchDeployments(data, (info) => hub.publish('deployment', info));
+  const unwatchDeployments = watchDeployments(data, (info) => hub.publish('deployment', info));
+  const unwatchPower = watchPower(data, (e) => {
+    log.info('power action', { node: e.node, action: e.action, actor: e.actor, driver: e.driver, ok: e.ok, state: e.state, error: e.error });
+    hub.publish('power', e);
+  });
+  const unwatch = () => {
+    unwatchDeployments();
+    unwatchPower();
+  };
   let closed = false;
   return {
     url,

@@ -10,6 +10,7 @@
  */
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { PHASES } from '../progress.js';
+import { PowerSettingsSchema } from './power.js';
 
 /** Names of nodes, images and groups: as on the command line (no "/", no ".."). */
 export const NAME_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$';
@@ -350,6 +351,12 @@ const nodeFields = {
   ),
   /** install or local. */
   bootAction: Type.Optional(Type.Unsafe<'install' | 'local'>({ type: 'string', ferryMessage: 'must be a string' })),
+  /**
+   * Power settings (what `ferry node set --power …` sets): driver, address, user, password; a
+   * field given null is removed (the user, the password), `"power": null` removes them all. The
+   * password is write-only: answers and the audit log only say whether one is stored.
+   */
+  power: Type.Optional(PowerSettingsSchema),
 };
 
 /** POST /api/v1/admin/nodes */

@@ -330,6 +330,27 @@ export const GcResponseSchema = Obj({
 });
 export const AuditEntrySchema = Obj({ id: Type.Integer(), ts: Time, actor: Type.String(), action: Type.String(), object: Type.Union([Type.String(), Type.Null()]), details: Opt(Type.Unknown()) });
 /** GET /api/v1/admin/audit */
+/**
+ * A power action on the admin event stream (`event: power`): every on, off, cycle and
+ * install-start (`ferry deploy --power`) that `ferry power`, the API or the console made, as its
+ * audit entry says (server/watch.ts watchPower). Never a password.
+ */
+export const PowerEventSchema = Obj({
+  id: Type.Integer(),
+  at: Time,
+  actor: Type.String(),
+  action: Lit(['on', 'off', 'cycle', 'install'] as const),
+  node: Type.String(),
+  driver: Opt(Type.String()),
+  ok: Type.Boolean(),
+  state: Opt(Lit(['on', 'off', 'unknown'] as const)),
+  pxeOnce: Opt(Type.Boolean()),
+  started: Opt(Lit(['on', 'cycle'] as const)),
+  /** A failed action's error code. */
+  error: Opt(Type.String()),
+});
+export type PowerEvent = Static<typeof PowerEventSchema>;
+
 export const AuditListSchema = Obj({ audit: Type.Array(AuditEntrySchema) });
 
 // ------------------------------------------------------------------ errors

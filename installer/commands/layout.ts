@@ -151,6 +151,12 @@ export async function layoutCommand(argv: string[]): Promise<number> {
         return 0;
       }
       const { applyDiskPlan } = await import('../disk/apply.js');
+      if (v.yes) {
+        // The kernel modules and programs the plan needs, all missing ones at once, before any write.
+        const { supportProblems } = await import('../disk/support.js');
+        const { refuseProblems } = await import('../../layout/preflight.js');
+        refuseProblems(`refusing to write ${plan.disks.map((d) => d.path).join(', ')}: this machine cannot apply the plan; nothing was touched`, await supportProblems(plan));
+      }
       await applyDiskPlan(plan, {
         root: v.root, yes: !!v.yes,
         progress: (e) => process.stderr.write(formatEvent(e) + '\n'),

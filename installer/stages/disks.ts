@@ -4,6 +4,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { TargetRoot } from '../../layers/target.js';
 import { preflightProblems } from '../disk/in-use.js';
+import { supportProblems } from '../disk/support.js';
 import { refuseProblems } from '../../layout/preflight.js';
 import { deploymentSeed } from '../../layout/uuid.js';
 import { FerryError } from '../../common/errors.js';
@@ -94,12 +95,14 @@ export const disks: Stage = {
     // write these disks (mounted, swap, busy arrays, loop backing, the running root, another
     // O_EXCL opener, a changed size), all at once, with the disks untouched.
     ctx.doing = 'checking the disks before the first write';
-    const problems = preflightProblems(plan, found);
+    // And what the plan needs of this machine: kernel modules (loaded now when not built in) and
+    // every program the plan and the stages after it run (FERRY_E_NODE_UNSUPPORTED).
+    const problems = [...preflightProblems(plan, found), ...(await supportProblems(plan, { installs: true, finish: ctx.finish }))];
     if (problems.length) {
       for (const p of problems) ctx.emit({ phase: 'disks', state: 'warning', object: p.path, code: p.code, message: p.message });
       refuseProblems(`refusing to write ${plan.disks.map((d) => d.path).join(', ')}: checked before the first write, nothing was touched`, problems);
     }
-    ctx.emit({ phase: 'disks', state: 'info', message: `pre-write check: ${plan.disks.map((d) => d.path).join(', ')} free (not mounted, no swap, no busy holder, no loop device on it, not the running root, not held open exclusively)` });
+    ctx.emit({ phase: 'disks', state: 'info', message: `pre-write check: ${plan.disks.map((d) => d.path).join(', ')} free (not mounted, no swap, no busy holder, no loop device on it, not the running root, not held open exclusively); kernel modules and tools the plan needs present` });
     if (ctx.opts.countdownS) await countdown(ctx, plan, found, ctx.opts.countdownS);
     const root = ctx.opts.mountRoot ?? fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-target-'));
     ctx.root = root;

@@ -1,6 +1,7 @@
 /**
  * Nodes (admin token): create, list, read, change (PATCH: add/remove MACs, set/unset inputs
- * and properties, groups, image, layout, boot action), delete; change many at once (PATCH on the
+ * and properties, groups, image, layout, boot action, power settings with a write-only
+ * password), delete; change many at once (PATCH on the
  * list: properties and inputs of a selection, in one transaction); and the MACs that asked for a
  * boot script without being known (GET /discovered), with what a discovery boot reported, and
  * their enlistment as nodes (POST /discovered/enlist).
@@ -14,8 +15,9 @@ import { urlName } from './http.js';
 
 /** A node body as the database layer's changes. */
 export function nodeChanges(b: NodeCreateBody | NodePatchBody): NodeChanges {
-  const { name: _name, layout, bootAction, ...rest } = b;
-  return { ...rest, layoutXml: layout, layoutSource: layout !== undefined ? 'api' : undefined, bootAction };
+  const { name: _name, layout, bootAction, power, ...rest } = b;
+  // "power": null removes the node's power settings, as `ferry node set --no-power` does.
+  return { ...rest, layoutXml: layout, layoutSource: layout !== undefined ? 'api' : undefined, bootAction, ...(power !== undefined ? { power: power === null ? { driver: null } : power } : {}) };
 }
 
 export const nodes: Resource = (app, ctx) => {

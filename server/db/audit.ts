@@ -36,3 +36,22 @@ export function listAudit(db: Db, filter: AuditFilter = {}): AuditEntry[] {
     : db.prepare('SELECT * FROM audit ORDER BY id DESC LIMIT ?').all(limit)) as { id: number; ts: string; actor: string; action: string; object: string | null; details: string | null }[];
   return rows.map((r) => ({ id: r.id, ts: r.ts, actor: r.actor, action: r.action, object: r.object, details: r.details ? JSON.parse(r.details) : undefined }));
 }
+
+/** The newest audit id (0 for an empty log): where a reader of new entries starts. */
+export function lastAuditId(db: Db): number {
+  return (db.prepare('SELECT COALESCE(MAX(id), 0) AS id FROM audit').get() as { id: number }).id;
+}
+
+/** Entries after `afterId` whose action starts with `prefix` (`power.`), oldest first, at most `limit`. */
+export function auditSince(db: Db, afterId: number, prefix: string, limit: number): AuditEntry[] {
+  const rows = db.prepare("SELECT * FROM audit WHERE id > ? AND action LIKE ? ESCAPE '\\' ORDER BY id LIMIT ?").all(afterId, prefix.replace(/[\\%_]/g, (c) => '\\' + c) + '%', limit) as { id: number; ts: string; actor: string; action: string; object: string | null; details: string | null }[];
+  return rows.map((r) => {
+    let details: unknown;
+    try {
+      details = r.details ? JSON.parse(r.details) : undefined;
+    } catch {
+      details = undefined;
+    }
+    return { id: r.id, ts: r.ts, actor: r.actor, action: r.action, object: r.object, details };
+  });
+}

@@ -272,7 +272,7 @@ function redact(c: NodeChanges): unknown {
   const out: Record<string, unknown> = layoutXml === undefined ? rest : { ...rest, layoutXml: `(${layoutXml.length} bytes)` };
   if (power) {
     const { password, ...p } = power;
-    out.power = password === undefined ? p : { ...p, password: '(set)' };
+    out.power = password === undefined ? p : { ...p, password: password === null ? '(removed)' : '(set)' };
   }
   return out;
 }

@@ -19,9 +19,10 @@ export interface PowerChanges {
   /** Set or change the driver; null removes the node's power settings. */
   driver?: string | null;
   address?: string;
-  user?: string;
-  /** The password itself (read from --power-password-file by the CLI). */
-  password?: string;
+  /** null removes it. */
+  user?: string | null;
+  /** The password itself (read from --power-password-file by the CLI); null removes it. */
+  password?: string | null;
 }
 
 interface PowerRow {
@@ -54,8 +55,8 @@ export function applyPowerChanges(d: DataDir, nodeId: number, node: string, c: P
   }
   const address = c.address ?? old?.address ?? '';
   checkPowerSettings(driver, address);
-  const user = c.user ?? old?.username ?? null;
-  const secret = c.password ?? old?.secret ?? null;
+  const user = c.user === null ? null : (c.user ?? old?.username ?? null);
+  const secret = c.password === null ? null : (c.password ?? old?.secret ?? null);
   d.db
     .prepare('INSERT INTO node_power (node_id, driver, address, username, secret, updated_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (node_id) DO UPDATE SET driver = excluded.driver, address = excluded.address, username = excluded.username, secret = excluded.secret, updated_at = excluded.updated_at')
     .run(nodeId, driver, address, user, secret, now());

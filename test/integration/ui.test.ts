@@ -163,6 +163,10 @@ describe('the web console in Chromium', () => {
     const text = await page.$eval('#failures li[data-node="n2"]', (e) => e.textContent ?? '');
     expect(text).toContain('FERRY_E_LAYER_DIGEST');
     expect(text).toMatch(/Fix: \S/);
+    // The live table's SEEN and ERROR columns, as the CLI monitor has them.
+    expect(await page.$$eval('#live thead th', (ths) => ths.map((t) => t.textContent))).toEqual(expect.arrayContaining(['seen', 'error']));
+    await page.waitForSelector('#progress tr[data-node="n2"][data-state="failed"] td[data-col="error"].code', WAIT);
+    expect(await page.$eval('#progress tr[data-node="n2"] td[data-col="error"]', (e) => e.textContent)).toMatch(/^FERRY_E_LAYER_DIGEST: \S/);
     await page.screenshot({ path: path.join(SHOTS, 'dashboard-failure-1280.png') });
 
     await go('#/node/n2', `details.deployment[data-id="${id}"] .timeline tbody tr`);
@@ -348,6 +352,35 @@ describe('the web console in Chromium', () => {
     expect(await page.$eval('section.image[data-image="web@1"]', (e) => e.textContent)).toContain('Clones: web-eu@1');
     expect(await page.$$eval('section.image[data-image="web@1"] .running [data-running]', (e) => e.map((x) => x.getAttribute('data-running')))).toEqual(['n1']);
     expect(await page.$eval('section.image[data-image="web@1"] .running', (e) => e.textContent)).toMatch(/n1 \(#\d+ \d{4}-\d\d-\d\d\)/);
+  });
+
+  it('edits a node\'s power settings on its page; the password is write-only', async () => {
+    const secret = 'ui-bmc-secret-41c7';
+    await go('#/node/n2', '#power-form');
+    await page.select('#power-driver', 'ipmi');
+    await page.type('#power-address', '10.0.9.22:623');
+    await page.type('#power-user', 'admin');
+    await page.type('#power-password', secret);
+    await page.click('#power-save');
+    await flash(/power of n2: ipmi 10\.0\.9\.22:623, user admin, password stored/);
+    expect(getNode(server.data, 'n2').power).toEqual({ driver: 'ipmi', address: '10.0.9.22:623', user: 'admin', password: true });
+    expect(await page.$eval('#power-password', (e) => (e as HTMLInputElement).value)).toBe('');
+    // Drawn again from the server: the password is never sent back to the page.
+    await go('#/nodes', 'tr[data-node="n1"]');
+    await go('#/node/n2', '#power-form');
+    expect(await page.$eval('#power-password', (e) => [(e as HTMLInputElement).value, (e as HTMLInputElement).placeholder])).toEqual(['', '(stored: leave empty to keep)']);
+    expect(await page.content()).not.toContain(secret);
+    await page.click('#power-forget-password');
+    await page.click('#power-save');
+    await flash(/power of n2: ipmi 10\.0\.9\.22:623, user admin, no password/);
+    // Driver none removes the settings, as ferry node set --no-power does (n2 is left as it was).
+    await page.select('#power-driver', '');
+    await page.click('#power-save');
+    await flash(/power settings of n2 removed/);
+    expect(getNode(server.data, 'n2').power).toBeUndefined();
+    const audit = JSON.stringify(server.data.db.prepare("SELECT details FROM audit WHERE object = 'n2'").all());
+    expect(audit).not.toContain(secret);
+    expect(audit).toContain('(set)');
   });
 
   it('draws every page at 1280x800 and at a phone width with the keyboard alone, without JavaScript errors', async () => {

@@ -1,13 +1,18 @@
 /** The dashboard: deployments in progress (live), counts by state, the last failures. */
-import { formatEta, type MonitorRow } from '../../../monitor-state.js';
-import { age, clear, h } from '../dom.js';
+import { formatEta, rowCells, type MonitorRow } from '../../../monitor-state.js';
+import { clear, h } from '../dom.js';
 import { hasRedraw, infos, live, monitor, onRedraw, schedule } from '../live.js';
 import { cell, fixLine, main, nodeLink } from '../ui.js';
 
 const ACTIVE = new Set(['armed', 'running', 'lost', 'error']);
 let tick: ReturnType<typeof setInterval> | undefined;
 
+/** Ended deployments stay in the table this long after their end (success, and failures with their error). */
+const RECENT = new Set(['success', 'failed', 'aborted']);
+
 function progressRow(r: MonitorRow, now: number): HTMLElement {
+  // SEEN and ERROR as the CLI monitor shows them (one function, server/monitor-state.ts rowCells).
+  const cells = rowCells(r, now);
   return h(
     'tr',
     { 'data-node': r.node, 'data-state': r.state, 'data-stage': r.stage },
@@ -19,7 +24,8 @@ function progressRow(r: MonitorRow, now: number): HTMLElement {
     cell(r.mbps === undefined ? '' : `${r.mbps.toFixed(1)} MB/s`),
     cell(formatEta(r.etaSeconds)),
     cell(r.state, `state ${r.state}`),
-    cell(age(r.updatedAt, now)),
+    h('td', { 'data-col': 'seen' }, cells.seen),
+    h('td', { 'data-col': 'error', class: cells.error ? 'code' : '' }, cells.error),
   );
 }
 
@@ -28,7 +34,7 @@ export async function dashboard(): Promise<void> {
   const body = h('tbody', { id: 'progress' });
   const fails = h('ul', { id: 'failures' });
   const rate = h('p', { class: 'muted', id: 'rate' });
-  const HEAD = ['node', 'image', 'via', 'stage', 'progress', 'rate', 'ETA', 'state', 'heartbeat'];
+  const HEAD = ['node', 'image', 'via', 'stage', 'progress', 'rate', 'ETA', 'state', 'seen', 'error'];
   clear(
     main,
     h('h1', {}, 'Dashboard'),
@@ -45,7 +51,7 @@ export async function dashboard(): Promise<void> {
     const by: Record<string, number> = {};
     for (const r of rows) by[r.state] = (by[r.state] ?? 0) + 1;
     clear(counts, Object.keys(by).sort().map((s) => h('li', { class: `state ${s}`, 'data-count': s }, `${s}: ${by[s]}`)));
-    const shown = rows.filter((r) => ACTIVE.has(r.state) || (r.state === 'success' && infos.get(r.id)?.endedAt && now - Date.parse(infos.get(r.id)!.endedAt!) < 600_000));
+    const shown = rows.filter((r) => ACTIVE.has(r.state) || (RECENT.has(r.state) && infos.get(r.id)?.endedAt && now - Date.parse(infos.get(r.id)!.endedAt!) < 600_000));
     clear(body, shown.length ? shown.map((r) => progressRow(r, now)) : h('tr', {}, h('td', { colspan: HEAD.length, class: 'muted' }, 'No deployment in progress.')));
     const failed = [...infos.values()].filter((d) => d.status === 'failed' || d.error).sort((a, b) => (b.endedAt ?? '').localeCompare(a.endedAt ?? '')).slice(0, 10);
     clear(
@@ -58,7 +64,7 @@ export async function dashboard(): Promise<void> {
   };
   onRedraw(redraw);
   redraw();
-  // Heartbeat ages move with the clock, not only with events (one clock, however often the
+  // SEEN ages move with the clock, not only with events (one clock, however often the
   // dashboard is opened again).
   clearInterval(tick);
   tick = setInterval(() => (hasRedraw() ? schedule() : clearInterval(tick)), 1000);

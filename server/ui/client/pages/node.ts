@@ -10,7 +10,7 @@ import type { NodeInfo } from '../../../db/inventory.js';
 import { stageTimeline } from '../../views.js';
 import { ADMIN, call } from '../api.js';
 import { bytes, clear, h } from '../dom.js';
-import { cell, failure, fixLine, main } from '../ui.js';
+import { cell, failure, fixLine, main, say } from '../ui.js';
 
 const HISTORY = 20;
 
@@ -90,6 +90,44 @@ function deployment(d: DeploymentInfo, open: boolean): HTMLElement {
   return el;
 }
 
+const DRIVERS = ['ipmi', 'redfish', 'qemu', 'wol', 'manual'];
+
+/**
+ * The node's power settings, editable (PATCH /nodes/NAME {power}, what `ferry node set --power …`
+ * does). The password is write-only: the field is always empty, a stored one is only said to be
+ * there; left empty it is kept, "remove" clears it; driver "none" removes the settings.
+ */
+function powerEditor(node: NodeInfo): HTMLElement {
+  const p = node.power;
+  const driver = h('select', { id: 'power-driver', 'aria-label': 'power driver' }, h('option', { value: '' }, 'none'), DRIVERS.map((d) => h('option', { value: d, selected: p?.driver === d }, d))) as HTMLSelectElement;
+  const address = h('input', { id: 'power-address', value: p?.address ?? '', placeholder: 'HOST[:PORT], QMP socket path, broadcast address', 'aria-label': 'power address' }) as HTMLInputElement;
+  const user = h('input', { id: 'power-user', value: p?.user ?? '', autocomplete: 'off', 'aria-label': 'power user' }) as HTMLInputElement;
+  const password = h('input', { id: 'power-password', type: 'password', value: '', autocomplete: 'new-password', placeholder: p?.password ? '(stored: leave empty to keep)' : '(none stored)', 'aria-label': 'power password' }) as HTMLInputElement;
+  const forget = h('input', { id: 'power-forget-password', type: 'checkbox', 'aria-label': 'remove the stored password' }) as HTMLInputElement;
+  const label = (text: string, el: HTMLElement) => h('label', { class: 'field' }, h('span', {}, text), el);
+  const save = async () => {
+    const body = driver.value
+      ? { power: { driver: driver.value, address: address.value, user: user.value || null, ...(password.value ? { password: password.value } : forget.checked ? { password: null } : {}) } }
+      : { power: null };
+    try {
+      const r = await call<{ node: NodeInfo }>('PATCH', `${ADMIN}/nodes/${encodeURIComponent(node.name)}`, body);
+      password.value = '';
+      forget.checked = false;
+      password.placeholder = r.node.power?.password ? '(stored: leave empty to keep)' : '(none stored)';
+      const q = r.node.power;
+      say(q ? `power of ${node.name}: ${q.driver}${q.address ? ` ${q.address}` : ''}${q.user ? `, user ${q.user}` : ''}, ${q.password ? 'password stored' : 'no password'}` : `power settings of ${node.name} removed`);
+    } catch (e) {
+      failure(e);
+    }
+  };
+  return h(
+    'form',
+    { id: 'power-form', class: 'panel', onsubmit: (e: Event) => (e.preventDefault(), void save()) },
+    h('div', { class: 'fields' }, label('driver', driver), label('address', address), label('user', user), label('password', password), label('remove password', forget)),
+    h('button', { id: 'power-save', type: 'submit' }, 'Save power settings'),
+  );
+}
+
 export async function nodePage(name: string): Promise<void> {
   const [{ node }, { deployments }] = await Promise.all([
     call<{ node: NodeInfo }>('GET', `${ADMIN}/nodes/${encodeURIComponent(name)}`),
@@ -112,6 +150,8 @@ export async function nodePage(name: string): Promise<void> {
       ['transport', node.transport ?? 'default'],
       ['power', node.power ? `${node.power.driver}${node.power.address ? ` ${node.power.address}` : ''}` : '-'],
     ]),
+    h('h2', {}, 'Power'),
+    powerEditor(node),
     h('h2', {}, 'Hardware'),
     hardware(node),
     h('h2', {}, 'Deployments'),
