@@ -198,4 +198,19 @@ export const MIGRATIONS: string[] = [
     received_at TEXT NOT NULL
   );
   `,
+  // 7: issue 17 (arm-time checks): every layer's entries, so that the server knows which paths an
+  // image holds without reading its blobs (server/store/layer-index.ts). One row per layer blob:
+  // its sorted entry names with their types, deflated (layers/path-index.ts). In the database
+  // rather than beside the blob: it is written in the same statement sequence as the layer's row
+  // and goes with it (ON DELETE CASCADE when gc removes the row), so no orphan file can outlive a
+  // blob and no half-written one can be read. Layers stored before this migration get theirs on
+  // first use.
+  `
+  CREATE TABLE layer_index (
+    digest TEXT PRIMARY KEY REFERENCES layers (digest) ON DELETE CASCADE,
+    entries INTEGER NOT NULL,
+    paths BLOB NOT NULL,
+    created_at TEXT NOT NULL
+  );
+  `,
 ];

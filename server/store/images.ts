@@ -120,6 +120,8 @@ export function registerLayer(d: DataDir, l: BuiltLayer): LayerRef {
   d.db
     .prepare('INSERT OR IGNORE INTO layers (digest, size, media_type, uncompressed_size, diff_id, created_at) VALUES (?, ?, ?, ?, ?, ?)')
     .run(l.digest, l.size, l.mediaType, l.uncompressedSize, l.diffId, now());
+  // The layer's entries, with its row: the server's knowledge of which paths an image holds.
+  d.db.prepare('INSERT OR IGNORE INTO layer_index (digest, entries, paths, created_at) VALUES (?, ?, ?, ?)').run(l.digest, l.entries, l.index, now());
   return { digest: l.digest, size: l.size, mediaType: l.mediaType, uncompressedSize: l.uncompressedSize };
 }
 

@@ -1,0 +1,40 @@
+/**
+ * Which paths an image version holds, from its layers' indexes (migration 7, layers/path-index.ts).
+ * A layer's index is written where the layer enters the store (registerLayer: import, capture,
+ * commit, diff); a layer stored before the index existed gets one on first use, by reading its
+ * blob once (ensureImageIndex). gc removes an index with its layer's row (ON DELETE CASCADE).
+ */
+import type { ImageManifest, LayerRef } from '../../common/protocol.js';
+import { decodeIndex, encodeIndex, ImageTree, type IndexEntry } from '../../layers/path-index.js';
+import { now, type DataDir } from '../context.js';
+import { layerEntries } from './layers.js';
+
+/** One layer's entries, when indexed. */
+export function layerIndex(d: DataDir, digest: string): IndexEntry[] | undefined {
+  const r = d.db.prepare('SELECT paths FROM layer_index WHERE digest = ?').get(digest) as { paths: Buffer } | undefined;
+  return r ? decodeIndex(r.paths) : undefined;
+}
+
+/** Index the layers of `m` that have none yet (each blob read once); the layers without a blob are left out. */
+export async function ensureImageIndex(d: DataDir, m: Pick<ImageManifest, 'layers'>): Promise<number> {
+  let built = 0;
+  for (const l of m.layers) {
+    if (d.db.prepare('SELECT 1 FROM layer_index WHERE digest = ?').get(l.digest)) continue;
+    if (!d.blobs.has(l.digest) || !d.db.prepare('SELECT 1 FROM layers WHERE digest = ?').get(l.digest)) continue;
+    const entries = await layerEntries(d.blobs, l as LayerRef);
+    d.write(() => d.db.prepare('INSERT OR IGNORE INTO layer_index (digest, entries, paths, created_at) VALUES (?, ?, ?, ?)').run(l.digest, entries.length, encodeIndex(entries), now()));
+    built++;
+  }
+  return built;
+}
+
+/** The tree an image's layers make (whiteouts applied), or undefined when a layer is not indexed. */
+export function imageTree(d: DataDir, m: Pick<ImageManifest, 'layers'>): ImageTree | undefined {
+  const layers: IndexEntry[][] = [];
+  for (const l of m.layers) {
+    const e = layerIndex(d, l.digest);
+    if (!e) return undefined;
+    layers.push(e);
+  }
+  return new ImageTree(layers);
+}
