@@ -15,13 +15,20 @@ export function layerIndex(d: DataDir, digest: string): IndexEntry[] | undefined
   return r ? decodeIndex(r.paths) : undefined;
 }
 
-/** Index the layers of `m` that have none yet (each blob read once); the layers without a blob are left out. */
+/** Index the layers of `m` that have none yet (each blob read once); a layer without a blob or not a tar stream is left out. */
 export async function ensureImageIndex(d: DataDir, m: Pick<ImageManifest, 'layers'>): Promise<number> {
   let built = 0;
   for (const l of m.layers) {
     if (d.db.prepare('SELECT 1 FROM layer_index WHERE digest = ?').get(l.digest)) continue;
     if (!d.blobs.has(l.digest) || !d.db.prepare('SELECT 1 FROM layers WHERE digest = ?').get(l.digest)) continue;
-    const entries = await layerEntries(d.blobs, l as LayerRef);
+    let entries: IndexEntry[];
+    try {
+      entries = await layerEntries(d.blobs, l as LayerRef);
+    } catch {
+      // A blob that is not a tar stream (damaged: ferry image verify says so) gets no index; the
+      // checks then say the paths are checked only on the node, where the install refuses it.
+      continue;
+    }
     d.write(() => d.db.prepare('INSERT OR IGNORE INTO layer_index (digest, entries, paths, created_at) VALUES (?, ?, ?, ?)').run(l.digest, entries.length, encodeIndex(entries), now()));
     built++;
   }
