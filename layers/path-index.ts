@@ -92,8 +92,12 @@ export class ImageTree {
       else {
         own.add(path);
         entries.push({ path, type: e.type });
-        const parts = path.split('/');
-        for (let i = 1; i < parts.length; i++) ownParents.add(parts.slice(0, i).join('/'));
+        // Up the parents until one already seen (its own parents were added with it).
+        for (let i = path.lastIndexOf('/'); i > 0; i = path.lastIndexOf('/', i - 1)) {
+          const parent = path.slice(0, i);
+          if (ownParents.has(parent)) break;
+          ownParents.add(parent);
+        }
       }
     }
     // Whiteouts act on what the lower layers left, whatever their place in this layer's stream.
@@ -107,14 +111,18 @@ export class ImageTree {
     }
     for (const e of entries) {
       const kind = kindOf(e.type);
-      const parts = e.path.split('/');
-      // The extractor makes missing parents as directories.
-      for (let i = 1; i < parts.length; i++) {
-        const parent = parts.slice(0, i).join('/');
-        if (this.paths.get(parent) !== 'dir' && this.paths.get(parent) !== 'symlink') {
-          if (this.paths.has(parent)) this.removeTree(parent);
-          this.paths.set(parent, 'dir');
-        }
+      // The extractor makes missing parents as directories: up from the nearest parent until one
+      // is a directory already (entries come sorted, so that is usually the first one).
+      const missing: string[] = [];
+      for (let i = e.path.lastIndexOf('/'); i > 0; i = e.path.lastIndexOf('/', i - 1)) {
+        const parent = e.path.slice(0, i);
+        const k = this.paths.get(parent);
+        if (k === 'dir' || k === 'symlink') break;
+        missing.push(parent);
+      }
+      for (const parent of missing.reverse()) {
+        if (this.paths.has(parent)) this.removeTree(parent);
+        this.paths.set(parent, 'dir');
       }
       // A non-directory replaces a directory and all it held; a directory keeps its contents.
       const before = this.paths.get(e.path);

@@ -35,13 +35,27 @@ export async function ensureImageIndex(d: DataDir, m: Pick<ImageManifest, 'layer
   return built;
 }
 
+/**
+ * The last few trees built, by their layers' digests: a selection of many nodes with one image
+ * builds its tree once (a Debian image's is about 140,000 paths). A tree never changes for
+ * the same layers (blobs are content-addressed); only complete trees are kept.
+ */
+const trees = new Map<string, ImageTree>();
+const TREES_KEPT = 4;
+
 /** The tree an image's layers make (whiteouts applied), or undefined when a layer is not indexed. */
 export function imageTree(d: DataDir, m: Pick<ImageManifest, 'layers'>): ImageTree | undefined {
+  const key = m.layers.map((l) => l.digest).join(' ');
+  const hit = trees.get(key);
+  if (hit) return hit;
   const layers: IndexEntry[][] = [];
   for (const l of m.layers) {
     const e = layerIndex(d, l.digest);
     if (!e) return undefined;
     layers.push(e);
   }
-  return new ImageTree(layers);
+  const tree = new ImageTree(layers);
+  trees.set(key, tree);
+  if (trees.size > TREES_KEPT) trees.delete(trees.keys().next().value!);
+  return tree;
 }
