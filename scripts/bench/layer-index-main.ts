@@ -1,7 +1,7 @@
 /**
  * The layer index's size per entry and the time to build an image tree from it: prints entries,
  * the encoded bytes, bytes per entry, and the ImageTree build time relative to decoding alone.
- * Run: npx esbuild scripts/bench/layer-index-size.ts --bundle --platform=node --format=esm --outfile=/tmp/lis.mjs && node /tmp/lis.mjs DIR
+ * Run: scripts/bench/layer-index [DIR]
  */
 import { readdirSync, lstatSync } from 'node:fs';
 import { join } from 'node:path';
