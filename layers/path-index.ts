@@ -131,11 +131,23 @@ export class ImageTree {
     }
   }
 
-  /** What the image has at an absolute path (`/etc/motd`), or undefined when it has nothing there. */
+  /**
+   * What the image has at an absolute path (`/etc/motd`), or undefined when it has nothing there.
+   * The index keeps no link targets: a path below a symbolic link (`/lib/systemd/…` where `/lib`
+   * is a link to `usr/lib`, as in a merged-/usr Debian) is 'symlink', something that cannot be
+   * told from here, never "missing".
+   */
   kind(p: string): PathKind | undefined {
     const rel = indexPath(p);
     if (!rel) return 'dir';
-    return this.paths.get(rel);
+    const k = this.paths.get(rel);
+    if (k !== undefined) return k;
+    for (let i = rel.lastIndexOf('/'); i > 0; i = rel.lastIndexOf('/', i - 1)) {
+      const up = this.paths.get(rel.slice(0, i));
+      if (up === 'symlink') return 'symlink';
+      if (up !== undefined) return undefined;
+    }
+    return undefined;
   }
 
   /** The names in a directory of the image (`/etc` → ['hosts', 'motd', …]). */

@@ -54,6 +54,12 @@ describe('image tree', () => {
     expect(t.kind('/usr/bin/true')).toBe('file');
   });
 
+  it('a path below a symbolic link cannot be told missing (merged /usr: /lib -> usr/lib)', () => {
+    const t = new ImageTree([[{ path: 'lib', type: 'symlink' }, dir('usr'), dir('usr/lib'), f('usr/lib/os-release')]]);
+    expect(t.kind('/lib/systemd/system/ssh.service')).toBe('symlink');
+    expect(t.kind('/usr/lib/nope')).toBeUndefined();
+  });
+
   it('a file replaces a directory and what it held; a whited-out path can come back later', () => {
     const t = new ImageTree([base, [f('etc/ssh')], [f('etc/.wh.hosts')], [f('etc/hosts')]]);
     expect(t.kind('/etc/ssh')).toBe('file');
