@@ -277,7 +277,7 @@ function armTimeProblems(d: DataDir, node: NodeRow, inputs: Record<string, strin
     customizations: m?.customizations, templateValues: templateValues({ name: node.name, macs, properties }, inputs), tree, imageName: m ? `image ${m.name}@${m.version}` : undefined,
   });
   if (m && !tree) {
-    r.problems.push({ severity: 'warning', code: 'FERRY_W_ARM_NO_INDEX', message: `the server has no index of image ${m.name}@${m.version}'s layers: the paths its regexp and file items name are checked only on the node`, hint: 'run ferry deploy --check, which indexes the layers, or ferry image verify to find a missing blob' });
+    r.problems.push({ severity: 'warning', code: 'FERRY_W_ARM_NO_INDEX', message: `the server has no index of image ${m.name}@${m.version}'s layers: the paths its regexp and file items name are checked only on the node`, hint: 'run ferry image verify to find the missing or damaged layer, then import the image again' });
   }
   return r;
 }
