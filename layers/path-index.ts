@@ -40,6 +40,12 @@ export function whiteoutOf(parts: readonly string[]): Whiteout | undefined {
   return { kind: 'hide', victim: dir ? `${dir}/${victim}` : victim };
 }
 
+/**
+ * The encoding's version, stored with each index: a later encoding (symlink targets, say) makes
+ * the server build older rows again from their blobs.
+ */
+export const INDEX_FORMAT = 1;
+
 /** A layer's entries as stored: sorted by name, one per name (the last one of a name wins, as on disk). */
 export function encodeIndex(entries: readonly IndexEntry[]): Buffer {
   const byPath = new Map<string, EntryType>();

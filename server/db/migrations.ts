@@ -204,10 +204,12 @@ export const MIGRATIONS: string[] = [
   // rather than beside the blob: it is written in the same statement sequence as the layer's row
   // and goes with it (ON DELETE CASCADE when gc removes the row), so no orphan file can outlive a
   // blob and no half-written one can be read. Layers stored before this migration get theirs on
-  // first use.
+  // first use. `format` is the encoding's version (layers/path-index.ts INDEX_FORMAT): a row of an
+  // older format is built again from its blob, as a missing one is.
   `
   CREATE TABLE layer_index (
     digest TEXT PRIMARY KEY REFERENCES layers (digest) ON DELETE CASCADE,
+    format INTEGER NOT NULL,
     entries INTEGER NOT NULL,
     paths BLOB NOT NULL,
     created_at TEXT NOT NULL

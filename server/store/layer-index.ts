@@ -5,13 +5,13 @@
  * blob once (ensureImageIndex). gc removes an index with its layer's row (ON DELETE CASCADE).
  */
 import type { ImageManifest, LayerRef } from '../../common/protocol.js';
-import { decodeIndex, encodeIndex, ImageTree, type IndexEntry } from '../../layers/path-index.js';
+import { decodeIndex, encodeIndex, ImageTree, INDEX_FORMAT, type IndexEntry } from '../../layers/path-index.js';
 import { now, type DataDir } from '../context.js';
 import { layerEntries } from './layers.js';
 
 /** One layer's entries, when indexed. */
 export function layerIndex(d: DataDir, digest: string): IndexEntry[] | undefined {
-  const r = d.db.prepare('SELECT paths FROM layer_index WHERE digest = ?').get(digest) as { paths: Buffer } | undefined;
+  const r = d.db.prepare('SELECT paths FROM layer_index WHERE digest = ? AND format = ?').get(digest, INDEX_FORMAT) as { paths: Buffer } | undefined;
   return r ? decodeIndex(r.paths) : undefined;
 }
 
@@ -19,7 +19,7 @@ export function layerIndex(d: DataDir, digest: string): IndexEntry[] | undefined
 export async function ensureImageIndex(d: DataDir, m: Pick<ImageManifest, 'layers'>): Promise<number> {
   let built = 0;
   for (const l of m.layers) {
-    if (d.db.prepare('SELECT 1 FROM layer_index WHERE digest = ?').get(l.digest)) continue;
+    if (d.db.prepare('SELECT 1 FROM layer_index WHERE digest = ? AND format = ?').get(l.digest, INDEX_FORMAT)) continue;
     if (!d.blobs.has(l.digest) || !d.db.prepare('SELECT 1 FROM layers WHERE digest = ?').get(l.digest)) continue;
     let entries: IndexEntry[];
     try {
@@ -29,7 +29,7 @@ export async function ensureImageIndex(d: DataDir, m: Pick<ImageManifest, 'layer
       // checks then say the paths are checked only on the node, where the install refuses it.
       continue;
     }
-    d.write(() => d.db.prepare('INSERT OR IGNORE INTO layer_index (digest, entries, paths, created_at) VALUES (?, ?, ?, ?)').run(l.digest, entries.length, encodeIndex(entries), now()));
+    d.write(() => d.db.prepare('INSERT OR REPLACE INTO layer_index (digest, format, entries, paths, created_at) VALUES (?, ?, ?, ?, ?)').run(l.digest, INDEX_FORMAT, entries.length, encodeIndex(entries), now()));
     built++;
   }
   return built;

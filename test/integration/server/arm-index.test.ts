@@ -123,6 +123,12 @@ describe('arm-time checks against the layer index and the stored hardware', () =
     // The two layers of "web" again, the same entries; "plain" was not asked for.
     expect(after).toHaveLength(2);
     for (const a of after) expect(decodeIndex(a.paths)).toEqual(decodeIndex(before.find((b) => b.digest === a.digest)!.paths));
+    // A row of an older encoding is built again too, not read.
+    h.data.db.prepare('UPDATE layer_index SET format = 0, paths = ?').run(Buffer.alloc(0));
+    await ferry(['deploy', '--check', 'r640', '--image', 'web', '--json'], [1]);
+    const again = h.data.db.prepare('SELECT digest, format, paths FROM layer_index ORDER BY digest').all() as { digest: string; format: number; paths: Buffer }[];
+    expect(again.map((r) => r.format)).toEqual([1, 1]);
+    for (const a of again) expect(decodeIndex(a.paths)).toEqual(decodeIndex(before.find((b) => b.digest === a.digest)!.paths));
   });
 
   it('gc removes a layer\'s index with its blob', async () => {
