@@ -1,8 +1,9 @@
 /** `ferry deploy NODE|@GROUP|PROP=VALUE…`: arm installs, one deployment and token per node. */
 import { readFileSync } from 'node:fs';
 import { FerryError, formatProblem } from '../common/errors.js';
+import { formatBytes } from '../common/units.js';
 import { cliActor, DataDir } from '../server/context.js';
-import { armDeployment, checkDeployment, getDeploymentRow, newBatch, parseTtl, transportOf, transportRequest, type Armed } from '../server/db/deployments.js';
+import { armDeployment, checkDeployment, ensureArmIndex, getDeploymentRow, newBatch, parseTtl, transportOf, transportRequest, type Armed } from '../server/db/deployments.js';
 import { parsePairs } from '../server/db/inventory.js';
 import { selectNodes } from '../server/db/groups.js';
 import { dataDir, parse, printJson, printTable, usageError } from '../common/cli.js';
@@ -48,6 +49,8 @@ export async function run(argv: string[]): Promise<number> {
   const d = new DataDir(dataDir(values));
   try {
     const nodes = selectNodes(d, positionals);
+    // The images' layer indexes, for the checks of the paths their items name.
+    await ensureArmIndex(d, nodes, values.image);
     if (values.check) {
       // The arm-time checks, reported for every node, with nothing armed or stored.
       const inputs = values.set ? parsePairs(values.set, '--set') : undefined;
@@ -58,6 +61,7 @@ export async function run(argv: string[]): Promise<number> {
         for (const r of report) {
           const errors = r.problems.filter((p) => p.severity === 'error').length;
           process.stdout.write(`${r.node}: ${errors ? `${errors} error(s)` : 'ok'}${r.image ? `, image ${r.image}` : ''}${r.layoutDigest ? `, layout ${r.layoutDigest.slice(0, 19)}` : ''}\n`);
+          for (const x of r.disks ?? []) process.stdout.write(`  disk ${x.layoutDisk} -> ${x.disk} (${formatBytes(x.size)}${x.serial ? `, serial ${x.serial}` : ''}, from the node's stored hardware)\n`);
           for (const p of r.problems) process.stdout.write(`  ${formatProblem(p).replace(/\n/g, '\n  ')}\n`);
         }
       }

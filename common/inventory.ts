@@ -118,3 +118,34 @@ export function summarise(inv: Inventory, at: string): InventorySummary {
     reportedAt: at,
   };
 }
+
+/** A disk as the node's stored hw.* properties describe it (a DiskTarget for the planner). */
+export interface StoredDisk {
+  path: string;
+  size: number;
+  /** Not in the inventory: planned with 512-byte sectors; the node plans again with its own. */
+  sectorSize: number;
+  serial?: string;
+  wwn?: string;
+  model?: string;
+  byPath?: string[];
+}
+
+/**
+ * The disks of a node's stored `hw.disk.N.*` properties (inventoryProperties, read back), or
+ * undefined when the node has reported no inventory. Disks without a path or a size are left out.
+ */
+export function storedDisks(props: Record<string, string>): StoredDisk[] | undefined {
+  const count = props['hw.disk.count'];
+  if (count === undefined || !/^\d+$/.test(count)) return undefined;
+  const out: StoredDisk[] = [];
+  for (let i = 0; i < Number(count); i++) {
+    const get = (k: string) => props[`hw.disk.${i}.${k}`] || undefined;
+    const path = get('path');
+    const size = get('size');
+    if (!path || !size || !/^\d+$/.test(size)) continue;
+    const byPath = get('by-path');
+    out.push({ path, size: Number(size), sectorSize: 512, serial: get('serial'), wwn: get('wwn'), model: get('model'), byPath: byPath ? [byPath] : undefined });
+  }
+  return out;
+}

@@ -23,6 +23,7 @@ import * as path from 'node:path';
 import { FerryError } from '../common/errors.js';
 import { run } from '../common/run.js';
 import { TargetRoot, lstatOrUndefined } from './target.js';
+import { whiteoutOf } from './path-index.js';
 import { escapeGetfattr } from './getfattr.js';
 import type { TarHandler } from './tar.js';
 import type { TarEntry } from './tar-header.js';
@@ -150,7 +151,7 @@ export class Extractor implements TarHandler {
       return;
     }
     const base = parts[parts.length - 1];
-    if (base.startsWith('.wh.')) {
+    if (whiteoutOf(parts)) {
       this.whiteout(parts, e.path);
       return;
     }
@@ -266,9 +267,9 @@ export class Extractor implements TarHandler {
 
   private whiteout(parts: string[], name: string): void {
     this.stats.whiteouts++;
-    const base = parts[parts.length - 1];
+    const w = whiteoutOf(parts);
     const dir = this.parentDir(parts, name);
-    if (base === '.wh..wh..opq') {
+    if (w?.kind === 'opaque') {
       for (const child of fs.readdirSync(dir)) {
         const h = dir + '/' + child;
         if (!this.created.has(h)) fs.rmSync(h, { recursive: true, force: true });
@@ -276,9 +277,8 @@ export class Extractor implements TarHandler {
       this.dirs.clear();
       return;
     }
-    const victim = base.slice(4);
-    if (!victim || victim === '.' || victim === '..') throw unsafe('a whiteout names no valid file', name);
-    const host = dir + '/' + victim;
+    if (w?.kind !== 'hide') throw unsafe('a whiteout names no valid file', name);
+    const host = dir + '/' + parts[parts.length - 1].slice(4);
     // A whiteout hides what lower layers left; an entry of this same layer stays whatever the
     // order of the two in the stream (`-x` sorts before `.wh.-x`).
     if (this.created.has(host)) return;

@@ -5,6 +5,7 @@
  * them; cross-references between elements are checked in references.ts.
  */
 import { normaliseUnit } from '../common/units.js';
+import { parseHwHints } from './mapping.js';
 import type { Reader } from './reader.js';
 import type { XmlElement } from './xml.js';
 import { devicePathProblem, fsTypeProblem, gptNameProblem, lvOptionProblems, mkfsOptionProblems, mountOptionsProblem, mountPointProblem } from './values.js';
@@ -25,7 +26,7 @@ const BOOTLOADERS = new Set(['grub', 'grub2', 'syslinux', 'extlinux', 'systemd-b
 /** The attributes each element takes: SystemImager's (autoinstallscript.conf(5)) and Ferry's. */
 export const ATTRIBUTES = {
   config: [],
-  disk: ['dev', 'label_type', 'unit_of_measurement', 'serial', 'wwn', 'by_path', 'model', 'min_size'],
+  disk: ['dev', 'label_type', 'unit_of_measurement', 'serial', 'wwn', 'by_path', 'model', 'min_size', 'hw'],
   part: ['num', 'size', 'p_type', 'p_name', 'flags', 'lvm_group', 'raid_dev', 'id', 'min_size', 'max_size', 'weight'],
   raid: ['name', 'raid_level', 'level', 'devices', 'spares', 'raid_devices', 'spare_devices', 'chunk_size', 'layout', 'lvm_group', 'rounding', 'persistence'],
   lvm: ['version'],
@@ -74,6 +75,15 @@ export function readDisk(r: Reader, el: XmlElement): LayoutDisk | undefined {
   if (ms) {
     if (ms.kind !== 'bytes') r.error('FERRY_E_LAYOUT_SIZE', r.where(el, 'min_size'), 'a disk\'s min_size must be an absolute size');
     else match.minSize = Number(ms.bytes);
+  }
+  const hw = r.attr(el, 'hw');
+  if (hw !== undefined) {
+    const h = parseHwHints(hw);
+    for (const p of h.problems) r.error('FERRY_E_LAYOUT_ATTR', r.where(el, 'hw'), `hw="${hw}": ${p}`, 'write hints as hw="hw.disk.serial=S3Z1NB0K hw.disk.size>=400GB"');
+    for (const [k, v] of Object.entries(h.match) as [keyof typeof match, never][]) {
+      if (match[k] !== undefined && match[k] !== v) r.error('FERRY_E_LAYOUT_ATTR', r.where(el, 'hw'), `hw="${hw}" and the disk's own ${k} hint disagree (${match[k]} and ${v})`, 'give each hint once');
+      else match[k] = v;
+    }
   }
   const parts: LayoutPart[] = [];
   for (const c of el.children) {

@@ -1,9 +1,10 @@
 /**
  * Layout disks → the disks at hand: by serial, WWN, by-path, model and size hints, or in order.
  */
-import { formatBytes } from '../common/units.js';
-import { type DiskTarget, type Layout, type LayoutDisk } from './types.js';
+import { formatBytes, parseSize } from '../common/units.js';
+import { type DiskMatch, type DiskTarget, type Layout, type LayoutDisk } from './types.js';
 import { err, type Ctx } from './plan-context.js';
+import { didYouMean } from './values.js';
 
 export function norm(s: string | undefined): string {
   return (s ?? '').trim().toLowerCase().replace(/^0x/, '');
@@ -14,6 +15,7 @@ export function matches(d: DiskTarget, m: LayoutDisk['match']): boolean {
   if (m.wwn !== undefined && norm(d.wwn) !== norm(m.wwn)) return false;
   if (m.model !== undefined && !norm(d.model).includes(norm(m.model))) return false;
   if (m.minSize !== undefined && d.size < m.minSize) return false;
+  if (m.maxSize !== undefined && d.size > m.maxSize) return false;
   if (m.byPath !== undefined) {
     const want = m.byPath.replace(/^\/dev\/disk\/by-path\//, '');
     if (!(d.byPath ?? []).some((p) => p.replace(/^\/dev\/disk\/by-path\//, '') === want)) return false;
@@ -34,6 +36,57 @@ export function diskForLinkName<T extends Pick<DiskTarget, 'byId' | 'byPath'>>(d
 }
 
 export const isLinkName = (dev: string): boolean => /^\/dev\/disk\/by-(id|path)\//.test(dev);
+
+/** The hw.* properties a layout disk hint may name (issue 18; the inventory's per-disk properties). */
+export const HW_DISK_KEYS = ['hw.disk.serial', 'hw.disk.wwn', 'hw.disk.model', 'hw.disk.by-path', 'hw.disk.size'] as const;
+
+/**
+ * A disk's `hw` attribute: hints written as the node's hardware properties and selections write
+ * them (`hw.disk.serial=S3Z1NB0K`, `hw.disk.size>=400GB`, several separated by spaces or commas),
+ * read into the same hints as `serial`, `wwn`, `model` (a substring), `by_path` and `min_size`,
+ * so that the server (against the stored hw.* at arm time) and the node (against its own
+ * discovery) match them with the one `matches`. `hw.disk.size=X` is both bounds.
+ */
+export function parseHwHints(text: string): { match: DiskMatch; problems: string[] } {
+  const match: DiskMatch = {};
+  const problems: string[] = [];
+  for (const term of text.split(/[\s,]+/).filter(Boolean)) {
+    const m = /^([A-Za-z0-9_.-]+)(>=|<=|=)(.+)$/.exec(term);
+    if (!m) {
+      problems.push(`"${term}" is not KEY=VALUE, KEY>=SIZE or KEY<=SIZE`);
+      continue;
+    }
+    const [, key, op, value] = m;
+    if (!(HW_DISK_KEYS as readonly string[]).includes(key)) {
+      const near = didYouMean(key, HW_DISK_KEYS);
+      problems.push(`${key} is not a disk property a hint can name${near ? ` (did you mean ${near}?)` : ''}; use ${HW_DISK_KEYS.join(', ')}`);
+      continue;
+    }
+    if (key === 'hw.disk.size') {
+      const sz = (() => {
+        try {
+          return parseSize(value, 'B');
+        } catch {
+          return undefined;
+        }
+      })();
+      if (!sz || sz.kind !== 'bytes') {
+        problems.push(`${term}: "${value}" is not an absolute size (such as 400GB or 1TiB)`);
+        continue;
+      }
+      if (op !== '<=') match.minSize = Number(sz.bytes);
+      if (op !== '>=') match.maxSize = Number(sz.bytes);
+      continue;
+    }
+    if (op !== '=') {
+      problems.push(`${term}: ${key} is compared with =, not ${op}`);
+      continue;
+    }
+    const k = ({ 'hw.disk.serial': 'serial', 'hw.disk.wwn': 'wwn', 'hw.disk.model': 'model', 'hw.disk.by-path': 'byPath' } as const)[key as 'hw.disk.serial'];
+    match[k] = value;
+  }
+  return { match, problems };
+}
 
 export function hasHints(m: LayoutDisk['match']): boolean {
   return Object.values(m).some((v) => v !== undefined);

@@ -5,7 +5,8 @@
  * syntaxes (a flat `<raid name=… devices=…>` per array, and `<raid><raid_disk>` with
  * `raid_dev` on partitions), `lvm`/`lvm_group`/`lv`, `fsinfo`, `bootloader`/`target` and the
  * legacy `boel`. Ferry's extensions: `min_size`, `max_size`, `weight` on `part` and `lv`;
- * `serial`, `wwn`, `by_path`, `model`, `min_size` on `disk`; `label` on `fsinfo`.
+ * `serial`, `wwn`, `by_path`, `model`, `min_size` and `hw` (the same hints as hw.disk.* terms) on
+ * `disk`; `label` on `fsinfo`.
  *
  * Checks here need no disk sizes (the document here, each element in elements.ts, references in
  * references.ts); whether a layout fits is decided when it is planned onto disks.

@@ -6,6 +6,9 @@
  */
 import { ValidationError, type Problem } from '../common/errors.js';
 import { nodeInputProblems } from '../common/inputs.js';
+import type { CustomizationItem } from '../common/protocol.js';
+import { placeholders } from '../common/template.js';
+import { didYouMean } from './values.js';
 import { readLayout } from './parse.js';
 import { planDisks } from './plan.js';
 import type { DiskPlan, DiskTarget, Layout } from './types.js';
@@ -89,6 +92,20 @@ export interface ArmCheckInput {
   /** The deployment's merged inputs and the node's name: hostname and network.* land in files. */
   inputs?: Record<string, string>;
   nodeName?: string;
+  /** The image's customization items and the template values the node will have (common/template.ts). */
+  customizations?: readonly CustomizationItem[];
+  templateValues?: Record<string, string>;
+  /** The image's tree (the server's layer index), when known, and its name for messages. */
+  tree?: ImagePaths;
+  imageName?: string;
+}
+
+/** Which disk of the node's stored hardware a layout disk was planned onto. */
+export interface ArmDiskChoice {
+  layoutDisk: string;
+  disk: string;
+  size: number;
+  serial?: string;
 }
 
 /**
@@ -96,10 +113,19 @@ export interface ArmCheckInput {
  * runs: the layout reads without errors, has a root file system, the disk map names layout
  * disks, the inputs that land in files (hostname, network.*) are valid, and (when the node's disks are known) the layout plans onto them and they are free.
  */
-export function armChecks(input: ArmCheckInput): { layout?: Layout; plan?: DiskPlan; problems: Problem[] } {
+export function armChecks(input: ArmCheckInput): { layout?: Layout; plan?: DiskPlan; disks?: ArmDiskChoice[]; problems: Problem[] } {
+  const r = armLayoutChecks(input);
+  // The image's items are checked whatever the layout's state: every problem at once.
+  if (input.customizations) r.problems.push(...customizationProblems(input.customizations, input.templateValues ?? {}, input.tree, input.imageName));
+  return r;
+}
+
+function armLayoutChecks(input: ArmCheckInput): { layout?: Layout; plan?: DiskPlan; disks?: ArmDiskChoice[]; problems: Problem[] } {
   const { layout, problems } = readLayout(input.layoutXml, { file: input.layoutSource });
   const out = [...problems];
   if (input.nodeName !== undefined) out.push(...nodeInputProblems(input.inputs ?? {}, input.nodeName));
+  // The layout's own errors stop the checks that need a readable layout; the inputs' do not.
+  const layoutErrors = () => out.some((p) => p.severity === 'error' && (problems.includes(p) || p.code === 'FERRY_E_LAYOUT_NO_ROOT' || p.code === 'FERRY_E_DISK_MAP'));
   if (!layout) return { problems: out };
   if (!layout.filesystems.some((f) => f.mp === '/')) {
     out.push({ severity: 'error', code: 'FERRY_E_LAYOUT_NO_ROOT', path: '/config', message: 'the layout has no <fsinfo> with mp="/": the installed system would have no root file system', hint: 'add <fsinfo real_dev="…" mp="/" fs="ext4"/> for the root file system' });
@@ -109,9 +135,9 @@ export function armChecks(input: ArmCheckInput): { layout?: Layout; plan?: DiskP
       out.push({ severity: 'error', code: 'FERRY_E_DISK_MAP', path: `diskMap.${k}`, message: `the disk map names ${k}, which is not a disk of the layout (it has ${layout.disks.map((d) => d.dev).join(', ')})`, hint: 'map the layout\'s own disk names (ferry node set NODE --disk-map /dev/sda=/dev/vda)' });
     }
   }
-  if (out.some((p) => p.severity === 'error')) return { layout, problems: out };
+  if (layoutErrors()) return { layout, problems: out };
   if (!input.hardware) {
-    out.push({ severity: 'warning', code: 'FERRY_W_ARM_NO_HARDWARE', message: 'the server knows nothing of this node\'s disks: whether the layout fits them and whether they are free is checked on the node, before anything is written', hint: 'nothing to do; the node refuses a disk that is too small or in use before its first write' });
+    out.push({ severity: 'warning', code: 'FERRY_W_ARM_NO_HARDWARE', message: 'the node has reported no hardware (no hw.* properties): whether the layout fits its disks and whether they are free is checked on the node, before anything is written', hint: 'nothing to do; the node refuses a disk that is too small or in use before its first write, and reports its hardware at each install (ferry-installer inventory)' });
     return { layout, problems: out };
   }
   let plan: DiskPlan | undefined;
@@ -122,5 +148,106 @@ export function armChecks(input: ArmCheckInput): { layout?: Layout; plan?: DiskP
     else throw e;
   }
   if (plan && input.probes) out.push(...diskUseProblems(plan, input.probes));
-  return { layout, plan, problems: out };
+  const disks = plan?.disks.map((pd) => {
+    const hw = input.hardware!.find((h) => h.path === pd.path);
+    return { layoutDisk: pd.layoutDev, disk: pd.path, size: pd.size, serial: hw?.serial };
+  });
+  return { layout, plan, disks, problems: out };
+}
+
+// ------------------------------------------------------------------------------------------
+// Customization items against the image and the node's values
+
+/** What the server knows of an image's tree (layers/path-index.ts ImageTree). */
+export interface ImagePaths {
+  kind(p: string): 'file' | 'dir' | 'symlink' | 'other' | undefined;
+  list(dir: string): string[];
+}
+
+function normPath(p: string): string {
+  return '/' + p.split('/').filter((c) => c && c !== '.').join('/');
+}
+
+/**
+ * The path of the image closest to `p` when `p` looks like a misspelling of it: each missing
+ * component replaced by the closest name in its directory, as long as the result exists.
+ */
+export function nearPath(tree: ImagePaths, p: string): string | undefined {
+  const parts = normPath(p).split('/').filter(Boolean);
+  let at = '';
+  let changed = false;
+  for (const c of parts) {
+    const next = `${at}/${c}`;
+    if (tree.kind(next) !== undefined) {
+      at = next;
+      continue;
+    }
+    const near = didYouMean(c, tree.list(at || '/'));
+    if (!near) return undefined;
+    at = `${at}/${near}`;
+    changed = true;
+  }
+  return changed ? at : undefined;
+}
+
+/**
+ * Pure: the problems the installer would meet running `items`, known before arming: a template
+ * placeholder (in template items and regexp replacements) the node's values lack, a regexp item
+ * on a file the image does not hold, a file or template item onto a directory. `values` are the
+ * template values the installer will have (common/template.ts templateValues); `tree` is the
+ * image's tree, when the server has its index.
+ */
+export function customizationProblems(items: readonly CustomizationItem[], values: Record<string, string>, tree?: ImagePaths, image = 'the image'): Problem[] {
+  const out: Problem[] = [];
+  // What earlier items write: a regexp after a file item edits the new file.
+  const written = new Set<string>(['/etc/hostname', '/etc/hosts', '/etc/machine-id', '/etc/fstab']);
+  const names = Object.keys(values);
+  items.forEach((item, i) => {
+    const where = `customizations[${i}]`;
+    const what = `${item.kind} item ${i + 1}${'path' in item ? ` (${item.path})` : ''}`;
+    const text = item.kind === 'template' ? item.template : item.kind === 'regexp' ? item.replacement : undefined;
+    for (const name of text === undefined ? [] : placeholders(text)) {
+      if (Object.hasOwn(values, name)) continue;
+      const near = didYouMean(name, names);
+      out.push({
+        severity: 'error', code: 'FERRY_E_ARM_PLACEHOLDER', path: `${where}.${item.kind === 'template' ? 'template' : 'replacement'}`,
+        message: `${what} uses {{ ${name} }}, which has no value for this node${near ? ` (did you mean {{ ${near} }}?)` : ''}`,
+        hint: `set it as an input of the node or the deployment (ferry node set NODE --set ${name}=VALUE, or ferry deploy … --set ${name}=VALUE)${near ? `, or write {{ ${near} }}` : ''}`,
+      });
+    }
+    if (!tree || !('path' in item)) return;
+    const p = normPath(item.path);
+    const kind = written.has(p) ? 'file' : tree.kind(p);
+    if (item.kind === 'regexp') {
+      if (kind === undefined) {
+        const near = nearPath(tree, p);
+        out.push({
+          severity: 'error', code: 'FERRY_E_ARM_IMAGE_PATH', path: `${where}.path`,
+          message: `${what}: ${image} holds no ${p}${near ? ` (did you mean ${near}?)` : ''}`,
+          hint: near ? `correct the path to ${near} (ferry image customize)` : 'correct the path, or put a "file" item that creates it before this one',
+        });
+      } else if (kind === 'dir') {
+        out.push({ severity: 'error', code: 'FERRY_E_ARM_IMAGE_PATH', path: `${where}.path`, message: `${what}: ${p} is a directory in ${image}, not a file`, hint: 'name a file inside it' });
+      }
+    } else if (item.kind === 'file' || item.kind === 'template') {
+      if (kind === 'dir') {
+        out.push({ severity: 'error', code: 'FERRY_E_ARM_IMAGE_PATH', path: `${where}.path`, message: `${what}: ${p} is a directory in ${image}; the item would write a file over it`, hint: 'name a file path, not a directory' });
+      } else if (kind === undefined) {
+        const parent = p.slice(0, p.lastIndexOf('/')) || '/';
+        const pk = tree.kind(parent);
+        if (pk === undefined) {
+          const near = nearPath(tree, parent);
+          out.push({
+            severity: 'warning', code: 'FERRY_W_ARM_IMAGE_DIR', path: `${where}.path`,
+            message: `${what}: ${image} has no directory ${parent}; the installer will create it${near ? ` (did you mean ${near}?)` : ''}`,
+            hint: near ? `if ${near} was meant, correct the path` : 'nothing to do if the directory is new',
+          });
+        } else if (pk === 'file' || pk === 'other') {
+          out.push({ severity: 'error', code: 'FERRY_E_ARM_IMAGE_PATH', path: `${where}.path`, message: `${what}: ${parent} is a file in ${image}, not a directory`, hint: 'correct the path' });
+        }
+      }
+      written.add(p);
+    }
+  });
+  return out;
 }

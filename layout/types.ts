@@ -46,6 +46,8 @@ export interface DiskMatch {
   model?: string;
   /** The least size in bytes the disk must have. */
   minSize?: number;
+  /** The largest size in bytes the disk may have (`hw.disk.size<=…`). */
+  maxSize?: number;
 }
 
 export interface LayoutPart {

@@ -8,6 +8,7 @@ import { isIP } from 'node:net';
 import { FerryError, type Problem } from '../../common/errors.js';
 import { networkInputProblems, validHostname } from '../../common/inputs.js';
 import type { CustomizationItem } from '../../common/protocol.js';
+import { PLACEHOLDER_RE, templateValues as commonTemplateValues } from '../../common/template.js';
 import { REGEXP_TIME_LIMIT_MS, replaceBounded } from './regexp.js';
 
 export { REGEXP_TIME_LIMIT_MS } from './regexp.js';
@@ -296,16 +297,14 @@ function planAuthorizedKeys(item: Extract<CustomizationItem, { kind: 'authorized
 // ------------------------------------------------------------------------------------------
 // templates
 
-/** Values a template may use: inputs by name, node.name, node.mac, node.<property>. */
+/** Values a template may use: inputs by name, node.name, node.mac, node.<property> (common/template.ts). */
 export function templateValues(c: CustomizeInputs): Record<string, string> {
-  const v: Record<string, string> = { 'node.name': c.node.name, 'node.mac': c.node.macs[0] ?? '', hostname: c.node.name };
-  for (const [k, x] of Object.entries(c.node.properties)) v[`node.${k}`] = x;
-  return { ...v, ...c.inputs };
+  return commonTemplateValues(c.node, c.inputs);
 }
 
 export function renderTemplate(template: string, values: Record<string, string>, where: string): string {
   const missing = new Set<string>();
-  const out = template.replace(/\{\{\s*([A-Za-z0-9_.-]+)\s*\}\}/g, (_m, name: string) => {
+  const out = template.replace(PLACEHOLDER_RE, (_m, name: string) => {
     // Own values only: `in` follows the prototype chain ({{ constructor }} rendered Object's source).
     if (!Object.hasOwn(values, name)) {
       missing.add(name);

@@ -6,7 +6,7 @@
 import { ADMIN_ROUTES, type ArmResponse } from '../../common/protocol.js';
 import { ArmRequestSchema, DeployRequestSchema, type ArmRequest, type DeployRequest } from '../../common/schema/api.js';
 import { ValidationError } from '../../common/errors.js';
-import { armDeployment, deploymentInfo, getDeploymentRow, listDeployments, newBatch, parseTtl, redeploy, transportOf, transportRequest, type TransportRequest } from '../db/deployments.js';
+import { armDeployment, deploymentInfo, ensureArmIndex, getDeploymentRow, listDeployments, newBatch, parseTtl, redeploy, transportOf, transportRequest, type TransportRequest } from '../db/deployments.js';
 import { deploymentEvents } from '../db/deployment-events.js';
 import type { DataDir } from '../context.js';
 import { selectNodes } from '../db/groups.js';
@@ -51,6 +51,7 @@ export const deployments: Resource = (app, ctx) => {
   app.post<{ Body: ArmRequest }>(ADMIN_ROUTES.deployments, { config: admin, schema: { body: ArmRequestSchema } }, async (request, reply) => {
     const b = request.body;
     const transport = transportOf_(b);
+    await ensureArmIndex(d, [b.node], b.image);
     const armed = d.write(() => {
       const a = armDeployment(d, b.node, { image: b.image, layout: b.layout, layoutSource: 'api', inputs: b.inputs, ttlMs: b.ttl ? parseTtl(b.ttl) : undefined, actor: ACTOR, transport });
       checkSessionOptions(d, transport, [a.id]);
@@ -91,8 +92,10 @@ export const deployments: Resource = (app, ctx) => {
     const armed: ArmResponse['deployment'][] = [];
     // One batch, as one `ferry deploy`: the nodes armed here are one multicast session's receivers.
     const batch = newBatch();
+    const nodes = selectNodes(d, b.select);
+    await ensureArmIndex(d, nodes, b.image);
     d.write(() => {
-      for (const n of selectNodes(d, b.select)) {
+      for (const n of nodes) {
         armed.push(armDeployment(d, n, { image: b.image, layout: b.layout, layoutSource: 'api', inputs: b.inputs, ttlMs: b.ttl ? parseTtl(b.ttl) : undefined, actor: ACTOR, transport, batch }));
       }
       checkSessionOptions(d, transport, armed.map((a) => a.id));

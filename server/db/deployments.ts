@@ -12,9 +12,12 @@ import { parseDuration } from '../../common/units.js';
 import { FerryError, ValidationError, type Problem } from '../../common/errors.js';
 import { TRANSPORTS, type ImageManifest, type InstallResult, type MulticastOptions, type TransportKind } from '../../common/protocol.js';
 import { newDeployToken, now, type DataDir } from '../context.js';
-import { armChecks } from '../../layout/preflight.js';
+import { armChecks, type ArmDiskChoice } from '../../layout/preflight.js';
+import { storedDisks } from '../../common/inventory.js';
+import { templateValues } from '../../common/template.js';
 import { getImage, manifestOf } from '../store/images.js';
-import { getLayout, getNodeRow, storeLayout } from './inventory.js';
+import { ensureImageIndex, imageTree } from '../store/layer-index.js';
+import { findNode, getLayout, getNodeRow, storeLayout, type NodeRow } from './inventory.js';
 import { defaultTransport } from './groups.js';
 import { j } from './index.js';
 import type { DeploymentInfoBody, DeploymentStatus, TransportSpec } from '../../common/schema/responses.js';
@@ -254,17 +257,53 @@ export interface DeployCheck {
   node: string;
   image?: string;
   layoutDigest?: string;
+  /** Which of the node's stored disks each layout disk maps to, when its hardware is known. */
+  disks?: ArmDiskChoice[];
   problems: Problem[];
 }
 
 /**
  * The arm-time checks, with the same pure functions the installer runs (layout/preflight.ts):
- * the layout and its values, a root file system, the disk map. The server knows nothing of a
- * node's disks, so armChecks says so in a warning and the node checks them before writing.
+ * the layout and its values, a root file system, the disk map, the hostname and network.*
+ * inputs; the image's customization items against the node's template values and the image's
+ * tree (the layer index: ensureArmIndex first); and, when the node has reported its hardware
+ * (hw.* properties), the layout planned onto its disks: sizes, hints, which disk each becomes.
  */
-function armTimeProblems(d: DataDir, node: { name: string; disk_map: string | null }, inputs: Record<string, string>, layoutDigest: string, xml?: string): Problem[] {
+function armTimeProblems(d: DataDir, node: NodeRow, inputs: Record<string, string>, layoutDigest: string, xml?: string, m?: ImageManifest): { problems: Problem[]; disks?: ArmDiskChoice[] } {
   const layout = xml ?? getLayout(d, layoutDigest).xml;
-  return armChecks({ layoutXml: layout, layoutSource: `layout ${layoutDigest}`, diskMap: node.disk_map ? j<Record<string, string>>(node.disk_map, {}) : undefined, inputs, nodeName: node.name }).problems;
+  const properties = j<Record<string, string>>(node.properties, {});
+  const macs = (d.db.prepare('SELECT mac FROM node_macs WHERE node_id = ? ORDER BY mac').all(node.id) as { mac: string }[]).map((r) => r.mac);
+  const tree = m ? imageTree(d, m) : undefined;
+  const r = armChecks({
+    layoutXml: layout, layoutSource: `layout ${layoutDigest}`, diskMap: node.disk_map ? j<Record<string, string>>(node.disk_map, {}) : undefined, inputs, nodeName: node.name,
+    hardware: storedDisks(properties),
+    customizations: m?.customizations, templateValues: templateValues({ name: node.name, macs, properties }, inputs), tree, imageName: m ? `image ${m.name}@${m.version}` : undefined,
+  });
+  if (m && !tree) {
+    r.problems.push({ severity: 'warning', code: 'FERRY_W_ARM_NO_INDEX', message: `the server has no index of image ${m.name}@${m.version}'s layers: the paths its regexp and file items name are checked only on the node`, hint: 'run ferry image verify to find the missing or damaged layer, then import the image again' });
+  }
+  return r;
+}
+
+/**
+ * Index the layers of the images these nodes would deploy, before the synchronous arm-time
+ * checks read the index (a layer stored before the index existed is read once, here).
+ */
+export async function ensureArmIndex(d: DataDir, nodes: string[], image?: string): Promise<void> {
+  const refs = new Set<string>();
+  for (const n of nodes) {
+    const ref = image ?? findNode(d, n)?.image;
+    if (ref) refs.add(ref);
+  }
+  for (const ref of refs) {
+    let m: ImageManifest;
+    try {
+      m = manifestOf(getImage(d, ref));
+    } catch {
+      continue; // the checks report the missing image
+    }
+    await ensureImageIndex(d, m);
+  }
 }
 
 /** Everything `armDeployment` would check, without arming or storing anything. */
@@ -278,12 +317,13 @@ export function checkDeployment(d: DataDir, nodeName: string, o: Omit<ArmOptions
   try {
     const node = getNodeRow(d, nodeName);
     let imageInputs: Record<string, string> = {};
+    let m: ImageManifest | undefined;
     try {
       const imageRef = o.image ?? node.image;
       if (!imageRef) throw new FerryError('FERRY_E_NODE_NO_IMAGE', `node ${nodeName} has no image to deploy`, { hint: `give --image IMG, or assign one: ferry node set ${nodeName} --image IMG` });
       const image = getImage(d, imageRef);
       imageInputs = j<Record<string, string>>(image.inputs, {});
-      const m = manifestOf(image);
+      m = manifestOf(image);
       out.image = `${image.name}@${image.version}`;
       checkBlobs(d, m, `image ${out.image}`);
     } catch (e) {
@@ -298,7 +338,9 @@ export function checkDeployment(d: DataDir, nodeName: string, o: Omit<ArmOptions
     if (xml === undefined && !digest) throw new FerryError('FERRY_E_NODE_NO_LAYOUT', `node ${nodeName} has no disk layout`, { hint: `give --layout FILE, or assign one: ferry node set ${nodeName} --layout FILE` });
     out.layoutDigest = digest;
     const inputs = { ...imageInputs, ...j<Record<string, string>>(node.inputs, {}), ...(o.inputs ?? {}) };
-    out.problems.push(...armTimeProblems(d, node, inputs, digest ?? 'given', xml));
+    const r = armTimeProblems(d, node, inputs, digest ?? 'given', xml, m);
+    out.problems.push(...r.problems);
+    if (r.disks) out.disks = r.disks;
   } catch (e) {
     fail(e);
   }
@@ -322,7 +364,7 @@ export function armDeployment(d: DataDir, nodeName: string, o: ArmOptions): Arme
   }
   const inputs = { ...j<Record<string, string>>(image.inputs, {}), ...j<Record<string, string>>(node.inputs, {}), ...(o.inputs ?? {}) };
   // Check before anything is armed: every problem at once, none of them found on the node later.
-  const problems = armTimeProblems(d, node, inputs, layoutDigest);
+  const { problems } = armTimeProblems(d, node, inputs, layoutDigest, undefined, m);
   if (problems.some((p) => p.severity === 'error')) throw new ValidationError('FERRY_E_DEPLOY_CHECK', `node ${nodeName} cannot be armed`, problems);
   const kind = o.transport?.kind ?? defaultTransport(d, node).kind;
   const armed = insertDeployment(d, node, m, layoutDigest, inputs, {

@@ -220,4 +220,21 @@ export const MIGRATIONS: string[] = [
   ALTER TABLE deployments ADD COLUMN kind TEXT NOT NULL DEFAULT 'install';
   INSERT OR IGNORE INTO layouts (digest, xml, source, created_at) VALUES ('none', '', 'no layout: an update record of a node Ferry did not install', '1970-01-01T00:00:00.000Z');
   `,
+  // 9: issue 17 (arm-time checks): every layer's entries, so that the server knows which paths an
+  // image holds without reading its blobs (server/store/layer-index.ts). One row per layer blob:
+  // its sorted entry names with their types, deflated (layers/path-index.ts). In the database
+  // rather than beside the blob: it is written in the same statement sequence as the layer's row
+  // and goes with it (ON DELETE CASCADE when gc removes the row), so no orphan file can outlive a
+  // blob and no half-written one can be read. Layers stored before this migration get theirs on
+  // first use. `format` is the encoding's version (layers/path-index.ts INDEX_FORMAT): a row of an
+  // older format is built again from its blob, as a missing one is.
+  `
+  CREATE TABLE layer_index (
+    digest TEXT PRIMARY KEY REFERENCES layers (digest) ON DELETE CASCADE,
+    format INTEGER NOT NULL,
+    entries INTEGER NOT NULL,
+    paths BLOB NOT NULL,
+    created_at TEXT NOT NULL
+  );
+  `,
 ];

@@ -15,6 +15,7 @@ import { formatBytes } from '../../common/units.js';
 import { now, type DataDir } from '../context.js';
 import { j } from '../db/index.js';
 import type { BuiltLayer } from './layers.js';
+import { INDEX_FORMAT } from '../../layers/path-index.js';
 import type { ImageInfoBody } from '../../common/schema/responses.js';
 
 export const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
@@ -120,6 +121,8 @@ export function registerLayer(d: DataDir, l: BuiltLayer): LayerRef {
   d.db
     .prepare('INSERT OR IGNORE INTO layers (digest, size, media_type, uncompressed_size, diff_id, created_at) VALUES (?, ?, ?, ?, ?, ?)')
     .run(l.digest, l.size, l.mediaType, l.uncompressedSize, l.diffId, now());
+  // The layer's entries, with its row: the server's knowledge of which paths an image holds.
+  d.db.prepare('INSERT OR REPLACE INTO layer_index (digest, format, entries, paths, created_at) VALUES (?, ?, ?, ?, ?)').run(l.digest, INDEX_FORMAT, l.entries, l.index, now());
   return { digest: l.digest, size: l.size, mediaType: l.mediaType, uncompressedSize: l.uncompressedSize };
 }
 

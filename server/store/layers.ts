@@ -10,6 +10,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { FerryError } from '../../common/errors.js';
 import { TarParser } from '../../layers/tar.js';
+import { encodeIndex, type IndexEntry } from '../../layers/path-index.js';
 import type { LayerMediaType, LayerRef } from '../../common/protocol.js';
 import { spawnTool } from '../../common/run.js';
 import type { BlobStore, Lease } from './blobs.js';
@@ -25,6 +26,8 @@ export interface BuiltLayer extends LayerRef {
   uncompressedSize: number;
   diffId: string;
   entries: number;
+  /** The layer's entries (layers/path-index.ts), stored with its row by registerLayer. */
+  index: Buffer;
 }
 
 /**
@@ -41,18 +44,19 @@ export const ZSTD_ARGV = ['zstd', '-3', '-T0', '-q', '-c'];
 export async function storeLayer(store: BlobStore, tar: AsyncIterable<Buffer>, compression: Compression, o: { inspect?: boolean; lease?: Lease; onProgress?: (bytes: number, entries: number) => void } = {}): Promise<BuiltLayer> {
   const diffHash = createHash('sha256');
   let uncompressedSize = 0;
-  // Foreign archives are parsed on the way in; layers Ferry writes from a scanned tree
-  // have names that came from readdir (no "..", never absolute), so they skip the cost.
-  const inspector = o.inspect === false ? undefined : new TarInspector();
+  // Every layer is parsed on the way in, for its index of entries (the server's knowledge of which
+  // paths an image holds). Layers Ferry writes from a scanned tree have names that came from
+  // readdir (no "..", never absolute): the names are not refused, only recorded.
+  const inspector = new TarInspector(true, o.inspect !== false);
   async function* observed() {
     for await (const chunk of tar) {
       diffHash.update(chunk);
       uncompressedSize += chunk.length;
-      if (inspector) await inspector.write(chunk);
-      o.onProgress?.(uncompressedSize, inspector?.count ?? 0);
+      await inspector.write(chunk);
+      o.onProgress?.(uncompressedSize, inspector.count);
       yield chunk;
     }
-    if (inspector) await inspector.end();
+    await inspector.end();
   }
   let blob;
   if (compression === 'none') {
@@ -82,7 +86,8 @@ export async function storeLayer(store: BlobStore, tar: AsyncIterable<Buffer>, c
     mediaType: MEDIA_TYPES[compression],
     uncompressedSize,
     diffId: 'sha256:' + diffHash.digest('hex'),
-    entries: inspector?.count ?? 0,
+    entries: inspector.count,
+    index: encodeIndex(inspector.entries),
   };
 }
 
@@ -103,21 +108,25 @@ export function unsafeLayerName(name: string): string | undefined {
  */
 export class TarInspector {
   count = 0;
-  names: string[] = [];
+  /** Every entry's name and type, when kept (keepNames). */
+  entries: IndexEntry[] = [];
+  get names(): string[] {
+    return this.entries.map((e) => e.path);
+  }
   private failure: FerryError | undefined;
   private parser: TarParser;
-  constructor(private keepNames = false) {
+  constructor(private keepNames = false, refuse = true) {
     this.parser = new TarParser({
       entry: (e) => {
         this.count++;
-        const why = unsafeLayerName(e.path) ?? (e.type === 'link' && e.linkname ? unsafeLayerName(e.linkname) : undefined);
+        const why = refuse ? unsafeLayerName(e.path) ?? (e.type === 'link' && e.linkname ? unsafeLayerName(e.linkname) : undefined) : undefined;
         if (why && !this.failure) {
           this.failure = new FerryError('FERRY_E_LAYER_UNSAFE_PATH', `the tar entry "${e.path}" is refused: ${why}`, {
             details: { name: e.path, linkname: e.linkname },
             hint: 'create the archive with relative names (tar -C ROOT -cf FILE .)',
           });
         }
-        if (this.keepNames) this.names.push(e.path);
+        if (this.keepNames) this.entries.push({ path: e.path, type: e.type });
       },
       data: () => {},
       entryEnd: () => {},
@@ -251,4 +260,12 @@ export async function layerNames(store: BlobStore, layer: LayerRef): Promise<str
   for await (const chunk of readLayer(store, layer)) await ins.write(chunk);
   await ins.end();
   return ins.names;
+}
+
+/** A stored layer's entries, read from its blob once (for layers stored before the index existed). */
+export async function layerEntries(store: BlobStore, layer: LayerRef): Promise<IndexEntry[]> {
+  const ins = new TarInspector(true, false);
+  for await (const chunk of readLayer(store, layer)) await ins.write(chunk);
+  await ins.end();
+  return ins.entries;
 }

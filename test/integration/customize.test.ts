@@ -62,15 +62,17 @@ describe('customization in a real install', () => {
     const src = path.join(work, 'src');
     busyboxImage(src);
     await server.image('busy', src, ITEMS);
+    // node.rack is one of the templates' values: it must be there when the node is armed (the
+    // arm-time checks refuse a placeholder without a value).
     const armed = server.arm('web01', 'busy', {
       macs: ['52:54:00:12:34:56'],
+      properties: { rack: 'r7' },
       inputs: {
         hostname: 'web01.example.org', role: 'frontend',
         'network.mode': 'static', 'network.address': '192.0.2.10/24', 'network.gateway': '192.0.2.1', 'network.dns': '192.0.2.53', 'network.interface': 'ens3',
         'ssh.authorized_keys': 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOperator operator@desk',
       },
     });
-    server.data.db.prepare('UPDATE nodes SET properties = ? WHERE name = ?').run(JSON.stringify({ rack: 'r7' }), 'web01');
     const dst = path.join(work, 'dst');
     fs.mkdirSync(dst);
     const outcome = await runInstall({ server: server.url, token: armed.token, root: dst, yes: true, console: () => {} });

@@ -46,8 +46,8 @@ export class FerryServer {
     return commitImage(this.data, ref, dir, { actor: 'test' });
   }
   /** A node with an image and layout, armed: returns the deploy token and deployment id. */
-  arm(node: string, image: string, o: { inputs?: Record<string, string>; layout?: string; bootloader?: string; macs?: string[] } = {}) {
-    addNode(this.data, node, { macs: o.macs ?? ['52:54:00:aa:bb:01'], image, layoutXml: o.layout ?? DIR_LAYOUT, inputs: o.inputs, bootloader: o.bootloader }, 'test');
+  arm(node: string, image: string, o: { inputs?: Record<string, string>; properties?: Record<string, string>; layout?: string; bootloader?: string; macs?: string[] } = {}) {
+    addNode(this.data, node, { macs: o.macs ?? ['52:54:00:aa:bb:01'], image, layoutXml: o.layout ?? DIR_LAYOUT, inputs: o.inputs, properties: o.properties, bootloader: o.bootloader }, 'test');
     return armDeployment(this.data, node, { actor: 'test' });
   }
   deployment(id: number) {

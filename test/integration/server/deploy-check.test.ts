@@ -41,7 +41,7 @@ describe('ferry deploy checks before it arms', () => {
       good: ['warning:FERRY_W_ARM_NO_HARDWARE'],
       noroot: ['error:FERRY_E_LAYOUT_NO_ROOT'],
       badmap: ['error:FERRY_E_DISK_MAP'],
-      badnet: ['error:FERRY_E_CUSTOMIZE_INPUT'],
+      badnet: ['error:FERRY_E_CUSTOMIZE_INPUT', 'warning:FERRY_W_ARM_NO_HARDWARE'],
       noimage: ['error:FERRY_E_NODE_NO_IMAGE', 'warning:FERRY_W_ARM_NO_HARDWARE'],
     });
     const text = await ferry(['deploy', '--check', 'good'], [0]);
