@@ -3,11 +3,79 @@
  * (server/media/plan.ts), read by the installer (installer/medium.ts). Shared so both sides
  * agree on one shape.
  */
+import { createHash } from 'node:crypto';
+import { FerryError } from './errors.js';
 import type { ImageManifest } from './protocol.js';
 
 export const MEDIUM_FORMAT = 'ferry-medium/1';
-/** Where the description is, relative to the medium's root. */
-export const MEDIUM_FILE = 'ferry/medium.json';
+/**
+ * Where the description is, relative to the medium's root: two slots of MEDIUM_PART_BYTES each.
+ * Each slot is a header line (`ferry-medium-slot/1 generation=N bytes=L sha256=HEX`), then the
+ * description's L bytes of JSON, then spaces. The installer takes the newest slot whose checksum
+ * holds; `ferry media customize` writes the other one (the older or an invalid one) with the next
+ * generation and fsyncs, so a crash mid-write leaves the previous description readable.
+ */
+export const MEDIUM_SLOTS = ['ferry/medium.0', 'ferry/medium.1'] as const;
+/** Named in messages: the description, whichever slot holds it. */
+export const MEDIUM_FILE = 'ferry/medium.{0,1}';
+/** The fixed size of each slot on a medium: room for the node's part to grow when customized. */
+export const MEDIUM_PART_BYTES = 256 * 1024;
+export const SLOT_FORMAT = 'ferry-medium-slot/1';
+const SLOT_HEADER_RE = /^ferry-medium-slot\/1 generation=(\d{1,12}) bytes=(\d{1,9}) sha256=([0-9a-f]{64})\n/;
+
+/** A slot's exact bytes: header, the description's JSON, spaces up to MEDIUM_PART_BYTES. */
+export function encodeMediumSlot(m: MediumManifest, generation: number): Buffer {
+  const json = Buffer.from(JSON.stringify(m, null, 2) + '\n');
+  const header = Buffer.from(`${SLOT_FORMAT} generation=${generation} bytes=${json.length} sha256=${createHash('sha256').update(json).digest('hex')}\n`);
+  if (header.length + json.length > MEDIUM_PART_BYTES) {
+    throw new FerryError('FERRY_E_MEDIA_PART_TOO_BIG', `the medium's description (node ${m.node.name}: layout, inputs, image manifest) takes ${json.length} bytes; each of ${MEDIUM_FILE} has room for ${MEDIUM_PART_BYTES - header.length}`, {
+      details: { bytes: json.length, roomBytes: MEDIUM_PART_BYTES - header.length, node: m.node.name },
+      hint: 'shorten the layout or the inputs (--set values); nothing was written',
+    });
+  }
+  const b = Buffer.alloc(MEDIUM_PART_BYTES, 0x20);
+  header.copy(b);
+  json.copy(b, header.length);
+  b[b.length - 1] = 0x0a;
+  return b;
+}
+
+/** An empty slot (spaces): what the second slot holds until the first customize. */
+export function emptyMediumSlot(): Buffer {
+  return Buffer.alloc(MEDIUM_PART_BYTES, 0x20);
+}
+
+export type DecodedSlot = { ok: true; generation: number; manifest: MediumManifest } | { ok: false; why: string };
+
+/** Read one slot: its header, its checksum, its JSON; never throws. */
+export function decodeMediumSlot(b: Buffer | undefined): DecodedSlot {
+  if (!b) return { ok: false, why: 'missing' };
+  const head = b.subarray(0, 200).toString('latin1');
+  const h = SLOT_HEADER_RE.exec(head);
+  if (!h) return { ok: false, why: /^\s*$/.test(head) ? 'empty' : 'no slot header' };
+  const start = h[0].length;
+  const len = Number(h[2]);
+  if (start + len > b.length) return { ok: false, why: `says ${len} bytes, the slot holds ${b.length - start}` };
+  const json = b.subarray(start, start + len);
+  if (createHash('sha256').update(json).digest('hex') !== h[3]) return { ok: false, why: 'checksum mismatch (a torn or damaged write)' };
+  try {
+    return { ok: true, generation: Number(h[1]), manifest: JSON.parse(json.toString('utf8')) as MediumManifest };
+  } catch (e) {
+    return { ok: false, why: `not JSON: ${(e as Error).message}` };
+  }
+}
+
+/** The newest valid slot of the two, and which one to write next (the other). */
+export function pickMediumSlot(slots: (Buffer | undefined)[]): { ok: true; index: number; generation: number; manifest: MediumManifest; next: number } | { ok: false; problems: string[] } {
+  const d = slots.map(decodeMediumSlot);
+  let best = -1;
+  d.forEach((s, i) => {
+    if (s.ok && (best < 0 || s.generation > (d[best] as { generation: number }).generation)) best = i;
+  });
+  if (best < 0) return { ok: false, problems: d.map((s, i) => `${MEDIUM_SLOTS[i] ?? `slot ${i}`}: ${(s as { why: string }).why}`) };
+  const s = d[best] as { generation: number; manifest: MediumManifest };
+  return { ok: true, index: best, generation: s.generation, manifest: s.manifest, next: best === 0 ? 1 : 0 };
+}
 
 export interface MediumManifest {
   format: typeof MEDIUM_FORMAT;
@@ -18,8 +86,9 @@ export interface MediumManifest {
   /** Report to this server when the network reaches it. */
   server?: string;
   /**
-   * With `server`: the medium's own token (minted by `ferry media build`, stored hashed in the
-   * server's data directory), good only for posting this medium's install records.
+   * The medium's own token (minted by `ferry media build`, stored hashed in the server's data
+   * directory), good only for posting this medium's install records; `ferry media revoke ID`
+   * ends it.
    */
   token?: string;
   node: { name: string; macs: string[]; properties: Record<string, string> };
