@@ -7,6 +7,12 @@
  * token. So `ferry history` shows media installs beside network ones.
  */
 import { randomUUID } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { basename } from 'node:path';
+import { writeRecordToMedium } from '../common/medium-records.js';
+import type { InstallResult } from '../common/protocol.js';
+import { ServerClient } from './client.js';
+import type { Backoff } from './retry.js';
 import { MEDIA_RECORD_ROUTE, RECORD_FILE, RECORD_FORMAT, RECORD_MAX_EVENTS, REPORT_HEADER_FILE, REPORT_SCRIPT, REPORT_UNIT, REPORT_UNIT_LINK, REPORT_URL_FILE, type InstallRecord, type MediumManifest } from '../common/medium.js';
 import type { ProgressEvent } from '../common/progress.js';
 import type { TargetRoot } from '../layers/target.js';
@@ -27,7 +33,7 @@ export function recordEvents(events: ProgressEvent[], max = RECORD_MAX_EVENTS): 
   return events.filter((e) => isMain(e) || chosen.has(e)).slice(0, max).map(keep);
 }
 
-export function installRecord(m: MediumManifest, events: ProgressEvent[], startedAt: string): InstallRecord {
+export function installRecord(m: MediumManifest, events: ProgressEvent[], startedAt: string, result?: InstallResult): InstallRecord {
   return {
     format: RECORD_FORMAT,
     id: randomUUID(),
@@ -36,11 +42,65 @@ export function installRecord(m: MediumManifest, events: ProgressEvent[], starte
     image: { name: m.image.name, version: m.image.version, digest: m.image.digest },
     layout: m.layout,
     inputs: m.inputs,
-    status: 'success',
+    status: result?.status ?? 'success',
+    ...(result?.error ? { error: { code: result.error.code, message: result.error.message.slice(0, 8192), ...(result.error.phase ? { phase: result.error.phase } : {}) } } : {}),
     startedAt,
     endedAt: new Date().toISOString(),
     events: recordEvents(events),
   };
+}
+
+/** Can the medium's device be written? Never a CD; never a device the kernel marks read-only. */
+export function mediumWritable(dev: string): { ok: true } | { ok: false; why: string; cd?: boolean } {
+  const name = basename(dev);
+  if (/^sr\d+$/.test(name)) return { ok: false, why: `${dev} is a CD, which is never written`, cd: true };
+  const sys = `/sys/class/block/${name}`;
+  if (existsSync(sys)) {
+    const read = (f: string) => {
+      try {
+        return readFileSync(`${sys}/${f}`, 'utf8').trim();
+      } catch {
+        return undefined;
+      }
+    };
+    if (read('device/type') === '5') return { ok: false, why: `${dev} is a CD drive, which is never written`, cd: true };
+    if (read('ro') === '1') return { ok: false, why: `${dev} is read-only (a write-protected stick, or a read-only virtual disk)` };
+  }
+  return { ok: true };
+}
+
+/**
+ * A medium install that failed (or was aborted) keeps its record too: the console always shows
+ * the result; with a server and token, the record is posted at once (a short retry: the network
+ * may just have come up); if that is not possible or fails, it is written into the records area
+ * of the medium when the medium is writable (a stick; never a CD), for `ferry media records DEV`
+ * or the medium's next install that reaches the server. Returns the lines said on the console.
+ */
+export async function keepFailedRecord(m: MediumManifest, events: ProgressEvent[], startedAt: string, result: InstallResult, o: { mediumDevice?: string; backoff?: Backoff } = {}): Promise<string[]> {
+  const rec = installRecord(m, events, startedAt, result);
+  const lines: string[] = [];
+  if (m.server && m.token) {
+    try {
+      const r = await new ServerClient({ server: m.server, token: m.token }).call<{ deployment: number }>('POST', MEDIA_RECORD_ROUTE, rec, 'the install record', o.backoff ?? { baseMs: 500, maxMs: 5_000, giveUpAfterMs: 20_000 });
+      lines.push(`ferry: the ${rec.status} install's record was posted to ${m.server} (deployment ${r.deployment}; ferry history ${m.node.name})`);
+      return lines;
+    } catch (e) {
+      lines.push(`ferry: could not post the install record to ${m.server}: ${(e as Error).message}`);
+    }
+  }
+  if (!o.mediumDevice) {
+    lines.push('ferry: the install record is on this console only (no server was reached and the medium\'s device is not known)');
+    return lines;
+  }
+  const w = mediumWritable(o.mediumDevice);
+  if (!w.ok) {
+    lines.push(`ferry: the install record is on this console only: ${w.why}${m.server ? '' : ', and the medium names no server'}`);
+    return lines;
+  }
+  const wr = writeRecordToMedium(o.mediumDevice, rec);
+  if ('refused' in wr) lines.push(`ferry: the install record is on this console only: ${wr.refused}`);
+  else lines.push(`ferry: the install record was written onto the medium ${o.mediumDevice} (records slot ${wr.slot + 1}); \`ferry media records ${o.mediumDevice}\` on the server's host brings it to ferry history`);
+  return lines;
 }
 
 /** The first-boot report: POST the record with the medium's token; on success remove the unit, the script and the token. */
@@ -63,6 +123,7 @@ if [ -z "$client" ]; then
   else client=bash
   fi
 fi
+# Each post_* prints the server's answer body and returns 0 on HTTP 200.
 post_bash() {
   case "$url" in http://*) ;; *) echo "ferry-report-install: no curl or wget for $url" >&2; return 1 ;; esac
   local rest=\${url#http://} hostport path host port status
@@ -75,17 +136,44 @@ post_bash() {
   printf 'POST %s HTTP/1.1\\r\\nHost: %s\\r\\n%s\\r\\nContent-Type: application/json\\r\\nContent-Length: %s\\r\\nConnection: close\\r\\n\\r\\n' "$path" "$hostport" "$(cat "$hdr")" "$(wc -c < "$rec")" >&3
   cat "$rec" >&3
   IFS= read -r -t 60 status <&3 || status=
+  # Connection: close: the rest of the answer ends when the server closes.
+  head -c 65536 <&3
   exec 3<&-
   case "$status" in "HTTP/1."?" 200 "*) return 0 ;; *) echo "ferry-report-install: $url answered: \${status%$'\\r'}" >&2; return 1 ;; esac
 }
-case "$client" in
+post_curl() {
   # -H @file: the token never appears on a command line.
-  curl) curl -fsS --max-time 60 -H @"$hdr" -H 'content-type: application/json' --data-binary @"$rec" -o /dev/null "$url" || exit 1 ;;
-  wget) wget -q -T 60 --header="$(cat "$hdr")" --header='content-type: application/json' --post-file="$rec" -O /dev/null "$url" || exit 1 ;;
-  *) post_bash || exit 1 ;;
+  local out code
+  out=$(curl -sS --max-time 60 -H @"$hdr" -H 'content-type: application/json' --data-binary @"$rec" -w '\\n%{http_code}' "$url") || return 1
+  code=\${out##*$'\\n'}
+  printf '%s\\n' "\${out%$'\\n'*}"
+  [ "$code" = 200 ] || { echo "ferry-report-install: $url answered HTTP $code" >&2; return 1; }
+}
+post_wget() {
+  wget -q -T 60 --content-on-error --header="$(cat "$hdr")" --header='content-type: application/json' --post-file="$rec" -O - "$url"
+}
+done_report() {
+  rm -f "$root/${REPORT_UNIT_LINK}" "$root/${REPORT_UNIT}" "$hdr" "$root/${REPORT_URL_FILE}" "$root/${REPORT_SCRIPT}"
+}
+case "$client" in
+  curl) answer=$(post_curl) ;;
+  wget) answer=$(post_wget) ;;
+  *) answer=$(post_bash) ;;
 esac
-echo "ferry-report-install: the install record was posted to $url"
-rm -f "$root/${REPORT_UNIT_LINK}" "$root/${REPORT_UNIT}" "$hdr" "$root/${REPORT_URL_FILE}" "$root/${REPORT_SCRIPT}"
+rc=$?
+if [ "$rc" = 0 ]; then
+  echo "ferry-report-install: the install record was posted to $url"
+  done_report
+  exit 0
+fi
+case "$answer" in
+  *FERRY_E_MEDIUM_REVOKED*)
+    # Final: a revoked medium's records are refused for good; the record stays in the installed system.
+    echo "ferry-report-install: the medium's token was revoked (FERRY_E_MEDIUM_REVOKED); the record stays in /${RECORD_FILE}; not retrying" >&2
+    done_report
+    exit 0 ;;
+esac
+exit 1
 `;
 }
 

@@ -9,11 +9,12 @@ export const config: Stage = {
     if (ctx.opts.medium) {
       ctx.doing = `reading the medium ${ctx.opts.medium}`;
       const m = readMedium(ctx.opts.medium);
+      // Known from here: a failure from now on keeps its record (runInstall, keepFailedRecord).
+      ctx.medium = m;
       // Before the disks stage: a damaged medium is refused with the disks untouched.
       ctx.doing = `verifying the ${m.image.layers.length} layers on the medium ${ctx.opts.medium}`;
       await verifyMediumLayers(ctx.opts.medium, m, ctx.emit);
       ctx.config = mediumInstallConfig(m);
-      ctx.medium = m;
       ctx.finish = ctx.opts.finish ?? 'reboot';
       ctx.emit({ phase: 'config', state: 'info', message: `medium ${m.label}: node ${m.node.name}, image ${m.image.name}@${m.image.version} (${m.image.layers.length} layers, all verified)` });
       return;

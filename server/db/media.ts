@@ -125,18 +125,24 @@ export function recordMediumInstall(d: DataDir, medium: MediumRow, rec: InstallR
   const received = now();
   let id = 0;
   d.write(() => {
-    const layoutDigest = storeLayout(d, rec.layout.xml, `medium ${medium.label}`);
+    // A record kept on the medium leaves the layout's XML out (ferry media records fills it in
+    // from the medium's description); a layout this server already has is enough.
+    const known = !rec.layout.xml && d.db.prepare('SELECT 1 FROM layouts WHERE digest = ?').get(rec.layout.digest);
+    if (!rec.layout.xml && !known) {
+      throw new FerryError('FERRY_E_BAD_REQUEST', `the record of ${rec.node} has no layout XML, and this server has no layout ${rec.layout.digest}`, { details: { record: rec.id, layout: rec.layout.digest }, hint: 'import it with ferry media records FILE|DEV from the medium it was kept on (which holds the layout)' });
+    }
+    const layoutDigest = known ? rec.layout.digest : storeLayout(d, rec.layout.xml, `medium ${medium.label}`);
     const r = d.db
       .prepare(
         `INSERT INTO deployments (node_id, node_name, image_name, image_version, image_digest, manifest, layout_digest, inputs, transport,
-           bootloader, finish, disk_map, token, expires_at, status, created_by, created_at, started_at, ended_at, batch)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'auto', 'reboot', NULL, ?, ?, 'success', ?, ?, ?, ?, ?)`,
+           bootloader, finish, disk_map, token, expires_at, status, error, created_by, created_at, started_at, ended_at, batch)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'auto', 'reboot', NULL, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       )
       // The token column is unique and never a deploy token (no ferry-deploy- prefix): nothing can use it.
-      .run(node?.id ?? null, rec.node, rec.image.name, rec.image.version, rec.image.digest, JSON.stringify(manifest), layoutDigest, JSON.stringify(rec.inputs), JSON.stringify({ kind: 'medium' }), 'medium-record-' + randomBytes(16).toString('hex'), rec.endedAt, `medium:${medium.label}`, received, rec.startedAt, rec.endedAt, newBatch());
+      .run(node?.id ?? null, rec.node, rec.image.name, rec.image.version, rec.image.digest, JSON.stringify(manifest), layoutDigest, JSON.stringify(rec.inputs), JSON.stringify({ kind: 'medium' }), 'medium-record-' + randomBytes(16).toString('hex'), rec.endedAt, rec.status ?? 'success', rec.error ? JSON.stringify(rec.error) : null, `medium:${medium.label}`, received, rec.startedAt, rec.endedAt, newBatch());
     id = Number(r.lastInsertRowid);
     d.db.prepare('INSERT INTO media_records (record_id, medium_id, deployment_id, received_at) VALUES (?, ?, ?, ?)').run(rec.id, medium.id, id, received);
-    d.audit(`medium:${medium.label}`, 'media.record', rec.node, { deployment: id, image: `${rec.image.name}@${rec.image.version}`, record: rec.id });
+    d.audit(`medium:${medium.label}`, 'media.record', rec.node, { deployment: id, image: `${rec.image.name}@${rec.image.version}`, record: rec.id, status: rec.status, ...(rec.error ? { error: rec.error.code } : {}) });
   });
   const row: DeploymentRow = getDeploymentRow(d, id);
   recordEvents(d, row, rec.events as ProgressEvent[]);

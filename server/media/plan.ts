@@ -30,7 +30,7 @@
  */
 import { FerryError } from '../../common/errors.js';
 import type { ImageManifest } from '../../common/protocol.js';
-import { emptyMediumSlot, encodeMediumSlot, MEDIUM_FORMAT, MEDIUM_SLOTS, type MediumManifest } from '../../common/medium.js';
+import { emptyMediumSlot, encodeMediumSlot, MEDIUM_FORMAT, MEDIUM_SLOTS, RECORD_AREA_FILE, RECORD_SLOT_BYTES, RECORD_SLOTS, type MediumManifest } from '../../common/medium.js';
 import { DEFAULT_CONSOLE } from '../boot/ipxe.js';
 
 export type { MediumManifest } from '../../common/medium.js';
@@ -152,6 +152,8 @@ export function planMedium(i: MediumInput): MediumPlan {
     'efi-early.cfg': [`search --no-floppy --set=root --label ${i.label}`, 'set prefix=($root)/boot/grub', 'configfile ($root)/boot/grub/grub.cfg', ''].join('\n'),
     [MEDIUM_SLOTS[0]]: mediumPart(manifest),
     [MEDIUM_SLOTS[1]]: emptyMediumSlot(),
+    // Blank: a failed install from a stick keeps its record here (common/medium-records.ts).
+    [RECORD_AREA_FILE]: Buffer.alloc(RECORD_SLOTS * RECORD_SLOT_BYTES, 0x20),
     'ferry/manifest.json': JSON.stringify(i.image, null, 2) + '\n',
   };
   const st = (p: string) => `${i.stage}/${p}`;
