@@ -11,7 +11,9 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fdReader, readRecordArea } from '../../common/medium-records.js';
-import type { MediumManifest } from '../../common/medium.js';
+import { RECORD_FILE, REPORT_HEADER_FILE, REPORT_SCRIPT, REPORT_UNIT, type MediumManifest } from '../../common/medium.js';
+import { writeOfflineRecord } from '../../installer/medium-record.js';
+import { TargetRoot } from '../../layers/target.js';
 import { run } from '../../common/run.js';
 import { readMedium } from '../../installer/medium.js';
 import { deploymentEvents } from '../../server/db/deployment-events.js';
@@ -132,5 +134,17 @@ describe('a failed medium install keeps its record', () => {
     expect(JSON.stringify(post.json)).toContain('FERRY_E_MEDIUM_REVOKED');
     expect(listDeployments(s.data).filter((d) => d.node === 'failed2')).toHaveLength(2);
     expect((await run(['node', FERRY, 'media', 'revoke', '999', '--data', s.dataDir], { timeoutMs: 60_000, okCodes: [1] })).stderr).toContain('FERRY_E_NOT_FOUND');
+    // A system installed from the revoked medium: its first-boot unit gives up for good (no retry every minute), the record stays.
+    for (const client of ['bash', 'curl', 'wget']) {
+      const t = path.join(s.tmp, `revoked-${client}`);
+      fs.mkdirSync(t);
+      writeOfflineRecord(new TargetRoot(t), { ...m, server: s.url }, [], new Date().toISOString());
+      const u = await run(['bash', path.join(t, REPORT_SCRIPT)], { env: { FERRY_ROOT: t, FERRY_REPORT_CLIENT: client }, timeoutMs: 60_000 });
+      expect(u.stderr, client).toContain('the medium\'s token was revoked (FERRY_E_MEDIUM_REVOKED)');
+      expect(fs.existsSync(path.join(t, REPORT_UNIT)), client).toBe(false);
+      expect(fs.existsSync(path.join(t, REPORT_HEADER_FILE)), client).toBe(false);
+      expect(fs.existsSync(path.join(t, RECORD_FILE)), client).toBe(true);
+    }
+    expect(listDeployments(s.data).filter((d) => d.node === 'failed2')).toHaveLength(2);
   });
 });
