@@ -31,7 +31,7 @@
 import { FerryError } from '../../common/errors.js';
 import type { ImageManifest } from '../../common/protocol.js';
 import { emptyMediumSlot, encodeMediumSlot, MEDIUM_FORMAT, MEDIUM_SLOTS, RECORD_AREA_FILE, RECORD_SLOT_BYTES, RECORD_SLOTS, type MediumManifest } from '../../common/medium.js';
-import { DEFAULT_CONSOLE } from '../boot/ipxe.js';
+import { BASE_KERNEL_ARGS, DEFAULT_CONSOLE } from '../boot/ipxe.js';
 
 export type { MediumManifest } from '../../common/medium.js';
 
@@ -115,7 +115,8 @@ export function checkLabel(label: string): void {
 
 /** Kernel arguments of the medium's boot entries. */
 export function kernelArgs(label: string, unattended: boolean): string {
-  return [`ferry.medium=${label}`, ...(unattended ? ['ferry.unattended=1'] : []), ...DEFAULT_CONSOLE].join(' ');
+  // BASE_KERNEL_ARGS as on the network path: without no_timer_check a loaded TCG host's second boot of the vm test panicked (IO-APIC + timer doesn't work).
+  return [`ferry.medium=${label}`, ...(unattended ? ['ferry.unattended=1'] : []), ...DEFAULT_CONSOLE, ...BASE_KERNEL_ARGS].join(' ');
 }
 
 function blobPath(digest: string): string {
