@@ -109,8 +109,8 @@ export function reportScript(): string {
 # Ferry: post this machine's offline install record (installed from a restore medium) to the
 # server named at medium build, once. Run by ferry-report-install.service at boot until it
 # succeeds; FERRY_ROOT runs it against an installed tree from outside. curl or wget when the
-# image has one; else, for an http:// server, bash's own /dev/tcp (FERRY_REPORT_CLIENT=bash
-# chooses it).
+# image has one; else openssl s_client for an https:// server, bash's own /dev/tcp for an
+# http:// one (FERRY_REPORT_CLIENT=curl|wget|openssl|bash chooses).
 set -u
 root=\${FERRY_ROOT:-}
 rec="$root/${RECORD_FILE}"
@@ -120,9 +120,26 @@ client=\${FERRY_REPORT_CLIENT:-}
 if [ -z "$client" ]; then
   if command -v curl >/dev/null 2>&1; then client=curl
   elif command -v wget >/dev/null 2>&1; then client=wget
-  else client=bash
+  else case "$url" in https://*) client=openssl ;; *) client=bash ;; esac
   fi
 fi
+# An https:// server without curl or wget: openssl s_client (package openssl), verifying the
+# server's certificate and name against the system's CAs (SSL_CERT_FILE names another bundle).
+post_openssl() {
+  command -v openssl >/dev/null 2>&1 || { echo "ferry-report-install: no curl, wget or openssl for $url" >&2; return 1; }
+  local rest=\${url#https://} hostport path host port status verify answer
+  hostport=\${rest%%/*}
+  path=/\${rest#*/}
+  host=\${hostport%:*}
+  port=\${hostport##*:}
+  [ "$port" = "$hostport" ] && port=443
+  case "$host" in *[!0-9.]*) verify=(-verify_hostname "$host") ;; *) verify=(-verify_ip "$host") ;; esac
+  answer=$({ printf 'POST %s HTTP/1.1\\r\\nHost: %s\\r\\n%s\\r\\nContent-Type: application/json\\r\\nContent-Length: %s\\r\\nConnection: close\\r\\n\\r\\n' "$path" "$hostport" "$(cat "$hdr")" "$(wc -c < "$rec")"; cat "$rec"; } |
+    timeout 60 openssl s_client -quiet -connect "$host:$port" -servername "$host" -verify_return_error "\${verify[@]}" \${SSL_CERT_FILE:+-CAfile "$SSL_CERT_FILE"} 2>/dev/null)
+  status=\${answer%%$'\\r'*}
+  printf '%s\\n' "\${answer#*$'\\r\\n\\r\\n'}"
+  case "$status" in "HTTP/1."?" 200 "*) return 0 ;; *) echo "ferry-report-install: $url answered: \${status:-nothing (a TLS or certificate failure?)}" >&2; return 1 ;; esac
+}
 # Each post_* prints the server's answer body and returns 0 on HTTP 200.
 post_bash() {
   case "$url" in http://*) ;; *) echo "ferry-report-install: no curl or wget for $url" >&2; return 1 ;; esac
@@ -158,6 +175,7 @@ done_report() {
 case "$client" in
   curl) answer=$(post_curl) ;;
   wget) answer=$(post_wget) ;;
+  openssl) answer=$(post_openssl) ;;
   *) answer=$(post_bash) ;;
 esac
 rc=$?
