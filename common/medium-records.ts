@@ -103,3 +103,26 @@ export function writeRecordToMedium(path: string, rec: InstallRecord): { slot: n
     closeSync(fd);
   }
 }
+
+/** Blank the given slots (records posted to the server), then fsync; false when the medium cannot be written. */
+export function clearRecordSlots(path: string, areaOffset: number, slots: number[]): boolean {
+  let fd: number;
+  try {
+    fd = openSync(path, 'r+');
+  } catch {
+    return false;
+  }
+  try {
+    const blank = Buffer.alloc(RECORD_SLOT_BYTES, 0x20);
+    for (const s of slots) {
+      let off = 0;
+      while (off < blank.length) off += writeSync(fd, blank, off, blank.length - off, areaOffset + s * RECORD_SLOT_BYTES + off);
+    }
+    fsyncSync(fd);
+    return true;
+  } catch {
+    return false;
+  } finally {
+    closeSync(fd);
+  }
+}

@@ -7,9 +7,9 @@
  * token. So `ferry history` shows media installs beside network ones.
  */
 import { randomUUID } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
 import { basename } from 'node:path';
-import { writeRecordToMedium } from '../common/medium-records.js';
+import { clearRecordSlots, fdReader, readRecordArea, writeRecordToMedium } from '../common/medium-records.js';
 import type { InstallResult } from '../common/protocol.js';
 import { ServerClient } from './client.js';
 import type { Backoff } from './retry.js';
@@ -228,4 +228,43 @@ export function writeOfflineRecord(t: TargetRoot, m: MediumManifest, events: Pro
   t.remove(REPORT_UNIT_LINK);
   t.symlink('../ferry-report-install.service', REPORT_UNIT_LINK);
   return { record, report: true };
+}
+
+/**
+ * The first network contact of a medium that kept records (failed installs that could not reach
+ * the server): at its next install with a server and token, every record in its records area is
+ * posted (stored once each by the server, so a repeat is harmless), and the slots posted are
+ * blanked when the medium is writable. Never throws: the install goes on whatever happens here.
+ */
+export async function postKeptRecords(m: MediumManifest, device: string | undefined, o: { backoff?: Backoff } = {}): Promise<string | undefined> {
+  if (!m.server || !m.token || !device) return undefined;
+  let fd: number;
+  try {
+    fd = openSync(device, 'r');
+  } catch {
+    return undefined;
+  }
+  let area;
+  try {
+    area = readRecordArea(fdReader(fd));
+  } finally {
+    closeSync(fd);
+  }
+  if (!area || area.records.length === 0) return undefined;
+  const client = new ServerClient({ server: m.server, token: m.token });
+  const posted: number[] = [];
+  let failure = '';
+  for (const r of area.records) {
+    const rec = !r.record.layout.xml && r.record.layout.digest === m.layout.digest ? { ...r.record, layout: m.layout } : r.record;
+    try {
+      await client.call('POST', MEDIA_RECORD_ROUTE, rec, 'a record the medium kept', o.backoff ?? { baseMs: 500, maxMs: 2_000, giveUpAfterMs: 5_000 });
+      posted.push(r.slot);
+    } catch (e) {
+      failure = (e as Error).message;
+      break;
+    }
+  }
+  const cleared = posted.length && mediumWritable(device).ok ? clearRecordSlots(device, area.offset, posted) : false;
+  if (!posted.length) return `the medium keeps ${area.records.length} install record(s); posting them to ${m.server} failed: ${failure}`;
+  return `posted ${posted.length} of the ${area.records.length} install record(s) the medium kept to ${m.server}${cleared ? ' and cleared them from the medium' : ''}${failure ? `; the rest failed: ${failure}` : ''}`;
 }

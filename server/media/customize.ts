@@ -51,7 +51,9 @@ export interface MediaCustomizeResult {
 
 /** Where each slot's data (ferry/medium.0 and .1) is in the ISO (xorriso -find … -exec report_lba). */
 export async function mediumSlotExtents(iso: string): Promise<{ offset: number; size: number }[]> {
-  const r = await run(['xorriso', '-indev', iso, '-find', '/ferry', '-name', 'medium.*', '-exec', 'report_lba', '--'], { timeoutMs: 60_000, quiet: true, okCodes: [0, 1, 5, 32] });
+  // A stick's device: xorriso takes it only as "stdio:" (it is no optical drive).
+  const indev = statSync(iso).isBlockDevice() ? `stdio:${iso}` : iso;
+  const r = await run(['xorriso', '-indev', indev, '-find', '/ferry', '-name', 'medium.*', '-exec', 'report_lba', '--'], { timeoutMs: 60_000, quiet: true, okCodes: [0, 1, 5, 32] });
   const out = r.stdout + r.stderr;
   return MEDIUM_SLOTS.map((slot) => {
     const m = new RegExp(`File data lba:\\s*\\d+\\s*,\\s*(\\d+)\\s*,\\s*(\\d+)\\s*,\\s*(\\d+)\\s*,\\s*'/${slot.replace('.', '\\.')}'`).exec(out);

@@ -29,11 +29,9 @@ let s: FerryServer;
 let boot: string;
 const loops: string[] = [];
 
-async function medium(name: string, server: string, hostname: string): Promise<{ iso: string; x: string; m: MediumManifest; id: number }> {
-  const iso = path.join(s.tmp, `${name}.iso`);
-  const r = await buildMedium(s.data, { out: iso, image: 'mini', layoutXml: LAYOUT, set: { hostname }, server, label: name.toUpperCase(), unattended: true, bootDir: boot });
-  const x = path.join(s.tmp, `x-${name}`);
-  await run(['xorriso', '-osirrox', 'on', '-indev', iso, '-extract', '/', x], { quiet: true });
+/** The medium's files (as the boot environment mounts them), with the last layer's middle byte flipped. */
+async function damagedFiles(from: string, x: string): Promise<MediumManifest> {
+  await run(['xorriso', '-osirrox', 'on', '-indev', from.startsWith('/dev/') ? `stdio:${from}` : from, '-extract', '/', x], { quiet: true });
   await run(['chmod', '-R', 'u+w', x]);
   const m = readMedium(x);
   // A damaged medium: the last layer's middle byte flipped.
@@ -41,7 +39,25 @@ async function medium(name: string, server: string, hostname: string): Promise<{
   const b = fs.readFileSync(bad);
   b[Math.floor(b.length / 2)] ^= 0xff;
   fs.writeFileSync(bad, b);
+  return m;
+}
+
+async function medium(name: string, server: string, hostname: string): Promise<{ iso: string; x: string; m: MediumManifest; id: number }> {
+  const iso = path.join(s.tmp, `${name}.iso`);
+  const r = await buildMedium(s.data, { out: iso, image: 'mini', layoutXml: LAYOUT, set: { hostname }, server, label: name.toUpperCase(), unattended: true, bootDir: boot });
+  const x = path.join(s.tmp, `x-${name}`);
+  const m = await damagedFiles(iso, x);
   return { iso, x, m, id: r.medium };
+}
+
+async function stick(iso: string, name: string): Promise<string> {
+  const f = path.join(s.tmp, `${name}.img`);
+  fs.writeFileSync(f, '');
+  fs.truncateSync(f, fs.statSync(iso).size + (4 << 20));
+  const dev = (await run(['losetup', '-f', '--show', f])).stdout.trim();
+  loops.push(dev);
+  await run(['node', FERRY, 'media', 'write', '--iso', iso, '--disk', dev, '--yes', '--data', s.dataDir], { timeoutMs: 120_000 });
+  return dev;
 }
 
 const install = (x: string, dst: string, device: string) =>
@@ -89,12 +105,7 @@ describe('a failed medium install keeps its record', () => {
   it('with the server unreachable, writes the record onto the stick; ferry media records brings it to the history once; revoke refuses it', async () => {
     // Port 9 (discard) on loopback: nothing listens, the post fails fast and the retry gives up.
     const { iso, x, m, id } = await medium('fail-offline', 'http://127.0.0.1:9', 'failed2');
-    const f = path.join(s.tmp, 'stick.img');
-    fs.writeFileSync(f, '');
-    fs.truncateSync(f, fs.statSync(iso).size + (4 << 20));
-    const dev = (await run(['losetup', '-f', '--show', f])).stdout.trim();
-    loops.push(dev);
-    await run(['node', FERRY, 'media', 'write', '--iso', iso, '--disk', dev, '--yes', '--data', s.dataDir], { timeoutMs: 120_000 });
+    const dev = await stick(iso, 'stick');
     const dst = path.join(s.tmp, 'dst2');
     fs.mkdirSync(dst);
     const r = await install(x, dst, dev);
@@ -130,7 +141,7 @@ describe('a failed medium install keeps its record', () => {
     expect(refused.stderr).toContain('FERRY_E_MEDIUM_REVOKED');
     const rec = { ...area.records[0].record, id: '00000000-0000-4000-8000-00000000000a', layout: m.layout };
     const post = await call(s.url, 'POST', '/api/v1/media/record', { token: m.token, body: rec });
-    expect(post.status).toBe(401);
+    expect(post.status).toBe(403);
     expect(JSON.stringify(post.json)).toContain('FERRY_E_MEDIUM_REVOKED');
     expect(listDeployments(s.data).filter((d) => d.node === 'failed2')).toHaveLength(2);
     expect((await run(['node', FERRY, 'media', 'revoke', '999', '--data', s.dataDir], { timeoutMs: 60_000, okCodes: [1] })).stderr).toContain('FERRY_E_NOT_FOUND');
@@ -146,5 +157,27 @@ describe('a failed medium install keeps its record', () => {
       expect(fs.existsSync(path.join(t, RECORD_FILE)), client).toBe(true);
     }
     expect(listDeployments(s.data).filter((d) => d.node === 'failed2')).toHaveLength(2);
+  });
+
+  it('the first network contact: the next install from the stick that reaches the server posts the records it kept, and clears them', async () => {
+    const { iso, x } = await medium('fail-later', 'http://127.0.0.1:9', 'failed3');
+    const dev = await stick(iso, 'stick3');
+    const dst = path.join(s.tmp, 'dst3');
+    fs.mkdirSync(dst);
+    expect((await install(x, dst, dev)).stderr).toContain('(records slot 1)');
+    expect(listDeployments(s.data).filter((d) => d.node === 'failed3')).toHaveLength(0);
+    // The stick now reports to the running server (as after moving it to a networked site).
+    await run(['node', FERRY, 'media', 'customize', dev, '--server', s.url, '--data', s.dataDir], { timeoutMs: 120_000 });
+    const x2 = path.join(s.tmp, 'x-fail-later-2');
+    await damagedFiles(dev, x2);
+    const r = await install(x2, dst, dev);
+    expect(r.stderr).toContain(`posted 1 of the 1 install record(s) the medium kept to ${s.url} and cleared them from the medium`);
+    expect(r.stderr).toMatch(/the failed install's record was posted to/);
+    const list = listDeployments(s.data).filter((d) => d.node === 'failed3');
+    expect(list).toHaveLength(2);
+    expect(list.every((d) => d.status === 'failed' && d.createdBy === 'medium:FAIL-LATER')).toBe(true);
+    const fd = fs.openSync(dev, 'r');
+    expect(readRecordArea(fdReader(fd))!.records).toHaveLength(0);
+    fs.closeSync(fd);
   });
 });
