@@ -8,13 +8,18 @@ import { formatBytes } from '../common/units.js';
 import { writeImageToDisk } from '../installer/disk/write-image.js';
 import { DataDir } from '../server/context.js';
 import { parsePairs } from '../server/db/inventory.js';
+import { listMedia, revokeMedium } from '../server/db/media.js';
 import { buildMedium, type MediaBuildOptions, type MediaBuildResult } from '../server/media/build.js';
 import { customizeMedium } from '../server/media/customize.js';
+import { importMediumRecords } from '../server/media/records.js';
 
 const SOURCE = '(--node NAME | --image REF --layout FILE [--set KEY=VALUE]...) [--unattended] [--label L] [--server URL] [--drivers virtual|generic] [--boot-dir DIR]';
 const USAGE = `ferry media build --out FILE.iso ${SOURCE}
 ferry media write --disk DEV --yes (--iso FILE.iso | ${SOURCE})
 ferry media customize FILE.iso (--node NAME | [--set KEY=VALUE]... [--layout FILE] [--server URL])
+ferry media list [--json]
+ferry media revoke ID
+ferry media records FILE|DEV [--json]
 (every command takes --data DIR; --boot-dir defaults to DATA/boot, where vmlinuz and initrd.img are)`;
 
 function readLayout(file: string | undefined): string | undefined {
@@ -43,7 +48,7 @@ function buildOptions(v: Record<string, any>, out: string): MediaBuildOptions {
 }
 
 function say(r: MediaBuildResult): void {
-  process.stderr.write(`ferry: medium ${r.out}: ${r.image} for ${r.node}, label ${r.label}, ${r.layers.length} layers, ${formatBytes(r.bytes)} in ${r.seconds.toFixed(1)} s\n`);
+  process.stderr.write(`ferry: medium ${r.medium} ${r.out}: ${r.image} for ${r.node}, label ${r.label}, ${r.layers.length} layers, ${formatBytes(r.bytes)} in ${r.seconds.toFixed(1)} s\n`);
 }
 
 export async function run(argv: string[]): Promise<number> {
@@ -68,7 +73,7 @@ export async function run(argv: string[]): Promise<number> {
   );
   if (typeof parsed === 'number') return parsed;
   const { sub, values: v, positionals } = parsed;
-  if (positionals.length && sub !== 'customize') throw usageError(`ferry media ${sub} takes no positional arguments`, USAGE);
+  if (positionals.length && !['customize', 'revoke', 'records'].includes(sub)) throw usageError(`ferry media ${sub} takes no positional arguments`, USAGE);
   switch (sub) {
     case 'build': {
       if (!v.out) throw usageError('--out FILE.iso is required', USAGE);
@@ -121,6 +126,47 @@ export async function run(argv: string[]): Promise<number> {
         else process.stderr.write(`ferry: medium ${r.iso} now installs ${r.image} for ${r.node} (rewrote ${formatBytes(r.bytes)} in place in ${r.seconds.toFixed(2)} s)\n`);
       } finally {
         d?.close();
+      }
+      return 0;
+    }
+    case 'list': {
+      const d = new DataDir(dataDir(v));
+      try {
+        const list = listMedia(d);
+        if (v.json) printJson(list);
+        else {
+          process.stdout.write('ID  LABEL                             NODE              SERVER                          RECORDS  STATE\n');
+          for (const m of list) process.stdout.write(`${String(m.id).padEnd(3)} ${m.label.padEnd(33)} ${m.node.padEnd(17)} ${(m.server || '-').padEnd(31)} ${String(m.records).padEnd(8)} ${m.revokedAt ? `revoked ${m.revokedAt}` : 'active'}\n`);
+        }
+      } finally {
+        d.close();
+      }
+      return 0;
+    }
+    case 'revoke': {
+      if (positionals.length !== 1 || !/^[0-9]{1,9}$/.test(positionals[0])) throw usageError('ferry media revoke takes one medium ID (ferry media list shows them)', USAGE);
+      const d = new DataDir(dataDir(v));
+      try {
+        const m = revokeMedium(d, Number(positionals[0]), 'cli');
+        if (v.json) printJson(m);
+        else process.stderr.write(`ferry: medium ${m.id} (${m.label}, node ${m.node}) revoked at ${m.revokedAt}: its install records are refused from now on (FERRY_E_MEDIUM_REVOKED); the ${m.records} it posted stay in the history\n`);
+      } finally {
+        d.close();
+      }
+      return 0;
+    }
+    case 'records': {
+      if (positionals.length !== 1) throw usageError('ferry media records takes one FILE.iso or DEV (the stick)', USAGE);
+      const d = new DataDir(dataDir(v));
+      try {
+        const r = importMediumRecords(d, positionals[0]);
+        if (v.json) printJson(r);
+        else {
+          process.stderr.write(`ferry: medium ${r.label} (${r.medium}): ${r.records.length} install record(s)${r.damaged.length ? `, ${r.damaged.length} damaged slot(s) skipped` : ''}\n`);
+          for (const x of r.records) process.stdout.write(`${x.endedAt}  ${x.node}  ${x.status}${x.error ? ` ${x.error}` : ''}  deployment ${x.deployment}${x.duplicate ? ' (already in the history)' : ''}\n`);
+        }
+      } finally {
+        d.close();
       }
       return 0;
     }

@@ -71,6 +71,8 @@ export const TOOLS: Readonly<Record<string, Tool>> = {
   mknod: { package: 'coreutils', by: IS, bootEnv: 'busybox-static' },
   // the target and the end of an install (installer/chroot.ts, stages/finish.ts, commands/run.ts)
   chroot: { package: 'coreutils', by: I, bootEnv: 'busybox-static' }, sync: { package: 'coreutils', by: I, bootEnv: 'busybox-static' },
+  // the end of an install from a CD (installer/commands/run.ts): the CDROMEJECT ioctl
+  eject: { package: 'eject', by: I },
   reboot: { package: 'systemd-sysv', by: I, bootEnv: 'busybox-static' }, poweroff: { package: 'systemd-sysv', by: I, bootEnv: 'busybox-static' },
   // multicast fan-out (server/multicast, installer/transport/multicast.ts, common/netif.ts)
   'udp-sender': { package: 'udpcast', by: S }, 'udp-receiver': { package: 'udpcast', by: I },

@@ -10,6 +10,7 @@ import { formatEvent, throttled, type ProgressEvent, type ProgressSink } from '.
 import type { FinishAction, InstallResult } from '../common/protocol.js';
 import { RECORD_MAX_EVENTS } from '../common/medium.js';
 import { EventSender, ServerClient } from './client.js';
+import { keepFailedRecord } from './medium-record.js';
 import { bootloader } from './stages/bootloader.js';
 import { config } from './stages/config.js';
 import { customize } from './stages/customize.js';
@@ -106,6 +107,10 @@ export async function runInstall(opts: InstallOptions): Promise<InstallOutcome> 
   }
   process.removeListener('SIGINT', onSignal);
   process.removeListener('SIGTERM', onSignal);
+  if (result.status !== 'success' && ctx.medium && recorded) {
+    // No server saw this install: the record is posted now, or kept on the medium, or said here.
+    for (const l of await keepFailedRecord(ctx.medium, recorded, ctx.startedAt ?? new Date().toISOString(), result, { mediumDevice: opts.mediumDevice })) say(l);
+  }
   const delivered = sender ? await sender.close() : true;
   if (sender) {
     try {

@@ -1,6 +1,6 @@
 /**
  * Installing from a restore medium (`ferry media build`): read its description
- * (ferry/medium.json), verify every layer on it against its size and sha256 before the first disk
+ * (ferry/medium.{0,1}: the newest valid slot), verify every layer on it against its size and sha256 before the first disk
  * write, and turn it into the install configuration the stages run on, with the local transport
  * (installer/transport/local.ts) instead of a server. A damaged medium is refused with the layer
  * named and the disks untouched.
@@ -9,19 +9,26 @@ import { createHash } from 'node:crypto';
 import { createReadStream, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { FerryError } from '../common/errors.js';
-import { MEDIUM_FILE, MEDIUM_FORMAT, type MediumManifest } from '../common/medium.js';
+import { MEDIUM_FILE, MEDIUM_FORMAT, MEDIUM_SLOTS, pickMediumSlot, type MediumManifest } from '../common/medium.js';
 import type { ProgressSink } from '../common/progress.js';
 import type { InstallConfig } from '../common/protocol.js';
 import { mediumLayerPath } from './transport/local.js';
 
+/** The medium's description: the newest of its two slots whose checksum holds (common/medium.ts). */
 export function readMedium(dir: string): MediumManifest {
   const file = join(dir, MEDIUM_FILE);
-  let m: MediumManifest;
-  try {
-    m = JSON.parse(readFileSync(file, 'utf8')) as MediumManifest;
-  } catch (e) {
-    throw new FerryError('FERRY_E_MEDIUM_INVALID', `${file} cannot be read as a medium description: ${(e as Error).message}`, { details: { path: file }, hint: 'give the root of a medium made by ferry media build (the mounted ISO, or its files)' });
+  const slots = MEDIUM_SLOTS.map((s) => {
+    try {
+      return readFileSync(join(dir, s));
+    } catch {
+      return undefined;
+    }
+  });
+  const p = pickMediumSlot(slots);
+  if (!p.ok) {
+    throw new FerryError('FERRY_E_MEDIUM_INVALID', `${file} holds no readable medium description (${p.problems.join('; ')})`, { details: { path: file, problems: p.problems }, hint: 'give the root of a medium made by ferry media build (the mounted ISO, or its files); rebuild a damaged one' });
   }
+  const m = p.manifest;
   const bad = (why: string) => new FerryError('FERRY_E_MEDIUM_INVALID', `${file}: ${why}`, { details: { path: file }, hint: 'rebuild the medium with this version of ferry media build' });
   if (m?.format !== MEDIUM_FORMAT) throw bad(`format is ${JSON.stringify(m?.format)}, not ${MEDIUM_FORMAT}`);
   if (!m.image || !Array.isArray(m.image.layers) || !m.layout?.xml || !m.node?.name) throw bad('it lacks the image layers, the layout or the node');

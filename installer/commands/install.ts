@@ -13,7 +13,7 @@ import { identify } from '../stages/identify.js';
 import { parse as parseOptions } from '../../common/cli.js';
 import { OPTIONS, report, seedWait } from './outcome.js';
 
-const INSTALL_USAGE = 'ferry install --server URL (--token TOKEN | --node NAME [--data DIR | --admin-token T]) (--disk DEV... --yes | --root DIR) [--no-initramfs] [--seed-wait S]\n       ferry install --medium DIR (--disk DEV... --yes | --root DIR) [--no-initramfs]\n       ferry install --dry-run --server URL --token TOKEN (--disk DEV... | --root DIR) [--json]';
+const INSTALL_USAGE = 'ferry install --server URL (--token TOKEN | --node NAME [--data DIR | --admin-token T]) (--disk DEV... --yes | --root DIR) [--no-initramfs] [--seed-wait S]\n       ferry install --medium DIR [--medium-device DEV|FILE] (--disk DEV... --yes | --root DIR) [--no-initramfs]\n       ferry install --dry-run --server URL --token TOKEN (--disk DEV... | --root DIR) [--json]';
 
 function adminTokenFrom(v: Record<string, unknown>): string {
   return readAdminToken(dataDir(v), {
@@ -105,6 +105,7 @@ async function mediumInstall(v: Record<string, any>): Promise<number> {
     server: 'medium:' + v.medium,
     token: '',
     medium: v.medium as string,
+    mediumDevice: v['medium-device'] as string | undefined,
     disks: v.disk as string[] | undefined,
     root: v.root as string | undefined,
     yes: !!v.yes,

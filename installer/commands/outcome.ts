@@ -8,7 +8,7 @@ export const OPTIONS = {
   disk: { type: 'string', multiple: true }, root: { type: 'string' }, yes: { type: 'boolean' }, cmdline: { type: 'string' },
   node: { type: 'string' }, 'admin-token': { type: 'string' }, 'no-initramfs': { type: 'boolean' },
   'seed-wait': { type: 'string' },
-  medium: { type: 'string' }, unattended: { type: 'boolean' }, 'exclude-disk': { type: 'string', multiple: true },
+  medium: { type: 'string' }, 'medium-device': { type: 'string' }, unattended: { type: 'boolean' }, 'exclude-disk': { type: 'string', multiple: true },
 } as const;
 
 /** `--seed-wait S` (or ferry.seed_wait=S on the kernel command line): whole seconds, 0 to 3600. */

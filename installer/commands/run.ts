@@ -10,11 +10,12 @@ import { log } from '../../common/log.js';
 import type { FinishAction } from '../../common/protocol.js';
 import { run } from '../../common/run.js';
 import { parseCmdline } from '../identify.js';
+import { mediumWritable } from '../medium-record.js';
 import { runInstall, type InstallOptions } from '../install.js';
 import { parse, report, seedWait } from './outcome.js';
 import { discoveryBoot, discoveryFinish } from './discover.js';
 
-export const RUN_USAGE = 'ferry-installer run [--server URL --token TOKEN | --medium DIR [--exclude-disk DEV]... [--unattended]] [--bootif MAC] [--finish reboot|poweroff|stay] [--disk DEV]... [--root DIR] [--cmdline FILE]';
+export const RUN_USAGE = 'ferry-installer run [--server URL --token TOKEN | --medium DIR [--medium-device DEV] [--exclude-disk DEV]... [--unattended]] [--bootif MAC] [--finish reboot|poweroff|stay] [--disk DEV]... [--root DIR] [--cmdline FILE]';
 
 function finishAction(v: string | undefined): FinishAction | undefined {
   if (v === undefined || v === '') return undefined;
@@ -45,7 +46,7 @@ export async function runCommand(argv: string[]): Promise<number> {
     token,
     // A restore medium (ferry.medium=LABEL, mounted by the init): no server; the medium's disk is
     // never a target; unless unattended, what will be erased is shown with a 10 s countdown.
-    ...(medium ? { medium, excludeDisks: v['exclude-disk'] as string[] | undefined, countdownS: v.unattended || k['ferry.unattended'] === '1' ? 0 : 10 } : {}),
+    ...(medium ? { medium, mediumDevice: v['medium-device'] as string | undefined, excludeDisks: v['exclude-disk'] as string[] | undefined, countdownS: v.unattended || k['ferry.unattended'] === '1' ? 0 : 10 } : {}),
     bootif: (v.bootif as string | undefined) ?? k['BOOTIF'],
     finish: finishAction((v.finish as string | undefined) ?? k['ferry.finish']),
     disks: v.disk as string[] | undefined,
@@ -60,14 +61,34 @@ export async function runCommand(argv: string[]): Promise<number> {
   };
   const outcome = await runInstall(opts);
   const code = report(outcome);
-  if (code === 0 && medium) {
-    // Nothing here can eject every kind of medium or reorder a BIOS's boot devices: say what decides the next boot.
-    process.stderr.write('ferry: installed from the medium; remove it, or keep the disk before it in the firmware\'s boot order, so the machine boots the installed system\n');
-  }
+  if (code === 0 && medium) await leaveMedium(medium, v['medium-device'] as string | undefined);
   if (code === 0 && outcome.finish !== 'stay') {
     process.stderr.write(`ferry: ${outcome.finish} now\n`);
     await run(['sync']);
     await run([outcome.finish === 'reboot' ? 'reboot' : 'poweroff', '-f']);
   }
   return code;
+}
+
+/**
+ * After a successful install from a medium, the machine must boot the installed disk: a CD is
+ * unmounted and ejected (util-linux's eject: the CDROMEJECT ioctl; the tray stays open, so the
+ * firmware passes over the drive); a stick cannot be ejected by itself, so the console says to
+ * remove it (UEFI also has the new boot entry first, made by the bootloader stage).
+ */
+export async function leaveMedium(dir: string, dev: string | undefined): Promise<void> {
+  const say = (l: string) => process.stderr.write(l + '\n');
+  const w = dev === undefined ? undefined : mediumWritable(dev);
+  const cd = w !== undefined && !w.ok && w.cd === true;
+  if (!dev || !cd) {
+    say(`ferry: installed from the medium${dev ? ` ${dev}` : ''}; remove it now (a stick is not ejected), or keep the disk before it in the firmware's boot order, so the machine boots the installed system`);
+    return;
+  }
+  try {
+    await run(['umount', dir], { quiet: true, timeoutMs: 30_000 });
+    await run(['eject', dev], { quiet: true, timeoutMs: 30_000 });
+    say(`ferry: ejected the medium ${dev}: the machine boots the installed disk next`);
+  } catch (e) {
+    say(`ferry: could not eject the medium ${dev} (${(e as Error).message.split('\n')[0]}); remove it, or keep the disk before it in the firmware's boot order`);
+  }
 }

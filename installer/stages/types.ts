@@ -40,10 +40,15 @@ export interface InstallOptions {
   initramfs?: boolean;
   /**
    * Install from this restore medium (its root directory: the mounted ISO) instead of a server:
-   * the configuration from its ferry/medium.json, every layer verified before the first disk
+   * the configuration from its ferry/medium.{0,1}, every layer verified before the first disk
    * write, the layers by the local transport; no events or result are sent.
    */
   medium?: string;
+  /**
+   * The medium's own whole-disk device (/dev/sr0, /dev/sdb; or an ISO file): a failed install's
+   * record is written into its records area when it is writable (a stick, never a CD).
+   */
+  mediumDevice?: string;
   /** The disk(s) of the medium the node booted from: planned onto only when the layout names them exactly (mapDisks). */
   excludeDisks?: string[];
   /** Before the first disk write, show what will be erased and wait this many seconds (a medium without --unattended). */

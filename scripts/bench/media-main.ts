@@ -85,7 +85,7 @@ async function main(): Promise<void> {
     const medium = path.join(work, 'medium');
     await run(['xorriso', '-osirrox', 'on', '-indev', iso, '-extract', '/', medium], { quiet: true, timeoutMs: 600_000 });
     const layerGrafts = m.layers.map((l) => `ferry/layers/sha256/${l.digest.slice(7)}=${data.blobs.path(l.digest)}`);
-    const small = ['isolinux/isolinux.bin', 'isolinux/ldlinux.c32', 'efi.img', 'EFI/BOOT/BOOTX64.EFI', 'isolinux/isolinux.cfg', 'boot/grub/grub.cfg', 'ferry/medium.json', 'ferry/manifest.json'].map((f) => `${f}=${path.join(medium, f)}`);
+    const small = ['isolinux/isolinux.bin', 'isolinux/ldlinux.c32', 'efi.img', 'EFI/BOOT/BOOTX64.EFI', 'isolinux/isolinux.cfg', 'boot/grub/grub.cfg', 'ferry/medium.0', 'ferry/medium.1', 'ferry/manifest.json'].map((f) => `${f}=${path.join(medium, f)}`);
     // The same files and the same hybrid boot records (BIOS El Torito + MBR, EFI El Torito + GPT ESP) as ferry media build writes.
     const sameIso = ['xorriso', '-as', 'mkisofs', '-o', plainIso, '-R', '-J', '-joliet-long', '-iso-level', '3', '-V', 'PLAIN', '-isohybrid-mbr', '/usr/lib/ISOLINUX/isohdpfx.bin', '-c', 'isolinux/boot.cat', '-b', 'isolinux/isolinux.bin', '-no-emul-boot', '-boot-load-size', '4', '-boot-info-table', '-eltorito-alt-boot', '-e', 'efi.img', '-no-emul-boot', '-isohybrid-gpt-basdat', '-graft-points', ...small, `boot/vmlinuz=${kernel}`, `boot/initrd.img=${initrd}`, ...layerGrafts];
     // The big files only, no boot records: the least an ISO of them costs.

@@ -237,4 +237,10 @@ export const MIGRATIONS: string[] = [
     created_at TEXT NOT NULL
   );
   `,
+  // 10: issue 14 (restore media): `ferry media revoke ID` ends a medium's token; its record posts
+  // are refused from then on (FERRY_E_MEDIUM_REVOKED).
+  `
+  ALTER TABLE media ADD COLUMN revoked_at TEXT;
+  ALTER TABLE media ADD COLUMN revoked_by TEXT;
+  `,
 ];

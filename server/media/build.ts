@@ -15,7 +15,7 @@ import { run } from '../../common/run.js';
 import { armChecks, refuseProblems } from '../../layout/preflight.js';
 import type { DataDir } from '../context.js';
 import { getLayout, getNodeRow } from '../db/inventory.js';
-import { mintMediumToken } from '../db/media.js';
+import { mintMedium } from '../db/media.js';
 import { getImage, manifestOf } from '../store/images.js';
 import { withFerryKey } from '../ssh/authorize.js';
 import { defaultLabel, DRIVER_SETS, efiCopyArgv, efiImageArgv, planMedium, type MediumInput, type MediumManifest } from './plan.js';
@@ -45,6 +45,8 @@ export interface MediaBuildResult {
   out: string;
   bytes: number;
   label: string;
+  /** The medium's id on this server (ferry media list, ferry media revoke ID). */
+  medium: number;
   image: string;
   node: string;
   layers: MediumManifest['layers'];
@@ -119,9 +121,11 @@ export async function buildMedium(d: DataDir, o: MediaBuildOptions): Promise<Med
   const stage = mkdtempSync(join(tmpdir(), 'ferry-media-'));
   try {
     const label = o.label ?? defaultLabel(r.image);
-    // A medium that reports gets a token of its own, for its install records only (server/db/media.ts).
-    const token = o.server ? mintMediumToken(d, { label, imageDigest: r.image.digest, node: r.node.name, server: o.server, actor: 'cli' }) : undefined;
-    const plan = planMedium({ ...r, out: partial, label, unattended: o.unattended, server: o.server, token, kernel: realpathSync(kernel), initrd: realpathSync(initrd), stage });
+    // Every medium gets a token of its own, for its install records only (server/db/media.ts): a
+    // medium with --server posts them when the network reaches it; the records a medium keeps
+    // on itself (a failed install on a stick) are imported with it (ferry media records).
+    const minted = mintMedium(d, { label, imageDigest: r.image.digest, node: r.node.name, server: o.server ?? '', actor: 'cli' });
+    const plan = planMedium({ ...r, out: partial, label, unattended: o.unattended, server: o.server, token: minted.token, kernel: realpathSync(kernel), initrd: realpathSync(initrd), stage });
     // realpath: a symlink (build/boot/initrd.img -> initrd-virtual.img) would go onto the ISO as a Rock Ridge link to nothing.
     for (const [p, content] of Object.entries(plan.files)) {
       mkdirSync(dirname(join(stage, p)), { recursive: true });
@@ -139,6 +143,7 @@ export async function buildMedium(d: DataDir, o: MediaBuildOptions): Promise<Med
       out,
       bytes: statSync(out).size,
       label: plan.manifest.label,
+      medium: minted.id,
       image: `${r.image.name}@${r.image.version}`,
       node: r.node.name,
       layers: plan.manifest.layers,

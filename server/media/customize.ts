@@ -2,24 +2,25 @@
  * `ferry media customize FILE.iso`: give an existing medium another node's part (name, inputs,
  * layout, bootloader, server URL) in place, so one medium per image serves many machines.
  *
- * The node's part is ferry/medium.json alone, which `ferry media build` writes at a fixed size
- * (MEDIUM_PART_BYTES, server/media/plan.ts). xorriso reports where its data is in the ISO (start
- * block and size); the new description, padded to the same size, is written over those bytes
- * and nothing else: the ISO's directory records, boot catalogue, partition tables and layers stay
- * as they are. Everything is checked before that one write (the arm-time checks on the new part,
+ * The node's part is two slots, ferry/medium.0 and .1, which `ferry media build` writes at a
+ * fixed size (MEDIUM_PART_BYTES; the format in common/medium.ts). xorriso reports where their data
+ * is in the ISO (start block and size); the new description, with the next generation and its
+ * checksum, padded to the same size, is written over the older slot's bytes and nothing else, then
+ * fsynced: the ISO's directory records, boot catalogue, partition tables, layers and the newest
+ * slot stay as they are. A crash mid-write leaves a torn older slot, which the installer skips
+ * for the intact newer one (the previous description), and the next customize writes it again. Everything is checked before that one write (the arm-time checks on the new part,
  * the same image, room in the reserved extent): a part that does not fit is FERRY_E_MEDIA_PART_TOO_BIG
  * and the ISO's bytes are unchanged.
  */
 import { closeSync, fsyncSync, openSync, readSync, statSync, writeSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { FerryError } from '../../common/errors.js';
-import { MEDIUM_FILE, MEDIUM_FORMAT, type MediumManifest } from '../../common/medium.js';
+import { encodeMediumSlot, MEDIUM_FILE, MEDIUM_FORMAT, MEDIUM_PART_BYTES, MEDIUM_SLOTS, pickMediumSlot, type MediumManifest } from '../../common/medium.js';
 import { run } from '../../common/run.js';
 import { armChecks, refuseProblems } from '../../layout/preflight.js';
 import type { DataDir } from '../context.js';
 import { mintMediumToken } from '../db/media.js';
 import { resolveMedium } from './build.js';
-import { MEDIUM_PART_BYTES, mediumPart } from './plan.js';
 
 const BLOCK = 2048;
 
@@ -40,25 +41,35 @@ export interface MediaCustomizeResult {
   iso: string;
   node: string;
   image: string;
-  /** Byte offset of ferry/medium.json in the ISO, and its fixed size. */
+  /** The slot written (the older one), its new generation, its byte offset in the ISO and its fixed size. */
+  slot: string;
+  generation: number;
   offset: number;
   bytes: number;
   seconds: number;
 }
 
-/** Where ferry/medium.json's data is in the ISO (xorriso -find … -exec report_lba). */
-export async function mediumPartExtent(iso: string): Promise<{ offset: number; size: number }> {
-  const r = await run(['xorriso', '-indev', iso, '-find', '/' + MEDIUM_FILE, '-exec', 'report_lba', '--'], { timeoutMs: 60_000, quiet: true, okCodes: [0, 1, 5, 32] });
-  const m = /File data lba:\s*\d+\s*,\s*(\d+)\s*,\s*(\d+)\s*,\s*(\d+)\s*,\s*'\/ferry\/medium\.json'/.exec(r.stdout + r.stderr);
-  if (!m) {
-    throw new FerryError('FERRY_E_MEDIUM_INVALID', `${iso} is not a restore medium: it has no ${MEDIUM_FILE}`, { details: { path: iso }, hint: 'give an ISO made by ferry media build' });
-  }
-  const [lba, blocks, size] = [Number(m[1]), Number(m[2]), Number(m[3])];
-  if (blocks !== Math.ceil(size / BLOCK)) {
-    // Data split over several extents (or shared oddly): not the one contiguous region build writes.
-    throw new FerryError('FERRY_E_MEDIA_NOT_CUSTOMIZABLE', `${MEDIUM_FILE} in ${iso} is not one contiguous extent (${blocks} blocks for ${size} bytes)`, { details: { path: iso, lba, blocks, size }, hint: 'rebuild the medium with ferry media build' });
-  }
-  return { offset: lba * BLOCK, size };
+/** Where each slot's data (ferry/medium.0 and .1) is in the ISO (xorriso -find … -exec report_lba). */
+export async function mediumSlotExtents(iso: string): Promise<{ offset: number; size: number }[]> {
+  // A stick's device: xorriso takes it only as "stdio:" (it is no optical drive).
+  const indev = statSync(iso).isBlockDevice() ? `stdio:${iso}` : iso;
+  const r = await run(['xorriso', '-indev', indev, '-find', '/ferry', '-name', 'medium.*', '-exec', 'report_lba', '--'], { timeoutMs: 60_000, quiet: true, okCodes: [0, 1, 5, 32] });
+  const out = r.stdout + r.stderr;
+  return MEDIUM_SLOTS.map((slot) => {
+    const m = new RegExp(`File data lba:\\s*\\d+\\s*,\\s*(\\d+)\\s*,\\s*(\\d+)\\s*,\\s*(\\d+)\\s*,\\s*'/${slot.replace('.', '\\.')}'`).exec(out);
+    if (!m) {
+      throw new FerryError('FERRY_E_MEDIUM_INVALID', `${iso} is not a restore medium of this version: it has no ${slot}`, { details: { path: iso, slot }, hint: 'give an ISO made by ferry media build (rebuild an older medium)' });
+    }
+    const [lba, blocks, size] = [Number(m[1]), Number(m[2]), Number(m[3])];
+    if (blocks !== Math.ceil(size / BLOCK)) {
+      // Data split over several extents (or shared oddly): not the one contiguous region build writes.
+      throw new FerryError('FERRY_E_MEDIA_NOT_CUSTOMIZABLE', `${slot} in ${iso} is not one contiguous extent (${blocks} blocks for ${size} bytes)`, { details: { path: iso, lba, blocks, size }, hint: 'rebuild the medium with ferry media build' });
+    }
+    if (size !== MEDIUM_PART_BYTES) {
+      throw new FerryError('FERRY_E_MEDIA_NOT_CUSTOMIZABLE', `${slot} in ${iso} is ${size} bytes, not the ${MEDIUM_PART_BYTES} a customizable medium reserves`, { details: { path: iso, size, expected: MEDIUM_PART_BYTES }, hint: 'rebuild the medium with this version of ferry media build' });
+    }
+    return { offset: lba * BLOCK, size };
+  });
 }
 
 function readAt(fd: number, offset: number, size: number): Buffer {
@@ -96,8 +107,9 @@ export function customizedManifest(d: DataDir | undefined, old: MediumManifest, 
     }
   }
   if (o.server !== undefined) {
-    // A new server needs a token it knows: customizeMedium mints it.
-    if (o.server !== old.server) delete m.token;
+    // A server (a new one, or the same one after `ferry media revoke`) gets a fresh token:
+    // customizeMedium mints it. Removing the server ('') keeps the token (records kept on the medium).
+    if (o.server !== '') delete m.token;
     if (o.server === '') delete m.server;
     else m.server = o.server;
   }
@@ -115,31 +127,29 @@ export async function customizeMedium(d: DataDir | undefined, o: MediaCustomizeO
   } catch (e) {
     throw new FerryError('FERRY_E_SOURCE_MISSING', `cannot read the medium ${o.iso}: ${(e as Error).message}`, { details: { path: o.iso }, hint: 'give an ISO made by ferry media build' });
   }
-  const ext = await mediumPartExtent(o.iso);
-  if (ext.size !== MEDIUM_PART_BYTES) {
-    throw new FerryError('FERRY_E_MEDIA_NOT_CUSTOMIZABLE', `${MEDIUM_FILE} in ${o.iso} is ${ext.size} bytes, not the ${MEDIUM_PART_BYTES} a customizable medium reserves`, { details: { path: o.iso, size: ext.size, expected: MEDIUM_PART_BYTES }, hint: 'rebuild the medium with this version of ferry media build' });
-  }
+  const ext = await mediumSlotExtents(o.iso);
   const fd = openSync(o.iso, 'r+');
   try {
-    let old: MediumManifest;
-    try {
-      old = JSON.parse(readAt(fd, ext.offset, ext.size).toString('utf8')) as MediumManifest;
-    } catch (e) {
-      throw new FerryError('FERRY_E_MEDIUM_INVALID', `${MEDIUM_FILE} in ${o.iso} cannot be read: ${(e as Error).message}`, { details: { path: o.iso }, hint: 'rebuild the medium with ferry media build' });
+    // The newest valid slot is the medium's description now; the other one is written.
+    const p = pickMediumSlot(ext.map((e) => readAt(fd, e.offset, e.size)));
+    if (!p.ok) {
+      throw new FerryError('FERRY_E_MEDIUM_INVALID', `${MEDIUM_FILE} in ${o.iso}: no readable description (${p.problems.join('; ')})`, { details: { path: o.iso, problems: p.problems }, hint: 'rebuild the medium with ferry media build' });
     }
+    const old = p.manifest;
     if (old?.format !== MEDIUM_FORMAT || !old.image || !old.node) {
       throw new FerryError('FERRY_E_MEDIUM_INVALID', `${MEDIUM_FILE} in ${o.iso} is not a ${MEDIUM_FORMAT} description`, { details: { path: o.iso }, hint: 'rebuild the medium with this version of ferry media build' });
     }
     const m = customizedManifest(d, old, o);
-    if (m.server && !m.token) {
+    if (o.server && !m.token) {
       if (!d) throw new FerryError('FERRY_E_USAGE', '--server needs the data directory of that server (--data DIR), which mints the medium\'s token', { hint: 'run ferry media customize on the server, or give --data DIR' });
-      m.token = mintMediumToken(d, { label: m.label, imageDigest: m.image.digest, node: m.node.name, server: m.server, actor: 'cli' });
+      m.token = mintMediumToken(d, { label: m.label, imageDigest: m.image.digest, node: m.node.name, server: o.server, actor: 'cli' });
     }
-    const bytes = mediumPart(m); // refuses a part that does not fit before anything is written
+    const bytes = encodeMediumSlot(m, p.generation + 1); // refuses a part that does not fit before anything is written
+    const at = ext[p.next].offset;
     let off = 0;
-    while (off < bytes.length) off += writeSync(fd, bytes, off, bytes.length - off, ext.offset + off);
+    while (off < bytes.length) off += writeSync(fd, bytes, off, bytes.length - off, at + off);
     fsyncSync(fd);
-    return { iso: o.iso, node: m.node.name, image: `${m.image.name}@${m.image.version}`, offset: ext.offset, bytes: bytes.length, seconds: (Date.now() - t0) / 1000 };
+    return { iso: o.iso, node: m.node.name, image: `${m.image.name}@${m.image.version}`, slot: MEDIUM_SLOTS[p.next], generation: p.generation + 1, offset: at, bytes: bytes.length, seconds: (Date.now() - t0) / 1000 };
   } finally {
     closeSync(fd);
   }

@@ -16,20 +16,22 @@
  *
  * The layers go in exactly as stored (DATA/blobs/sha256/HEX grafted to ferry/layers/sha256/HEX,
  * content-addressed, compressed as they are): the ISO is written by xorriso straight from the
- * blob store, nothing is unpacked or re-packed. ferry/medium.json says what to install: the node,
+ * blob store, nothing is unpacked or re-packed. ferry/medium.{0,1} say what to install: the node,
  * the image manifest (every layer's digest and size, which the installer checks before the first
  * disk write), the layout and the inputs.
  *
- * ferry/medium.json is the medium's only node-specific file (the boot menus name the image, not
- * the node) and always exactly MEDIUM_PART_BYTES long: the JSON, then spaces. So `ferry media
- * customize` (server/media/customize.ts) can rewrite it in place, in the same extent, without
- * touching any other byte of the ISO; a description that does not fit is refused
- * (FERRY_E_MEDIA_PART_TOO_BIG), never truncated.
+ * ferry/medium.0 and ferry/medium.1 are the medium's only node-specific files (the boot menus name
+ * the image, not the node): two slots, each exactly MEDIUM_PART_BYTES long (a header with a
+ * generation and a checksum, the JSON, then spaces; common/medium.ts). Build fills slot 0 and
+ * leaves slot 1 empty; `ferry media customize` (server/media/customize.ts) writes the older slot
+ * in place, in its extent, without touching any other byte of the ISO, and the installer reads the
+ * newest valid one, so a crash mid-customize leaves the previous description. A description that
+ * does not fit is refused (FERRY_E_MEDIA_PART_TOO_BIG), never truncated.
  */
 import { FerryError } from '../../common/errors.js';
 import type { ImageManifest } from '../../common/protocol.js';
-import { MEDIUM_FILE, MEDIUM_FORMAT, type MediumManifest } from '../../common/medium.js';
-import { DEFAULT_CONSOLE } from '../boot/ipxe.js';
+import { emptyMediumSlot, encodeMediumSlot, MEDIUM_FORMAT, MEDIUM_SLOTS, RECORD_AREA_FILE, RECORD_SLOT_BYTES, RECORD_SLOTS, type MediumManifest } from '../../common/medium.js';
+import { BASE_KERNEL_ARGS, DEFAULT_CONSOLE } from '../boot/ipxe.js';
 
 export type { MediumManifest } from '../../common/medium.js';
 
@@ -53,7 +55,7 @@ export interface MediumInput {
   label: string;
   unattended: boolean;
   server?: string;
-  /** With server: the medium's token for posting install records (server/db/media.ts). */
+  /** The medium's token for posting install records (server/db/media.ts). */
   token?: string;
   node: MediumManifest['node'];
   image: ImageManifest;
@@ -85,22 +87,11 @@ export interface MediumPlan {
 /** The boot environment's driver sets (initrd/drivers/): both carry usb_storage and uas for sticks. */
 export const DRIVER_SETS = ['virtual', 'generic'] as const;
 
-/** The fixed size of ferry/medium.json on a medium: room for the node's part to grow when customized. */
-export const MEDIUM_PART_BYTES = 256 * 1024;
+export { MEDIUM_PART_BYTES } from '../../common/medium.js';
 
-/** ferry/medium.json's exact bytes: the description padded with spaces to MEDIUM_PART_BYTES (JSON allows trailing white space). */
-export function mediumPart(m: MediumManifest): Buffer {
-  const json = Buffer.from(JSON.stringify(m, null, 2) + '\n');
-  if (json.length > MEDIUM_PART_BYTES) {
-    throw new FerryError('FERRY_E_MEDIA_PART_TOO_BIG', `the medium's description (node ${m.node.name}: layout, inputs, image manifest) takes ${json.length} bytes; ${MEDIUM_FILE} has room for ${MEDIUM_PART_BYTES}`, {
-      details: { bytes: json.length, roomBytes: MEDIUM_PART_BYTES, node: m.node.name },
-      hint: 'shorten the layout or the inputs (--set values); nothing was written',
-    });
-  }
-  const b = Buffer.alloc(MEDIUM_PART_BYTES, 0x20);
-  json.copy(b);
-  b[b.length - 1] = 0x0a;
-  return b;
+/** The first slot's exact bytes (generation 1); the second slot starts empty (common/medium.ts). */
+export function mediumPart(m: MediumManifest, generation = 1): Buffer {
+  return encodeMediumSlot(m, generation);
 }
 
 /** GRUB's modules in the medium's EFI binary: find the ISO by label, read its grub.cfg, boot Linux. */
@@ -124,7 +115,8 @@ export function checkLabel(label: string): void {
 
 /** Kernel arguments of the medium's boot entries. */
 export function kernelArgs(label: string, unattended: boolean): string {
-  return [`ferry.medium=${label}`, ...(unattended ? ['ferry.unattended=1'] : []), ...DEFAULT_CONSOLE].join(' ');
+  // BASE_KERNEL_ARGS as on the network path: without no_timer_check a loaded TCG host's second boot of the vm test panicked (IO-APIC + timer doesn't work).
+  return [`ferry.medium=${label}`, ...(unattended ? ['ferry.unattended=1'] : []), ...DEFAULT_CONSOLE, ...BASE_KERNEL_ARGS].join(' ');
 }
 
 function blobPath(digest: string): string {
@@ -142,7 +134,8 @@ export function planMedium(i: MediumInput): MediumPlan {
     format: MEDIUM_FORMAT,
     label: i.label,
     unattended: i.unattended,
-    ...(i.server ? { server: i.server, ...(i.token ? { token: i.token } : {}) } : {}),
+    ...(i.server ? { server: i.server } : {}),
+    ...(i.token ? { token: i.token } : {}),
     node: i.node,
     image: i.image,
     layout: i.layout,
@@ -151,14 +144,17 @@ export function planMedium(i: MediumInput): MediumPlan {
     layers,
   };
   const args = kernelArgs(i.label, i.unattended);
-  // The image, not the node: the node's part is ferry/medium.json alone (customize rewrites it).
+  // The image, not the node: the node's part is ferry/medium.{0,1} alone (customize rewrites them).
   const title = `Ferry restore: ${i.image.name}@${i.image.version}`;
   const files: Record<string, string | Buffer> = {
     'isolinux/isolinux.cfg': ['DEFAULT ferry', 'PROMPT 0', 'TIMEOUT 10', `SAY ${title}`, 'LABEL ferry', '  KERNEL /boot/vmlinuz', `  APPEND initrd=/boot/initrd.img ${args}`, ''].join('\n'),
     'boot/grub/grub.cfg': ['set timeout=1', 'set default=0', `menuentry "${title.replace(/"/g, "'")}" {`, `  linux /boot/vmlinuz ${args}`, '  initrd /boot/initrd.img', '}', ''].join('\n'),
     // Embedded in BOOTX64.EFI: find the ISO by its label, then read the medium's own grub.cfg.
     'efi-early.cfg': [`search --no-floppy --set=root --label ${i.label}`, 'set prefix=($root)/boot/grub', 'configfile ($root)/boot/grub/grub.cfg', ''].join('\n'),
-    [MEDIUM_FILE]: mediumPart(manifest),
+    [MEDIUM_SLOTS[0]]: mediumPart(manifest),
+    [MEDIUM_SLOTS[1]]: emptyMediumSlot(),
+    // Blank: a failed install from a stick keeps its record here (common/medium-records.ts).
+    [RECORD_AREA_FILE]: Buffer.alloc(RECORD_SLOTS * RECORD_SLOT_BYTES, 0x20),
     'ferry/manifest.json': JSON.stringify(i.image, null, 2) + '\n',
   };
   const st = (p: string) => `${i.stage}/${p}`;

@@ -14,6 +14,7 @@ import { run } from '../../common/run.js';
 import { listDeployments } from '../../server/db/deployments.js';
 import { deploymentEvents } from '../../server/db/deployment-events.js';
 import { buildMedium } from '../../server/media/build.js';
+import { readMedium } from '../../installer/medium.js';
 import { writeOfflineRecord } from '../../installer/medium-record.js';
 import { TargetRoot } from '../../layers/target.js';
 import { busyboxImage } from './helpers/images.js';
@@ -42,7 +43,7 @@ beforeAll(async () => {
   medium = path.join(s.tmp, 'medium');
   await run(['xorriso', '-osirrox', 'on', '-indev', iso, '-extract', '/', medium], { quiet: true });
   await run(['chmod', '-R', 'u+w', medium]);
-  m = JSON.parse(fs.readFileSync(path.join(medium, 'ferry/medium.json'), 'utf8')) as MediumManifest;
+  m = readMedium(medium);
   dst = path.join(s.tmp, 'dst');
   fs.mkdirSync(dst);
   await run(['node', FERRY, 'install', '--medium', medium, '--root', dst, '--no-initramfs'], { timeoutMs: 120_000 });

@@ -12,7 +12,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { run } from '../../common/run.js';
-import type { MediumManifest } from '../../common/medium.js';
+import { encodeMediumSlot } from '../../common/medium.js';
+import { readMedium } from '../../installer/medium.js';
 import { buildBusyboxInitrd } from '../vm/initrd.js';
 import { ensureDebianKernel } from '../vm/kernel.js';
 import { busyboxImage } from './helpers/images.js';
@@ -98,7 +99,7 @@ describe('ferry media build', () => {
 
   it('holds the layers exactly as stored: each file is its digest, byte for byte the blob', async () => {
     const x = await extract(path.join(work, 'x-layers'));
-    const m = JSON.parse(fs.readFileSync(path.join(x, 'ferry/medium.json'), 'utf8')) as MediumManifest;
+    const m = readMedium(x);
     const show = JSON.parse((await ferry(['image', 'show', 'mini', '--json'])).stdout);
     expect(m.image.digest).toBe(show.digest);
     expect(m.image.layers.map((l) => l.digest)).toEqual(show.layers.map((l: { digest: string }) => l.digest));
@@ -132,7 +133,7 @@ describe('ferry install --medium', () => {
 
   it('refuses a medium with a corrupted layer, naming the layer, with the disk untouched', async () => {
     const x = await extract(path.join(work, 'x-bad'));
-    const m = JSON.parse(fs.readFileSync(path.join(x, 'ferry/medium.json'), 'utf8')) as MediumManifest;
+    const m = readMedium(x);
     const bad = path.join(x, m.layers[1].path);
     const b = fs.readFileSync(bad);
     b[Math.floor(b.length / 2)] ^= 0xff;
@@ -148,8 +149,8 @@ describe('ferry install --medium', () => {
 });
 
 describe('ferry media customize', () => {
-  const part = async (f: string) => {
-    const r = await run(['xorriso', '-indev', f, '-find', '/ferry/medium.json', '-exec', 'report_lba', '--'], { quiet: true });
+  const part = async (f: string, slot = 1) => {
+    const r = await run(['xorriso', '-indev', f, '-find', `/ferry/medium.${slot}`, '-exec', 'report_lba', '--'], { quiet: true });
     const m = /File data lba:\s*\d+\s*,\s*(\d+)\s*,\s*\d+\s*,\s*(\d+)/.exec(r.stdout + r.stderr)!;
     return { offset: Number(m[1]) * 2048, size: Number(m[2]) };
   };
@@ -165,14 +166,16 @@ describe('ferry media customize', () => {
     expect(after.length).toBe(before.length);
     const { offset, size } = await part(copy);
     expect(size).toBe(256 * 1024);
-    // Every byte outside ferry/medium.json's extent is as it was; inside, the new description.
+    // The first customize writes slot 1 (build filled slot 0). Every byte outside that slot's
+    // extent is as it was; inside, the new description.
+    expect(JSON.parse(r.stdout)).toMatchObject({ slot: 'ferry/medium.1', generation: 2 });
     expect(after.subarray(0, offset).equals(before.subarray(0, offset))).toBe(true);
     expect(after.subarray(offset + size).equals(before.subarray(offset + size))).toBe(true);
     expect(after.subarray(offset, offset + size).equals(before.subarray(offset, offset + size))).toBe(false);
     const x = path.join(work, 'x-custom');
     await run(['xorriso', '-osirrox', 'on', '-indev', copy, '-extract', '/', x], { quiet: true });
     await run(['chmod', '-R', 'u+w', x]);
-    const m = JSON.parse(fs.readFileSync(path.join(x, 'ferry/medium.json'), 'utf8')) as MediumManifest;
+    const m = readMedium(x);
     expect([m.node.name, m.inputs.hostname, m.inputs.role]).toEqual(['other', 'other', 'db']);
     const dst = path.join(work, 'dst-custom');
     fs.mkdirSync(dst);
@@ -194,6 +197,46 @@ describe('ferry media customize', () => {
     expect(bad.stderr).toMatch(/FERRY_E_\w+/);
     expect(sha256(copy)).toBe(before);
     expect((await ferry(['media', 'customize', copy, '--label', 'X'], [2])).stderr).toContain('fixed when the medium is built');
+  });
+  it('survives a torn write: the installer takes the newest slot whose checksum holds, and customize then rewrites the torn one', async () => {
+    const copy = path.join(work, 'custom-torn.iso');
+    fs.copyFileSync(iso, copy);
+    const c = async (host: string) => JSON.parse((await ferry(['media', 'customize', copy, '--set', `hostname=${host}`, '--json'])).stdout);
+    expect(await c('gen2')).toMatchObject({ slot: 'ferry/medium.1', generation: 2 });
+    expect(await c('gen3')).toMatchObject({ slot: 'ferry/medium.0', generation: 3 });
+    const [s0, s1] = [await part(copy, 0), await part(copy, 1)];
+    const readBack = async (name: string) => {
+      const x = path.join(work, name);
+      await run(['xorriso', '-osirrox', 'on', '-indev', copy, '-extract', '/', x], { quiet: true });
+      await run(['chmod', '-R', 'u+w', x]);
+      return x;
+    };
+    // A crash in the middle of the next customize: it writes the older slot (1); only its first
+    // half of the new bytes reached the medium (whole 512-byte sectors), the rest is what slot 1 held.
+    const fd = fs.openSync(copy, 'r+');
+    const next = encodeMediumSlot({ ...readMedium(await readBack('x-torn-0')), inputs: { hostname: 'gen4' } }, 4);
+    const half = Math.floor(Number(/bytes=(\d+)/.exec(next.toString('latin1', 0, 200))![1]) / 2 / 512) * 512;
+    expect(half).toBeGreaterThan(0);
+    fs.writeSync(fd, next, 0, half, s1.offset);
+    let x = await readBack('x-torn-1');
+    expect(readMedium(x).inputs.hostname).toBe('gen3');
+    const dst = path.join(work, 'dst-torn');
+    fs.mkdirSync(dst);
+    await run(['node', FERRY, 'install', '--medium', x, '--root', dst, '--no-initramfs'], { timeoutMs: 120_000 });
+    expect(fs.readFileSync(path.join(dst, 'etc/hostname'), 'utf8').trim()).toBe('gen3');
+    // The next customize writes the torn slot again (generation 4, from gen3's description).
+    expect(await c('gen4')).toMatchObject({ slot: 'ferry/medium.1', generation: 4 });
+    expect(readMedium(await readBack('x-torn-2')).inputs.hostname).toBe('gen4');
+    // The newest slot garbled (a bad sector, a truncated write): the other one is read.
+    fs.writeSync(fd, Buffer.alloc(4096, 0xee), 0, 4096, s1.offset + 2048);
+    expect(readMedium(await readBack('x-torn-3')).inputs.hostname).toBe('gen3');
+    // Both gone: refused, naming both slots.
+    fs.writeSync(fd, Buffer.alloc(100, 0), 0, 100, s0.offset);
+    fs.closeSync(fd);
+    x = await readBack('x-torn-4');
+    expect(() => readMedium(x)).toThrow(/ferry\/medium.0: no slot header; ferry\/medium.1: checksum mismatch/);
+    const r = await run(['node', FERRY, 'install', '--medium', x, '--root', path.join(work, 'dst-torn-none'), '--no-initramfs'], { timeoutMs: 120_000, okCodes: [1, 2] });
+    expect(r.stderr).toContain('FERRY_E_MEDIUM_INVALID');
   });
 });
 

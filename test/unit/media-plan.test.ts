@@ -3,11 +3,17 @@ import { describe, expect, it } from 'vitest';
 import type { ImageManifest } from '../../common/protocol.js';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { MediumManifest } from '../../common/medium.js';
+import { decodeMediumSlot, encodeMediumSlot, pickMediumSlot, type MediumManifest } from '../../common/medium.js';
 import { parseDriverSet } from '../../initrd/spec.js';
 import { customizedManifest } from '../../server/media/customize.js';
 import { checkLabel, defaultLabel, DRIVER_SETS, efiImageArgv, MEDIUM_PART_BYTES, planMedium, type MediumInput } from '../../server/media/plan.js';
 
+/** The description in a plan's first slot. */
+const slot0 = (files: Record<string, string | Buffer>): MediumManifest => {
+  const d = decodeMediumSlot(files['ferry/medium.0'] as Buffer);
+  if (!d.ok) throw new Error(d.why);
+  return d.manifest;
+};
 const D1 = 'sha256:' + '1'.repeat(64);
 const D2 = 'sha256:' + '2'.repeat(64);
 const image = { name: 'web', version: 3, digest: 'sha256:' + 'f'.repeat(64), layers: [{ digest: D1, size: 10, mediaType: 'x' }, { digest: D2, size: 20, mediaType: 'x' }] } as unknown as ImageManifest;
@@ -48,7 +54,7 @@ describe('planMedium', () => {
     expect(p.files['boot/grub/grub.cfg']).toMatch(/linux \/boot\/vmlinuz ferry.medium=FERRY-WEB-3 console=/);
     expect(p.files['efi-early.cfg']).toContain('search --no-floppy --set=root --label FERRY-WEB-3');
     expect(planMedium(input({ unattended: true })).files['boot/grub/grub.cfg']).toContain('ferry.medium=FERRY-WEB-3 ferry.unattended=1');
-    expect(JSON.parse(String(planMedium(input({ server: 'http://s:8080' })).files['ferry/medium.json'])).server).toBe('http://s:8080');
+    expect(slot0(planMedium(input({ server: 'http://s:8080' })).files).server).toBe('http://s:8080');
   });
 
   it('refuses a layer with no blob and a label loaders cannot search for', () => {
@@ -72,12 +78,39 @@ describe('planMedium', () => {
   });
 });
 
-describe('the node part (ferry/medium.json) and the driver sets', () => {
-  it('is always MEDIUM_PART_BYTES: the JSON padded with spaces, readable as JSON', () => {
-    const b = planMedium(input()).files['ferry/medium.json'] as Buffer;
-    expect(b.length).toBe(MEDIUM_PART_BYTES);
-    expect(JSON.parse(b.toString()).node.name).toBe('web7');
-    expect(b[b.length - 2]).toBe(0x20);
+describe('the node part (ferry/medium.0 and .1) and the driver sets', () => {
+  it('is two slots of MEDIUM_PART_BYTES: the first generation 1 with its checksum, the second empty', () => {
+    const f = planMedium(input()).files;
+    const [a, b] = [f['ferry/medium.0'] as Buffer, f['ferry/medium.1'] as Buffer];
+    expect([a.length, b.length]).toEqual([MEDIUM_PART_BYTES, MEDIUM_PART_BYTES]);
+    expect(a.toString('latin1', 0, 80)).toMatch(/^ferry-medium-slot\/1 generation=1 bytes=\d+ sha256=/);
+    expect(slot0(f).node.name).toBe('web7');
+    expect(a[a.length - 2]).toBe(0x20);
+    expect(decodeMediumSlot(b)).toEqual({ ok: false, why: 'empty' });
+    expect(pickMediumSlot([a, b])).toMatchObject({ ok: true, index: 0, generation: 1, next: 1 });
+  });
+
+  it('takes the newest slot whose checksum holds: a torn or garbled newer slot gives the older one', () => {
+    const m1 = slot0(planMedium(input()).files);
+    const m2 = { ...m1, inputs: { hostname: 'web8' } };
+    const a = encodeMediumSlot(m1, 1);
+    const b = encodeMediumSlot(m2, 2);
+    expect(pickMediumSlot([a, b])).toMatchObject({ ok: true, index: 1, generation: 2, next: 0 });
+    // Torn: the new slot's first 300 bytes over the old slot's bytes (the header says 2, the body is the old one's).
+    const torn = Buffer.concat([b.subarray(0, 300), encodeMediumSlot(m1, 0).subarray(300)]);
+    expect(decodeMediumSlot(torn)).toMatchObject({ ok: false, why: expect.stringContaining('checksum') });
+    expect(pickMediumSlot([a, torn])).toMatchObject({ ok: true, index: 0, generation: 1, next: 1 });
+    // Garbled in the body, truncated, or with a garbled header.
+    const garbled = Buffer.from(b);
+    garbled[garbled.indexOf('web8')] ^= 0x01;
+    expect(pickMediumSlot([a, garbled])).toMatchObject({ ok: true, index: 0 });
+    expect(pickMediumSlot([a, b.subarray(0, 1000)])).toMatchObject({ ok: true, index: 0 });
+    const badHead = Buffer.from(b);
+    badHead[3] = 0x00;
+    expect(pickMediumSlot([badHead, a])).toMatchObject({ ok: true, index: 1, generation: 1 });
+    const none = pickMediumSlot([torn, undefined]);
+    expect(none.ok).toBe(false);
+    expect(!none.ok && none.problems).toEqual([expect.stringContaining('ferry/medium.0: checksum mismatch'), 'ferry/medium.1: missing']);
   });
 
   it('refuses a description that does not fit, never truncating it', () => {
@@ -85,7 +118,7 @@ describe('the node part (ferry/medium.json) and the driver sets', () => {
     expect(() => planMedium(input({ layout: { xml, digest: 'sha256:' + 'a'.repeat(64) } }))).toThrow(expect.objectContaining({ code: 'FERRY_E_MEDIA_PART_TOO_BIG' }));
   });
 
-  it('names the image, not the node, in the boot menus (customize rewrites only medium.json)', () => {
+  it('names the image, not the node, in the boot menus (customize rewrites only the slots)', () => {
     const p = planMedium(input());
     expect(p.files['isolinux/isolinux.cfg']).toContain('Ferry restore: web@3\n');
     expect(String(p.files['boot/grub/grub.cfg'])).not.toContain('web7');
@@ -104,7 +137,7 @@ describe('the node part (ferry/medium.json) and the driver sets', () => {
 });
 
 describe('customizedManifest', () => {
-  const old = JSON.parse(String(planMedium(input({ node: { name: 'web', macs: [], properties: {} }, inputs: { hostname: 'web' } })).files['ferry/medium.json'])) as MediumManifest;
+  const old = slot0(planMedium(input({ node: { name: 'web', macs: [], properties: {} }, inputs: { hostname: 'web' } })).files);
   it('sets inputs, renames an --image medium\'s node after its hostname, and sets or removes the server', () => {
     const LAYOUT = readFileSync(join(import.meta.dirname, '..', '..', 'layouts', 'bios-msdos.xml'), 'utf8');
     const base = { ...old, layout: { xml: LAYOUT, digest: 'sha256:' + 'a'.repeat(64) } };

@@ -6,6 +6,11 @@
  * to the CD (the order a machine to restore has); the boot environment finds the medium by its
  * label, shows what it will erase and counts down, verifies the layers, installs, and reboots; the
  * disk now boots, to the installed system's login prompt with the hostname the medium gave it.
+ * Before that, the same guest boots the same medium with one byte of its last layer flipped: the
+ * install is refused in the config stage with the layer named, the record stays on the console (a
+ * CD is never written), and the disk image's sha256 is unchanged; the byte is put back and the
+ * guest restarted from the boot environment's shell (no second guest). After the good install
+ * the installer ejects the CD (util-linux eject), and the machine boots the installed disk.
  *
  * The same medium file as a USB stick on a UEFI guest with a blank NVMe disk: the ISO attached
  * as a usb-storage device on an xHCI controller is the byte image `ferry media write` (or `dd`)
@@ -15,10 +20,45 @@
  * names the server (--server): the install itself stays offline, and the installed system's
  * first boot posts its install record, which the server keeps as a deployment record.
  */
+import * as fsp from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { BOOT_DIR, FerryEnv, LAYOUTS, loginAsRoot } from './ferry-env.js';
-import { GuestSet } from './harness.js';
+import { GuestSet, sha256File } from './harness.js';
+import { decodeMediumSlot } from '../../common/medium.js';
+import { run } from '../../common/run.js';
+
+/** Flip one byte in the middle of the medium's last layer, in the ISO file; restore() puts it back. */
+async function corruptLastLayer(iso: string): Promise<{ index: number; count: number; digest: string; restore(): Promise<void> }> {
+  const x = await fsp.mkdtemp(join(tmpdir(), 'ferry-vm-medium-'));
+  await run(['xorriso', '-osirrox', 'on', '-indev', iso, '-extract', '/ferry/medium.0', join(x, 'medium.0')], { quiet: true });
+  const d = decodeMediumSlot(await fsp.readFile(join(x, 'medium.0')));
+  await fsp.rm(x, { recursive: true, force: true });
+  if (!d.ok) throw new Error(`the medium's description: ${d.why}`);
+  const layers = d.manifest.layers;
+  const last = layers[layers.length - 1];
+  const r = await run(['xorriso', '-indev', iso, '-find', '/' + last.path, '-exec', 'report_lba', '--'], { quiet: true });
+  const m = /File data lba:\s*\d+\s*,\s*(\d+)\s*,\s*\d+\s*,\s*(\d+)/.exec(r.stdout + r.stderr);
+  if (!m) throw new Error(`no extent for ${last.path} in ${iso}`);
+  const at = Number(m[1]) * 2048 + Math.floor(Number(m[2]) / 2);
+  const fh = await fsp.open(iso, 'r+');
+  const b = Buffer.alloc(1);
+  await fh.read(b, 0, 1, at);
+  const orig = b[0];
+  await fh.write(Buffer.from([orig ^ 0xff]), 0, 1, at);
+  await fh.close();
+  return {
+    index: layers.length,
+    count: layers.length,
+    digest: last.digest,
+    async restore() {
+      const f = await fsp.open(iso, 'r+');
+      await f.write(Buffer.from([orig]), 0, 1, at);
+      await f.close();
+    },
+  };
+}
 
 const MIN = 60_000;
 // Deadlines under TCG on a busy 2-core machine; a healthy run needs a fraction of each.
@@ -42,11 +82,14 @@ describe('restore media', () => {
     await env?.close(failed);
   });
 
-  it('BIOS, CD, blank virtio disk: boots the medium, installs offline, boots the installed disk to its login prompt', async () => {
+  it('BIOS, CD, blank virtio disk: refuses a medium with a corrupted layer (disk untouched), then boots the good medium, installs offline, ejects it, boots the installed disk to its login prompt', async () => {
     const t0 = Date.now();
     const iso = join(env.dataDir, 'restore.iso');
     await env.ferry('media', 'build', '--out', iso, '--image', 'sample', '--layout', join(LAYOUTS, 'bios-msdos.xml'), '--set', 'hostname=ferry-cd', '--label', 'FERRY-CD-TEST', '--boot-dir', BOOT_DIR);
     process.stderr.write(`[vm media] media build: ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
+    // First the same guest boots the medium with one byte of its last layer flipped (in the ISO
+    // file itself: the guest reads it as it is), which the install refuses before any disk write.
+    const bad = await corruptLastLayer(iso);
     const g = await guests.start({
       name: 'media-cd',
       firmware: 'bios',
@@ -56,14 +99,28 @@ describe('restore media', () => {
       extraArgs: ['-drive', `file=${iso},format=raw,if=none,id=cd0,media=cdrom,readonly=on`, '-device', 'ide-cd,drive=cd0,bus=ide.2,bootindex=9'],
     });
     const ms = (what: string) => process.stderr.write(`[vm media] ${what} after ${((Date.now() - g.startedAt) / 1000).toFixed(0)} s\n`);
-    await g.waitFor(/ferry-init: medium FERRY-CD-TEST on \/dev\/sr0/, { timeoutMs: T.medium, what: 'the boot environment to find and mount the medium by its label' });
+    const blank = await sha256File(g.disks[0].file);
+    await g.waitFor(/ferry-init: medium FERRY-CD-TEST on \/dev\/sr0/, { timeoutMs: T.medium, what: 'the boot environment to find and mount the corrupted medium by its label' });
+    await g.waitFor(/FERRY-INSTALL-FAILED/, { timeoutMs: T.medium, what: 'the refusal of the corrupted medium', failOn: /ferry: this install ERASES|Kernel panic/ });
+    ms('corrupted medium refused');
+    expect(g.console).toContain('FERRY INSTALL FAILED in stage "config"');
+    expect(g.console).toContain(`FERRY_E_MEDIUM_LAYER_BAD: layer ${bad.index} of ${bad.count} (${bad.digest}) on the medium`);
+    expect(g.console).toContain('the install record is on this console only: /dev/sr0 is a CD');
+    expect(await sha256File(g.disks[0].file), 'the disk after the refused medium').toBe(blank);
+    // The good medium: the byte back, and the same guest restarted from the rescue shell.
+    await bad.restore();
+    const second = g.mark();
+    g.send('reboot -f\n');
+    await g.waitFor(/ferry-init: medium FERRY-CD-TEST on \/dev\/sr0/, { timeoutMs: T.medium, what: 'the boot environment to find and mount the medium by its label', from: second });
     ms('medium mounted');
-    await g.waitFor(/ferry: this install ERASES:\s+\/dev\/vda\s+3221225472 bytes/, { timeoutMs: T.medium, what: 'the list of what the install erases' });
-    await g.waitFor(/erasing in 9 s/, { timeoutMs: MIN, what: 'the countdown' });
-    await g.waitFor(/ferry: install finished successfully/, { timeoutMs: T.install, what: 'the install from the medium', failOn: /FERRY-INSTALL-FAILED|Kernel panic/ });
+    await g.waitFor(/ferry: this install ERASES:\s+\/dev\/vda\s+3221225472 bytes/, { timeoutMs: T.medium, what: 'the list of what the install erases', from: second });
+    await g.waitFor(/erasing in 9 s/, { timeoutMs: MIN, what: 'the countdown', from: second });
+    await g.waitFor(/ferry: install finished successfully/, { timeoutMs: T.install, what: 'the install from the medium', failOn: /FERRY-INSTALL-FAILED|Kernel panic/, from: second });
     ms('install finished');
-    expect(g.console).toMatch(/medium FERRY-CD-TEST: node ferry-cd, image sample@1 \(\d+ layers, all verified\)/);
-    expect(g.console).not.toMatch(/\/dev\/sr0 .*ERASES|ERASES:[^\n]*\n\s+\/dev\/sr0/);
+    const after = g.console.slice(second);
+    expect(after).toMatch(/medium FERRY-CD-TEST: node ferry-cd, image sample@1 \(\d+ layers, all verified\)/);
+    expect(after).not.toMatch(/\/dev\/sr0 .*ERASES|ERASES:[^\n]*\n\s+\/dev\/sr0/);
+    await g.waitFor(/ferry: ejected the medium \/dev\/sr0: the machine boots the installed disk next/, { timeoutMs: MIN, what: 'the CD ejected', from: second });
     const from = g.console.length;
     await g.waitFor(/^ferry-cd login:/m, { timeoutMs: T.login, what: 'the installed system\'s login prompt showing ferry-cd', from });
     ms('login prompt');
