@@ -17,7 +17,7 @@ import { run, spawnTool } from '../../common/run.js';
 import { captureArgv } from '../../server/ssh/capture.js';
 import { shellCommand } from '../../server/ssh/target.js';
 import { createNetwork } from '../../test/harness/netns.js';
-import { startSshd } from '../../test/integration/helpers/sshd.js';
+import { startSshd } from '../../test/harness/sshd.js';
 
 const { values } = parseArgs({ options: { mib: { type: 'string', default: '128' }, files: { type: 'string', default: '2000' }, runs: { type: 'string', default: '2' } } });
 const mib = Number(values.mib);

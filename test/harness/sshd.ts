@@ -5,8 +5,8 @@
  */
 import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { run } from '../../../common/run.js';
-import type { Endpoint, NsProcess } from '../../harness/netns.js';
+import { run } from '../../common/run.js';
+import type { Endpoint, NsProcess } from './netns.js';
 
 export interface Sshd {
   proc: NsProcess;
