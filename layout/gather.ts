@@ -62,23 +62,30 @@ const TYPE_FLAGS: Record<string, string> = {
 const EXTENDED = new Set(['0x5', '0xf', '0x85']);
 
 /**
- * A disk's table from lsblk alone (pure), for machines without parted. lsblk's START is in
- * 512-byte units whatever the sector size (sysfs); an msdos extended partition's own SIZE is its
- * boot record only, so it is stretched over its logical partitions.
+ * A disk's table without parted (pure): blkid -p's PART_ENTRY_* fields of each partition (read
+ * from the table itself), lsblk's columns where blkid said nothing (lsblk's PTTYPE, PARTTYPE and
+ * PARTLABEL come from udev, which a machine may not run). Offsets and sizes are in 512-byte units
+ * whatever the sector size; an msdos extended partition's own size is its boot record only, so it
+ * is stretched over its logical partitions.
  */
-export function tableFromLsblk(disk: Node): { label?: 'gpt' | 'msdos'; partitions: CapturedPartition[] } {
-  const label = disk.pttype === 'gpt' ? 'gpt' : disk.pttype === 'dos' ? 'msdos' : undefined;
+export function tableFromLsblk(disk: Node, probe: (path: string) => Record<string, string> = () => ({})): { label?: 'gpt' | 'msdos'; partitions: CapturedPartition[] } {
+  const pt = probe(pathOf(disk)).PTTYPE ?? disk.pttype;
+  const label = pt === 'gpt' ? 'gpt' : pt === 'dos' ? 'msdos' : undefined;
   const partitions: CapturedPartition[] = [];
   let extended: CapturedPartition | undefined;
   for (const c of disk.children ?? []) {
     if (c.type !== 'part') continue;
-    const at = splitPartitionDevice(pathOf(c), [pathOf(disk)]);
-    if (!at) continue;
-    const type = (c.parttype ?? '').toLowerCase();
+    const b = probe(pathOf(c));
+    const number = b.PART_ENTRY_NUMBER ? Number(b.PART_ENTRY_NUMBER) : splitPartitionDevice(pathOf(c), [pathOf(disk)])?.num;
+    if (!number) continue;
+    const type = (b.PART_ENTRY_TYPE ?? c.parttype ?? '').toLowerCase();
     const flags: string[] = [];
-    if (label === 'msdos' && (num(c.partflags) & 0x80) !== 0) flags.push('boot');
+    if (label === 'msdos' && (num(b.PART_ENTRY_FLAGS ?? c.partflags) & 0x80) !== 0) flags.push('boot');
     if (TYPE_FLAGS[type]) flags.push(TYPE_FLAGS[type]);
-    const p: CapturedPartition = { number: at.num, start: num(c.start) * 512, size: num(c.size), name: label === 'gpt' ? c.partlabel ?? undefined : undefined, flags };
+    const start = b.PART_ENTRY_OFFSET ? Number(b.PART_ENTRY_OFFSET) * 512 : num(c.start) * 512;
+    const size = b.PART_ENTRY_SIZE ? Number(b.PART_ENTRY_SIZE) * 512 : num(c.size);
+    const name = label === 'gpt' ? (b.PART_ENTRY_NAME ?? c.partlabel ?? undefined) : undefined;
+    const p: CapturedPartition = { number, start, size, name: name || undefined, flags };
     if (label === 'msdos' && EXTENDED.has(type)) extended = p;
     partitions.push(p);
   }
@@ -156,7 +163,7 @@ async function lvmReport(src: CaptureSource, cmd: 'pvs' | 'vgs' | 'lvs', fields:
 }
 
 /** The partition table of one disk: parted's when the machine has parted, else lsblk's. */
-async function tableOf(src: CaptureSource, node: Node, noParted: { v: boolean }): Promise<{ label: string; size?: number; sectorSize?: number; partitions: CapturedPartition[] }> {
+async function tableOf(src: CaptureSource, node: Node, noParted: { v: boolean }, probe: (path: string) => Record<string, string>): Promise<{ label: string; size?: number; sectorSize?: number; partitions: CapturedPartition[] }> {
   if (!noParted.v) {
     try {
       const r = await src.run(['parted', '-s', '-m', pathOf(node), 'unit', 'B', 'print'], { okCodes: [0, 1], quiet: true });
@@ -167,7 +174,7 @@ async function tableOf(src: CaptureSource, node: Node, noParted: { v: boolean })
       noParted.v = true;
     }
   }
-  const t = tableFromLsblk(node);
+  const t = tableFromLsblk(node, probe);
   return { label: t.label ?? (node.pttype || 'none'), partitions: t.partitions };
 }
 
@@ -182,12 +189,9 @@ export async function gatherCapture(src: CaptureSource, opts: { disks?: string[]
   const noTable: { path: string; label: string }[] = [];
   const partuuids = new Map<string, string>();
   const noParted = { v: false };
+  const probed = new Map<string, Record<string, string>>();
   for (const node of tops) {
     const path = pathOf(node);
-    const p = await tableOf(src, node, noParted);
-    if (p.label === 'gpt' || p.label === 'msdos') {
-      input.disks.push({ path, size: p.size ?? num(node.size), sectorSize: p.sectorSize ?? (num(node['log-sec']) || 512), label: p.label, partitions: p.partitions });
-    } else noTable.push({ path, label: p.label });
     const devices: { path: string; mount?: string }[] = [];
     walk(node, (n) => {
       const dp = pathOf(n);
@@ -199,10 +203,15 @@ export async function gatherCapture(src: CaptureSource, opts: { disks?: string[]
     for (const dev of devices) {
       // -p probes the device itself (no cache); exit 2 means nothing was found.
       const b = parseBlkidExport((await src.run(['blkid', '-p', '-o', 'export', dev.path], { okCodes: [0, 2], quiet: true })).stdout);
+      probed.set(dev.path, b);
       if (b.PART_ENTRY_UUID) partuuids.set(dev.path, b.PART_ENTRY_UUID);
       if (!b.TYPE) continue;
       input.filesystems.push({ device: dev.path, type: b.TYPE, uuid: b.UUID, label: b.LABEL, version: b.VERSION, mountpoint: dev.mount });
     }
+    const p = await tableOf(src, node, noParted, (dp) => probed.get(dp) ?? {});
+    if (p.label === 'gpt' || p.label === 'msdos') {
+      input.disks.push({ path, size: p.size ?? num(node.size), sectorSize: p.sectorSize ?? (num(node['log-sec']) || 512), label: p.label, partitions: p.partitions });
+    } else noTable.push({ path, label: p.label });
   }
   // A disk named with --disk must be captured; scanning, at least one disk must be.
   const refused = opts.disks?.length ? noTable : input.disks.length ? [] : noTable;

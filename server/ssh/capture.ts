@@ -10,7 +10,7 @@
  * Nothing is stored unless the stream ends with tar's exit status: a dropped connection or a
  * failing tar leaves no blob and no image.
  */
-import { rmSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import type { Duplex } from 'node:stream';
 import type { ClientChannel } from 'ssh2';
 import { FerryError, toFerryError } from '../../common/errors.js';
@@ -177,6 +177,7 @@ async function* remoteTar(ch: ClientChannel, where: string, onWarning?: (t: stri
  */
 async function extractStream(chunks: AsyncIterable<Buffer>, dir: string, onProgress?: (bytes: number, entries: number) => void): Promise<void> {
   const ref = { digest: `sha256:${'0'.repeat(64)}`, size: 0, mediaType: 'application/vnd.oci.image.layer.v1.tar' as const };
+  mkdirSync(dir, { mode: 0o700 });
   const umask = process.umask(0);
   try {
     const p = extractPipeline(ref, new TargetRoot(dir), 'the captured stream', () => {}, { devices: true });

@@ -117,6 +117,22 @@ describe('layout/gather.ts', () => {
     expect(t.partitions[0].name).toBeUndefined();
   });
 
+  it('without udev (lsblk knows no types, labels or table): blkid -p\'s PART_ENTRY fields give the table', () => {
+    const probe: Record<string, Record<string, string>> = {
+      '/dev/vdb': { PTTYPE: 'gpt' },
+      '/dev/vdb1': { PART_ENTRY_NUMBER: '1', PART_ENTRY_OFFSET: '2048', PART_ENTRY_SIZE: '65536', PART_ENTRY_TYPE: 'C12A7328-F81F-11D2-BA4B-00A0C93EC93B', PART_ENTRY_NAME: 'esp' },
+      '/dev/vdb2': { PART_ENTRY_NUMBER: '2', PART_ENTRY_OFFSET: '67584', PART_ENTRY_SIZE: '4096', PART_ENTRY_TYPE: 'a19d880f-05fc-4d3b-a006-743f0f84911e' },
+    };
+    const t = tableFromLsblk({ name: 'vdb', path: '/dev/vdb', type: 'disk', pttype: null, children: [
+      { name: 'vdb1', path: '/dev/vdb1', type: 'part', size: 32 * MiB, start: null, parttype: null },
+      { name: 'vdb2', path: '/dev/vdb2', type: 'part', size: 2 * MiB, start: null, parttype: null },
+    ] }, (p) => probe[p] ?? {});
+    expect(t).toEqual({ label: 'gpt', partitions: [
+      { number: 1, start: MiB, size: 32 * MiB, name: 'esp', flags: ['esp'] },
+      { number: 2, start: 33 * MiB, size: 2 * MiB, name: undefined, flags: ['raid'] },
+    ] });
+  });
+
   it('fstab: escapes, comments, every way to name a file system', () => {
     const e = parseFstab('# c\n\nLABEL="my\\040disk" /srv/my\\040data ext4 noatime 0 2\n/dev/md0 /var xfs defaults 0 0\n');
     expect(e).toEqual([
