@@ -53,3 +53,8 @@ export async function startSshd(ep: Endpoint, o: { authorizedKeys: string; env?:
   await proc.waitForOutput(/Server listening on/, 15_000);
   return { proc, fingerprint: fp, hostKeyFile };
 }
+
+/** Debian's sshd on every node of a network at once (each its own host key). */
+export function startSshdAll(nodes: readonly Endpoint[], o: { authorizedKeys: string; env?: (i: number) => Record<string, string> | undefined }): Promise<Sshd[]> {
+  return Promise.all(nodes.map((n, i) => startSshd(n, { authorizedKeys: o.authorizedKeys, env: o.env?.(i) })));
+}
