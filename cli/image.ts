@@ -18,7 +18,8 @@ import { parseTarget } from '../server/ssh/target.js';
 
 const USAGE = `ferry image import NAME (--dir DIR | --tar FILE...) [--customizations FILE.json] [--set KEY=VALUE]... [--compression zstd|none] [--no-authorize-ferry]
 ferry image capture NAME --from [USER@]HOST[:PORT] [--identity FILE] [--root PATH] [--exclude PATTERN]... [--exclude-from FILE]
-                [--no-default-excludes] [--host-key SHA256:...] [--accept-new-host-key] [--compression zstd|none] [--no-authorize-ferry]
+                [--no-default-excludes] [--layout-disk DEV]... [--no-layout] [--host-key SHA256:...] [--accept-new-host-key]
+                [--compression zstd|none] [--no-authorize-ferry]
 ferry image ls [--json]
 ferry image show NAME[@VERSION] [--json]
 ferry image export NAME[@VERSION] DIR [--devices]
@@ -74,6 +75,8 @@ export async function run(argv: string[]): Promise<number> {
       'host-key': { type: 'string', multiple: true },
       'accept-new-host-key': { type: 'boolean' },
       'no-authorize-ferry': { type: 'boolean' },
+      'layout-disk': { type: 'string', multiple: true },
+      'no-layout': { type: 'boolean' },
     },
     USAGE,
   );
@@ -125,7 +128,8 @@ export async function run(argv: string[]): Promise<number> {
           process.stderr.write(`ferry: captured ${formatBytes(bytes)}, ${entries} entries, ${formatBytes(Math.round(rate))}/s\n`);
         };
         let seen = { bytes: 0, entries: 0 };
-        const info = await captureImage(d, positionals[0], {
+        if (values['no-layout'] && values['layout-disk']?.length) throw usageError('--layout-disk and --no-layout exclude each other', USAGE);
+        const r = await captureImage(d, positionals[0], {
           target: parseTarget(values.from, '--from'),
           identityFile: values.identity,
           root: values.root,
@@ -141,10 +145,19 @@ export async function run(argv: string[]): Promise<number> {
             progress(bytes, entries);
           },
           onWarning: (t) => process.stderr.write(`ferry: FERRY_W_CAPTURE_CHANGED: files changed while they were read (the capture is kept): ${t}\n`),
+          layoutDisks: values['layout-disk'],
+          noLayout: values['no-layout'],
+          onLayoutWarning: (t) => process.stderr.write(`ferry: FERRY_W_CAPTURE_NO_LAYOUT: the disk layout was not captured (the image is): ${t}\n`),
         });
         progress(seen.bytes, seen.entries, true);
-        if (values.json) printJson(info);
-        else process.stdout.write(`captured ${info.name}@${info.version} ${info.digest} from ${values.from} (${formatBytes(info.size)} stored, ${formatBytes(info.uncompressedSize)} unpacked)\n`);
+        const info = r.image;
+        if (values.json) printJson({ ...(info ?? {}), onto: r.onto, added: r.added, deleted: r.deleted, layoutPath: r.layoutPath });
+        else {
+          if (!info) process.stdout.write(`no difference from ${r.onto}: nothing stored\n`);
+          else if (r.onto) process.stdout.write(`captured ${info.name}@${info.version} ${info.digest} from ${values.from} onto ${r.onto}: one layer of ${r.added} changed and ${r.deleted} deleted entries (${formatBytes(info.layers[info.layers.length - 1].size)} stored)\n`);
+          else process.stdout.write(`captured ${info.name}@${info.version} ${info.digest} from ${values.from} (${formatBytes(info.size)} stored, ${formatBytes(info.uncompressedSize)} unpacked)\n`);
+          if (r.layoutPath) process.stdout.write(`layout: ${r.layoutPath} (ferry node add NAME --mac MAC --image ${info ? `${info.name}@${info.version}` : r.onto} --layout ${r.layoutPath})\n`);
+        }
         return 0;
       }
       case 'ls': {

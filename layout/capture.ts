@@ -37,6 +37,8 @@ export interface CapturedFs {
   /** blkid VERSION (FAT32, FAT16). */
   version?: string;
   mountpoint?: string;
+  /** Mount options from the captured root's fstab (when not `defaults`). */
+  options?: string;
 }
 
 export interface CaptureInput {
@@ -190,7 +192,7 @@ export function captureToXml(c: CaptureInput): string {
     out.push(`  <fsinfo ${attrs({
       line, real_dev: lvName(f.device), mount_dev: f.uuid ? `UUID=${f.uuid}` : undefined, label: f.label, mp, fs: type,
       mkfs_opts: f.type === 'vfat' && f.version ? `-F ${f.version.replace(/^FAT/, '')}` : undefined,
-      options: f.type === 'vfat' ? 'umask=0077' : 'defaults', dump: 0, pass: mp === '/' ? 1 : f.type === 'swap' || mp === 'none' ? 0 : 2,
+      options: f.options ?? (f.type === 'vfat' ? 'umask=0077' : 'defaults'), dump: 0, pass: mp === '/' ? 1 : f.type === 'swap' || mp === 'none' ? 0 : 2,
     })} />`);
     line += 10;
   }

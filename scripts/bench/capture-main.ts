@@ -5,7 +5,9 @@
  * so the pipeline, not the link, sets the pace). Prints both times (best of --runs) and the ratio
  * (goal: at most 1.1).
  *
- *   scripts/bench/capture [--mib 128] [--files 2000] [--runs 2]
+ *   scripts/bench/capture [--mib 128] [--files 2000] [--runs 2] [--profile DIR]
+ *
+ * --profile DIR runs each capture under `node --cpu-prof` (the profiles land in DIR).
  */
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
@@ -17,9 +19,9 @@ import { run, spawnTool } from '../../common/run.js';
 import { captureArgv } from '../../server/ssh/capture.js';
 import { shellCommand } from '../../server/ssh/target.js';
 import { createNetwork } from '../../test/harness/netns.js';
-import { startSshd } from '../../test/integration/helpers/sshd.js';
+import { startSshd } from '../../test/harness/sshd.js';
 
-const { values } = parseArgs({ options: { mib: { type: 'string', default: '128' }, files: { type: 'string', default: '2000' }, runs: { type: 'string', default: '2' } } });
+const { values } = parseArgs({ options: { mib: { type: 'string', default: '128' }, files: { type: 'string', default: '2000' }, runs: { type: 'string', default: '2' }, profile: { type: 'string' } } });
 const mib = Number(values.mib);
 const files = Number(values.files);
 const runs = Number(values.runs);
@@ -58,7 +60,8 @@ async function main(): Promise<void> {
     let n = 0;
     const ferry = async () => {
       const t = Date.now();
-      await run([FERRY, 'image', 'capture', `bench${n++}`, '--from', node.ip, '--root', tree, '--no-default-excludes', ...(n === 1 ? ['--host-key', sshd.fingerprint] : [])], { env, quiet: true, timeoutMs: 600_000 });
+      const cmd = values.profile ? ['node', '--cpu-prof', `--cpu-prof-dir=${path.resolve(values.profile)}`, path.join(path.dirname(FERRY), '..', 'build', 'ferry.mjs')] : [FERRY];
+      await run([...cmd, 'image', 'capture', `bench${n++}`, '--from', node.ip, '--root', tree, '--no-default-excludes', ...(n === 1 ? ['--host-key', sshd.fingerprint] : [])], { env, quiet: true, timeoutMs: 600_000 });
       return Date.now() - t;
     };
     const b: number[] = [];
@@ -69,7 +72,7 @@ async function main(): Promise<void> {
     }
     const bb = Math.min(...b);
     const fb = Math.min(...f);
-    console.log(`tree: ${mib} MiB + ${files} small files; runs: ${runs} (best of each)`);
+    console.log(`tree: ${mib} MiB + ${files} small files; runs: ${runs} (best of each); load average ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`);
     console.log(`ssh tar -c | zstd -3   ${(bb / 1000).toFixed(2)} s   (runs: ${b.map((x) => (x / 1000).toFixed(2)).join(', ')})`);
     console.log(`ferry image capture    ${(fb / 1000).toFixed(2)} s   (runs: ${f.map((x) => (x / 1000).toFixed(2)).join(', ')})`);
     console.log(`ratio ferry/baseline   ${(fb / bb).toFixed(2)}   (goal <= 1.1)`);

@@ -10,15 +10,20 @@
  * Nothing is stored unless the stream ends with tar's exit status: a dropped connection or a
  * failing tar leaves no blob and no image.
  */
+import { mkdirSync, rmSync } from 'node:fs';
 import type { Duplex } from 'node:stream';
 import type { ClientChannel } from 'ssh2';
-import { FerryError } from '../../common/errors.js';
+import { FerryError, toFerryError } from '../../common/errors.js';
+import { drained, extractPipeline } from '../../layers/apply.js';
+import { TargetRoot } from '../../layers/target.js';
 import type { DataDir } from '../context.js';
+import { commitImage } from '../store/image-export.js';
 import { importImage } from '../store/image-import.js';
 import type { CustomizationItem } from '../../common/schema/api.js';
-import { type ImageInfo } from '../store/images.js';
+import { findImage, getImage, imageInfo, type ImageInfo } from '../store/images.js';
 import type { Compression } from '../store/layers.js';
-import { channelError, connect } from './connect.js';
+import { channelError, connect, type SshConnection } from './connect.js';
+import { captureRemoteLayout, storeLayout } from './layout.js';
 import { ferryKey, readIdentity } from './keys.js';
 import { formatHostPort, shellCommand, type SshTarget } from './target.js';
 import { ownerOf } from './trust.js';
@@ -112,6 +117,26 @@ export interface CaptureOptions {
   onProgress?: (bytes: number, entries: number) => void;
   /** tar's warnings (exit 1: a file changed while it was read). */
   onWarning?: (text: string) => void;
+  /**
+   * The disks whose layout is captured. Default: every disk when the root is `/`, none for a
+   * --root tree (a chroot or container has no disks of its own). With disks named, a layout that
+   * cannot be read fails the capture before anything is sent; by default it is a warning.
+   */
+  layoutDisks?: string[];
+  noLayout?: boolean;
+  /** The layout could not be captured (FERRY_W_CAPTURE_NO_LAYOUT); the image is still captured. */
+  onLayoutWarning?: (text: string) => void;
+}
+
+export interface CaptureResult {
+  /** The new version; undefined when a capture onto an existing image found no difference. */
+  image?: ImageInfo;
+  /** The version a difference layer was stored onto (NAME existed already). */
+  onto?: string;
+  added?: number;
+  deleted?: number;
+  /** DATA/layouts/NAME@VERSION.xml, for `ferry node add --layout`. */
+  layoutPath?: string;
 }
 
 const STDERR_CAP = 64 * 1024;
@@ -149,15 +174,71 @@ async function* remoteTar(ch: ClientChannel, where: string, onWarning?: (t: stri
   }
 }
 
-export async function captureImage(d: DataDir, name: string, o: CaptureOptions): Promise<ImageInfo> {
+/**
+ * A tar stream unpacked into `dir` with the installer's extractor (names resolved inside `dir`,
+ * device nodes created: the tree is compared with an export made with --devices).
+ */
+async function extractStream(chunks: AsyncIterable<Buffer>, dir: string, onProgress?: (bytes: number, entries: number) => void): Promise<void> {
+  const ref = { digest: `sha256:${'0'.repeat(64)}`, size: 0, mediaType: 'application/vnd.oci.image.layer.v1.tar' as const };
+  mkdirSync(dir, { mode: 0o700 });
+  const umask = process.umask(0);
+  try {
+    const p = extractPipeline(ref, new TargetRoot(dir), 'the captured stream', () => {}, { devices: true });
+    let bytes = 0;
+    try {
+      for await (const chunk of chunks) {
+        bytes += chunk.length;
+        onProgress?.(bytes, 0);
+        if (p.failure()) break;
+        if (!p.input.write(chunk)) await drained(p.input, p.decompressed);
+      }
+    } catch (e) {
+      await p.abort();
+      throw toFerryError(e);
+    }
+    if (p.failure()) {
+      await p.abort();
+      throw toFerryError(p.failure());
+    }
+    const stats = await p.finish();
+    onProgress?.(bytes, stats.entries);
+  } finally {
+    process.umask(umask);
+  }
+}
+
+async function layoutOf(conn: SshConnection, o: CaptureOptions): Promise<string | undefined> {
+  const root = o.root ?? '/';
+  if (o.noLayout || (!o.layoutDisks?.length && root !== '/')) return undefined;
+  try {
+    return await captureRemoteLayout(conn, { disks: o.layoutDisks, root });
+  } catch (e) {
+    if (o.layoutDisks?.length) throw e;
+    const fe = toFerryError(e);
+    o.onLayoutWarning?.(`${fe.code}: ${fe.message}`);
+    return undefined;
+  }
+}
+
+/**
+ * Capture a machine into image NAME. A new NAME becomes version 1 (one layer, the import path of
+ * `image import --tar`). An existing NAME gets a next version holding only the difference: the
+ * stream is unpacked into DATA/tmp and compared with the image by `image commit`'s own code
+ * (server/store/image-export.ts commitImage), so an unchanged machine stores nothing.
+ */
+export async function captureImage(d: DataDir, name: string, o: CaptureOptions): Promise<CaptureResult> {
   const excludes = [...(o.noDefaultExcludes ? [] : DEFAULT_EXCLUDES), ...(o.excludes ?? []).map(checkExclude)];
   const argv = captureArgv(o.root ?? '/', excludes);
+  const existing = findImage(d, name);
   const privateKey = o.identityFile ? readIdentity(o.identityFile) : ferryKey(d.dir).privateKey;
   // A node's address names the node: its recorded keys apply.
   const node = d.db.prepare('SELECT id, name FROM nodes WHERE address = ? OR address = ?').get(o.target.host, formatHostPort(o.target)) as { id: number; name: string } | undefined;
   const conn = await connect(d, o.target, { privateKey, owner: ownerOf(o.target, node), hostKeys: o.hostKeys, acceptNew: o.acceptNew });
   const where = `${o.target.user}@${formatHostPort(o.target)}:${o.root ?? '/'}`;
+  let tmp: string | undefined;
   try {
+    // Before the tree: a layout that must be captured and cannot be fails with nothing sent.
+    const layoutXml = await layoutOf(conn, o);
     const ch = await new Promise<ClientChannel>((resolve, reject) =>
       conn.client.exec(`LC_ALL=C ${shellCommand(argv)}`, (err, c) => (err ? reject(channelError(conn, err)) : resolve(c))),
     );
@@ -169,15 +250,32 @@ export async function captureImage(d: DataDir, name: string, o: CaptureOptions):
     conn.client.on('close', () => {
       if (!connectionError) (ch as unknown as Duplex).destroy(new Error('the SSH connection closed'));
     });
-    return await importImage(d, name, {
-      stream: { what: where, chunks: remoteTar(ch, where, o.onWarning) },
-      compression: o.compression,
-      customizations: o.customizations,
-      actor: o.actor,
-      action: 'image.capture',
-      onProgress: o.onProgress,
-    });
+    const chunks = remoteTar(ch, where, o.onWarning);
+    let result: CaptureResult;
+    if (!existing) {
+      const image = await importImage(d, name, {
+        stream: { what: where, chunks },
+        compression: o.compression,
+        customizations: o.customizations,
+        actor: o.actor,
+        action: 'image.capture',
+        onProgress: o.onProgress,
+      });
+      result = { image };
+    } else {
+      const base = getImage(d, name);
+      tmp = d.blobs.tempPath('capture');
+      await extractStream(chunks, tmp, o.onProgress);
+      const c = await commitImage(d, `${base.name}@${base.version}`, tmp, { actor: o.actor, compression: o.compression, action: 'image.capture' });
+      result = { image: c.image, onto: `${base.name}@${base.version}`, added: c.added, deleted: c.deleted };
+    }
+    if (layoutXml) {
+      const v = result.image ?? imageInfo(getImage(d, name));
+      result.layoutPath = storeLayout(d.dir, v.name, v.version, layoutXml);
+    }
+    return result;
   } finally {
     conn.close();
+    if (tmp) rmSync(tmp, { recursive: true, force: true });
   }
 }

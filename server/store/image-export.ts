@@ -160,7 +160,7 @@ export function diffLayerEntries(diff: TreeDiff): TreeEntry[] {
  * image's next version. The old state is rebuilt by exporting into DATA/tmp (same file
  * system as the store), then both trees are compared entry by entry.
  */
-export async function commitImage(d: DataDir, ref: string, dir: string, o: { actor: string; compression?: Compression; authorizeFerry?: boolean }): Promise<{ image?: ImageInfo; added: number; deleted: number }> {
+export async function commitImage(d: DataDir, ref: string, dir: string, o: { actor: string; compression?: Compression; authorizeFerry?: boolean; /** The audit action (default image.commit). */ action?: string }): Promise<{ image?: ImageInfo; added: number; deleted: number }> {
   const row = getImage(d, ref);
   const latest = getImage(d, row.name);
   const cur = imageInfo(row);
@@ -179,7 +179,7 @@ export async function commitImage(d: DataDir, ref: string, dir: string, o: { act
       d,
       { name: row.name, version: latest.version + 1, master: row.master ?? undefined, layers: [...cur.layers, layer], customizations: o.authorizeFerry ? withAuthorizeFerryItem(cur.customizations) : cur.customizations, inputs: cur.inputs },
       o.actor,
-      'image.commit',
+      o.action ?? 'image.commit',
     );
     return { image, added: diff.changed.length, deleted: diff.deleted.length };
   } finally {

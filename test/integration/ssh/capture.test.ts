@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { run, spawnTool } from '../../../common/run.js';
 import { createNetwork, type Network } from '../../harness/netns.js';
-import { startSshd, type Sshd } from '../helpers/sshd.js';
+import { startSshd, type Sshd } from '../../harness/sshd.js';
 import { describeTree, makeKitchenSink } from '../helpers/trees.js';
 
 const FERRY = join(import.meta.dirname, '..', '..', '..', 'bin', 'ferry');

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { run } from '../../../common/run.js';
 import { createNetwork, type Network } from '../../harness/netns.js';
-import { startSshd, type Sshd } from '../helpers/sshd.js';
+import { startSshdAll, type Sshd } from '../../harness/sshd.js';
 
 const FERRY = join(import.meta.dirname, '..', '..', '..', 'bin', 'ferry');
 const COMMAND = 'echo role=$ROLE; sleep ${SLEEP:-0}; exit ${CODE:-0}';
@@ -29,7 +29,7 @@ describe('ferry exec on 8 namespace nodes running sshd', () => {
     const pub = (await ferry(['ssh-key'])).stdout;
     const env = (i: number): Record<string, string> =>
       i < 5 ? { ROLE: 'web' } : i === 5 ? { ROLE: 'web', CODE: '3' } : i === 6 ? { ROLE: 'db' } : { ROLE: 'db', SLEEP: '30' };
-    sshd = await Promise.all(net.nodes.map((n, i) => startSshd(n, { authorizedKeys: pub, env: env(i) })));
+    sshd = await startSshdAll(net.nodes, { authorizedKeys: pub, env });
     const names = ['web01', 'web02', 'web03', 'web04', 'web05', 'web06', 'db01', 'db02'];
     for (const [i, n] of net.nodes.entries()) {
       const mac = `02:aa:00:00:00:${String(10 + i)}`;

@@ -1,6 +1,6 @@
 /**
  * `ferry push` against real OpenSSH servers (Debian's sshd, internal-sftp) in network namespaces,
- * set up as in exec.test.ts (test/integration/helpers/sshd.ts). The namespaces share the host's
+ * set up as in exec.test.ts (test/harness/sshd.ts). The namespaces share the host's
  * file system, so each node gets its own destination directory and the test reads the result
  * directly: content, mode, owner, no temporary file left; a wrong host key is refused and that
  * node's file untouched; a missing directory fails with FERRY_E_PUSH_FAILED.
@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { run } from '../../../common/run.js';
 import { createNetwork, type Network } from '../../harness/netns.js';
-import { startSshd, type Sshd } from '../helpers/sshd.js';
+import { startSshd, type Sshd } from '../../harness/sshd.js';
 
 const FERRY = join(import.meta.dirname, '..', '..', '..', 'bin', 'ferry');
 

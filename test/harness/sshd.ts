@@ -5,8 +5,8 @@
  */
 import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { run } from '../../../common/run.js';
-import type { Endpoint, NsProcess } from '../../harness/netns.js';
+import { run } from '../../common/run.js';
+import type { Endpoint, NsProcess } from './netns.js';
 
 export interface Sshd {
   proc: NsProcess;
@@ -52,4 +52,9 @@ export async function startSshd(ep: Endpoint, o: { authorizedKeys: string; env?:
   const proc = ep.spawn(['/usr/sbin/sshd', '-D', '-e', '-f', config], { label: 'sshd' });
   await proc.waitForOutput(/Server listening on/, 15_000);
   return { proc, fingerprint: fp, hostKeyFile };
+}
+
+/** Debian's sshd on every node of a network at once (each its own host key). */
+export function startSshdAll(nodes: readonly Endpoint[], o: { authorizedKeys: string; env?: (i: number) => Record<string, string> | undefined }): Promise<Sshd[]> {
+  return Promise.all(nodes.map((n, i) => startSshd(n, { authorizedKeys: o.authorizedKeys, env: o.env?.(i) })));
 }
