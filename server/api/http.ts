@@ -8,7 +8,7 @@ import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { Duplex } from 'node:stream';
 import { FerryError, ValidationError, toFerryError } from '../../common/errors.js';
 import type { ErrorBody } from '../../common/protocol.js';
-import { NAME_PATTERN } from '../../common/schema/api.js';
+import { NAME_PATTERN } from '../../common/schema/builders.js';
 
 const NAME_RE = new RegExp(NAME_PATTERN);
 

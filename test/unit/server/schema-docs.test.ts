@@ -2,7 +2,8 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { customizationReference } from '../../../common/schema/docs.js';
-import { CustomizationItemSchema, NAME_PATTERN } from '../../../common/schema/api.js';
+import { CustomizationItemSchema } from '../../../common/schema/api.js';
+import { NAME_PATTERN } from '../../../common/schema/builders.js';
 import { validateCustomizations } from '../../../common/schema/validate.js';
 import { NAME_RE } from '../../../server/store/images.js';
 
