@@ -11,6 +11,7 @@ import { FerryEnv, LAYOUTS, loginAsRoot, REPO, VM_MULTICAST_BITRATE } from './fe
 import { GuestSet, randomMac, sha256File, type DiskBus, type Firmware, type Guest } from './harness.js';
 
 const MIN = 60_000;
+const FIXTURE_06 = join(REPO, 'test/fixtures/systemimager-layouts/06-systeminstaller-generated-2018-no-bootloader.xml');
 // Deadlines under TCG on a busy 2-core machine; a healthy run needs a fraction of each.
 const T = { pxe: 5 * MIN, install: 20 * MIN, login: 8 * MIN };
 
@@ -187,11 +188,13 @@ describe('end to end', () => {
     const gw = env.segmentServerIp;
     const staticNet = (address: string) => ({ 'network.mode': 'static', 'network.address': address, 'network.gateway': gw, 'network.dns': gw });
     const nodes: NodeSpec[] = [
-      { name: 'pair-a', hostname: 'ferry-a', firmware: 'bios', bus: 'virtio', layout: 'bios-msdos.xml', initramfs: 'kept', inputs: staticNet(`${env.segmentAddress(21)}/24`) },
+      // SystemImager's own generated layout (fixture 06: msdos, /boot ext4 on 1, swap on logical 5,
+      // / xfs on logical 6, no <bootloader>: the installer picks the one disk and says so).
+      { name: 'pair-a', hostname: 'ferry-a', firmware: 'bios', bus: 'virtio', layout: FIXTURE_06, initramfs: 'kept', inputs: staticNet(`${env.segmentAddress(21)}/24`) },
       // The second machine has a SATA disk: one image and one layout serve both kinds of hardware.
-      { name: 'pair-b', hostname: 'ferry-b', firmware: 'bios', bus: 'sata', layout: 'bios-msdos.xml', initramfs: 'kept', inputs: staticNet(`${env.segmentAddress(22)}/24`) },
+      { name: 'pair-b', hostname: 'ferry-b', firmware: 'bios', bus: 'sata', layout: FIXTURE_06, initramfs: 'kept', inputs: staticNet(`${env.segmentAddress(22)}/24`) },
     ];
-    const rootDevice: Record<string, string> = { 'pair-a': '/dev/vda1', 'pair-b': '/dev/sda1' };
+    const rootDevice: Record<string, string> = { 'pair-a': '/dev/vda6', 'pair-b': '/dev/sda6' };
     // Both are armed by one deploy (one batch: the session waits for both receivers, or 5 minutes
     // at most, since two emulated machines never boot in step), at a rate an emulated guest takes,
     // and powered on together.
@@ -217,7 +220,11 @@ describe('end to end', () => {
     for (const { n, g } of booted) {
       await loginAsRoot(g, n.hostname);
       expect((await g.sh('hostname')).trim()).toBe(n.hostname);
-      expect((await g.sh('findmnt -n -o SOURCE,FSTYPE /')).trim()).toMatch(new RegExp(`^${rootDevice[n.name]}\\s+ext4$`));
+      expect((await g.sh('findmnt -n -o SOURCE,FSTYPE /')).trim()).toMatch(new RegExp(`^${rootDevice[n.name]}\\s+xfs$`));
+      expect((await g.sh('findmnt -n -o FSTYPE /boot')).trim()).toBe('ext4');
+      // Booted by UUID, never by a device name (issue 17).
+      const rootUuid = (await g.sh(`blkid -s UUID -o value ${rootDevice[n.name]}`)).trim();
+      expect((await g.sh('cat /proc/cmdline')).trim()).toMatch(new RegExp(`(^|\\s)root=UUID=${rootUuid}(\\s|$)`));
       expect(await g.sh('test -d /sys/firmware/efi && echo uefi || echo bios')).toMatch(/bios/);
       // The server switched the node to local boot.
       expect(JSON.parse(await env.ferry('node', 'show', n.name, '--json'))).toMatchObject({ bootAction: 'local' });
