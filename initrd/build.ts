@@ -158,7 +158,7 @@ export async function main(argv: string[]): Promise<number> {
         out: { type: 'string', default: 'build/boot' },
         installer: { type: 'string', default: 'build/ferry-installer' },
         cache: { type: 'string' },
-        level: { type: 'string', default: '9' },
+        level: { type: 'string', default: '19' },
         'no-default': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
