@@ -17,10 +17,10 @@
  * and a multicast session has its own pace.
  */
 import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream, mkdirSync, rmSync, statfsSync } from 'node:fs';
+import { createReadStream, createWriteStream, mkdirSync, rmSync, statfsSync, statSync, utimesSync } from 'node:fs';
 import { once } from 'node:events';
 import { finished } from 'node:stream/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { FerryError, toFerryError } from '../../common/errors.js';
 import type { ProgressSink } from '../../common/progress.js';
 import type { LayerRef } from '../../common/protocol.js';
@@ -105,8 +105,11 @@ export class LayerPipeline {
     const started = Date.now();
     this.o.progress?.({ phase: 'layers', state: 'info', object: ref.digest, message: `${label}: fetching ahead while the layer before it extracts`, details: { prefetch: 'start', layer: index, total: ref.size } });
     try {
+      // The target root's times are the layers' (their last directory pass sets them): keep them.
+      const st = statSync(this.o.stageDir);
       rmSync(dir, { recursive: true, force: true });
       mkdirSync(dir, { mode: 0o700 });
+      utimesSync(this.o.stageDir, st.atimeMs / 1000, st.mtimeMs / 1000);
     } catch (e) {
       this.o.progress?.({ phase: 'layers', state: 'warning', object: ref.digest, code: toFerryError(e).code, message: `${label}: cannot stage it ahead (${(e as Error).message}); it will stream at its turn`, details: { prefetch: 'failed', layer: index } });
       return undefined;
@@ -139,7 +142,7 @@ export class LayerPipeline {
         this.o.progress?.({ phase: 'layers', state: 'warning', object: ref.digest, code: f.code, message: `${label}: fetching ahead${s.mirror ? ` from ${s.mirror}` : ''} failed (${f.message}); ${s === sources[sources.length - 1] ? 'it will stream at its turn' : 'trying the next source'}`, details: { prefetch: 'failed', layer: index, code: f.code, reason: f.message, ...(s.mirror ? { mirror: s.mirror } : {}) } });
       }
     }
-    rmSync(dir, { recursive: true, force: true });
+    this.remove(dir);
     return undefined;
   }
 
@@ -156,9 +159,18 @@ export class LayerPipeline {
     return { file, release: () => this.remove(p.dir) };
   }
 
+  /** Remove a staging directory, keeping the times of the directory it was in (the layers set them). */
   private remove(dir: string): void {
-    rmSync(dir, { recursive: true, force: true });
     this.dirs.delete(dir);
+    const parent = dirname(dir);
+    let st;
+    try {
+      st = statSync(parent);
+    } catch {
+      return;
+    }
+    rmSync(dir, { recursive: true, force: true });
+    utimesSync(parent, st.atimeMs / 1000, st.mtimeMs / 1000);
   }
 
   /** Cancel a running prefetch and remove every staging directory. Never throws. */
