@@ -51,7 +51,7 @@ golden:
 # points at it), from Debian packages cached in $${FERRY_CACHE:-/var/cache/ferry}/bootenv.
 # DRIVERS=virtual (VMs, small) or generic (real hardware); ZSTD_LEVEL trades build time for size.
 DRIVERS ?= virtual
-ZSTD_LEVEL ?= 9
+ZSTD_LEVEL ?= 19
 .PHONY: initrd initrd-generic
 initrd: build installer
 	node build/initrd-build.mjs --drivers $(DRIVERS) --level $(ZSTD_LEVEL)

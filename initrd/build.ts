@@ -15,6 +15,7 @@ import { AptCache } from './apt.js';
 import { busyboxApplets, elfOf, readModuleIndex, readRootfs, readTree, stageModules } from './inputs.js';
 import { selectModules } from './modules.js';
 import { busyboxOf, partSizes, planArchive, type PackageTree, type PartSize } from './plan.js';
+import { slimPlan } from './slim.js';
 import { parseDriverSet, parsePackageList, type PackageSpec } from './spec.js';
 import { writeArchive } from './write.js';
 
@@ -99,6 +100,8 @@ export async function buildInitrd(o: BuildOptions): Promise<BuildResult> {
       drivers: o.drivers,
       versions,
     });
+    // What the environment carries twice or never reads: zero-filled, so it compresses to nothing.
+    for (const l of slimPlan(plan, spec.hollow, (f) => readFileSync(f))) o.log(`slim: ${l}`);
     const w = await writeArchive(plan, {
       outDir: o.outDir,
       drivers: o.drivers,
@@ -155,7 +158,7 @@ export async function main(argv: string[]): Promise<number> {
         out: { type: 'string', default: 'build/boot' },
         installer: { type: 'string', default: 'build/ferry-installer' },
         cache: { type: 'string' },
-        level: { type: 'string', default: '9' },
+        level: { type: 'string', default: '19' },
         'no-default': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },

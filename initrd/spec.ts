@@ -20,6 +20,8 @@ export interface PackageSpec {
   packages: PackageEntry[];
   /** Dependencies never to download. */
   exclude: string[];
+  /** `hollow PATH SECTION` lines: files carried with that ELF section zero-filled (initrd/slim.ts). */
+  hollow: { path: string; section: string; line: number }[];
 }
 
 const PKG_RE = /^[a-z0-9][a-z0-9+.-]+$/;
@@ -29,6 +31,7 @@ export function parsePackageList(text: string, file = 'initrd/packages.txt'): Pa
   const problems: Problem[] = [];
   const packages: PackageEntry[] = [];
   const exclude: string[] = [];
+  const hollow: PackageSpec['hollow'] = [];
   let kernel: string | undefined;
   const seen = new Set<string>();
   const bad = (line: number, message: string) => problems.push({ severity: 'error', code: 'FERRY_E_INITRD_SPEC', line, message });
@@ -41,6 +44,15 @@ export function parsePackageList(text: string, file = 'initrd/packages.txt'): Pa
       if (rest.length !== 1 || !PKG_RE.test(rest[0])) return bad(line, 'write "kernel PACKAGE", e.g. "kernel linux-image-amd64"');
       if (kernel) return bad(line, `a second kernel "${rest[0]}" (the first is "${kernel}")`);
       kernel = rest[0];
+      return;
+    }
+    if (head === 'hollow') {
+      const [path, section] = rest;
+      if (rest.length !== 2 || !path.startsWith('/') || path.includes('..') || !/^\.[A-Za-z0-9_.]+$/.test(section)) {
+        return bad(line, 'write "hollow /PATH .SECTION", e.g. "hollow /usr/lib/x86_64-linux-gnu/libicudata.so.72.1 .rodata"');
+      }
+      if (hollow.some((h) => h.path === path)) return bad(line, `"${path}" is hollowed twice`);
+      hollow.push({ path, section, line });
       return;
     }
     if (head.startsWith('!')) {
@@ -72,7 +84,7 @@ export function parsePackageList(text: string, file = 'initrd/packages.txt'): Pa
   }
   if (!kernel) problems.push({ severity: 'error', code: 'FERRY_E_INITRD_SPEC', message: 'no "kernel PACKAGE" line' });
   if (problems.length) throw new ValidationError('FERRY_E_INITRD_SPEC', `package list ${file}`, problems, file);
-  return { kernel: kernel!, packages, exclude };
+  return { kernel: kernel!, packages, exclude, hollow };
 }
 
 /** A driver set: module names and module-tree directories (ending in "/"). */

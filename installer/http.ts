@@ -24,6 +24,8 @@ export interface HttpRequestOptions {
   headersTimeout?: number;
   /** Milliseconds the body may stay silent (no byte) before the request fails. */
   bodyTimeout?: number;
+  /** Aborting it ends the request and its body at once (ABORT_ERR). */
+  signal?: AbortSignal;
 }
 
 export interface HttpResponse {
@@ -58,6 +60,14 @@ export function httpRequest(url: string, o: HttpRequestOptions = {}): Promise<Ht
     if (o.body !== undefined) headers['content-length'] = String(Buffer.byteLength(o.body));
     const req = lib.request(u, { method: o.method ?? 'GET', headers, agent: u.protocol === 'https:' ? agents.https : agents.http });
     let settled = false;
+    if (o.signal) {
+      const onAbort = () => req.destroy(netError(`the request to ${u.host} was cancelled`, 'ABORT_ERR'));
+      if (o.signal.aborted) onAbort();
+      else {
+        o.signal.addEventListener('abort', onAbort, { once: true });
+        req.on('close', () => o.signal!.removeEventListener('abort', onAbort));
+      }
+    }
     const headerTimer = setTimeout(() => {
       req.destroy(netError(`no response headers from ${u.host} within ${headersTimeout} ms`, 'ETIMEDOUT'));
     }, headersTimeout);

@@ -4,6 +4,8 @@ import { targetView } from '../customize/apply.js';
 import { checkTargetRoom, explainNoSpace, targetFileSystems } from '../room.js';
 import { applyLayerFrom, applyLayerVia } from '../transport/index.js';
 import { localTransport } from '../transport/local.js';
+import { LayerPipeline, stagedTransport } from '../transport/prefetch.js';
+import { toFerryError } from '../../common/errors.js';
 import type { Stage } from './types.js';
 
 export const layers: Stage = {
@@ -16,23 +18,45 @@ export const layers: Stage = {
     checkTargetRoom(c.image.layers, targetFileSystems(ctx.target!.root), `${c.image.name}@${c.image.version}`);
     let total = 0;
     let fellBack = 0;
-    for (const [i, ref] of c.image.layers.entries()) {
-      ctx.doing = `layer ${i + 1} of ${c.image.layers.length} (${ref.digest}) by ${t.kind}`;
-      let s;
-      try {
-        const o = { baseUrl, token: ctx.opts.token, config: t, client: ctx.client, target: ctx.target!, index: i, progress: ctx.emit, backoff: ctx.opts.backoff };
-        if (ctx.opts.medium) {
-          ctx.doing = `layer ${i + 1} of ${c.image.layers.length} (${ref.digest}) from the medium ${ctx.opts.medium}`;
-          s = { stats: await applyLayerFrom(localTransport(ctx.opts.medium), ref, o) };
-        } else s = await applyLayerVia(t.kind, ref, o);
-      } catch (e) {
-        throw explainNoSpace(e, ctx.target!.root);
+    const all = c.image.layers;
+    // Over HTTP the next layer downloads while this one extracts (one ahead, staged on the target).
+    const pipe = !ctx.opts.medium && t.kind === 'http' && all.length > 1
+      ? new LayerPipeline({ baseUrl, token: ctx.opts.token, mirrors: t.mirrors, stageDir: ctx.target!.root, progress: ctx.emit, backoff: ctx.opts.backoff })
+      : undefined;
+    try {
+      for (const [i, ref] of all.entries()) {
+        ctx.doing = `layer ${i + 1} of ${all.length} (${ref.digest}) by ${t.kind}`;
+        let s;
+        try {
+          const o = { baseUrl, token: ctx.opts.token, config: t, client: ctx.client, target: ctx.target!, index: i, progress: ctx.emit, backoff: ctx.opts.backoff };
+          const staged = await pipe?.take(i);
+          if (i + 1 < all.length) pipe?.start(all[i + 1], i + 1, all.slice(i));
+          if (ctx.opts.medium) {
+            ctx.doing = `layer ${i + 1} of ${all.length} (${ref.digest}) from the medium ${ctx.opts.medium}`;
+            s = { stats: await applyLayerFrom(localTransport(ctx.opts.medium), ref, o) };
+          } else if (staged) {
+            try {
+              s = { stats: await applyLayerFrom(stagedTransport(staged.file), ref, o) };
+            } catch (e) {
+              // The staged copy was read back wrong (or the disk failed): the sink counted nothing; stream it.
+              const f = toFerryError(e);
+              ctx.emit({ phase: 'layers', state: 'warning', object: ref.digest, code: f.code, message: `layer ${i + 1}: its copy fetched ahead was refused (${f.message}); streaming it`, details: { prefetch: 'refused', layer: i, code: f.code } });
+              s = await applyLayerVia(t.kind, ref, o);
+            } finally {
+              staged.release();
+            }
+          } else s = await applyLayerVia(t.kind, ref, o);
+        } catch (e) {
+          throw explainNoSpace(e, ctx.target!.root);
+        }
+        total += s.stats.entries;
+        if ('fallback' in s && s.fallback) {
+          fellBack++;
+          ctx.warnings.push(`layer ${i + 1}: ${s.fallback.from} failed (${s.fallback.reason}); it came over http`);
+        }
       }
-      total += s.stats.entries;
-      if ('fallback' in s && s.fallback) {
-        fellBack++;
-        ctx.warnings.push(`layer ${i + 1}: ${s.fallback.from} failed (${s.fallback.reason}); it came over http`);
-      }
+    } finally {
+      await pipe?.close();
     }
     const via = ctx.opts.medium ? 'the medium' : t.kind === 'http' ? 'http' : fellBack ? `${t.kind}, ${fellBack} of them by the http fallback` : t.kind;
     ctx.emit({ phase: 'layers', state: 'info', message: `${c.image.layers.length} layers, ${total} entries (${via})`, details: { transport: t.kind, fallbacks: fellBack } });

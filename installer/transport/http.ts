@@ -19,6 +19,15 @@ export interface FetchOptions {
   onBytes?: (bytes: number) => void;
   /** Told about each resume, for the event log. */
   onRetry?: (info: { attempt: number; received: number; error: string; delayMs: number }) => void;
+  /** Aborting it ends the download at once (no retry): it throws FERRY_E_LAYER_CANCELLED. */
+  signal?: AbortSignal;
+}
+
+function cancelled(url: string, received: number): FerryError {
+  return new FerryError('FERRY_E_LAYER_CANCELLED', `the download of ${url} was cancelled after ${received} bytes`, {
+    details: { url, received },
+    hint: 'nothing to do: the install stopped (or no longer needs this download)',
+  });
 }
 
 /**
@@ -38,7 +47,8 @@ export async function streamBlob(url: string, size: number, sink: (chunk: Buffer
       const headers: Record<string, string> = {};
       if (o.token) headers.authorization = `Bearer ${o.token}`;
       if (received > 0) headers.range = `bytes=${received}-`;
-      const res = await httpRequest(url, { headers, headersTimeout: 30_000, bodyTimeout: 60_000 });
+      if (o.signal?.aborted) throw cancelled(url, received);
+      const res = await httpRequest(url, { headers, headersTimeout: 30_000, bodyTimeout: 60_000, signal: o.signal });
       status = res.statusCode;
       if (status >= 400) {
         const text = (await res.body.text().catch(() => '')).slice(0, 500);
@@ -96,6 +106,7 @@ export async function streamBlob(url: string, size: number, sink: (chunk: Buffer
       failure = new Error(`connection closed after ${received} of ${size} bytes`);
     } catch (e) {
       if ((e as { fromSink?: boolean }).fromSink || e instanceof FerryError) throw e;
+      if (o.signal?.aborted) throw cancelled(url, received);
       if (!isRetriableNetworkError(e) && (e as { code?: string }).code !== 'HTTP_5XX') {
         throw new FerryError('FERRY_E_LAYER_FETCH', `could not download ${url}: ${(e as Error).message}`, {
           details: { url, received, size }, cause: e, hint: 'check the server address and that the server is running',
@@ -133,7 +144,7 @@ export const httpTransport: LayerTransport = {
 };
 
 /** A mirror gets this long without progress before the next mirror (or the server) is tried. */
-const MIRROR_BACKOFF: Backoff = { baseMs: 200, maxMs: 1_000, giveUpAfterMs: 3_000 };
+export const MIRROR_BACKOFF: Backoff = { baseMs: 200, maxMs: 1_000, giveUpAfterMs: 3_000 };
 
 /**
  * A static HTTP mirror of the server's blob store (`ferry serve --mirror URL`): the blob
@@ -145,10 +156,15 @@ export function mirrorTransport(mirror: string): LayerTransport {
     kind: 'http',
     source: mirror,
     async deliver(ref, sink, o) {
-      await streamBlob(`${mirror.replace(/\/+$/, '')}/sha256/${ref.digest.slice('sha256:'.length)}`, ref.size, (chunk) => sink.write(chunk), {
+      await streamBlob(mirrorBlobUrl(mirror, ref.digest), ref.size, (chunk) => sink.write(chunk), {
         backoff: MIRROR_BACKOFF,
         onRetry: (r) => o.progress?.({ phase: 'layers', state: 'warning', object: ref.digest, message: `mirror ${mirror}: connection lost after ${r.received} bytes (${r.error}); resuming in ${r.delayMs} ms`, details: { ...r, mirror } }),
       });
     },
   };
+}
+
+/** Where a static mirror holds a blob: MIRROR/sha256/HEX (the store's own layout). */
+export function mirrorBlobUrl(mirror: string, digest: string): string {
+  return `${mirror.replace(/\/+$/, '')}/sha256/${digest.slice('sha256:'.length)}`;
 }
