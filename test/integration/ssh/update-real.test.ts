@@ -6,7 +6,7 @@
  * events, and `node show` names the version the node runs. A failed update is a failed record
  * and leaves that version as it was. The exported tree is made once per image version and reused.
  */
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync, readdirSync, statSync, chmodSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync, readdirSync, statSync, chmodSync, utimesSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -16,12 +16,19 @@ import { startSshd, type Sshd } from '../../harness/sshd.js';
 
 const FERRY = join(import.meta.dirname, '..', '..', '..', 'bin', 'ferry');
 
-function tree(dir: string, files: Record<string, string>): void {
+/**
+ * Files with the given contents. `mtime` dates them: rsync's quick check skips a file of the same
+ * size and the same mtime second, so the node's copies are dated before the image's (as a
+ * running node's files are); written in the same second as the image's, `version=1` and
+ * `version=2` would look unchanged (a flake seen when import and commit took under a second).
+ */
+function tree(dir: string, files: Record<string, string>, mtime?: Date): void {
   mkdirSync(dir, { recursive: true });
   chmodSync(dir, 0o755);
   for (const [p, c] of Object.entries(files)) {
     mkdirSync(join(dir, p, '..'), { recursive: true });
     writeFileSync(join(dir, p), c);
+    if (mtime) utimesSync(join(dir, p), mtime, mtime);
   }
 }
 
@@ -69,7 +76,7 @@ describe('ferry update over SSH (real)', () => {
     tree(node(), {
       'etc/passwd': 'root:x:0:0:root:/root:/bin/sh\n', 'etc/app.conf': 'version=1\n', 'usr/bin/tool': 'tool v1\n', 'usr/bin/old': 'old\n', 'etc/motd': 'welcome to web01 (frontend, lab)\n',
       'etc/hostname': 'web01\n', 'home/alice/notes': 'mine\n', 'var/log/syslog': 'log\n', 'root/.ssh/authorized_keys': 'ssh-ed25519 AAAAkeep operator\n',
-    });
+    }, new Date('2026-01-01T00:00:00Z'));
     const r = await ferry(['update', 'web01', '--image', 'app@2', '--root', node()]);
     expect(r.stdout).toMatch(/^web01 \(1\)$/m);
     expect(r.stdout).toMatch(/updated to app@2: \d+ files sent, 1 deleted, \d+ customized files put in place/);
