@@ -98,8 +98,10 @@ export function extractPipeline(ref: LayerRef, target: TargetRoot, label: string
   const extractor = new Extractor(target, warn, opts);
   const parser = new TarParser(extractor);
   let failed: unknown;
+  let aborted = false;
   const feed = (b: Buffer) => {
-    if (failed) return;
+    // After abort nothing more is written: a late chunk could open another file.
+    if (failed || aborted) return;
     try {
       parser.write(b);
     } catch (e) {
@@ -118,7 +120,11 @@ export function extractPipeline(ref: LayerRef, target: TargetRoot, label: string
     input: d.input,
     decompressed,
     failure: () => failed,
-    abort: async () => d.abort(),
+    abort: async () => {
+      aborted = true;
+      d.abort();
+      extractor.close();
+    },
     async finish() {
       d.input.end();
       await decompressed;
@@ -129,9 +135,14 @@ export function extractPipeline(ref: LayerRef, target: TargetRoot, label: string
           failed = e;
         }
       }
-      if (failed) throw toFerryError(failed);
-      await extractor.finish();
-      return extractor.stats;
+      try {
+        if (failed) throw toFerryError(failed);
+        await extractor.finish();
+        return extractor.stats;
+      } finally {
+        // Whatever ended the stream, no half-written file keeps its descriptor (extract.ts close).
+        extractor.close();
+      }
     },
   };
 }

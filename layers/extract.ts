@@ -310,6 +310,24 @@ export class Extractor implements TarHandler {
     return undefined;
   }
 
+  /**
+   * Close the file a stream left half-written (an aborted transport, a corrupt layer): its
+   * descriptor would otherwise stay open and keep the target's file system busy, so that the
+   * install's teardown cannot unmount it (a multicast receiver told to leave mid-file, then the
+   * HTTP fallback's extraction, then `umount` EBUSY: seen in the vm tier).
+   */
+  close(): void {
+    if (this.fd < 0) return;
+    const fd = this.fd;
+    this.fd = -1;
+    this.current = undefined;
+    try {
+      fs.closeSync(fd);
+    } catch {
+      /* already closed: nothing to release */
+    }
+  }
+
   /** Apply what Node can't do inline: device nodes, fifos, xattrs; then directory times. */
   async finish(): Promise<void> {
     if (this.fd >= 0) throw new FerryError('FERRY_E_LAYER_CORRUPT', `the layer ended inside file "${this.current?.path}"`, { hint: 'the blob is truncated; rebuild it' });
